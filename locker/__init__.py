@@ -1,0 +1,3 @@
+"""locker: an encrypted local secrets locker."""
+
+__version__ = "0.1.0"

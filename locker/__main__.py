@@ -1,0 +1,7 @@
+"""`python -m locker` runs the CLI."""
+
+import sys
+
+from locker.cli import main
+
+sys.exit(main())

@@ -1,0 +1,140 @@
+"""The command-line front end: argparse, prompts, output, and errors mapped to exit codes.
+
+Only this module prompts. Heavy imports (cryptography, argon2, platformdirs) are deferred to
+the commands that need them so `locker --version` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from locker import __version__
+from locker.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, LockerError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"locker: error: {message}\nlocker: hint: see '{self.prog} --help'\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """Options every command takes, before or after the command name."""
+    p = argparse.ArgumentParser(add_help=False)
+    s = argparse.SUPPRESS
+    p.add_argument("--vault", metavar="PATH", default=s, help="vault file (default: $LOCKER_VAULT or the user data dir)")
+    p.add_argument(
+        "--passphrase-file", metavar="FILE", default=s, help="read the passphrase from the first line of FILE ('-': stdin)"
+    )
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from locker import commands as c
+
+    common = _common_options()
+    parser = _Parser(prog="locker", description="An encrypted local secrets locker.", parents=[common])
+    parser.add_argument("--version", action="version", version=f"locker {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def command(name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[common], help=help, description=help)
+        p.set_defaults(handler=handler)
+        return p
+
+    p = command("init", c.cmd_init, "create a new vault")
+    p.add_argument("--kdf-memory", type=int, metavar="MIB", help="Argon2id memory in MiB (default 256)")
+    p.add_argument("--kdf-time", type=int, metavar="N", help="Argon2id passes (default 3)")
+    p.add_argument("--kdf-parallelism", type=int, metavar="N", help="Argon2id lanes (default 4)")
+
+    p = command("add", c.cmd_add, "add files or directories (recursively)")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--as", dest="as_name", metavar="NAME", help="entry name (a prefix for a directory)")
+    p.add_argument("--force", action="store_true", help="replace entries that exist")
+
+    p = command("ls", c.cmd_ls, "list entries")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("-l", dest="long", action="store_true", help="show size and times")
+
+    p = command("cat", c.cmd_cat, "write an entry to standard output")
+    p.add_argument("name", metavar="NAME")
+
+    p = command("get", c.cmd_get, "write entries (or directories of entries) to files")
+    p.add_argument("names", nargs="+", metavar="NAME")
+    p.add_argument("--to", metavar="DIR", default=".", help="target directory (default: .)")
+    p.add_argument("--force", action="store_true", help="replace files that exist")
+
+    p = command("rm", c.cmd_rm, "remove entries")
+    p.add_argument("names", nargs="+", metavar="NAME")
+
+    p = command("mv", c.cmd_mv, "rename an entry")
+    p.add_argument("old", metavar="OLD")
+    p.add_argument("new", metavar="NEW")
+
+    p = command("passwd", c.cmd_passwd, "change the passphrase (rewraps the key slot only)")
+    p.add_argument("--new-passphrase-file", metavar="FILE", help="read the new passphrase from FILE ('-': stdin)")
+    p.add_argument("--kdf-memory", type=int, metavar="MIB", help="new Argon2id memory in MiB")
+    p.add_argument("--kdf-time", type=int, metavar="N", help="new Argon2id passes")
+    p.add_argument("--kdf-parallelism", type=int, metavar="N", help="new Argon2id lanes")
+
+    command("rekey", c.cmd_rekey, "make a new master key and re-encrypt every entry")
+    command("verify", c.cmd_verify, "decrypt every entry and report failures")
+
+    p = command("info", c.cmd_info, "show header facts (no passphrase needed)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = command("log", c.cmd_log, "show the vault's audit log")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list in (["--version"], ["-V"]):
+        print(f"locker {__version__}")
+        return EXIT_OK
+    try:
+        parser = build_parser()
+        args = parser.parse_args(args_list)
+        handler: Handler | None = getattr(args, "handler", None)
+        if handler is None:
+            from locker.commands import cmd_overview
+
+            return cmd_overview(args, parser)
+        return handler(args)
+    except LockerError as exc:
+        return report(exc, exc.exit_code, exc.hint)
+    except KeyboardInterrupt:
+        sys.stderr.write("\nlocker: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_OK
+    except OSError as exc:
+        name = f" {exc.filename}" if exc.filename else ""
+        return report(exc, EXIT_ERROR, None, f"{exc.strerror or exc}{':' if name else ''}{name}")
+    except Exception as exc:  # the last line of defence: one line, no traceback
+        return report(exc, EXIT_ERROR, "rerun with LOCKER_DEBUG=1 for details", f"internal error: {exc!r}")
+
+
+def report(exc: BaseException, code: int, hint: str | None, message: str | None = None) -> int:
+    if os.environ.get("LOCKER_DEBUG") == "1":
+        traceback.print_exception(exc)
+    sys.stderr.write(f"locker: error: {message or exc}\n")
+    if hint:
+        sys.stderr.write(f"locker: hint: {hint}\n")
+    return code
+
+
+def _silence_stdout() -> None:
+    """After EPIPE, point stdout at /dev/null so interpreter shutdown does not complain."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+

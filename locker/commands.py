@@ -1,0 +1,351 @@
+"""One handler per CLI command, and the prompts they need. Handlers return the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from locker import paths, safefs
+from locker.errors import (
+    EXIT_INTEGRITY,
+    EXIT_OK,
+    LockerError,
+    NotFoundError,
+    UsageError,
+)
+from locker.format import KdfCost
+from locker.vault import DEFAULT_KDF, Vault, create, info, weak_kdf_warning
+
+
+def warn(message: str) -> None:
+    sys.stderr.write(f"locker: warning: {message}\n")
+
+
+def vault_path(args: argparse.Namespace) -> Path:
+    given = getattr(args, "vault", None)
+    return Path(given) if given else paths.default_vault()
+
+
+# -- passphrases ---------------------------------------------------------------------------------
+
+
+def _read_secret_file(spec: str, what: str) -> bytearray:
+    """First line of FILE (or stdin for '-'), newline stripped, as bytes."""
+    try:
+        if spec == "-":
+            line = sys.stdin.buffer.readline()
+        else:
+            with open(spec, "rb") as f:
+                line = f.readline()
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} file {spec}: {exc.strerror}") from None
+    secret = bytearray(line.rstrip(b"\r\n") if line.endswith(b"\n") else line)
+    if not secret:
+        raise UsageError(f"the {what} file {spec} is empty")
+    return secret
+
+
+def _prompt(label: str) -> bytearray:
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "no terminal to ask for the passphrase",
+            hint="pass --passphrase-file FILE (or '-' for standard input)",
+        )
+    return bytearray(getpass.getpass(label).encode("utf-8"))
+
+
+def passphrase(args: argparse.Namespace) -> bytearray:
+    spec = getattr(args, "passphrase_file", None)
+    secret = _read_secret_file(spec, "passphrase") if spec else _prompt("Passphrase: ")
+    harden_process()
+    return secret
+
+
+def new_passphrase(spec: str | None, what: str = "new passphrase") -> bytearray:
+    if spec:
+        return _read_secret_file(spec, what)
+    first = _prompt(f"{what.capitalize()}: ")
+    if not first:
+        raise UsageError("the passphrase is empty")
+    if _prompt(f"Repeat {what}: ") != first:
+        raise UsageError("the two passphrases differ; nothing was changed")
+    return first
+
+
+def harden_process() -> None:
+    """No core dumps and no ptrace by other users' processes while secrets are in memory."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_dumpable = 4
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_dumpable, 0, 0, 0, 0)
+
+
+def kdf_cost(args: argparse.Namespace, base: KdfCost) -> KdfCost:
+    for flag in ("kdf_memory", "kdf_time", "kdf_parallelism"):
+        value = getattr(args, flag, None)
+        if value is not None and value <= 0:
+            raise UsageError(f"--{flag.replace('_', '-')} must be a positive number")
+    mem = getattr(args, "kdf_memory", None)
+    return KdfCost(
+        memory_kib=mem * 1024 if mem is not None else base.memory_kib,
+        time_cost=getattr(args, "kdf_time", None) or base.time_cost,
+        parallelism=getattr(args, "kdf_parallelism", None) or base.parallelism,
+    )
+
+
+def open_vault(args: argparse.Namespace, write: bool = False) -> Vault:
+    path = vault_path(args)
+    if not os.path.lexists(path):
+        raise NotFoundError(f"no vault at {path}", hint="create one with 'locker init' or pass --vault PATH")
+    return Vault.open(path, passphrase(args), write=write)
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    path = vault_path(args)
+    if os.path.lexists(path):
+        raise LockerError(f"{path} already exists", hint="choose another --vault path")
+    cost = kdf_cost(args, DEFAULT_KDF)
+    weak = weak_kdf_warning(cost)
+    if weak:
+        warn(weak)
+    spec = getattr(args, "passphrase_file", None)
+    secret = _read_secret_file(spec, "passphrase") if spec else new_passphrase(None, "passphrase")
+    harden_process()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    start = time.monotonic()
+    create(path, secret, cost)
+    print(f"created {path} (Argon2id {cost.memory_kib // 1024} MiB, t={cost.time_cost}, "
+          f"p={cost.parallelism}; key derivation took {time.monotonic() - start:.2f} s)")
+    return EXIT_OK
+
+
+def _walk_sources(path: Path, as_name: str | None) -> Iterator[tuple[str, Path]]:
+    """(entry name, file) pairs for a file or a directory tree; symlinks are skipped with a warning."""
+    if path.is_symlink():
+        warn(f"skipping symbolic link {path}")
+        return
+    if path.is_dir():
+        base = as_name.rstrip("/") if as_name else path.resolve().name
+        for root, dirs, files in os.walk(path, followlinks=False):
+            dirs.sort()
+            rel = Path(root).relative_to(path)
+            for fname in sorted(files):
+                full = Path(root) / fname
+                if full.is_symlink():
+                    warn(f"skipping symbolic link {full}")
+                    continue
+                yield "/".join(p for p in (base, *rel.parts, fname) if p and p != "."), full
+        return
+    if not path.exists():
+        raise NotFoundError(f"no such file: {path}")
+    yield (as_name or path.name), path
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    if args.as_name and len(args.paths) > 1:
+        raise UsageError("--as takes a single PATH")
+    sources = [pair for p in args.paths for pair in _walk_sources(Path(p), args.as_name)]
+    if not sources:
+        raise UsageError("nothing to add")
+    with open_vault(args, write=True) as v:
+        for name, path in sources:
+            v.add_file(name, path, force=args.force)
+        names = tuple(name for name, _ in sources)
+        v.record("add", names)
+        v.commit()
+    for name in names:
+        print(f"added {name}")
+    return EXIT_OK
+
+
+def _iso(ts: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    with open_vault(args) as v:
+        entries = v.entries()
+    if args.json:
+        rows = [
+            {"name": e.name, "size": e.size, "kind": e.kind, "created": _iso(e.created), "modified": _iso(e.modified)}
+            for e in entries
+        ]
+        print(json.dumps(rows, indent=2))
+    elif args.long:
+        for e in entries:
+            print(f"{e.size:>12}  {_iso(e.modified)}  {e.name}")
+    else:
+        for e in entries:
+            print(e.name)
+    return EXIT_OK
+
+
+def cmd_cat(args: argparse.Namespace) -> int:
+    out = sys.stdout.buffer
+    with open_vault(args) as v:
+        for chunk in v.chunks(args.name):
+            out.write(chunk)
+            out.flush()
+    return EXIT_OK
+
+
+def _expand(v: Vault, names: list[str]) -> list[str]:
+    """Exact entry names, or every entry under a directory name."""
+    known = [e.name for e in v.entries()]
+    picked: list[str] = []
+    for name in names:
+        stripped = name.rstrip("/")
+        under = [k for k in known if k.startswith(stripped + "/")]
+        if name in known:
+            picked.append(name)
+        elif under:
+            picked.extend(under)
+        else:
+            raise NotFoundError(f"no entry named {name!r}", hint="'locker ls' lists the entries")
+    return list(dict.fromkeys(picked))
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    target = Path(args.to)
+    if not target.is_dir():
+        raise UsageError(f"{target} is not a directory")
+    with open_vault(args) as v:
+        names = _expand(v, args.names)
+        root = safefs.open_dir(target)
+        try:
+            for name in names:
+                safefs.write_file(root, name, v.chunks(name), force=args.force)
+                print(f"wrote {target / name}")
+        finally:
+            os.close(root)
+    return EXIT_OK
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    with open_vault(args, write=True) as v:
+        for name in args.names:
+            v.remove(name)
+        v.record("rm", tuple(args.names))
+        v.commit()
+    for name in args.names:
+        print(f"removed {name}")
+    return EXIT_OK
+
+
+def cmd_mv(args: argparse.Namespace) -> int:
+    with open_vault(args, write=True) as v:
+        v.rename(args.old, args.new)
+        v.record("mv", (args.old, args.new))
+        v.commit()
+    print(f"renamed {args.old} -> {args.new}")
+    return EXIT_OK
+
+
+def cmd_passwd(args: argparse.Namespace) -> int:
+    if getattr(args, "passphrase_file", None) == "-" and args.new_passphrase_file == "-":
+        raise UsageError("only one of --passphrase-file and --new-passphrase-file can be '-'")
+    with open_vault(args, write=True) as v:
+        new = new_passphrase(args.new_passphrase_file)
+        base = v.unlocking_kdf() or DEFAULT_KDF
+        cost = kdf_cost(args, base)
+        weak = weak_kdf_warning(cost)
+        if weak:
+            warn(weak)
+        v.change_passphrase(new, cost)
+        v.record("passwd")
+        v.commit()
+    print("passphrase changed (key slot rewrapped; no entry was re-encrypted)")
+    return EXIT_OK
+
+
+def cmd_rekey(args: argparse.Namespace) -> int:
+    with open_vault(args, write=True) as v:
+        dropped = v.rekey()
+        count = len(v.names())
+        v.record("rekey", detail=f"{count} entries re-encrypted")
+        v.commit()
+    print(f"new master key; {count} entries re-encrypted")
+    if dropped:
+        warn(f"{dropped} other key slot(s) were removed: add them again")
+    return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    with open_vault(args) as v:
+        count = len(v.entries())
+        failures = v.verify()
+    for failure in failures:
+        sys.stderr.write(f"locker: error: {failure}\n")
+    if failures:
+        sys.stderr.write(f"locker: error: {len(failures)} of {count} entries failed verification\n")
+        return EXIT_INTEGRITY
+    print(f"ok: header, index and {count} entries verified")
+    return EXIT_OK
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    facts = info(vault_path(args))
+    if args.json:
+        print(json.dumps(facts, indent=2))
+        return EXIT_OK
+    print(f"vault:          {facts['path']}")
+    print(f"format:         locker v{facts['format_version']}")
+    print(f"container id:   {facts['container_id']}")
+    print(f"size:           {facts['file_size']} bytes (header {facts['header_size']}, "
+          f"index {facts['index_size']}, data {facts['data_size']})")
+    print(f"key slots:      {facts['slot_count']}")
+    for slot in facts["slots"]:
+        line = f"  {slot['kind']:<11} {slot['id']}"
+        kdf = slot.get("kdf")
+        if kdf:
+            line += f"  argon2id {kdf['memory_mib']:g} MiB, t={kdf['time_cost']}, p={kdf['parallelism']}"
+        print(line)
+    return EXIT_OK
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    with open_vault(args) as v:
+        events = v.log()
+    if args.json:
+        rows: list[dict[str, Any]] = [
+            {"time": _iso(e.time), "event": e.event, "names": list(e.names), "user": e.user, "host": e.host,
+             "detail": e.detail}
+            for e in events
+        ]
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    for e in events:
+        names = " ".join(e.names)
+        detail = f" ({e.detail})" if e.detail else ""
+        print(f"{_iso(e.time)}  {e.user}@{e.host}  {e.event:<8} {names}{detail}".rstrip())
+    return EXIT_OK
+
+
+def cmd_overview(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    path = vault_path(args)
+    if os.path.lexists(path):
+        try:
+            facts = info(path)
+            print(f"vault {path}: locker v{facts['format_version']}, {facts['file_size']} bytes, "
+                  f"{facts['slot_count']} key slot(s)")
+        except LockerError as exc:
+            print(f"vault {path}: {exc}")
+    else:
+        print(f"no vault at {path} yet: 'locker init' creates it")
+    print()
+    parser.print_help()
+    return EXIT_OK

@@ -1,0 +1,153 @@
+"""Every cryptographic primitive locker uses, and the only importer of `cryptography`/`argon2`.
+
+Argon2id turns a passphrase into a key-encryption key; HKDF-SHA256 derives one subkey per
+purpose from the master key; AES-256-GCM seals key slots, the index and entry chunks.
+Entry data is a STREAM (Hoang, Reyhanitabar, Rogaway, Vizár) of 64 KiB chunks whose 12-byte
+nonce is an 11-byte big-endian counter and a last-chunk flag, so truncation, extension and
+reordering all fail authentication.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from hashlib import sha256
+
+from argon2.low_level import Type, hash_secret_raw
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from locker.errors import AuthenticationError, FormatError
+
+KEY_SIZE = 32
+SALT_SIZE = 16
+NONCE_SIZE = 12
+TAG_SIZE = 16
+ID_SIZE = 16
+CHUNK_SIZE = 64 * 1024
+SEALED_CHUNK_SIZE = CHUNK_SIZE + TAG_SIZE
+WRAPPED_KEY_SIZE = KEY_SIZE + TAG_SIZE
+_COUNTER_LIMIT = 1 << 88
+
+_LABEL = b"locker/v1/"
+
+
+@dataclass(frozen=True)
+class KdfParams:
+    """Argon2id cost: memory in KiB, passes over memory, lanes."""
+
+    memory_kib: int
+    time_cost: int
+    parallelism: int
+
+
+def argon2id(passphrase: bytes | bytearray, salt: bytes, params: KdfParams) -> bytes:
+    """Derive a 256-bit key-encryption key from a passphrase (RFC 9106 Argon2id, v1.3)."""
+    return hash_secret_raw(
+        bytes(passphrase),
+        salt,
+        time_cost=params.time_cost,
+        memory_cost=params.memory_kib,
+        parallelism=params.parallelism,
+        hash_len=KEY_SIZE,
+        type=Type.ID,
+        version=19,
+    )
+
+
+def hkdf(ikm: bytes | bytearray, salt: bytes, purpose: bytes, context: bytes = b"") -> bytes:
+    """HKDF-SHA256 with info = "locker/v1/" + purpose + 0x00 + context."""
+    info = _LABEL + purpose + b"\x00" + context
+    return HKDF(algorithm=SHA256(), length=KEY_SIZE, salt=salt, info=info).derive(bytes(ikm))
+
+
+def slot_kek(secret: bytes | bytearray, salt: bytes, kind: bytes) -> bytes:
+    """Key-encryption key for slots whose secret is already high-entropy (recovery, key file)."""
+    return hkdf(secret, salt, b"slot-kek", kind)
+
+
+def index_key(master: bytes | bytearray, container_id: bytes) -> bytes:
+    return hkdf(master, container_id, b"index")
+
+
+def header_mac_key(master: bytes | bytearray, container_id: bytes) -> bytes:
+    return hkdf(master, container_id, b"header-mac")
+
+
+def entry_key(
+    master: bytes | bytearray, container_id: bytes, entry_id: bytes, content_salt: bytes
+) -> bytes:
+    """A fresh key for each version of each entry's content."""
+    return hkdf(master, content_salt, b"entry", container_id + entry_id)
+
+
+def seal(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    return AESGCM(key).encrypt(nonce, plaintext, aad)
+
+
+def open_sealed(key: bytes, nonce: bytes, ciphertext: bytes, aad: bytes, what: str) -> bytes:
+    """AES-256-GCM open; every failure is the same AuthenticationError naming `what`."""
+    try:
+        return AESGCM(key).decrypt(nonce, ciphertext, aad)
+    except InvalidTag:
+        raise AuthenticationError(f"{what} failed authentication: it was changed or is corrupt") from None
+
+
+def header_mac(key: bytes, header: bytes) -> bytes:
+    return hmac.new(key, header, sha256).digest()
+
+
+def verify_header_mac(key: bytes, header: bytes, tag: bytes) -> None:
+    if not hmac.compare_digest(header_mac(key, header), tag):
+        raise AuthenticationError("container header failed authentication: it was changed or is corrupt")
+
+
+def chunk_nonce(counter: int, last: bool) -> bytes:
+    if counter >= _COUNTER_LIMIT:
+        raise FormatError("entry is too large for the STREAM counter")
+    return counter.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
+
+
+class StreamSealer:
+    """Seals one entry chunk by chunk; the caller says which chunk is the last."""
+
+    def __init__(self, key: bytes, aad: bytes) -> None:
+        self._aead = AESGCM(key)
+        self._aad = aad
+        self._counter = 0
+        self._done = False
+
+    def seal(self, chunk: bytes | memoryview, last: bool) -> bytes:
+        if self._done:
+            raise ValueError("STREAM already finished")
+        if len(chunk) > CHUNK_SIZE or (not last and len(chunk) != CHUNK_SIZE):
+            raise ValueError("STREAM chunks other than the last must be full")
+        if last and len(chunk) == 0 and self._counter > 0:
+            raise ValueError("an empty last chunk is only allowed for an empty entry")
+        sealed = self._aead.encrypt(chunk_nonce(self._counter, last), chunk, self._aad)
+        self._counter += 1
+        self._done = last
+        return sealed
+
+
+class StreamOpener:
+    """Opens one entry chunk by chunk; any failure names the chunk and raises at once."""
+
+    def __init__(self, key: bytes, aad: bytes, what: str) -> None:
+        self._aead = AESGCM(key)
+        self._aad = aad
+        self._what = what
+        self._counter = 0
+
+    def open(self, sealed: bytes | memoryview, last: bool) -> bytes:
+        try:
+            plain = self._aead.decrypt(chunk_nonce(self._counter, last), sealed, self._aad)
+        except InvalidTag:
+            raise AuthenticationError(
+                f"{self._what}: chunk {self._counter} failed authentication: "
+                "it was changed, reordered or truncated"
+            ) from None
+        self._counter += 1
+        return plain

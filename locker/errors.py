@@ -1,0 +1,79 @@
+"""Every error locker raises, each carrying the exit code the CLI maps it to.
+
+Callers test for the class; the CLI prints `str(error)` and, where set, `hint`.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_BAD_KEY = 3
+EXIT_INTEGRITY = 4
+EXIT_BUSY = 5
+EXIT_ATTENTION = 6
+
+
+class LockerError(Exception):
+    """Base class: a one-line message a user can act on, plus an optional hint."""
+
+    exit_code = EXIT_ERROR
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class UsageError(LockerError):
+    """The command line or an argument value is wrong."""
+
+    exit_code = EXIT_USAGE
+
+
+class BadKeyError(LockerError):
+    """No key slot opens with the passphrase or key given."""
+
+    exit_code = EXIT_BAD_KEY
+
+
+class IntegrityError(LockerError):
+    """Tampered, corrupt or truncated data, or not a locker container at all."""
+
+    exit_code = EXIT_INTEGRITY
+
+
+class FormatError(IntegrityError):
+    """The bytes do not parse as format v1: framing, bounds or canonical form is wrong.
+
+    Raised before anything is decrypted, so it is told apart from AuthenticationError.
+    """
+
+
+class UnsupportedVersionError(IntegrityError):
+    """The container declares a format version this build cannot read."""
+
+
+class KdfTooCostlyError(FormatError):
+    """A key slot asks for Argon2 parameters beyond the hard caps (or zero)."""
+
+
+class AuthenticationError(IntegrityError):
+    """A MAC or AEAD tag did not verify: the data was changed after it was written."""
+
+
+class BusyError(LockerError):
+    """Another process is the vault's writer (a second writer, or a mount)."""
+
+    exit_code = EXIT_BUSY
+
+
+class NotFoundError(LockerError):
+    """A named entry, vault or file does not exist."""
+
+
+class ExistsError(LockerError):
+    """The target exists and the command was not told to replace it."""
+
+
+class InvalidNameError(UsageError):
+    """An entry name that could escape a directory or is not portable."""

@@ -1,0 +1,460 @@
+"""Pure on-disk framing of format v1: header, key slots and the index. No cryptography here.
+
+Parsing is strict: one canonical encoding, every length checked against hard bounds before
+anything is allocated or decrypted, and FormatError (not AuthenticationError) for bytes that
+do not frame. docs/FORMAT.md is the specification this module implements.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+from locker.errors import (
+    FormatError,
+    InvalidNameError,
+    KdfTooCostlyError,
+    UnsupportedVersionError,
+)
+
+MAGIC = b"\x89LKR\r\n\x1a\n"
+VERSION = 1
+ID_SIZE = 16
+SLOT_ID_SIZE = 8
+SALT_SIZE = 16
+NONCE_SIZE = 12
+WRAPPED_KEY_SIZE = 48
+MAC_SIZE = 32
+TAG_SIZE = 16
+MAX_SLOTS = 16
+MAX_INDEX_SIZE = 64 * 1024 * 1024 + TAG_SIZE
+MAX_NAME_BYTES = 1024
+MAX_COMPONENT_BYTES = 255
+MAX_LOG_EVENTS = 1000
+
+SLOT_PASSPHRASE = 1
+SLOT_RECOVERY = 2
+SLOT_KEYFILE = 3
+SLOT_KEYRING = 4
+SLOT_KIND_NAMES = {
+    SLOT_PASSPHRASE: "passphrase",
+    SLOT_RECOVERY: "recovery",
+    SLOT_KEYFILE: "keyfile",
+    SLOT_KEYRING: "keyring",
+}
+
+KIB = 1024
+MAX_KDF_MEMORY_KIB = 4 * 1024 * 1024  # 4 GiB
+MAX_KDF_TIME = 16
+MAX_KDF_PARALLELISM = 16
+MAX_KDF_MEMORY_TIME_KIB = 8 * 1024 * 1024  # memory x time <= 8 GiB
+
+_PREFIX = struct.Struct(">8sHH16sB")  # magic, version, flags, container id, slot count
+_SLOT_HEAD = struct.Struct(">BB8sH")  # kind, reserved, slot id, body length
+_KDF = struct.Struct(">III")  # memory KiB, time, parallelism
+_TRAILER = struct.Struct(">12sQ")  # index nonce, index length
+_PASSPHRASE_BODY = 1 + SALT_SIZE + _KDF.size + NONCE_SIZE + WRAPPED_KEY_SIZE
+_SECRET_BODY = 1 + SALT_SIZE + NONCE_SIZE + WRAPPED_KEY_SIZE
+MAX_HEADER_SIZE = (
+    _PREFIX.size + MAX_SLOTS * (_SLOT_HEAD.size + _PASSPHRASE_BODY) + _TRAILER.size + MAC_SIZE
+)
+
+
+@dataclass(frozen=True)
+class KdfCost:
+    """Argon2id parameters as stored in a passphrase slot (memory in KiB)."""
+
+    memory_kib: int
+    time_cost: int
+    parallelism: int
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One wrapping of the master key. `kdf` is set for passphrase slots only."""
+
+    kind: int
+    slot_id: bytes
+    salt: bytes
+    nonce: bytes
+    wrapped_key: bytes
+    kdf: KdfCost | None = None
+
+    @property
+    def kind_name(self) -> str:
+        return SLOT_KIND_NAMES[self.kind]
+
+    def binding(self, container_id: bytes) -> bytes:
+        """AAD for the key wrap: everything about the slot except the wrapped key itself."""
+        return MAGIC + struct.pack(">H", VERSION) + container_id + _slot_without_key(self)
+
+
+@dataclass(frozen=True)
+class Header:
+    container_id: bytes
+    slots: tuple[Slot, ...]
+    index_nonce: bytes
+    index_length: int
+    mac: bytes = b""
+
+    def without_mac(self) -> bytes:
+        """The exact bytes the header MAC covers: everything written before it."""
+        out = [_PREFIX.pack(MAGIC, VERSION, 0, self.container_id, len(self.slots))]
+        out += [_encode_slot(slot) for slot in self.slots]
+        out.append(_TRAILER.pack(self.index_nonce, self.index_length))
+        return b"".join(out)
+
+    def encode(self) -> bytes:
+        if len(self.mac) != MAC_SIZE:
+            raise ValueError("header MAC not set")
+        return self.without_mac() + self.mac
+
+    @property
+    def size(self) -> int:
+        return len(self.without_mac()) + MAC_SIZE
+
+
+def _slot_without_key(slot: Slot) -> bytes:
+    body = bytes([SALT_SIZE]) + slot.salt
+    if slot.kind == SLOT_PASSPHRASE:
+        if slot.kdf is None:
+            raise ValueError("passphrase slot without KDF parameters")
+        body += _KDF.pack(slot.kdf.memory_kib, slot.kdf.time_cost, slot.kdf.parallelism)
+    body += slot.nonce
+    length = len(body) + WRAPPED_KEY_SIZE
+    return _SLOT_HEAD.pack(slot.kind, 0, slot.slot_id, length) + body
+
+
+def _encode_slot(slot: Slot) -> bytes:
+    return _slot_without_key(slot) + slot.wrapped_key
+
+
+def machine_memory_kib() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // KIB
+    except (ValueError, OSError, AttributeError):
+        return MAX_KDF_MEMORY_KIB * 2
+
+
+def check_kdf_cost(cost: KdfCost, ram_kib: int | None = None) -> None:
+    """Refuse Argon2 parameters that are zero or could exhaust the machine. Pure arithmetic."""
+    ram = machine_memory_kib() if ram_kib is None else ram_kib
+    m, t, p = cost.memory_kib, cost.time_cost, cost.parallelism
+    if m == 0 or t == 0 or p == 0:
+        raise KdfTooCostlyError("key slot has a zero Argon2 parameter: the file is corrupt")
+    limit = min(MAX_KDF_MEMORY_KIB, ram // 2)
+    problems = []
+    if m > limit:
+        problems.append(f"memory {m // KIB} MiB exceeds the cap of {limit // KIB} MiB")
+    if t > MAX_KDF_TIME:
+        problems.append(f"time cost {t} exceeds the cap of {MAX_KDF_TIME}")
+    if p > MAX_KDF_PARALLELISM:
+        problems.append(f"parallelism {p} exceeds the cap of {MAX_KDF_PARALLELISM}")
+    if m * t > MAX_KDF_MEMORY_TIME_KIB:
+        problems.append("memory x time exceeds the cap of 8 GiB")
+    if problems:
+        raise KdfTooCostlyError(
+            "refusing to derive a key: " + "; ".join(problems),
+            hint="the file was crafted or corrupted; locker never writes such parameters",
+        )
+    if m < 8 * p:
+        raise KdfTooCostlyError("key slot's Argon2 memory is below 8 KiB per lane: the file is corrupt")
+
+
+class _Reader:
+    """Bounds-checked cursor over a byte string."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def take(self, n: int, what: str) -> bytes:
+        if self.pos + n > len(self.data):
+            raise FormatError(f"container is truncated inside the {what}")
+        chunk = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return chunk
+
+
+def parse_header(data: bytes) -> Header:
+    """Parse a header from the start of `data` (which may run on past it)."""
+    r = _Reader(data)
+    if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
+        raise FormatError("not a locker container (bad magic bytes)")
+    magic, version, flags, container_id, count = _PREFIX.unpack(r.take(_PREFIX.size, "header"))
+    if version != VERSION:
+        raise UnsupportedVersionError(
+            f"container format version {version} is not supported (this locker reads version {VERSION})",
+            hint="open it with the locker release that wrote it" if version > VERSION else None,
+        )
+    if flags != 0:
+        raise FormatError(f"header flags {flags:#06x} are not defined in format v{VERSION}")
+    if not 1 <= count <= MAX_SLOTS:
+        raise FormatError(f"header declares {count} key slots (1 to {MAX_SLOTS} allowed)")
+    slots = tuple(_parse_slot(r) for _ in range(count))
+    if len({s.slot_id for s in slots}) != len(slots):
+        raise FormatError("two key slots share one slot id")
+    nonce, index_length = _TRAILER.unpack(r.take(_TRAILER.size, "header"))
+    if not TAG_SIZE < index_length <= MAX_INDEX_SIZE:
+        raise FormatError(f"index length {index_length} is out of bounds")
+    mac = r.take(MAC_SIZE, "header MAC")
+    return Header(container_id, slots, nonce, index_length, mac)
+
+
+def _parse_slot(r: _Reader) -> Slot:
+    kind, reserved, slot_id, length = _SLOT_HEAD.unpack(r.take(_SLOT_HEAD.size, "key slot"))
+    if kind not in SLOT_KIND_NAMES:
+        raise FormatError(f"unknown key slot kind {kind}")
+    if reserved != 0:
+        raise FormatError("key slot reserved byte is not zero")
+    expected = _PASSPHRASE_BODY if kind == SLOT_PASSPHRASE else _SECRET_BODY
+    if length != expected:
+        raise FormatError(f"{SLOT_KIND_NAMES[kind]} key slot has length {length}, expected {expected}")
+    body = _Reader(r.take(length, "key slot"))
+    salt_len = body.take(1, "key slot")[0]
+    if salt_len != SALT_SIZE:
+        raise FormatError(f"key slot salt is {salt_len} bytes, expected {SALT_SIZE}")
+    salt = body.take(SALT_SIZE, "key slot")
+    kdf = None
+    if kind == SLOT_PASSPHRASE:
+        kdf = KdfCost(*_KDF.unpack(body.take(_KDF.size, "key slot")))
+        check_kdf_cost(kdf)
+    nonce = body.take(NONCE_SIZE, "key slot")
+    wrapped = body.take(WRAPPED_KEY_SIZE, "key slot")
+    return Slot(kind, slot_id, salt, nonce, wrapped, kdf)
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry names
+
+
+def check_name(name: str) -> str:
+    """Return `name` if it is a safe relative path with `/` separators, else raise."""
+    if not name:
+        raise InvalidNameError("entry name is empty")
+    if "\x00" in name:
+        raise InvalidNameError(f"entry name {name!r} contains a NUL byte")
+    if "\\" in name:
+        raise InvalidNameError(f"entry name {name!r} contains a backslash", hint="use / between directories")
+    if name.startswith("/"):
+        raise InvalidNameError(f"entry name {name!r} is absolute", hint="names are relative paths")
+    try:
+        encoded = name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidNameError(f"entry name {name!r} is not valid UTF-8") from None
+    if len(encoded) > MAX_NAME_BYTES:
+        raise InvalidNameError(f"entry name is longer than {MAX_NAME_BYTES} bytes")
+    for part in name.split("/"):
+        if part in ("", ".", ".."):
+            what = "'..'" if part == ".." else "an empty or '.' component"
+            raise InvalidNameError(f"entry name {name!r} contains {what}")
+        if len(part.encode("utf-8")) > MAX_COMPONENT_BYTES:
+            raise InvalidNameError(f"entry name {name!r} has a component over 255 bytes")
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in part):
+            raise InvalidNameError(f"entry name {name!r} contains a control character")
+    return name
+
+
+def check_tree(names: list[str]) -> None:
+    """Refuse a set of names that cannot coexist as files, like `a` and `a/b`."""
+    known = set(names)
+    for name in names:
+        parts = name.split("/")
+        for i in range(1, len(parts)):
+            parent = "/".join(parts[:i])
+            if parent in known:
+                raise InvalidNameError(
+                    f"entry {name!r} would need {parent!r} to be a directory, but it is a file"
+                )
+
+
+# ---------------------------------------------------------------------------------------------
+# The index: canonical JSON, strictly validated
+
+
+@dataclass
+class Entry:
+    """What the index knows about one entry. offset/length locate its STREAM in the data section."""
+
+    entry_id: bytes
+    name: str
+    size: int
+    created: int
+    modified: int
+    content_salt: bytes
+    kind: str = "file"
+    attrs: dict[str, str] = field(default_factory=dict)
+    offset: int = 0
+    length: int = 0
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    time: int
+    event: str
+    names: tuple[str, ...] = ()
+    user: str = ""
+    host: str = ""
+    detail: str = ""
+
+
+@dataclass
+class Index:
+    entries: list[Entry] = field(default_factory=list)
+    log: list[LogEvent] = field(default_factory=list)
+    slot_labels: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, str] = field(default_factory=dict)
+
+
+def canonical_json(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def encode_index(index: Index) -> bytes:
+    """Serialise entries in name order with contiguous offsets (the caller lays out data so)."""
+    entries = []
+    for e in index.entries:
+        entries.append(
+            {
+                "id": e.entry_id.hex(),
+                "name": e.name,
+                "kind": e.kind,
+                "size": e.size,
+                "created": e.created,
+                "modified": e.modified,
+                "salt": e.content_salt.hex(),
+                "offset": e.offset,
+                "length": e.length,
+                "attrs": e.attrs,
+            }
+        )
+    log = [
+        {
+            "time": ev.time,
+            "event": ev.event,
+            "names": list(ev.names),
+            "user": ev.user,
+            "host": ev.host,
+            "detail": ev.detail,
+        }
+        for ev in index.log
+    ]
+    return canonical_json(
+        {"entries": entries, "log": log, "slots": index.slot_labels, "settings": index.settings}
+    )
+
+
+def _want(obj: Any, keys: set[str], what: str) -> dict[str, Any]:
+    if not isinstance(obj, dict) or set(obj) != keys:
+        raise FormatError(f"index {what} does not have exactly the fields {sorted(keys)}")
+    return obj
+
+
+def _int(v: Any, what: str, lo: int = 0, hi: int = 2**63 - 1) -> int:
+    if type(v) is not int or not lo <= v <= hi:
+        raise FormatError(f"index field {what} is not an integer in range")
+    return v
+
+
+def _str(v: Any, what: str) -> str:
+    if not isinstance(v, str):
+        raise FormatError(f"index field {what} is not a string")
+    return v
+
+
+def _hex(v: Any, size: int, what: str) -> bytes:
+    s = _str(v, what)
+    if len(s) != 2 * size or s != s.lower():
+        raise FormatError(f"index field {what} is not {size} bytes of lower-case hex")
+    try:
+        return bytes.fromhex(s)
+    except ValueError:
+        raise FormatError(f"index field {what} is not hex") from None
+
+
+def _str_map(v: Any, what: str) -> dict[str, str]:
+    if not isinstance(v, dict) or not all(isinstance(x, str) for x in v.values()):
+        raise FormatError(f"index field {what} is not a map of strings")
+    return dict(v)
+
+
+def decode_index(data: bytes, data_section_length: int) -> Index:
+    """Parse and validate a decrypted index against the data section it describes."""
+    try:
+        obj = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise FormatError("index is not valid UTF-8 JSON") from None
+    if canonical_json(obj) != data:
+        raise FormatError("index is not in canonical form")
+    top = _want(obj, {"entries", "log", "slots", "settings"}, "root")
+    if not isinstance(top["entries"], list) or not isinstance(top["log"], list):
+        raise FormatError("index entries and log must be lists")
+    entry_keys = {"id", "name", "kind", "size", "created", "modified", "salt", "offset", "length", "attrs"}
+    entries: list[Entry] = []
+    offset = 0
+    for raw in top["entries"]:
+        d = _want(raw, entry_keys, "entry")
+        e = Entry(
+            entry_id=_hex(d["id"], ID_SIZE, "id"),
+            name=_str(d["name"], "name"),
+            size=_int(d["size"], "size"),
+            created=_int(d["created"], "created", -(2**62), 2**62),
+            modified=_int(d["modified"], "modified", -(2**62), 2**62),
+            content_salt=_hex(d["salt"], SALT_SIZE, "salt"),
+            kind=_str(d["kind"], "kind"),
+            attrs=_str_map(d["attrs"], "attrs"),
+            offset=_int(d["offset"], "offset"),
+            length=_int(d["length"], "length"),
+        )
+        try:
+            check_name(e.name)
+        except InvalidNameError as exc:
+            raise FormatError(f"index holds an unsafe name: {exc}") from None
+        if entries and e.name <= entries[-1].name:
+            raise FormatError("index entries are not in strictly increasing name order")
+        if e.offset != offset:
+            raise FormatError(f"entry {e.name!r} does not start where the previous one ends")
+        if e.length != sealed_length(e.size):
+            raise FormatError(f"entry {e.name!r} has a ciphertext length that does not match its size")
+        offset += e.length
+        entries.append(e)
+    if offset != data_section_length:
+        raise FormatError(
+            "data section length does not match the index "
+            + ("(trailing data after the last entry)" if data_section_length > offset else "(truncated)")
+        )
+    if len({e.entry_id for e in entries}) != len(entries):
+        raise FormatError("two entries share one id")
+    check_tree([e.name for e in entries])
+    log_keys = {"time", "event", "names", "user", "host", "detail"}
+    log = []
+    for raw in top["log"]:
+        d = _want(raw, log_keys, "log event")
+        names = d["names"]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise FormatError("index log event names are not a list of strings")
+        log.append(
+            LogEvent(
+                time=_int(d["time"], "time", -(2**62), 2**62),
+                event=_str(d["event"], "event"),
+                names=tuple(names),
+                user=_str(d["user"], "user"),
+                host=_str(d["host"], "host"),
+                detail=_str(d["detail"], "detail"),
+            )
+        )
+    if len(log) > MAX_LOG_EVENTS:
+        raise FormatError(f"index log holds more than {MAX_LOG_EVENTS} events")
+    return Index(entries, log, _str_map(top["slots"], "slots"), _str_map(top["settings"], "settings"))
+
+
+CHUNK_SIZE = 64 * 1024
+
+
+def sealed_length(size: int) -> int:
+    """Ciphertext length of a STREAM holding `size` plaintext bytes (empty = one empty chunk)."""
+    chunks = max(1, -(-size // CHUNK_SIZE))
+    return size + chunks * TAG_SIZE

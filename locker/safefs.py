@@ -1,0 +1,88 @@
+"""Writing plaintext files without following symlinks: every path is walked from a directory
+file descriptor with O_NOFOLLOW, and files appear under their final name only when complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import stat
+from collections.abc import Iterable, Iterator
+
+from locker.errors import ExistsError, LockerError
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def open_dir(path: str | os.PathLike[str]) -> int:
+    """Open an existing directory (the last component must not be a symlink)."""
+    try:
+        return os.open(path, _DIR_FLAGS)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise LockerError(f"{os.fspath(path)} is not a directory (or is a symbolic link)") from None
+        raise LockerError(f"cannot open directory {os.fspath(path)}: {exc.strerror}") from None
+
+
+@contextlib.contextmanager
+def walk_to_parent(root_fd: int, parts: list[str], create: bool) -> Iterator[int]:
+    """Yield a descriptor of root/parts[0]/.../parts[-2], creating 0700 directories if asked."""
+    fd = os.dup(root_fd)
+    try:
+        for part in parts[:-1]:
+            try:
+                nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                os.mkdir(part, 0o700, dir_fd=fd)
+                nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise LockerError(f"refusing to write through {part!r}: not a plain directory") from None
+                raise
+            os.close(fd)
+            fd = nxt
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def write_file(root_fd: int, name: str, chunks: Iterable[bytes], force: bool = False) -> None:
+    """Write `chunks` to root/name (0600) via a temp file; rename only after the last chunk.
+
+    If the iterator raises (a chunk failed authentication), the temp file is removed and
+    nothing appears under `name`.
+    """
+    parts = name.split("/")
+    leaf = parts[-1]
+    with walk_to_parent(root_fd, parts, create=True) as dir_fd:
+        if not force and exists(dir_fd, leaf):
+            raise ExistsError(f"{name} already exists", hint="pass --force to replace it")
+        tmp = f".{leaf[:200]}.locker-{secrets.token_hex(4)}"
+        fd = os.open(
+            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd
+        )
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            if exists(dir_fd, leaf) and stat.S_ISDIR(os.stat(leaf, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+                raise ExistsError(f"{name} is a directory; not replacing it")
+            os.rename(tmp, leaf, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dir_fd)
+            raise
+
+
+def exists(dir_fd: int, leaf: str) -> bool:
+    try:
+        os.stat(leaf, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True

@@ -1,0 +1,347 @@
+"""The API a user thinks in: create, unlock, list, read, add, remove, rename, passwd, rekey,
+verify and the audit log. Writes are staged and saved in one atomic commit under the writer lock.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import stat
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from locker import container as ct
+from locker.container import (
+    Container,
+    CopyCiphertext,
+    Planned,
+    PlainFile,
+    Plaintext,
+    Random,
+    Reencrypt,
+    Sealed,
+    Source,
+    Unlocked,
+    WriterLock,
+)
+from locker.errors import ExistsError, IntegrityError, LockerError, NotFoundError, UsageError
+from locker.format import (
+    MAX_LOG_EVENTS,
+    SLOT_KIND_NAMES,
+    VERSION,
+    Entry,
+    Index,
+    KdfCost,
+    LogEvent,
+    check_kdf_cost,
+    check_name,
+    check_tree,
+)
+
+Clock = Callable[[], float]
+
+DEFAULT_KDF = KdfCost(memory_kib=256 * 1024, time_cost=3, parallelism=4)
+OWASP_MIN_MEMORY_KIB = 19 * 1024
+OWASP_MIN_TIME = 2
+
+
+def weak_kdf_warning(cost: KdfCost) -> str | None:
+    if cost.memory_kib < OWASP_MIN_MEMORY_KIB or cost.time_cost < OWASP_MIN_TIME:
+        return (
+            f"Argon2 parameters ({cost.memory_kib // 1024} MiB, t={cost.time_cost}) are below the OWASP "
+            "minimum (19 MiB, t=2): a stolen vault is cheaper to brute-force"
+        )
+    return None
+
+
+def info(path: Path) -> dict[str, Any]:
+    """Header facts that need no passphrase. Entry names and counts stay secret."""
+    sealed = Sealed.read(path)
+    try:
+        h = sealed.header
+        slots = []
+        for s in h.slots:
+            item: dict[str, Any] = {"kind": SLOT_KIND_NAMES[s.kind], "id": s.slot_id.hex()}
+            if s.kdf is not None:
+                item["kdf"] = {
+                    "algorithm": "argon2id",
+                    "memory_mib": s.kdf.memory_kib / 1024,
+                    "time_cost": s.kdf.time_cost,
+                    "parallelism": s.kdf.parallelism,
+                }
+            slots.append(item)
+        return {
+            "path": str(path),
+            "format_version": VERSION,
+            "container_id": h.container_id.hex(),
+            "file_size": sealed.file_size,
+            "header_size": h.size,
+            "index_size": h.index_length,
+            "data_size": sealed.file_size - sealed.data_start,
+            "slot_count": len(h.slots),
+            "slots": slots,
+        }
+    finally:
+        sealed.close()
+
+
+def create(
+    path: Path,
+    passphrase: bytes | bytearray,
+    cost: KdfCost = DEFAULT_KDF,
+    *,
+    rng: Random = os.urandom,
+    clock: Clock = time.time,
+) -> None:
+    """Write a new, empty vault. Refuses to replace anything at `path`."""
+    check_kdf_cost(cost)
+    with WriterLock(path, "init"):
+        if os.path.lexists(path):
+            raise ExistsError(f"{path} already exists", hint="choose another --vault path")
+        container_id = rng(16)
+        master = bytearray(rng(32))
+        slot = ct.new_passphrase_slot(rng, cost)
+        slot = ct.wrap_master(container_id, slot, ct.passphrase_kek(passphrase, slot), master)
+        index = Index(log=[_event(clock, "init")])
+        ct.write_container(path, container_id, [slot], master, index, [], rng)
+
+
+def _event(clock: Clock, event: str, names: tuple[str, ...] = (), detail: str = "") -> LogEvent:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return LogEvent(int(clock()), event, names, user, socket.gethostname(), detail)
+
+
+@dataclass
+class _Staged:
+    entry: Entry
+    source: Source
+
+
+class Vault:
+    """An unlocked vault. Opened for writing it holds the writer lock until closed."""
+
+    def __init__(
+        self, path: Path, container: Container, lock: WriterLock | None, rng: Random, clock: Clock
+    ) -> None:
+        self.path = path
+        self._container = container
+        self._lock = lock
+        self._rng = rng
+        self._clock = clock
+        self._reset_staging()
+
+    @classmethod
+    def open(
+        cls,
+        path: Path,
+        passphrase: bytes | bytearray,
+        *,
+        write: bool = False,
+        purpose: str = "write",
+        rng: Random = os.urandom,
+        clock: Clock = time.time,
+    ) -> Vault:
+        """Unlock with a passphrase. With write=True, take the writer lock first (exit 5 if held)."""
+        lock = WriterLock(path, purpose).acquire() if write else None
+        try:
+            sealed = Sealed.read(path)
+            try:
+                unlocked = ct.unlock_with_passphrase(sealed.header, passphrase)
+                container = Container.open(sealed, unlocked)
+            except BaseException:
+                sealed.close()
+                raise
+            if write:
+                ct.remove_stale_temps(path)
+            return cls(path, container, lock, rng, clock)
+        except BaseException:
+            if lock:
+                lock.release()
+            raise
+
+    def close(self) -> None:
+        self._container.unlocked.forget()
+        self._container.close()
+        if self._lock:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> Vault:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def entries(self) -> list[Entry]:
+        return list(self._container.index.entries)
+
+    def entry(self, name: str) -> Entry:
+        for e in self._container.index.entries:
+            if e.name == name:
+                return e
+        raise NotFoundError(f"no entry named {name!r}", hint="'locker ls' lists the entries")
+
+    def chunks(self, name: str) -> Iterator[bytes]:
+        """The entry's content, chunk by chunk, each verified before it is yielded."""
+        return self._container.chunks(self.entry(name))
+
+    def read_bytes(self, name: str) -> bytes:
+        return b"".join(self.chunks(name))
+
+    def verify(self) -> list[str]:
+        """Decrypt every entry; return one message per entry that fails."""
+        failures = []
+        for e in self._container.index.entries:
+            try:
+                for _ in self._container.chunks(e):
+                    pass
+            except IntegrityError as exc:
+                failures.append(str(exc))
+        return failures
+
+    def log(self) -> list[LogEvent]:
+        return list(self._container.index.log)
+
+    def unlocking_kdf(self) -> KdfCost | None:
+        """Argon2 cost of the slot this vault was unlocked with."""
+        return self._unlocked.slot.kdf
+
+    @property
+    def container_id(self) -> bytes:
+        return self._container.container_id
+
+    # -- staging writes ------------------------------------------------------------------------
+
+    def _reset_staging(self) -> None:
+        c = self._container
+        self._staged = {e.name: _Staged(replace(e), c.copy_source(e)) for e in c.index.entries}
+        self._slots = list(c.header.slots)
+        self._master = c.unlocked.master
+        self._pending_log: list[LogEvent] = []
+        self._unlocked = c.unlocked
+
+    def _require_writer(self) -> None:
+        if self._lock is None:
+            raise LockerError("internal error: vault opened read-only")
+
+    def _new_content(self, name: str, size: int, source: Source, force: bool) -> None:
+        self._require_writer()
+        check_name(name)
+        now = int(self._clock())
+        old = self._staged.get(name)
+        if old and not force:
+            raise ExistsError(f"entry {name!r} already exists", hint="pass --force to replace it")
+        entry = Entry(
+            entry_id=old.entry.entry_id if old else self._rng(16),
+            name=name,
+            size=size,
+            created=old.entry.created if old else now,
+            modified=now,
+            content_salt=self._rng(16),
+            kind=old.entry.kind if old else "file",
+            attrs=dict(old.entry.attrs) if old else {},
+        )
+        self._staged[name] = _Staged(entry, source)
+
+    def add_file(self, name: str, path: Path, force: bool = False) -> None:
+        try:
+            st = os.stat(path, follow_symlinks=False)
+        except OSError as exc:
+            raise NotFoundError(f"cannot read {path}: {exc.strerror}") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise UsageError(f"{path} is not a regular file")
+        self._new_content(name, st.st_size, PlainFile(path, st.st_size), force)
+
+    def add_bytes(self, name: str, data: bytes, force: bool = False) -> None:
+        self._new_content(name, len(data), Plaintext(data), force)
+
+    def remove(self, name: str) -> None:
+        self._require_writer()
+        if name not in self._staged:
+            raise NotFoundError(f"no entry named {name!r}", hint="'locker ls' lists the entries")
+        del self._staged[name]
+
+    def rename(self, old: str, new: str, force: bool = False) -> None:
+        self._require_writer()
+        check_name(new)
+        if old not in self._staged:
+            raise NotFoundError(f"no entry named {old!r}", hint="'locker ls' lists the entries")
+        if new in self._staged and not force:
+            raise ExistsError(f"entry {new!r} already exists", hint="pass --force to replace it")
+        staged = self._staged.pop(old)
+        staged.entry.name = new
+        self._staged[new] = staged
+
+    def names(self) -> list[str]:
+        """Names as staged (what the next commit will hold)."""
+        return sorted(self._staged)
+
+    def change_passphrase(self, new: bytes | bytearray, cost: KdfCost | None = None) -> None:
+        """Rewrap the master key under a new passphrase in the slot used to unlock. No data moves."""
+        self._require_writer()
+        used = self._unlocked.slot
+        new_cost = cost or used.kdf or DEFAULT_KDF
+        check_kdf_cost(new_cost)
+        slot = ct.new_passphrase_slot(self._rng, new_cost)
+        slot = replace(slot, slot_id=used.slot_id)
+        kek = ct.passphrase_kek(new, slot)
+        slot = ct.wrap_master(self.container_id, slot, kek, self._master)
+        self._slots = [slot if s.slot_id == used.slot_id else s for s in self._slots]
+        self._unlocked = Unlocked(self._master, slot, kek)
+
+    def rekey(self) -> int:
+        """New master key: every entry re-encrypted, the unlocking slot rewrapped.
+
+        Returns how many other slots were dropped (their secrets are not at hand).
+        """
+        self._require_writer()
+        master = bytearray(self._rng(32))
+        used = self._unlocked.slot
+        fresh = replace(used, nonce=self._rng(12))
+        slot = ct.wrap_master(self.container_id, fresh, self._unlocked.kek, master)
+        dropped = len(self._slots) - 1
+        for staged in self._staged.values():
+            if isinstance(staged.source, CopyCiphertext):
+                staged.source = Reencrypt(self._container, self._container_entry(staged.entry.entry_id))
+            staged.entry.content_salt = self._rng(16)
+        self._slots = [slot]
+        self._master = master
+        self._unlocked = Unlocked(master, slot, self._unlocked.kek)
+        return dropped
+
+    def _container_entry(self, entry_id: bytes) -> Entry:
+        return next(e for e in self._container.index.entries if e.entry_id == entry_id)
+
+    def record(self, event: str, names: tuple[str, ...] = (), detail: str = "") -> None:
+        """Add an audit-log event to the next commit."""
+        self._pending_log.append(_event(self._clock, event, names, detail))
+
+    def commit(self) -> None:
+        """Save everything staged in one atomic write, then reopen and verify what was written."""
+        self._require_writer()
+        check_tree(list(self._staged))
+        old = self._container
+        log = (old.index.log + self._pending_log)[-MAX_LOG_EVENTS:]
+        labels = {k: v for k, v in old.index.slot_labels.items() if k in {s.slot_id.hex() for s in self._slots}}
+        index = Index([], log, labels, dict(old.index.settings))
+        plan = [Planned(s.entry, s.source) for s in self._staged.values()]
+        ct.write_container(self.path, self.container_id, self._slots, self._master, index, plan, self._rng)
+        sealed = Sealed.read(self.path)
+        try:
+            self._container = Container.open(sealed, self._unlocked)
+        except BaseException:
+            sealed.close()
+            raise
+        if old.unlocked.master is not self._master:
+            old.unlocked.forget()
+        old.close()
+        self._reset_staging()
