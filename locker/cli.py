@@ -25,13 +25,21 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def _common_options() -> argparse.ArgumentParser:
+def _common_options() -> _Parser:
     """Options every command takes, before or after the command name."""
-    p = argparse.ArgumentParser(add_help=False)
+    p = _Parser(add_help=False)
     s = argparse.SUPPRESS
-    p.add_argument("--vault", metavar="PATH", default=s, help="vault file (default: $LOCKER_VAULT or the user data dir)")
     p.add_argument(
-        "--passphrase-file", metavar="FILE", default=s, help="read the passphrase from the first line of FILE ('-': stdin)"
+        "--vault",
+        metavar="PATH",
+        default=s,
+        help="vault file (default: $LOCKER_VAULT or the user data dir)",
+    )
+    p.add_argument(
+        "--passphrase-file",
+        metavar="FILE",
+        default=s,
+        help="read the passphrase from the first line of FILE ('-': stdin)",
     )
     return p
 
@@ -40,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     from locker import commands as c
 
     common = _common_options()
-    parser = _Parser(prog="locker", description="An encrypted local secrets locker.", parents=[common])
+    parser = _Parser(
+        prog="locker", description="An encrypted local secrets locker.", parents=[common]
+    )
     parser.add_argument("--version", action="version", version=f"locker {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -50,13 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = command("init", c.cmd_init, "create a new vault")
-    p.add_argument("--kdf-memory", type=int, metavar="MIB", help="Argon2id memory in MiB (default 256)")
+    p.add_argument(
+        "--kdf-memory", type=int, metavar="MIB", help="Argon2id memory in MiB (default 256)"
+    )
     p.add_argument("--kdf-time", type=int, metavar="N", help="Argon2id passes (default 3)")
     p.add_argument("--kdf-parallelism", type=int, metavar="N", help="Argon2id lanes (default 4)")
 
     p = command("add", c.cmd_add, "add files or directories (recursively)")
     p.add_argument("paths", nargs="+", metavar="PATH")
-    p.add_argument("--as", dest="as_name", metavar="NAME", help="entry name (a prefix for a directory)")
+    p.add_argument(
+        "--as", dest="as_name", metavar="NAME", help="entry name (a prefix for a directory)"
+    )
     p.add_argument("--force", action="store_true", help="replace entries that exist")
 
     p = command("ls", c.cmd_ls, "list entries")
@@ -79,7 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("new", metavar="NEW")
 
     p = command("passwd", c.cmd_passwd, "change the passphrase (rewraps the key slot only)")
-    p.add_argument("--new-passphrase-file", metavar="FILE", help="read the new passphrase from FILE ('-': stdin)")
+    p.add_argument(
+        "--new-passphrase-file",
+        metavar="FILE",
+        help="read the new passphrase from FILE ('-': stdin)",
+    )
     p.add_argument("--kdf-memory", type=int, metavar="MIB", help="new Argon2id memory in MiB")
     p.add_argument("--kdf-time", type=int, metavar="N", help="new Argon2id passes")
     p.add_argument("--kdf-parallelism", type=int, metavar="N", help="new Argon2id lanes")
@@ -121,7 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         name = f" {exc.filename}" if exc.filename else ""
         return report(exc, EXIT_ERROR, None, f"{exc.strerror or exc}{':' if name else ''}{name}")
     except Exception as exc:  # the last line of defence: one line, no traceback
-        return report(exc, EXIT_ERROR, "rerun with LOCKER_DEBUG=1 for details", f"internal error: {exc!r}")
+        return report(
+            exc, EXIT_ERROR, "rerun with LOCKER_DEBUG=1 for details", f"internal error: {exc!r}"
+        )
 
 
 def report(exc: BaseException, code: int, hint: str | None, message: str | None = None) -> int:
@@ -137,4 +157,3 @@ def _silence_stdout() -> None:
     """After EPIPE, point stdout at /dev/null so interpreter shutdown does not complain."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
-

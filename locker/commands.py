@@ -107,7 +107,9 @@ def kdf_cost(args: argparse.Namespace, base: KdfCost) -> KdfCost:
 def open_vault(args: argparse.Namespace, write: bool = False) -> Vault:
     path = vault_path(args)
     if not os.path.lexists(path):
-        raise NotFoundError(f"no vault at {path}", hint="create one with 'locker init' or pass --vault PATH")
+        raise NotFoundError(
+            f"no vault at {path}", hint="create one with 'locker init' or pass --vault PATH"
+        )
     return Vault.open(path, passphrase(args), write=write)
 
 
@@ -128,8 +130,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     start = time.monotonic()
     create(path, secret, cost)
-    print(f"created {path} (Argon2id {cost.memory_kib // 1024} MiB, t={cost.time_cost}, "
-          f"p={cost.parallelism}; key derivation took {time.monotonic() - start:.2f} s)")
+    print(
+        f"created {path} (Argon2id {cost.memory_kib // 1024} MiB, t={cost.time_cost}, "
+        f"p={cost.parallelism}; key derivation took {time.monotonic() - start:.2f} s)"
+    )
     return EXIT_OK
 
 
@@ -181,7 +185,13 @@ def cmd_ls(args: argparse.Namespace) -> int:
         entries = v.entries()
     if args.json:
         rows = [
-            {"name": e.name, "size": e.size, "kind": e.kind, "created": _iso(e.created), "modified": _iso(e.modified)}
+            {
+                "name": e.name,
+                "size": e.size,
+                "kind": e.kind,
+                "created": _iso(e.created),
+                "modified": _iso(e.modified),
+            }
             for e in entries
         ]
         print(json.dumps(rows, indent=2))
@@ -256,7 +266,7 @@ def cmd_mv(args: argparse.Namespace) -> int:
 
 
 def cmd_passwd(args: argparse.Namespace) -> int:
-    if getattr(args, "passphrase_file", None) == "-" and args.new_passphrase_file == "-":
+    if getattr(args, "passphrase_file", None) == "-" and args.new_passphrase_file == "-":  # noqa: S105
         raise UsageError("only one of --passphrase-file and --new-passphrase-file can be '-'")
     with open_vault(args, write=True) as v:
         new = new_passphrase(args.new_passphrase_file)
@@ -305,8 +315,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"vault:          {facts['path']}")
     print(f"format:         locker v{facts['format_version']}")
     print(f"container id:   {facts['container_id']}")
-    print(f"size:           {facts['file_size']} bytes (header {facts['header_size']}, "
-          f"index {facts['index_size']}, data {facts['data_size']})")
+    print(
+        f"size:           {facts['file_size']} bytes (header {facts['header_size']}, "
+        f"index {facts['index_size']}, data {facts['data_size']})"
+    )
     print(f"key slots:      {facts['slot_count']}")
     for slot in facts["slots"]:
         line = f"  {slot['kind']:<11} {slot['id']}"
@@ -322,8 +334,14 @@ def cmd_log(args: argparse.Namespace) -> int:
         events = v.log()
     if args.json:
         rows: list[dict[str, Any]] = [
-            {"time": _iso(e.time), "event": e.event, "names": list(e.names), "user": e.user, "host": e.host,
-             "detail": e.detail}
+            {
+                "time": _iso(e.time),
+                "event": e.event,
+                "names": list(e.names),
+                "user": e.user,
+                "host": e.host,
+                "detail": e.detail,
+            }
             for e in events
         ]
         print(json.dumps(rows, indent=2))
@@ -340,8 +358,10 @@ def cmd_overview(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     if os.path.lexists(path):
         try:
             facts = info(path)
-            print(f"vault {path}: locker v{facts['format_version']}, {facts['file_size']} bytes, "
-                  f"{facts['slot_count']} key slot(s)")
+            print(
+                f"vault {path}: locker v{facts['format_version']}, {facts['file_size']} bytes, "
+                f"{facts['slot_count']} key slot(s)"
+            )
         except LockerError as exc:
             print(f"vault {path}: {exc}")
     else:

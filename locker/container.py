@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import io
 import json
 import os
 import socket
@@ -96,7 +97,9 @@ class Sealed:
 
 
 def unwrap_master(header: Header, slot: Slot, kek: bytes) -> bytearray:
-    key = crypto.open_sealed(kek, slot.nonce, slot.wrapped_key, slot.binding(header.container_id), "key slot")
+    key = crypto.open_sealed(
+        kek, slot.nonce, slot.wrapped_key, slot.binding(header.container_id), "key slot"
+    )
     return bytearray(key)
 
 
@@ -107,7 +110,8 @@ def wrap_master(container_id: bytes, slot: Slot, kek: bytes, master: bytes | byt
 
 
 def passphrase_kek(passphrase: bytes | bytearray, slot: Slot) -> bytes:
-    assert slot.kdf is not None
+    if slot.kdf is None:
+        raise FormatError("passphrase slot without Argon2 parameters")
     params = crypto.KdfParams(slot.kdf.memory_kib, slot.kdf.time_cost, slot.kdf.parallelism)
     return crypto.argon2id(passphrase, slot.salt, params)
 
@@ -128,20 +132,26 @@ class Unlocked:
 def unlock_with_passphrase(header: Header, passphrase: bytes | bytearray) -> Unlocked:
     slots = [s for s in header.slots if s.kind == SLOT_PASSPHRASE]
     if not slots:
-        raise BadKeyError("this vault has no passphrase slot", hint="unlock it with its key file or recovery key")
+        raise BadKeyError(
+            "this vault has no passphrase slot", hint="unlock it with its key file or recovery key"
+        )
     for slot in slots:
         kek = passphrase_kek(passphrase, slot)
         try:
             return Unlocked(unwrap_master(header, slot, kek), slot, kek)
         except AuthenticationError:
             continue
-    raise BadKeyError("wrong passphrase", hint="check the passphrase (and --passphrase-file) and try again")
+    raise BadKeyError(
+        "wrong passphrase", hint="check the passphrase (and --passphrase-file) and try again"
+    )
 
 
 class Source(Protocol):
     """Where a saved entry's ciphertext comes from."""
 
-    def write_to(self, out: BinaryIO, key_for: Callable[[Entry], bytes], aad: bytes, entry: Entry) -> None: ...
+    def write_to(
+        self, out: BinaryIO, key_for: Callable[[Entry], bytes], aad: bytes, entry: Entry
+    ) -> None: ...
 
 
 @dataclass
@@ -152,7 +162,9 @@ class CopyCiphertext:
     offset: int
     length: int
 
-    def write_to(self, out: BinaryIO, key_for: Callable[[Entry], bytes], aad: bytes, entry: Entry) -> None:
+    def write_to(
+        self, out: BinaryIO, key_for: Callable[[Entry], bytes], aad: bytes, entry: Entry
+    ) -> None:
         remaining, pos = self.length, self.offset
         while remaining:
             block = os.pread(self.file.fileno(), min(_COPY_BLOCK, remaining), pos)
@@ -170,12 +182,14 @@ class PlainFile:
     path: Path
     size: int
 
-    def write_to(self, out: BinaryIO, key_for: Callable[[Entry], bytes], aad: bytes, entry: Entry) -> None:
+    def write_to(
+        self, out: BinaryIO, key_for: Callable[[Entry], bytes], aad: bytes, entry: Entry
+    ) -> None:
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as exc:
             raise LockerError(f"cannot read {self.path}: {exc.strerror}") from None
-        with os.fdopen(fd, "rb", buffering=0) as f:
+        with io.FileIO(fd, "rb") as f:
             seal_stream(f, self.size, out, key_for(entry), aad, str(self.path))
 
 
@@ -185,10 +199,14 @@ class Plaintext:
 
     data: bytes
 
-    def write_to(self, out: BinaryIO, key_for: Callable[[Entry], bytes], aad: bytes, entry: Entry) -> None:
+    def write_to(
+        self, out: BinaryIO, key_for: Callable[[Entry], bytes], aad: bytes, entry: Entry
+    ) -> None:
         sealer = crypto.StreamSealer(key_for(entry), aad)
         view = memoryview(self.data)
-        chunks = [view[i : i + crypto.CHUNK_SIZE] for i in range(0, len(view), crypto.CHUNK_SIZE)] or [view]
+        chunks = [
+            view[i : i + crypto.CHUNK_SIZE] for i in range(0, len(view), crypto.CHUNK_SIZE)
+        ] or [view]
         for i, chunk in enumerate(chunks):
             out.write(sealer.seal(chunk, last=i == len(chunks) - 1))
 
@@ -200,7 +218,9 @@ class Reencrypt:
     container: Container
     entry: Entry
 
-    def write_to(self, out: BinaryIO, key_for: Callable[[Entry], bytes], aad: bytes, entry: Entry) -> None:
+    def write_to(
+        self, out: BinaryIO, key_for: Callable[[Entry], bytes], aad: bytes, entry: Entry
+    ) -> None:
         sealer = crypto.StreamSealer(key_for(entry), aad)
         chunks = self.container.chunks(self.entry)
         prev = next(chunks)
@@ -210,7 +230,9 @@ class Reencrypt:
         out.write(sealer.seal(prev, last=True))
 
 
-def seal_stream(f: BinaryIO, size: int, out: BinaryIO, key: bytes, aad: bytes, what: str) -> None:
+def seal_stream(
+    f: io.RawIOBase, size: int, out: BinaryIO, key: bytes, aad: bytes, what: str
+) -> None:
     """Encrypt exactly `size` bytes from `f`, refusing a file that grew or shrank meanwhile."""
     sealer = crypto.StreamSealer(key, aad)
     buf = bytearray(crypto.CHUNK_SIZE)
@@ -253,7 +275,9 @@ class Container:
     def open(cls, sealed: Sealed, unlocked: Unlocked) -> Container:
         header, master = sealed.header, unlocked.master
         crypto.verify_header_mac(
-            crypto.header_mac_key(master, header.container_id), sealed.header_bytes[:-32], header.mac
+            crypto.header_mac_key(master, header.container_id),
+            sealed.header_bytes[:-32],
+            header.mac,
         )
         ct = os.pread(sealed.file.fileno(), header.index_length, header.size)
         if len(ct) != header.index_length:
@@ -272,7 +296,9 @@ class Container:
         return self.sealed.header.container_id
 
     def entry_key(self, entry: Entry) -> bytes:
-        return crypto.entry_key(self.unlocked.master, self.container_id, entry.entry_id, entry.content_salt)
+        return crypto.entry_key(
+            self.unlocked.master, self.container_id, entry.entry_id, entry.content_salt
+        )
 
     def chunks(self, entry: Entry) -> Iterator[bytes]:
         """Yield the entry's plaintext chunk by chunk, each verified before it is yielded."""
@@ -323,7 +349,9 @@ def write_container(
     index.entries = [p.entry for p in plan]
     index_plain = encode_index(index)
     index_nonce = rng(crypto.NONCE_SIZE)
-    index_ct = crypto.seal(crypto.index_key(master, container_id), index_nonce, index_plain, container_id)
+    index_ct = crypto.seal(
+        crypto.index_key(master, container_id), index_nonce, index_plain, container_id
+    )
     header = Header(container_id, tuple(slots), index_nonce, len(index_ct))
     body = header.without_mac()
     mac = crypto.header_mac(crypto.header_mac_key(master, container_id), body)
@@ -341,7 +369,9 @@ def write_container(
                 start = out.tell()
                 p.source.write_to(out, key_for, entry_aad(container_id, p.entry.entry_id), p.entry)
                 if out.tell() - start != p.entry.length:
-                    raise LockerError(f"internal error: entry {p.entry.name!r} has the wrong length")
+                    raise LockerError(
+                        f"internal error: entry {p.entry.name!r} has the wrong length"
+                    )
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
@@ -428,7 +458,10 @@ def busy_error(holder: dict[str, object]) -> BusyError:
             f"vault is mounted by PID {pid} on {host}",
             hint="change the files in the mount directory instead, or run 'locker lock' first",
         )
-    return BusyError(f"vault is in use by PID {pid} on {host}", hint="wait for that command to finish and try again")
+    return BusyError(
+        f"vault is in use by PID {pid} on {host}",
+        hint="wait for that command to finish and try again",
+    )
 
 
 def new_passphrase_slot(rng: Random, cost: KdfCost) -> Slot:

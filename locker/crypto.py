@@ -92,7 +92,9 @@ def open_sealed(key: bytes, nonce: bytes, ciphertext: bytes, aad: bytes, what: s
     try:
         return AESGCM(key).decrypt(nonce, ciphertext, aad)
     except InvalidTag:
-        raise AuthenticationError(f"{what} failed authentication: it was changed or is corrupt") from None
+        raise AuthenticationError(
+            f"{what} failed authentication: it was changed or is corrupt"
+        ) from None
 
 
 def header_mac(key: bytes, header: bytes) -> bytes:
@@ -101,7 +103,9 @@ def header_mac(key: bytes, header: bytes) -> bytes:
 
 def verify_header_mac(key: bytes, header: bytes, tag: bytes) -> None:
     if not hmac.compare_digest(header_mac(key, header), tag):
-        raise AuthenticationError("container header failed authentication: it was changed or is corrupt")
+        raise AuthenticationError(
+            "container header failed authentication: it was changed or is corrupt"
+        )
 
 
 def chunk_nonce(counter: int, last: bool) -> bytes:

@@ -161,7 +161,9 @@ def check_kdf_cost(cost: KdfCost, ram_kib: int | None = None) -> None:
             hint="the file was crafted or corrupted; locker never writes such parameters",
         )
     if m < 8 * p:
-        raise KdfTooCostlyError("key slot's Argon2 memory is below 8 KiB per lane: the file is corrupt")
+        raise KdfTooCostlyError(
+            "key slot's Argon2 memory is below 8 KiB per lane: the file is corrupt"
+        )
 
 
 class _Reader:
@@ -184,7 +186,7 @@ def parse_header(data: bytes) -> Header:
     r = _Reader(data)
     if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
         raise FormatError("not a locker container (bad magic bytes)")
-    magic, version, flags, container_id, count = _PREFIX.unpack(r.take(_PREFIX.size, "header"))
+    _magic, version, flags, container_id, count = _PREFIX.unpack(r.take(_PREFIX.size, "header"))
     if version != VERSION:
         raise UnsupportedVersionError(
             f"container format version {version} is not supported (this locker reads version {VERSION})",
@@ -212,7 +214,9 @@ def _parse_slot(r: _Reader) -> Slot:
         raise FormatError("key slot reserved byte is not zero")
     expected = _PASSPHRASE_BODY if kind == SLOT_PASSPHRASE else _SECRET_BODY
     if length != expected:
-        raise FormatError(f"{SLOT_KIND_NAMES[kind]} key slot has length {length}, expected {expected}")
+        raise FormatError(
+            f"{SLOT_KIND_NAMES[kind]} key slot has length {length}, expected {expected}"
+        )
     body = _Reader(r.take(length, "key slot"))
     salt_len = body.take(1, "key slot")[0]
     if salt_len != SALT_SIZE:
@@ -238,7 +242,9 @@ def check_name(name: str) -> str:
     if "\x00" in name:
         raise InvalidNameError(f"entry name {name!r} contains a NUL byte")
     if "\\" in name:
-        raise InvalidNameError(f"entry name {name!r} contains a backslash", hint="use / between directories")
+        raise InvalidNameError(
+            f"entry name {name!r} contains a backslash", hint="use / between directories"
+        )
     if name.startswith("/"):
         raise InvalidNameError(f"entry name {name!r} is absolute", hint="names are relative paths")
     try:
@@ -310,7 +316,9 @@ class Index:
 
 
 def canonical_json(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
 
 
 def encode_index(index: Index) -> bytes:
@@ -392,7 +400,18 @@ def decode_index(data: bytes, data_section_length: int) -> Index:
     top = _want(obj, {"entries", "log", "slots", "settings"}, "root")
     if not isinstance(top["entries"], list) or not isinstance(top["log"], list):
         raise FormatError("index entries and log must be lists")
-    entry_keys = {"id", "name", "kind", "size", "created", "modified", "salt", "offset", "length", "attrs"}
+    entry_keys = {
+        "id",
+        "name",
+        "kind",
+        "size",
+        "created",
+        "modified",
+        "salt",
+        "offset",
+        "length",
+        "attrs",
+    }
     entries: list[Entry] = []
     offset = 0
     for raw in top["entries"]:
@@ -418,13 +437,19 @@ def decode_index(data: bytes, data_section_length: int) -> Index:
         if e.offset != offset:
             raise FormatError(f"entry {e.name!r} does not start where the previous one ends")
         if e.length != sealed_length(e.size):
-            raise FormatError(f"entry {e.name!r} has a ciphertext length that does not match its size")
+            raise FormatError(
+                f"entry {e.name!r} has a ciphertext length that does not match its size"
+            )
         offset += e.length
         entries.append(e)
     if offset != data_section_length:
         raise FormatError(
             "data section length does not match the index "
-            + ("(trailing data after the last entry)" if data_section_length > offset else "(truncated)")
+            + (
+                "(trailing data after the last entry)"
+                if data_section_length > offset
+                else "(truncated)"
+            )
         )
     if len({e.entry_id for e in entries}) != len(entries):
         raise FormatError("two entries share one id")
@@ -448,7 +473,9 @@ def decode_index(data: bytes, data_section_length: int) -> Index:
         )
     if len(log) > MAX_LOG_EVENTS:
         raise FormatError(f"index log holds more than {MAX_LOG_EVENTS} events")
-    return Index(entries, log, _str_map(top["slots"], "slots"), _str_map(top["settings"], "settings"))
+    return Index(
+        entries, log, _str_map(top["slots"], "slots"), _str_map(top["settings"], "settings")
+    )
 
 
 CHUNK_SIZE = 64 * 1024

@@ -22,7 +22,9 @@ def open_dir(path: str | os.PathLike[str]) -> int:
         return os.open(path, _DIR_FLAGS)
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-            raise LockerError(f"{os.fspath(path)} is not a directory (or is a symbolic link)") from None
+            raise LockerError(
+                f"{os.fspath(path)} is not a directory (or is a symbolic link)"
+            ) from None
         raise LockerError(f"cannot open directory {os.fspath(path)}: {exc.strerror}") from None
 
 
@@ -41,7 +43,9 @@ def walk_to_parent(root_fd: int, parts: list[str], create: bool) -> Iterator[int
                 nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
             except OSError as exc:
                 if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                    raise LockerError(f"refusing to write through {part!r}: not a plain directory") from None
+                    raise LockerError(
+                        f"refusing to write through {part!r}: not a plain directory"
+                    ) from None
                 raise
             os.close(fd)
             fd = nxt
@@ -63,7 +67,10 @@ def write_file(root_fd: int, name: str, chunks: Iterable[bytes], force: bool = F
             raise ExistsError(f"{name} already exists", hint="pass --force to replace it")
         tmp = f".{leaf[:200]}.locker-{secrets.token_hex(4)}"
         fd = os.open(
-            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd
+            tmp,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o600,
+            dir_fd=dir_fd,
         )
         try:
             with os.fdopen(fd, "wb") as out:
@@ -71,7 +78,9 @@ def write_file(root_fd: int, name: str, chunks: Iterable[bytes], force: bool = F
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
-            if exists(dir_fd, leaf) and stat.S_ISDIR(os.stat(leaf, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+            if exists(dir_fd, leaf) and stat.S_ISDIR(
+                os.stat(leaf, dir_fd=dir_fd, follow_symlinks=False).st_mode
+            ):
                 raise ExistsError(f"{name} is a directory; not replacing it")
             os.rename(tmp, leaf, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         except BaseException:

@@ -18,9 +18,9 @@ from locker import container as ct
 from locker.container import (
     Container,
     CopyCiphertext,
-    Planned,
     PlainFile,
     Plaintext,
+    Planned,
     Random,
     Reencrypt,
     Sealed,
@@ -311,7 +311,9 @@ class Vault:
         dropped = len(self._slots) - 1
         for staged in self._staged.values():
             if isinstance(staged.source, CopyCiphertext):
-                staged.source = Reencrypt(self._container, self._container_entry(staged.entry.entry_id))
+                staged.source = Reencrypt(
+                    self._container, self._container_entry(staged.entry.entry_id)
+                )
             staged.entry.content_salt = self._rng(16)
         self._slots = [slot]
         self._master = master
@@ -331,10 +333,16 @@ class Vault:
         check_tree(list(self._staged))
         old = self._container
         log = (old.index.log + self._pending_log)[-MAX_LOG_EVENTS:]
-        labels = {k: v for k, v in old.index.slot_labels.items() if k in {s.slot_id.hex() for s in self._slots}}
+        labels = {
+            k: v
+            for k, v in old.index.slot_labels.items()
+            if k in {s.slot_id.hex() for s in self._slots}
+        }
         index = Index([], log, labels, dict(old.index.settings))
         plan = [Planned(s.entry, s.source) for s in self._staged.values()]
-        ct.write_container(self.path, self.container_id, self._slots, self._master, index, plan, self._rng)
+        ct.write_container(
+            self.path, self.container_id, self._slots, self._master, index, plan, self._rng
+        )
         sealed = Sealed.read(self.path)
         try:
             self._container = Container.open(sealed, self._unlocked)
