@@ -235,7 +235,7 @@ def cmd_get(args: argparse.Namespace) -> int:
         raise UsageError(f"{target} is not a directory")
     with open_vault(args) as v:
         names = _expand(v, args.names)
-        root = safefs.open_dir(target)
+        root = safefs.open_dir(target, follow=True)  # the user named it; names inside never follow
         try:
             for name in names:
                 safefs.write_file(root, name, v.chunks(name), force=args.force)

@@ -65,7 +65,8 @@ class Sealed:
     @classmethod
     def read(cls, path: Path) -> Sealed:
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            # O_NONBLOCK: a FIFO planted at the path must not hang us; regular files ignore it.
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
         except FileNotFoundError:
             raise NotFoundError(
                 f"no vault at {path}", hint="create one with 'locker init' or pass --vault"

@@ -51,6 +51,7 @@ MAX_KDF_MEMORY_KIB = 4 * 1024 * 1024  # 4 GiB
 MAX_KDF_TIME = 16
 MAX_KDF_PARALLELISM = 16
 MAX_KDF_MEMORY_TIME_KIB = 8 * 1024 * 1024  # memory x time <= 8 GiB
+MAX_KDF_TOTAL_WORK_KIB = 2 * MAX_KDF_MEMORY_TIME_KIB  # summed over all passphrase slots
 
 _PREFIX = struct.Struct(">8sHH16sB")  # magic, version, flags, container id, slot count
 _SLOT_HEAD = struct.Struct(">BB8sH")  # kind, reserved, slot id, body length
@@ -197,6 +198,12 @@ def parse_header(data: bytes) -> Header:
     if not 1 <= count <= MAX_SLOTS:
         raise FormatError(f"header declares {count} key slots (1 to {MAX_SLOTS} allowed)")
     slots = tuple(_parse_slot(r) for _ in range(count))
+    work = sum(s.kdf.memory_kib * s.kdf.time_cost for s in slots if s.kdf is not None)
+    if work > MAX_KDF_TOTAL_WORK_KIB:
+        raise KdfTooCostlyError(
+            "refusing to derive keys: the passphrase slots together exceed 16 GiB x passes of Argon2 work",
+            hint="the file was crafted or corrupted; locker never writes such parameters",
+        )
     if len({s.slot_id for s in slots}) != len(slots):
         raise FormatError("two key slots share one slot id")
     nonce, index_length = _TRAILER.unpack(r.take(_TRAILER.size, "header"))
@@ -393,7 +400,7 @@ def decode_index(data: bytes, data_section_length: int) -> Index:
     """Parse and validate a decrypted index against the data section it describes."""
     try:
         obj = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise FormatError("index is not valid UTF-8 JSON") from None
     if canonical_json(obj) != data:
         raise FormatError("index is not in canonical form")

@@ -16,10 +16,11 @@ from locker.errors import ExistsError, LockerError
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def open_dir(path: str | os.PathLike[str]) -> int:
-    """Open an existing directory (the last component must not be a symlink)."""
+def open_dir(path: str | os.PathLike[str], follow: bool = False) -> int:
+    """Open an existing directory; its last component may be a symlink only if `follow`."""
+    flags = _DIR_FLAGS & ~os.O_NOFOLLOW if follow else _DIR_FLAGS
     try:
-        return os.open(path, _DIR_FLAGS)
+        return os.open(path, flags)
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
             raise LockerError(
