@@ -110,6 +110,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("log", c.cmd_log, "show the vault's audit log")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    from locker import commands_mount as cm
+
+    p = command("mount", cm.cmd_mount, "work on the files in a private directory until locked")
+    p.add_argument("--dir", metavar="DIR", help="mount here (default: a new private RAM dir)")
+    p.add_argument("--idle", default="300", metavar="SECONDS", help="lock after this idle time")
+    p.add_argument("--max-time", default="8h", metavar="DURATION", help="lock after this anyway")
+    command("lock", cm.cmd_lock, "lock active mounts (all of them unless --vault is given)")
+    p = command("status", cm.cmd_status, "list active and orphaned mounts")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = command("recover", cm.cmd_recover, "save or discard what a crashed mount left behind")
+    p.add_argument("--yes", action="store_true", help="save the changes into the vault, then wipe")
+    p.add_argument("--discard", action="store_true", help="wipe without saving the changes")
     return parser
 
 
@@ -122,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
         args = parser.parse_args(args_list)
         handler: Handler | None = getattr(args, "handler", None)
+        if getattr(args, "command", None) != "recover":
+            _orphan_notice()
         if handler is None:
             from locker.commands import cmd_overview
 
@@ -142,6 +157,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return report(
             exc, EXIT_ERROR, "rerun with LOCKER_DEBUG=1 for details", f"internal error: {exc!r}"
         )
+
+
+def _orphan_notice() -> None:
+    """Warn about mounts left behind by a dead process; never fails the command itself."""
+    try:
+        from locker.commands_mount import orphan_notice
+
+        orphan_notice()
+    except Exception:  # noqa: S110 - a notice must not break the command it precedes
+        pass
 
 
 def report(exc: BaseException, code: int, hint: str | None, message: str | None = None) -> int:

@@ -285,6 +285,10 @@ class Vault:
         """Names as staged (what the next commit will hold)."""
         return sorted(self._staged)
 
+    def discard(self) -> None:
+        """Drop everything staged since the last commit (a failed sync retries from scratch)."""
+        self._reset_staging()
+
     def change_passphrase(self, new: bytes | bytearray, cost: KdfCost | None = None) -> None:
         """Rewrap the master key under a new passphrase in the slot used to unlock. No data moves."""
         self._require_writer()
