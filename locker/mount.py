@@ -263,6 +263,7 @@ class Session:
         self.vault.record("mount", detail=f"{len(self.known)} files at {self.root}")
         self.vault.commit()
         self.record.state = jn.STATE_MOUNTED
+        self.record.files = {n: k.sha256 for n, k in self.known.items()}
         self._save_journal()
         self.deadlines.touch()
         try:

@@ -1,0 +1,206 @@
+"""The mount journal: records, orphan detection (dead pid, reused pid), diff, runtime dirs."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from locker import journal as jn
+from locker.errors import LockerError
+
+
+def make_record(tmp_path: Path, **overrides: object) -> jn.Record:
+    record = jn.Record.new(
+        tmp_path / "v.locker",
+        tmp_path / "mnt-0123456789abcdef",
+        started=1000.0,
+        idle_seconds=300.0,
+        idle_deadline=1300.0,
+        hard_deadline=29800.0,
+    )
+    for key, value in overrides.items():
+        setattr(record, key, value)
+    return record
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_record_round_trip_and_private_files(tmp_path: Path) -> None:
+    directory = tmp_path / "journal"
+    jn.ensure_private_dir(directory)
+    journal = jn.Journal(directory)
+    record = make_record(tmp_path, files={"a.txt": "00" * 32}, state=jn.STATE_MOUNTED)
+    journal.write(record)
+    path = journal.path_of(record.mount_id)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    [back] = list(journal.records())
+    assert back == record
+    assert back.running()  # written by this very process
+    journal.remove(record.mount_id)
+    assert list(journal.records()) == []
+    journal.remove(record.mount_id)  # idempotent
+
+
+def test_unreadable_or_foreign_records_are_skipped(tmp_path: Path) -> None:
+    journal = jn.Journal(tmp_path)
+    (tmp_path / "junk.json").write_text("{not json")
+    (tmp_path / "old.json").write_text('{"version": 99}')
+    (tmp_path / "notes.txt").write_text("ignored")
+    assert list(journal.records()) == []
+
+
+def test_dead_pid_is_an_orphan(tmp_path: Path) -> None:
+    record = make_record(tmp_path, pid=dead_pid())
+    assert not record.running()
+
+
+def test_reused_pid_is_an_orphan(tmp_path: Path) -> None:
+    """Same pid, different process start time: the mount that wrote the record is gone."""
+    record = make_record(tmp_path)
+    assert record.pid == os.getpid() and record.proc_start
+    record.proc_start = str(int(record.proc_start) + 1)
+    assert not record.running()
+
+
+def test_record_from_another_boot_is_an_orphan(tmp_path: Path) -> None:
+    record = make_record(tmp_path)
+    if not record.boot_id:
+        pytest.skip("no /proc/sys/kernel/random/boot_id here")
+    record.boot_id = "00000000-0000-0000-0000-000000000000"
+    assert not record.running()
+
+
+def test_zombie_is_not_running(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        for _ in range(200):  # exited but not reaped yet
+            with open(f"/proc/{proc.pid}/stat", "rb") as f:
+                if b") Z" in f.read():
+                    break
+            import time
+
+            time.sleep(0.01)
+        record = make_record(tmp_path, pid=proc.pid, proc_start=jn.process_start(proc.pid))
+        assert not record.running()
+    finally:
+        proc.wait()
+
+
+def test_orphans_found_across_runtime_bases(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = tmp_path / "run"
+    run.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
+    base = jn.runtime_base()
+    assert base.path == run / "locker" and base.ram_backed
+    journal = jn.Journal(base.journal_dir)
+    alive = make_record(tmp_path)
+    gone = make_record(tmp_path, pid=dead_pid(), mount_id="mnt-dead")
+    journal.write(alive)
+    journal.write(gone)
+    try:
+        found = {f.record.mount_id: f.running for f in jn.all_mounts()}
+        assert found[alive.mount_id] is True
+        assert found["mnt-dead"] is False
+        assert [f.record.mount_id for f in jn.orphans()] == ["mnt-dead"]
+    finally:
+        journal.remove(alive.mount_id)
+        journal.remove("mnt-dead")
+
+
+def test_runtime_base_falls_back_without_xdg(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    candidates = jn._candidates()
+    if os.path.isdir("/dev/shm"):
+        assert candidates[0].path == Path(f"/dev/shm/locker-{os.getuid()}")
+        assert candidates[0].ram_backed
+    assert not candidates[-1].ram_backed  # the temp dir: on disk, the mount warns
+
+
+def test_foreign_or_symlinked_private_dir_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    with pytest.raises(LockerError, match="symbolic link"):
+        jn.ensure_private_dir(link)
+    if os.getuid() == 0:
+        foreign = tmp_path / "foreign"
+        foreign.mkdir(mode=0o700)
+        os.chown(foreign, 65534, 65534)
+        with pytest.raises(LockerError, match="another user"):
+            jn.ensure_private_dir(foreign)
+    loose = tmp_path / "loose"
+    loose.mkdir(mode=0o755)
+    loose.chmod(0o755)
+    jn.ensure_private_dir(loose)
+    assert stat.S_IMODE(loose.stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize(
+    ("name", "ignored"),
+    [
+        (".a.txt.swp", True),
+        ("dir/.key.pem.swx", True),
+        (".env.swo", True),
+        ("notes~", True),
+        ("4913", True),
+        (".#lockfile", True),
+        (".x.locker-0a1b2c3d", True),
+        ("a.txt", False),
+        ("swp", False),
+        ("dir~/real.txt", False),
+        ("49130", False),
+    ],
+)
+def test_editor_litter_patterns(name: str, ignored: bool) -> None:
+    assert jn.is_ignored(name) is ignored
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_diff_since_last_sync(tmp_path: Path) -> None:
+    root = tmp_path / "mnt"
+    (root / "sub").mkdir(parents=True)
+    (root / "same.txt").write_bytes(b"same")
+    (root / "edited.txt").write_bytes(b"new content")
+    (root / "sub" / "moved.key").write_bytes(b"moved")
+    (root / "fresh.env").write_bytes(b"fresh")
+    (root / ".fresh.env.swp").write_bytes(b"swap")
+    (root / "link").symlink_to("/etc/passwd")
+    recorded = {
+        "same.txt": sha(b"same"),
+        "edited.txt": sha(b"old content"),
+        "moved.key": sha(b"moved"),
+        "gone.txt": sha(b"gone"),
+    }
+    changes = jn.diff(root, recorded)
+    assert changes.changed == ["edited.txt"]
+    assert changes.added == ["fresh.env"]
+    assert changes.deleted == ["gone.txt"]
+    assert changes.renamed == [("moved.key", "sub/moved.key")]
+    assert changes.summary() == "1 changed, 1 added, 1 deleted, 1 renamed"
+    assert not jn.diff(root, {n: sha((root / n).read_bytes()) for n in jn.scan_tree(root).files})
+
+
+def test_scan_skips_symlinks_and_special_files(tmp_path: Path) -> None:
+    (tmp_path / "real").write_text("x")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    os.mkfifo(tmp_path / "fifo")
+    scan = jn.scan_tree(tmp_path)
+    assert list(scan.files) == ["real"]
+    assert sorted(scan.skipped) == ["fifo", "link"]

@@ -1,0 +1,443 @@
+"""The mount session as a library: deadlines and debouncing on an injected clock (no sleeps),
+sync-back driven by hand, activity tracking with the real watchdog observer, wipe, holders."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import PASSPHRASE
+
+from locker import journal as jn
+from locker import mount as m
+from locker.commands_mount import parse_duration
+from locker.errors import UsageError
+from locker.vault import Vault
+
+
+class Clocks:
+    """Monotonic and wall clocks that only move when told to; `suspend` moves the wall only."""
+
+    def __init__(self) -> None:
+        self.mono = 100.0
+        self.wall = 1_700_000_000.0
+
+    def advance(self, seconds: float) -> None:
+        self.mono += seconds
+        self.wall += seconds
+
+    def suspend(self, seconds: float) -> None:
+        self.wall += seconds
+
+    def clock(self) -> m.Clock:
+        return m.Clock(monotonic=lambda: self.mono, wall=lambda: self.wall)
+
+
+class NoObserver:
+    """Stands in for watchdog where a test feeds events by hand."""
+
+    started = stopped = False
+
+    def start(self) -> None:
+        self.started = True
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def join(self, timeout: float | None = None) -> None:
+        pass
+
+
+# -- deadlines and debouncing: pure timing, injected clock ----------------------------------------
+
+
+def test_idle_deadline_and_touch() -> None:
+    c = Clocks()
+    d = m.Deadlines(c.clock(), idle=300, max_time=3600)
+    c.advance(299)
+    assert d.expired() is None
+    d.touch()
+    c.advance(299)
+    assert d.expired() is None
+    c.advance(1)
+    assert d.expired() == m.REASON_IDLE
+
+
+def test_max_time_wins_over_activity() -> None:
+    c = Clocks()
+    d = m.Deadlines(c.clock(), idle=300, max_time=1000)
+    for _ in range(10):
+        c.advance(100)
+        d.touch()
+    assert d.expired() == m.REASON_MAX_TIME
+
+
+@pytest.mark.parametrize(
+    ("max_time", "sleep", "reason"), [(3600, 1000, "idle"), (3600, 4000, "max-time")]
+)
+def test_suspend_past_the_deadline_locks_on_wake(
+    max_time: float, sleep: float, reason: str
+) -> None:
+    """While suspended the monotonic clock stands still; the wall clock does not."""
+    c = Clocks()
+    d = m.Deadlines(c.clock(), idle=300, max_time=max_time)
+    c.advance(10)
+    assert d.expired() is None
+    c.suspend(sleep)
+    assert c.mono == 110
+    assert d.expired() == reason
+    assert d.idle_left() < 0
+
+
+def test_wall_clock_set_back_does_not_extend_the_deadline() -> None:
+    c = Clocks()
+    d = m.Deadlines(c.clock(), idle=60, max_time=3600)
+    c.advance(61)
+    c.wall -= 3600
+    assert d.expired() == m.REASON_IDLE
+
+
+def test_wall_deadlines_for_the_journal() -> None:
+    c = Clocks()
+    d = m.Deadlines(c.clock(), idle=60, max_time=600)
+    c.advance(10)
+    assert d.wall_deadlines() == (c.wall + 50, c.wall + 590)
+
+
+def test_debounce_waits_for_quiet_but_not_forever() -> None:
+    c = Clocks()
+    t = m.Tracker(c.clock(), m.Deadlines(c.clock(), 300, 3600))
+    t.on_event("modified", "/m/a", False)
+    assert not t.sync_due()
+    c.advance(m.QUIET)
+    assert t.sync_due()
+    t.take()
+    assert not t.sync_due()
+    # a file written continuously still syncs after MAX_DELAY
+    for _ in range(int(m.MAX_DELAY / 0.1) + 1):
+        t.on_event("modified", "/m/a", False)
+        c.advance(0.1)
+    assert t.sync_due()
+
+
+def test_opens_are_activity_but_not_changes_and_own_reads_are_neither() -> None:
+    c = Clocks()
+    d = m.Deadlines(c.clock(), idle=10, max_time=3600)
+    t = m.Tracker(c.clock(), d)
+    c.advance(5)
+    t.expect_own_read(Path("/m/a"))
+    t.on_event("opened", "/m/a", False)
+    t.on_event("closed_no_write", "/m/a", False)
+    assert d.idle_left() == 5  # locker's own read: no activity
+    t.on_event("opened", "/m/a", False)  # a second open is someone else's
+    assert d.idle_left() == 10
+    c.advance(1)
+    assert not t.sync_due()  # reading changes nothing
+    t.on_event("closed_no_write", "/m/b", False)
+    t.on_event("modified", "/m", True)  # directory mtime: activity, not a change
+    assert not t.sync_due()
+    t.on_event("closed", "/m/b", False)
+    c.advance(m.QUIET)
+    assert t.sync_due()
+
+
+def test_own_read_tokens_expire() -> None:
+    c = Clocks()
+    d = m.Deadlines(c.clock(), idle=100, max_time=3600)
+    t = m.Tracker(c.clock(), d)
+    t.expect_own_read(Path("/m/a"))
+    c.advance(m.OWN_EVENT_TTL + 1)
+    t.on_event("opened", "/m/a", False)
+    assert d.idle_left() == 100
+
+
+def test_parse_duration() -> None:
+    assert parse_duration("90", "--idle") == 90
+    assert parse_duration("1h30m", "--max-time") == 5400
+    assert parse_duration("2.5h", "--max-time") == 9000
+    assert parse_duration("8h", "--max-time") == 28800
+    for bad in ("", "0", "abc", "5x", "-3"):
+        with pytest.raises(UsageError):
+            parse_duration(bad, "--idle")
+
+
+# -- the session on a real directory ---------------------------------------------------------------
+
+
+@pytest.fixture
+def filled_vault(vault_path: Path) -> Path:
+    with Vault.open(vault_path, PASSPHRASE, write=True) as v:
+        v.add_bytes("a.txt", b"alpha\n")
+        v.add_bytes("sub/deep/b.key", b"-----BEGIN KEY-----\n")
+        v.add_bytes("c.env", b"TOKEN=1\n")
+        v.add_bytes("d.txt", b"delta\n")
+        v.commit()
+    return vault_path
+
+
+@pytest.fixture
+def session(filled_vault: Path, tmp_path: Path) -> Iterator[tuple[m.Session, Clocks]]:
+    clocks = Clocks()
+    journal_dir = tmp_path / "journal"
+    jn.ensure_private_dir(journal_dir)
+    root = tmp_path / "mnt-test"
+    root.mkdir(mode=0o700)
+    vault = Vault.open(filled_vault, PASSPHRASE, write=True, purpose="mount")
+    s = m.Session(
+        vault,
+        root,
+        journal=jn.Journal(journal_dir),
+        idle=60,
+        max_time=600,
+        clock=clocks.clock(),
+        observer_factory=lambda root, sink: NoObserver(),
+    )
+    s.start()
+    try:
+        yield s, clocks
+    finally:
+        vault.close()
+
+
+def contents(path: Path) -> dict[str, bytes]:
+    with Vault.open(path, PASSPHRASE) as v:
+        return {e.name: v.read_bytes(e.name) for e in v.entries()}
+
+
+def test_materialise_modes_and_journal(session: tuple[m.Session, Clocks]) -> None:
+    s, _ = session
+    root = s.root
+    assert (root / "sub" / "deep" / "b.key").read_bytes() == b"-----BEGIN KEY-----\n"
+    for dirpath, _, filenames in os.walk(root):
+        assert stat.S_IMODE(os.stat(dirpath).st_mode) == 0o700
+        for name in filenames:
+            assert stat.S_IMODE(os.stat(Path(dirpath, name)).st_mode) == 0o600
+    [record] = list(s.journal.records())
+    assert record.state == jn.STATE_MOUNTED
+    assert sorted(record.files) == ["a.txt", "c.env", "d.txt", "sub/deep/b.key"]
+    assert s.vault.log()[-1].event == "mount"
+
+
+def test_sync_changes_renames_deletes_and_ignores_litter(
+    session: tuple[m.Session, Clocks], filled_vault: Path
+) -> None:
+    s, _ = session
+    root = s.root
+    (root / "a.txt").write_bytes(b"alpha 2\n")
+    (root / "c.env").unlink()
+    (root / "d.txt").rename(root / "sub" / "d-renamed.txt")
+    (root / "new" / "dir").mkdir(parents=True)
+    (root / "new" / "dir" / "n.pem").write_bytes(b"new")
+    for litter in (".a.txt.swp", "a.txt~", "4913", ".#a.txt", "sub/.b.key.swx"):
+        (root / litter).write_bytes(b"litter")
+    tmp = root / "sub" / "deep" / ".b.key.tmp123"
+    tmp.write_bytes(b"-----BEGIN NEW KEY-----\n")
+    os.replace(tmp, root / "sub" / "deep" / "b.key")
+    result = s.sync()
+    assert result.changes.changed == ["a.txt", "sub/deep/b.key"]
+    assert result.changes.added == ["new/dir/n.pem"]
+    assert result.changes.deleted == ["c.env"]
+    assert result.changes.renamed == [("d.txt", "sub/d-renamed.txt")]
+    assert contents(filled_vault) == {
+        "a.txt": b"alpha 2\n",
+        "new/dir/n.pem": b"new",
+        "sub/d-renamed.txt": b"delta\n",
+        "sub/deep/b.key": b"-----BEGIN NEW KEY-----\n",
+    }
+    assert not s.sync().changes  # nothing new: no commit
+    [record] = list(s.journal.records())
+    assert record.files == {n: k.sha256 for n, k in s.known.items()}
+    assert s.vault.log()[-1].event == "sync"
+
+
+def test_touch_without_change_is_not_synced(session: tuple[m.Session, Clocks]) -> None:
+    s, _ = session
+    events = len(s.vault.log())
+    os.utime(s.root / "a.txt", (1, 1))
+    assert not s.sync().changes
+    assert len(s.vault.log()) == events
+
+
+def test_invalid_name_is_not_saved_and_warned(session: tuple[m.Session, Clocks]) -> None:
+    s, _ = session
+    notes: list[str] = []
+    s.notify = notes.append
+    (s.root / "bad\x01name").write_bytes(b"x")
+    assert not s.sync().changes
+    assert any("control character" in n for n in notes)
+
+
+def test_poll_locks_on_idle_and_lock_wipes(
+    session: tuple[m.Session, Clocks], filled_vault: Path
+) -> None:
+    s, clocks = session
+    clocks.advance(30)
+    assert s.poll() is None
+    (s.root / "a.txt").write_bytes(b"changed just before the deadline")
+    clocks.advance(31)
+    assert s.poll() == m.REASON_IDLE
+    result = s.lock(m.REASON_IDLE)
+    assert result.synced.changed == ["a.txt"]
+    assert not s.root.exists()
+    assert list(s.journal.records()) == []
+    assert contents(filled_vault)["a.txt"] == b"changed just before the deadline"
+    assert (s.vault.log()[-1].event, s.vault.log()[-1].detail) == ("lock", "idle")
+
+
+def test_request_lock_wins(session: tuple[m.Session, Clocks]) -> None:
+    s, _ = session
+    s.request_lock("SIGHUP")
+    s.request_lock("SIGTERM")
+    assert s.poll() == "SIGHUP"
+    assert s.run() == "SIGHUP"
+
+
+def test_failed_final_sync_keeps_the_files_for_recover(session: tuple[m.Session, Clocks]) -> None:
+    s, _ = session
+    (s.root / "a.txt").write_bytes(b"precious")
+
+    def broken_commit() -> None:
+        raise OSError(28, "No space left on device")
+
+    s.vault.commit = broken_commit  # type: ignore[method-assign]
+    with pytest.raises(Exception, match="nothing was wiped"):
+        s.lock(m.REASON_IDLE)
+    assert (s.root / "a.txt").read_bytes() == b"precious"
+    [record] = list(s.journal.records())
+    assert record.state == jn.STATE_LOCKING
+
+
+def test_sync_error_is_retried_later(session: tuple[m.Session, Clocks]) -> None:
+    s, clocks = session
+    notes: list[str] = []
+    s.notify = notes.append
+    real_commit = s.vault.commit
+    s.vault.commit = lambda: (_ for _ in ()).throw(OSError(28, "disk full"))  # type: ignore[method-assign]
+    (s.root / "a.txt").write_bytes(b"v2")
+    s.tracker.mark_dirty()
+    clocks.advance(1)
+    assert s.poll() is None
+    assert any("sync failed" in n for n in notes)
+    s.vault.commit = real_commit  # type: ignore[method-assign]
+    clocks.advance(1)
+    s.poll()
+    assert s.known["a.txt"].stat.size == 5 or s.syncs == 0  # not retried before RETRY_AFTER
+    clocks.advance(m.RETRY_AFTER)
+    s.poll()
+    assert s.syncs == 1
+
+
+# -- the real watchdog observer: what counts as activity ------------------------------------------
+
+
+def wait_for(predicate: object, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_real_observer_reads_count_own_reads_do_not(filled_vault: Path, tmp_path: Path) -> None:
+    clocks = Clocks()
+    journal_dir = tmp_path / "journal"
+    jn.ensure_private_dir(journal_dir)
+    root = tmp_path / "mnt-real"
+    root.mkdir(mode=0o700)
+    with Vault.open(filled_vault, PASSPHRASE, write=True, purpose="mount") as vault:
+        s = m.Session(vault, root, journal=jn.Journal(journal_dir), idle=60, clock=clocks.clock())
+        s.start()
+        try:
+            clocks.advance(10)
+            time.sleep(0.3)
+            assert s.tracker.events == 0  # materialising raised no events: watching began after
+            assert s.deadlines.idle_left() == 50
+            (root / "a.txt").read_bytes()  # a user's read: open + close_nowrite
+            assert wait_for(lambda: s.deadlines.idle_left() == 60)
+            before = s.tracker.events
+            (root / "a.txt").write_bytes(b"edited")  # opened, modified, closed
+            assert wait_for(lambda: s.tracker.events >= before + 3)
+            time.sleep(0.2)
+            clocks.advance(5)  # the edit was at t=10; now t=15
+            assert s.tracker.sync_due()
+            seen = s.tracker.events
+            s.poll()  # syncs: reads a.txt itself
+            assert s.syncs == 1
+            time.sleep(0.3)  # let the events of locker's own read arrive
+            assert s.tracker.events == seen
+            assert s.deadlines.idle_left() == 55  # still measured from the user's edit
+        finally:
+            s.lock("test")
+    assert not root.exists()
+
+
+# -- wipe and holders ----------------------------------------------------------------------------
+
+
+def test_wipe_overwrites_before_unlinking(tmp_path: Path) -> None:
+    root = tmp_path / "w"
+    (root / "d" / "e").mkdir(parents=True)
+    secret = root / "d" / "e" / "k"
+    secret.write_bytes(b"S" * 70_000)
+    (root / "d" / "link").symlink_to(secret)
+    (root / ".k.swp").write_bytes(b"swap")
+    (root / "d").chmod(0o500)
+    with secret.open("rb") as held:
+        assert m.wipe_tree(root, remove_root=True) == 3
+        assert held.read() == bytes(70_000)  # the open descriptor sees the zeros
+    assert not root.exists()
+
+
+def test_holders_are_named(tmp_path: Path) -> None:
+    root = tmp_path / "h"
+    root.mkdir()
+    (root / "f").write_text("x")
+    code = "import sys, time; f = open(sys.argv[1]); print('ready', flush=True); time.sleep(30)"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(root / "f")], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        [holder] = m.find_holders(root)
+        assert holder.pid == proc.pid
+        assert "python" in holder.command
+        assert holder.paths == [str(root / "f")]
+    finally:
+        proc.kill()
+        proc.wait()
+    assert m.find_holders(root) == []
+
+
+def test_mount_dir_option(tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh"
+    path, created, _ = m.make_mount_dir(str(fresh))
+    assert (path, created) == (fresh, True)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
+    empty = tmp_path / "empty"
+    empty.mkdir(mode=0o755)
+    path, created, _ = m.make_mount_dir(str(empty))
+    assert not created and stat.S_IMODE(empty.stat().st_mode) == 0o700
+    (empty / "x").write_text("x")
+    with pytest.raises(UsageError, match="not empty"):
+        m.make_mount_dir(str(empty))
+    with pytest.raises(UsageError, match="parent"):
+        m.make_mount_dir(str(tmp_path / "no" / "such"))
+
+
+def test_mount_dir_default_is_private_and_ram_backed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = tmp_path / "run"
+    run.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
+    path, created, warning = m.make_mount_dir(None)
+    assert path.parent == run / "locker" and created and warning is None
+    assert stat.S_IMODE(path.stat().st_mode) == 0o700
+    path.rmdir()
