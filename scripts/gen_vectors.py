@@ -1,0 +1,1233 @@
+#!/usr/bin/env python3
+"""Generate the format v1 known-answer vectors in tests/vectors/, deterministically.
+
+This is a second, independent writer of format v1, built from docs/FORMAT.md with
+`cryptography` and `argon2` directly: it imports nothing from `locker`. The tests check that
+the library reads every vector as its `expect:` line says, and that the library's own writer,
+fed the same deterministic randomness, produces the success vectors byte for byte.
+
+Randomness is SHA-256 in counter mode over a fixed seed and the vector's name, drawn in the
+same order as `locker.vault.create` + `Vault.add_bytes` + `Vault.commit` draw it from their
+`rng=` hook; time is a fixed clock. Running the script twice gives identical files.
+
+A vector file is UTF-8 header lines, a blank line, then the container bytes:
+
+    expect: success | bad key | header failure | index failure | payload failure
+            | format error | kdf too costly | unknown version
+    passphrase: <the rest of the line, UTF-8>
+    comment: <free text>                        (any number)
+    entry: <name> sha256=<hex> size=<n>         (success only, one per entry, name order)
+
+Usage: scripts/gen_vectors.py [--out DIR] [--explain]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import struct
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from argon2.low_level import Type, hash_secret_raw
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+SEED = b"locker format v1 test vectors"
+CLOCK = 1_700_000_000  # 2023-11-14T22:13:20Z
+USER = "vectors"
+HOST = "vectors.example"
+PASSPHRASE = "correct horse battery staple"
+KDF = (8192, 1, 1)  # Argon2id memory KiB, time, parallelism: small so the tests stay fast
+
+MAGIC = b"\x89LKR\r\n\x1a\n"
+VERSION = 1
+SLOT_PASSPHRASE, SLOT_RECOVERY, SLOT_KEYFILE, SLOT_KEYRING = 1, 2, 3, 4
+CHUNK = 64 * 1024
+TAG = 16
+MAC_SIZE = 32
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = ROOT / "tests" / "vectors"
+
+
+# -- deterministic randomness --------------------------------------------------------------------
+
+
+class Drbg:
+    """rng(n) -> n bytes: SHA-256(key || counter64be) blocks, key = SHA-256(SEED 0x00 label)."""
+
+    def __init__(self, label: str) -> None:
+        self._key = hashlib.sha256(SEED + b"\x00" + label.encode()).digest()
+        self._counter = 0
+        self._buf = b""
+
+    def __call__(self, n: int) -> bytes:
+        while len(self._buf) < n:
+            block = self._key + self._counter.to_bytes(8, "big")
+            self._buf += hashlib.sha256(block).digest()
+            self._counter += 1
+        out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+
+def filler(label: str, n: int) -> bytes:
+    """Deterministic entry content that does not consume the vector's rng."""
+    return Drbg("content/" + label)(n)
+
+
+# -- primitives (docs/FORMAT.md, "Keys") ------------------------------------------------------------
+
+
+def argon2id(passphrase: bytes, salt: bytes, kdf: tuple[int, int, int]) -> bytes:
+    m, t, p = kdf
+    return hash_secret_raw(
+        passphrase, salt, time_cost=t, memory_cost=m, parallelism=p, hash_len=32, type=Type.ID
+    )
+
+
+def hkdf(ikm: bytes, salt: bytes, purpose: str, context: bytes = b"") -> bytes:
+    info = b"locker/v1/" + purpose.encode() + b"\x00" + context
+    return HKDF(algorithm=SHA256(), length=32, salt=salt, info=info).derive(ikm)
+
+
+def canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sealed_length(size: int) -> int:
+    return size + max(1, -(-size // CHUNK)) * TAG
+
+
+def chunk_nonce(counter: int, last: bool) -> bytes:
+    return counter.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
+
+
+def seal_chunks(key: bytes, aad: bytes, data: bytes) -> list[bytes]:
+    """The STREAM of `data`: full 64 KiB chunks, the last one flagged; empty data = one chunk."""
+    pieces = [data[i : i + CHUNK] for i in range(0, len(data), CHUNK)] or [b""]
+    aead = AESGCM(key)
+    return [
+        aead.encrypt(chunk_nonce(i, i == len(pieces) - 1), piece, aad)
+        for i, piece in enumerate(pieces)
+    ]
+
+
+# -- the container model -----------------------------------------------------------------------------
+
+
+@dataclass
+class SlotSpec:
+    kind: int
+    slot_id: bytes
+    salt: bytes
+    nonce: bytes
+    kdf: tuple[int, int, int] | None
+    wrapped: bytes = b""
+    reserved: int = 0
+    salt_len: int | None = None  # override of the salt length byte
+    body_len: int | None = None  # override of the body length field
+
+    def without_key(self) -> bytes:
+        body = bytes([len(self.salt) if self.salt_len is None else self.salt_len]) + self.salt
+        if self.kdf is not None:
+            body += struct.pack(">III", *self.kdf)
+        body += self.nonce
+        length = len(body) + 48 if self.body_len is None else self.body_len
+        return struct.pack(">BB8sH", self.kind, self.reserved, self.slot_id, length) + body
+
+    def encode(self) -> bytes:
+        return self.without_key() + self.wrapped
+
+    def binding(self, container_id: bytes) -> bytes:
+        return MAGIC + struct.pack(">H", VERSION) + container_id + self.without_key()
+
+
+@dataclass
+class EntrySpec:
+    name: str
+    data: bytes
+    entry_id: bytes
+    salt: bytes
+    created: int = CLOCK
+    modified: int = CLOCK
+    stream: bytes | None = None  # ciphertext override (tampering with the key at hand)
+    size: int | None = None  # declared size override
+
+    @property
+    def declared_size(self) -> int:
+        return len(self.data) if self.size is None else self.size
+
+
+@dataclass
+class VaultSpec:
+    container_id: bytes
+    master: bytes
+    slots: list[SlotSpec]
+    entries: list[EntrySpec]
+    log: list[dict[str, Any]]
+    index_nonce: bytes
+    rng: Drbg
+    version: int = VERSION
+    flags: int = 0
+
+    def entry_key(self, e: EntrySpec) -> bytes:
+        return hkdf(self.master, e.salt, "entry", self.container_id + e.entry_id)
+
+    def stream(self, e: EntrySpec) -> bytes:
+        if e.stream is not None:
+            return e.stream
+        return b"".join(seal_chunks(self.entry_key(e), self.container_id + e.entry_id, e.data))
+
+    def sorted_entries(self) -> list[EntrySpec]:
+        return sorted(self.entries, key=lambda e: e.name)
+
+    def index_object(self) -> dict[str, Any]:
+        rows, offset = [], 0
+        for e in self.sorted_entries():
+            length = len(self.stream(e))
+            rows.append(
+                {
+                    "id": e.entry_id.hex(),
+                    "name": e.name,
+                    "kind": "file",
+                    "size": e.declared_size,
+                    "created": e.created,
+                    "modified": e.modified,
+                    "salt": e.salt.hex(),
+                    "offset": offset,
+                    "length": length,
+                    "attrs": {},
+                }
+            )
+            offset += length
+        return {"entries": rows, "log": self.log, "slots": {}, "settings": {}}
+
+
+def init_event() -> dict[str, Any]:
+    return {"time": CLOCK, "event": "init", "names": [], "user": USER, "host": HOST, "detail": ""}
+
+
+def passphrase_slot(rng: Drbg, kdf: tuple[int, int, int] = KDF) -> SlotSpec:
+    """Same draws as locker's new_passphrase_slot: slot id (8), salt (16), nonce (12)."""
+    return SlotSpec(SLOT_PASSPHRASE, rng(8), rng(16), rng(12), kdf)
+
+
+def wrap(slot: SlotSpec, kek: bytes, container_id: bytes, master: bytes) -> SlotSpec:
+    wrapped = AESGCM(kek).encrypt(slot.nonce, master, slot.binding(container_id))
+    return replace(slot, wrapped=wrapped)
+
+
+def wrap_passphrase(
+    slot: SlotSpec, passphrase: str, container_id: bytes, master: bytes
+) -> SlotSpec:
+    if slot.kdf is None:
+        raise ValueError("not a passphrase slot")
+    return wrap(slot, argon2id(passphrase.encode(), slot.salt, slot.kdf), container_id, master)
+
+
+def make_vault(
+    label: str, entries: list[tuple[str, bytes]], passphrase: str = PASSPHRASE
+) -> VaultSpec:
+    """A vault as `create(...)` then one `add_bytes` per entry and `commit()` leave it."""
+    rng = Drbg(label)
+    container_id, master = rng(16), rng(32)
+    slot = wrap_passphrase(passphrase_slot(rng), passphrase, container_id, master)
+    index_nonce = rng(12)
+    rng(6)  # the library's temp-file name for the first save
+    vault = VaultSpec(container_id, master, [slot], [], [init_event()], index_nonce, rng)
+    if entries:
+        for name, data in entries:
+            vault.entries.append(EntrySpec(name, data, rng(16), rng(16)))
+        vault.index_nonce = rng(12)
+        rng(6)  # temp-file name of the second save
+    return vault
+
+
+@dataclass
+class Layout:
+    """Where things ended up in the assembled container."""
+
+    header_size: int
+    index_length: int
+    data_start: int
+    entries: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (start, length)
+    slot_starts: list[int] = field(default_factory=list)
+
+
+def assemble(
+    v: VaultSpec, index_plain: bytes | None = None, slot_count: int | None = None
+) -> tuple[bytes, Layout]:
+    if index_plain is None:
+        index_plain = canonical(v.index_object())
+    index_ct = AESGCM(hkdf(v.master, v.container_id, "index")).encrypt(
+        v.index_nonce, index_plain, v.container_id
+    )
+    count = len(v.slots) if slot_count is None else slot_count
+    head = struct.pack(">8sHH16sB", MAGIC, v.version, v.flags, v.container_id, count)
+    starts = []
+    for s in v.slots:
+        starts.append(len(head))
+        head += s.encode()
+    head += struct.pack(">12sQ", v.index_nonce, len(index_ct))
+    mac = hmac.new(hkdf(v.master, v.container_id, "header-mac"), head, hashlib.sha256).digest()
+    header = head + mac
+    layout = Layout(len(header), len(index_ct), len(header) + len(index_ct), slot_starts=starts)
+    data = b""
+    for e in v.sorted_entries():
+        stream = v.stream(e)
+        layout.entries[e.name] = (layout.data_start + len(data), len(stream))
+        data += stream
+    return header + index_ct + data, layout
+
+
+# -- vectors ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Vector:
+    expect: str
+    container: bytes
+    passphrase: str = PASSPHRASE
+    comments: list[str] = field(default_factory=list)
+    entries: list[tuple[str, bytes]] = field(default_factory=list)
+
+    def encode(self) -> bytes:
+        lines = [f"expect: {self.expect}", f"passphrase: {self.passphrase}"]
+        lines += [f"comment: {c}" for c in self.comments]
+        for name, data in sorted(self.entries):
+            digest = hashlib.sha256(data).hexdigest()
+            lines.append(f"entry: {name} sha256={digest} size={len(data)}")
+        return "\n".join(lines).encode() + b"\n\n" + self.container
+
+
+def flip(data: bytes, offset: int, mask: int = 0x01) -> bytes:
+    return data[:offset] + bytes([data[offset] ^ mask]) + data[offset + 1 :]
+
+
+def put(data: bytes, offset: int, new: bytes) -> bytes:
+    return data[:offset] + new + data[offset + len(new) :]
+
+
+SMALL = [
+    ("env/prod.env", b"DATABASE_URL=postgres://app@db.internal/app\nAPI_TOKEN=not-a-real-token\n"),
+    ("certs/example.com/tls.crt", b"not a real certificate, just test bytes\n"),
+]
+WITH_EMPTY = [*SMALL, ("empty", b"")]
+BIG = 2 * CHUNK + 100  # three chunks: two full, one of 100 bytes
+
+BASIC = [
+    *SMALL,
+    ("empty", b""),
+    ("big.bin", filler("big.bin", BIG)),
+    ("notes/café.txt", "naïve UTF-8 name and content: ✓\n".encode()),
+]
+
+VECTORS: dict[str, Callable[[], Vector]] = {}
+
+
+def vector(fn: Callable[[], Vector]) -> Callable[[], Vector]:
+    VECTORS[fn.__name__] = fn
+    return fn
+
+
+# Vectors the library's writer reproduces byte for byte: create(), then add_bytes() in this
+# order and commit(), with rng=Drbg(name) and clock=CLOCK (tests/test_vectors.py checks it).
+LIBRARY_FLOW: dict[str, list[tuple[str, bytes]]] = {
+    "success_basic": BASIC,
+    "success_empty_vault": [],
+    "success_exact_chunks": [("one-chunk", filler("one", CHUNK))],
+}
+
+
+def success(label: str, comment: str) -> Vector:
+    entries = LIBRARY_FLOW[label]
+    data, _ = assemble(make_vault(label, entries))
+    return Vector("success", data, comments=[comment], entries=entries)
+
+
+# Each vector builds its own vault from its own name, so keys and nonces never repeat.
+
+# success
+
+
+@vector
+def success_basic() -> Vector:
+    return success(
+        "success_basic",
+        "five entries: empty, a 3-chunk file (2 x 64 KiB + 100), nested and non-ASCII names",
+    )
+
+
+@vector
+def success_empty_vault() -> Vector:
+    return success("success_empty_vault", "a new vault: no entries, empty data section")
+
+
+@vector
+def success_exact_chunks() -> Vector:
+    return success(
+        "success_exact_chunks", "a 64 KiB entry is one full last chunk, no empty chunk after"
+    )
+
+
+@vector
+def success_second_slot() -> Vector:
+    v = make_vault("success_second_slot", SMALL, passphrase="first slot passphrase")
+    second = "Grüße, Jürgen ❤ (NFC)"
+    v.slots.append(wrap_passphrase(passphrase_slot(v.rng), second, v.container_id, v.master))
+    data, _ = assemble(v)
+    return Vector(
+        "success",
+        data,
+        passphrase=second,
+        comments=["two passphrase slots; this non-ASCII passphrase (raw UTF-8) opens the second"],
+        entries=SMALL,
+    )
+
+
+@vector
+def success_keyfile_slot() -> Vector:
+    v = make_vault("success_keyfile_slot", SMALL)
+    rng = v.rng
+    slot = SlotSpec(SLOT_KEYFILE, rng(8), rng(16), rng(12), None)
+    secret = rng(32)
+    slot = wrap(slot, hkdf(secret, slot.salt, "slot-kek", b"keyfile"), v.container_id, v.master)
+    v.slots.insert(0, slot)
+    data, _ = assemble(v)
+    return Vector(
+        "success",
+        data,
+        comments=[
+            "a key-file slot (77-byte body) before the passphrase slot; a passphrase reader "
+            "parses it and skips it (its KEK derivation is not pinned by this vector)"
+        ],
+        entries=SMALL,
+    )
+
+
+# bad key
+
+
+@vector
+def bad_key_wrong_passphrase() -> Vector:
+    data, _ = assemble(make_vault("bad_key_wrong_passphrase", SMALL))
+    return Vector("bad key", data, passphrase="correct horse battery stapler")
+
+
+def _slot_tamper(name: str, field_offset: int, what: str, mask: int = 0x01) -> Vector:
+    data, lay = assemble(make_vault(name, SMALL))
+    at = lay.slot_starts[0] + field_offset
+    return Vector(
+        "bad key",
+        flip(data, at, mask),
+        comments=[
+            f"{what} flipped (byte {at}); the slot's key wrap fails, which cannot be told "
+            "apart from a wrong passphrase"
+        ],
+    )
+
+
+@vector
+def bad_key_container_id_tampered() -> Vector:
+    data, _ = assemble(make_vault("bad_key_container_id_tampered", SMALL))
+    return Vector(
+        "bad key",
+        flip(data, 20),
+        comments=[
+            "container id byte 20 flipped; the id is in every slot's key-wrap AAD, so this is "
+            "detected by the key unwrap, before the header MAC, and reads as a wrong passphrase"
+        ],
+    )
+
+
+@vector
+def bad_key_salt_tampered() -> Vector:
+    return _slot_tamper("bad_key_salt_tampered", 12 + 1, "first byte of the Argon2 salt")
+
+
+@vector
+def bad_key_kdf_time_tampered() -> Vector:
+    return _slot_tamper(
+        "bad_key_kdf_time_tampered", 12 + 17 + 4 + 3, "Argon2 time cost 1 -> 3", mask=0x02
+    )
+
+
+@vector
+def bad_key_wrapped_key_tampered() -> Vector:
+    return _slot_tamper("bad_key_wrapped_key_tampered", 12 + 89 - 1, "last byte of the wrapped key")
+
+
+# header failure (the slot opens, the header MAC does not verify)
+
+
+@vector
+def header_index_length_tampered() -> Vector:
+    data, lay = assemble(make_vault("header_index_length_tampered", BASIC[:3]))
+    at = lay.header_size - MAC_SIZE - 1
+    return Vector(
+        "header failure",
+        flip(data, at),
+        comments=[
+            f"low byte of the index length (byte {at}) flipped: off by one, still in the file"
+        ],
+    )
+
+
+@vector
+def header_index_nonce_tampered() -> Vector:
+    data, lay = assemble(make_vault("header_index_nonce_tampered", SMALL))
+    at = lay.header_size - MAC_SIZE - 8 - 12
+    return Vector("header failure", flip(data, at), comments=[f"index nonce byte {at} flipped"])
+
+
+@vector
+def header_mac_tampered() -> Vector:
+    data, lay = assemble(make_vault("header_mac_tampered", SMALL))
+    at = lay.header_size - 1
+    return Vector("header failure", flip(data, at), comments=[f"last MAC byte ({at}) flipped"])
+
+
+# index failure (header verified, the index does not decrypt)
+
+
+@vector
+def index_ciphertext_tampered() -> Vector:
+    data, lay = assemble(make_vault("index_ciphertext_tampered", SMALL))
+    at = lay.header_size + 5
+    return Vector("index failure", flip(data, at), comments=[f"index ciphertext byte {at} flipped"])
+
+
+@vector
+def index_tag_tampered() -> Vector:
+    data, lay = assemble(make_vault("index_tag_tampered", SMALL))
+    at = lay.data_start - 1
+    return Vector("index failure", flip(data, at), comments=[f"last byte of the index tag ({at})"])
+
+
+@vector
+def index_from_previous_save() -> Vector:
+    v = make_vault("index_from_previous_save", SMALL)
+    old, _ = assemble(v)
+    v.index_nonce = v.rng(12)  # a later save with the same content (as after `passwd`)
+    new, lay = assemble(v)
+    spliced = new[: lay.header_size] + old[lay.header_size : lay.data_start] + new[lay.data_start :]
+    return Vector(
+        "index failure",
+        spliced,
+        comments=["header (and MAC) of a later save, index ciphertext of the save before it"],
+    )
+
+
+# payload failure (the vault opens; reading an entry fails)
+
+
+def _big_vault(label: str) -> VaultSpec:
+    return make_vault(label, [SMALL[0], ("big.bin", filler("big.bin", BIG)), ("empty", b"")])
+
+
+@vector
+def payload_chunk_tampered() -> Vector:
+    data, lay = assemble(_big_vault("payload_chunk_tampered"))
+    start, _ = lay.entries["big.bin"]
+    at = start + CHUNK + TAG + 1000
+    return Vector(
+        "payload failure", flip(data, at), comments=[f"big.bin chunk 1, byte {at}, flipped"]
+    )
+
+
+@vector
+def payload_chunks_swapped() -> Vector:
+    data, lay = assemble(_big_vault("payload_chunks_swapped"))
+    start, _ = lay.entries["big.bin"]
+    c0 = data[start : start + CHUNK + TAG]
+    c1 = data[start + CHUNK + TAG : start + 2 * (CHUNK + TAG)]
+    return Vector(
+        "payload failure",
+        put(data, start, c1 + c0),
+        comments=["big.bin chunks 0 and 1 (both full) swapped"],
+    )
+
+
+@vector
+def payload_empty_entry_tag_tampered() -> Vector:
+    data, lay = assemble(make_vault("payload_empty_entry_tag_tampered", WITH_EMPTY))
+    start, length = lay.entries["empty"]
+    return Vector(
+        "payload failure",
+        flip(data, start + length - 1),
+        comments=["the empty entry's only chunk (a bare 16-byte tag) tampered"],
+    )
+
+
+@vector
+def payload_entries_spliced() -> Vector:
+    a = ("a.key", b"first 32-byte secret value......")
+    b = ("b.key", b"second 32-byte secret value.....")
+    data, lay = assemble(make_vault("payload_entries_spliced", [a, b]))
+    (sa, la), (sb, lb) = lay.entries["a.key"], lay.entries["b.key"]
+    ca, cb = data[sa : sa + la], data[sb : sb + lb]
+    return Vector(
+        "payload failure",
+        put(put(data, sa, cb), sb, ca),
+        comments=["the ciphertexts of two equal-size entries swapped: entry ids are bound"],
+    )
+
+
+@vector
+def payload_entry_rollback() -> Vector:
+    name = "api.token"
+    v = make_vault("payload_entry_rollback", [(name, b"token version 1: aaaaaaaaaaaaaaa")])
+    old, old_lay = assemble(v)
+    e = v.entries[0]
+    e.data, e.salt, e.modified = b"token version 2: bbbbbbbbbbbbbbb", v.rng(16), CLOCK + 60
+    v.index_nonce = v.rng(12)
+    new, lay = assemble(v)
+    s, _ = lay.entries[name]
+    old_start, old_length = old_lay.entries[name]
+    return Vector(
+        "payload failure",
+        put(new, s, old[old_start : old_start + old_length]),
+        comments=[
+            "entry replaced by its previous ciphertext (same entry id, older content salt): "
+            "the per-version content salt catches single-entry rollback"
+        ],
+    )
+
+
+@vector
+def payload_last_chunk_dropped() -> Vector:
+    v = make_vault("payload_last_chunk_dropped", [("big.bin", filler("2 chunks", CHUNK + 100))])
+    big = v.entries[0]
+    chunks = seal_chunks(v.entry_key(big), v.container_id + big.entry_id, big.data)
+    big.stream, big.size = chunks[0], CHUNK
+    data, _ = assemble(v)
+    return Vector(
+        "payload failure",
+        data,
+        comments=[
+            "made with the master key: a 2-chunk big.bin cut after chunk 0 and the index "
+            "rewritten to match (size 65536), so only the STREAM last-chunk flag can catch it"
+        ],
+    )
+
+
+@vector
+def payload_data_after_final_chunk() -> Vector:
+    v = _big_vault("payload_data_after_final_chunk")
+    big = next(e for e in v.entries if e.name == "big.bin")
+    aead, aad = AESGCM(v.entry_key(big)), v.container_id + big.entry_id
+    first = aead.encrypt(chunk_nonce(0, True), big.data[:CHUNK], aad)
+    more = aead.encrypt(chunk_nonce(1, True), big.data[CHUNK : CHUNK + 100], aad)
+    big.stream, big.size = first + more, CHUNK + 100
+    data, _ = assemble(v)
+    return Vector(
+        "payload failure",
+        data,
+        comments=[
+            "made with the master key: chunk 0 sealed as the last chunk, then another chunk; "
+            "index consistent (size 65636)"
+        ],
+    )
+
+
+# format error: framing and bounds (no key needed)
+
+
+def _small(label: str) -> tuple[bytes, Layout]:
+    return assemble(make_vault(label, SMALL))
+
+
+@vector
+def format_empty_file() -> Vector:
+    return Vector("format error", b"", comments=["zero bytes"])
+
+
+@vector
+def format_bad_magic() -> Vector:
+    data, _ = _small("format_bad_magic")
+    return Vector("format error", flip(data, 1), comments=["magic byte 1 flipped"])
+
+
+@vector
+def format_flags_nonzero() -> Vector:
+    v = make_vault("format_flags_nonzero", SMALL)
+    v.flags = 0x0001
+    data, _ = assemble(v)
+    return Vector("format error", data, comments=["flags = 0x0001 (header MAC valid)"])
+
+
+@vector
+def format_slot_count_zero() -> Vector:
+    data, _ = _small("format_slot_count_zero")
+    return Vector("format error", put(data, 28, b"\x00"), comments=["slot count 0"])
+
+
+@vector
+def format_slot_count_too_large() -> Vector:
+    v = make_vault("format_slot_count_too_large", SMALL)
+    base = v.slots[0]
+    v.slots = [replace(base, slot_id=bytes([i]) * 8) for i in range(17)]
+    data, _ = assemble(v)
+    return Vector("format error", data, comments=["17 well-formed slots (at most 16)"])
+
+
+@vector
+def format_slot_unknown_kind() -> Vector:
+    data, lay = _small("format_slot_unknown_kind")
+    return Vector("format error", put(data, lay.slot_starts[0], b"\x05"), comments=["slot kind 5"])
+
+
+@vector
+def format_slot_reserved_nonzero() -> Vector:
+    data, lay = _small("format_slot_reserved_nonzero")
+    at = lay.slot_starts[0] + 1
+    return Vector("format error", put(data, at, b"\x01"), comments=["slot reserved byte 1"])
+
+
+@vector
+def format_slot_length_wrong() -> Vector:
+    v = make_vault("format_slot_length_wrong", SMALL)
+    v.slots[0] = replace(v.slots[0], body_len=88)
+    data, _ = assemble(v)
+    return Vector("format error", data, comments=["passphrase slot body length 88 (must be 89)"])
+
+
+@vector
+def format_slot_salt_length() -> Vector:
+    v = make_vault("format_slot_salt_length", SMALL)
+    v.slots[0] = replace(v.slots[0], salt_len=15)
+    data, _ = assemble(v)
+    return Vector("format error", data, comments=["salt length byte 15 (must be 16)"])
+
+
+@vector
+def format_duplicate_slot_id() -> Vector:
+    v = make_vault("format_duplicate_slot_id", SMALL)
+    v.slots.append(v.slots[0])
+    data, _ = assemble(v)
+    return Vector("format error", data, comments=["the same passphrase slot twice"])
+
+
+@vector
+def format_index_length_too_small() -> Vector:
+    data, lay = _small("format_index_length_too_small")
+    at = lay.header_size - MAC_SIZE - 8
+    return Vector(
+        "format error",
+        put(data, at, struct.pack(">Q", 16)),
+        comments=["index length 16 (must exceed the 16-byte tag)"],
+    )
+
+
+@vector
+def format_index_length_too_large() -> Vector:
+    data, lay = _small("format_index_length_too_large")
+    at = lay.header_size - MAC_SIZE - 8
+    return Vector(
+        "format error",
+        put(data, at, struct.pack(">Q", 64 * 1024 * 1024 + 17)),
+        comments=["index length 64 MiB + 17 (cap 64 MiB + 16)"],
+    )
+
+
+@vector
+def format_index_past_end_of_file() -> Vector:
+    data, lay = _small("format_index_past_end_of_file")
+    at = lay.header_size - MAC_SIZE - 8
+    new_len = len(data) - lay.header_size + 1
+    return Vector(
+        "format error",
+        put(data, at, struct.pack(">Q", new_len)),
+        comments=["index length one byte past the end of the file"],
+    )
+
+
+@vector
+def format_truncated_in_header() -> Vector:
+    data, _ = _small("format_truncated_in_header")
+    return Vector("format error", data[:100], comments=["the first 100 bytes only"])
+
+
+@vector
+def format_truncated_in_index() -> Vector:
+    data, lay = _small("format_truncated_in_index")
+    return Vector(
+        "format error",
+        data[: lay.header_size + lay.index_length // 2],
+        comments=["cut in the middle of the index"],
+    )
+
+
+@vector
+def format_truncated_last_chunk() -> Vector:
+    data, lay = assemble(make_vault("format_truncated_last_chunk", WITH_EMPTY))
+    # Name order: certs/..., empty, env/prod.env. Cut the final chunk of the last entry.
+    start, length = lay.entries["env/prod.env"]
+    if start + length != len(data):
+        raise RuntimeError("env/prod.env is not the last entry")
+    return Vector(
+        "format error",
+        data[:start],
+        comments=[
+            "the last entry's only chunk cut off: the data section is shorter than the index says"
+        ],
+    )
+
+
+@vector
+def format_truncated_one_byte() -> Vector:
+    data, _ = assemble(make_vault("format_truncated_one_byte", WITH_EMPTY))
+    return Vector("format error", data[:-1], comments=["the final byte cut off"])
+
+
+@vector
+def format_extended_trailing_bytes() -> Vector:
+    data, _ = _small("format_extended_trailing_bytes")
+    return Vector(
+        "format error",
+        data + b"\x00" * 16,
+        comments=["16 zero bytes appended after the last entry"],
+    )
+
+
+@vector
+def format_extended_sealed_chunk() -> Vector:
+    v = make_vault("format_extended_sealed_chunk", [("only", b"x" * 10)])
+    data, _ = assemble(v)
+    e = v.entries[0]
+    extra = AESGCM(v.entry_key(e)).encrypt(
+        chunk_nonce(1, True), b"more", v.container_id + e.entry_id
+    )
+    return Vector(
+        "format error",
+        data + extra,
+        comments=["made with the master key: an authentic chunk 1 appended after the last chunk"],
+    )
+
+
+# format error: an index that decrypts but is not valid (made with the master key)
+
+
+def _index_vector(label: str, edit: Callable[[dict[str, Any]], Any], comment: str) -> Vector:
+    """Encrypt and MAC an edited index; `edit` returns the new object or raw bytes."""
+    v = make_vault(label, SMALL)
+    obj = v.index_object()
+    new = edit(obj)
+    plain = new if isinstance(new, bytes) else canonical(obj if new is None else new)
+    data, _ = assemble(v, index_plain=plain)
+    return Vector("format error", data, comments=["made with the master key: " + comment])
+
+
+def _rename_first(obj: dict[str, Any], name: str) -> None:
+    obj["entries"][0]["name"] = name
+
+
+@vector
+def format_index_noncanonical_whitespace() -> Vector:
+    return _index_vector(
+        "format_index_noncanonical_whitespace",
+        lambda o: json.dumps(o, sort_keys=True, ensure_ascii=False).encode(),
+        "index JSON with spaces after ',' and ':'",
+    )
+
+
+@vector
+def format_index_noncanonical_key_order() -> Vector:
+    def edit(o: dict[str, Any]) -> bytes:
+        c = canonical(o)
+        return c.replace(b'{"entries":', b'{"slots":{},"entries":', 1).replace(
+            b',"slots":{}}', b"}"
+        )
+
+    return _index_vector(
+        "format_index_noncanonical_key_order", edit, "top-level keys not in sorted order"
+    )
+
+
+@vector
+def format_index_noncanonical_escape() -> Vector:
+    def edit(o: dict[str, Any]) -> bytes:
+        o["entries"][0]["attrs"] = {"note": "café"}
+        return json.dumps(o, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+    return _index_vector(
+        "format_index_noncanonical_escape", edit, 'non-ASCII written as "\\u00e9", not raw UTF-8'
+    )
+
+
+@vector
+def format_index_not_json() -> Vector:
+    return _index_vector(
+        "format_index_not_json", lambda o: b"not json at all", "plaintext not JSON"
+    )
+
+
+@vector
+def format_index_invalid_utf8() -> Vector:
+    def edit(o: dict[str, Any]) -> bytes:
+        return canonical(o).replace(b'"settings":{}', b'"settings":{"a":"\xff"}')
+
+    return _index_vector("format_index_invalid_utf8", edit, "a 0xFF byte inside a string")
+
+
+@vector
+def format_index_lone_surrogate() -> Vector:
+    def edit(o: dict[str, Any]) -> bytes:
+        return canonical(o).replace(b'"settings":{}', b'"settings":{"a":"\\ud800"}')
+
+    return _index_vector(
+        "format_index_lone_surrogate", edit, 'a settings value "\\ud800" (a lone surrogate)'
+    )
+
+
+def _name_vector(label: str, name: str, what: str) -> Vector:
+    return _index_vector(label, lambda o: _rename_first(o, name), f"entry name {what}")
+
+
+@vector
+def format_index_name_dotdot() -> Vector:
+    return _name_vector("format_index_name_dotdot", "../x", '"../x"')
+
+
+@vector
+def format_index_name_absolute() -> Vector:
+    return _name_vector("format_index_name_absolute", "/etc/x", '"/etc/x"')
+
+
+@vector
+def format_index_name_backslash() -> Vector:
+    return _name_vector("format_index_name_backslash", "a\\b", '"a\\\\b" (a backslash)')
+
+
+@vector
+def format_index_name_nul() -> Vector:
+    return _name_vector("format_index_name_nul", "a\x00b", "with a NUL")
+
+
+@vector
+def format_index_name_empty_component() -> Vector:
+    return _name_vector("format_index_name_empty_component", "a//b", '"a//b"')
+
+
+@vector
+def format_index_name_control() -> Vector:
+    return _name_vector("format_index_name_control", "a\nb", "with a newline")
+
+
+@vector
+def format_index_names_unsorted() -> Vector:
+    def edit(o: dict[str, Any]) -> None:
+        o["entries"][0]["name"] = "zz-last"
+
+    return _index_vector("format_index_names_unsorted", edit, "entries not in name order")
+
+
+@vector
+def format_index_duplicate_name() -> Vector:
+    def edit(o: dict[str, Any]) -> None:
+        o["entries"][1]["name"] = o["entries"][0]["name"]
+
+    return _index_vector("format_index_duplicate_name", edit, "two entries with one name")
+
+
+@vector
+def format_index_file_and_directory() -> Vector:
+    def edit(o: dict[str, Any]) -> None:
+        o["entries"][0]["name"] = "certs"
+        o["entries"][1]["name"] = "certs/x"
+
+    return _index_vector(
+        "format_index_file_and_directory", edit, '"certs" and "certs/x" (file and directory)'
+    )
+
+
+@vector
+def format_index_duplicate_id() -> Vector:
+    def edit(o: dict[str, Any]) -> None:
+        o["entries"][1]["id"] = o["entries"][0]["id"]
+
+    return _index_vector("format_index_duplicate_id", edit, "two entries with one id")
+
+
+@vector
+def format_index_offset_gap() -> Vector:
+    def edit(o: dict[str, Any]) -> None:
+        o["entries"][1]["offset"] += 1
+
+    return _index_vector("format_index_offset_gap", edit, "second entry's offset one too high")
+
+
+@vector
+def format_index_length_mismatch() -> Vector:
+    def edit(o: dict[str, Any]) -> None:
+        o["entries"][0]["size"] -= 1
+
+    return _index_vector(
+        "format_index_length_mismatch", edit, "size one less: length != sealed_length(size)"
+    )
+
+
+@vector
+def format_index_empty_final_chunk() -> Vector:
+    v = make_vault("format_index_empty_final_chunk", [("full", filler("full", CHUNK))])
+    e = v.entries[0]
+    aead, aad = AESGCM(v.entry_key(e)), v.container_id + e.entry_id
+    e.stream = aead.encrypt(chunk_nonce(0, False), e.data, aad) + aead.encrypt(
+        chunk_nonce(1, True), b"", aad
+    )
+    data, _ = assemble(v)
+    return Vector(
+        "format error",
+        data,
+        comments=[
+            "made with the master key: a 64 KiB entry sealed as a full chunk plus an empty "
+            "last chunk (length 65568 != sealed_length(65536) = 65552)"
+        ],
+    )
+
+
+@vector
+def format_index_unknown_field() -> Vector:
+    def edit(o: dict[str, Any]) -> None:
+        o["entries"][0]["mode"] = 384
+
+    return _index_vector("format_index_unknown_field", edit, 'an entry with an extra "mode" field')
+
+
+@vector
+def format_index_missing_field() -> Vector:
+    def edit(o: dict[str, Any]) -> None:
+        del o["entries"][0]["attrs"]
+
+    return _index_vector("format_index_missing_field", edit, 'an entry without "attrs"')
+
+
+@vector
+def format_index_uppercase_hex() -> Vector:
+    def edit(o: dict[str, Any]) -> None:
+        o["entries"][0]["id"] = o["entries"][0]["id"].upper()
+
+    return _index_vector("format_index_uppercase_hex", edit, "entry id in upper-case hex")
+
+
+@vector
+def format_index_hex_with_spaces() -> Vector:
+    def edit(o: dict[str, Any]) -> None:
+        h = o["entries"][0]["id"]
+        o["entries"][0]["id"] = f"{h[0:2]} {h[2:4]} {h[4:30]}"  # 32 characters, 15 bytes
+
+    return _index_vector(
+        "format_index_hex_with_spaces", edit, 'entry id "xx xx xxxx...": 32 characters but 15 bytes'
+    )
+
+
+@vector
+def format_index_float_size() -> Vector:
+    def edit(o: dict[str, Any]) -> None:
+        o["entries"][0]["size"] = float(o["entries"][0]["size"])
+
+    return _index_vector("format_index_float_size", edit, "size written as a float (40.0)")
+
+
+@vector
+def format_index_log_too_long() -> Vector:
+    def edit(o: dict[str, Any]) -> None:
+        event = {"time": CLOCK, "event": "x", "names": [], "user": "", "host": "", "detail": ""}
+        o["log"] = [event] * 1001
+
+    return _index_vector("format_index_log_too_long", edit, "1001 log events (at most 1000)")
+
+
+# kdf too costly: refused while parsing, before any derivation
+
+
+def _kdf_vector(label: str, slots_kdf: list[tuple[int, int, int]], comment: str) -> Vector:
+    v = make_vault(label, SMALL)
+    base = v.slots[0]
+    v.slots = [replace(base, slot_id=bytes([i + 1]) * 8, kdf=k) for i, k in enumerate(slots_kdf)]
+    data, _ = assemble(v)
+    return Vector(
+        "kdf too costly",
+        data,
+        comments=[comment + "; the rest of the file is valid (the key was wrapped at 8 MiB, t=1)"],
+    )
+
+
+@vector
+def kdf_memory_over_cap() -> Vector:
+    return _kdf_vector(
+        "kdf_memory_over_cap", [(0xFFFFFFFF, 1, 1)], "memory 0xFFFFFFFF KiB (~4 TiB; cap 4 GiB)"
+    )
+
+
+@vector
+def kdf_time_over_cap() -> Vector:
+    return _kdf_vector("kdf_time_over_cap", [(8192, 17, 1)], "time 17 (cap 16)")
+
+
+@vector
+def kdf_parallelism_over_cap() -> Vector:
+    return _kdf_vector("kdf_parallelism_over_cap", [(8192, 1, 17)], "parallelism 17 (cap 16)")
+
+
+@vector
+def kdf_memory_time_over_cap() -> Vector:
+    return _kdf_vector(
+        "kdf_memory_time_over_cap", [(1024 * 1024, 9, 1)], "1 GiB x 9 passes (cap 8 GiB)"
+    )
+
+
+@vector
+def kdf_total_work_over_cap() -> Vector:
+    return _kdf_vector(
+        "kdf_total_work_over_cap",
+        [(1024 * 1024, 6, 1)] * 3,
+        "three slots of 1 GiB x 6 passes: each within its cap, 18 GiB together (cap 16 GiB)",
+    )
+
+
+@vector
+def kdf_zero_memory() -> Vector:
+    return _kdf_vector("kdf_zero_memory", [(0, 1, 1)], "memory 0")
+
+
+@vector
+def kdf_zero_parallelism() -> Vector:
+    return _kdf_vector("kdf_zero_parallelism", [(8192, 1, 0)], "parallelism 0")
+
+
+@vector
+def kdf_memory_below_lanes() -> Vector:
+    return _kdf_vector(
+        "kdf_memory_below_lanes", [(15, 1, 2)], "15 KiB for 2 lanes (Argon2 needs 8 KiB a lane)"
+    )
+
+
+# unknown version
+
+
+@vector
+def unknown_version_2() -> Vector:
+    v = make_vault("unknown_version_2", SMALL)
+    v.version = 2
+    data, _ = assemble(v)
+    return Vector("unknown version", data, comments=["version 2, otherwise a valid v1 layout"])
+
+
+@vector
+def unknown_version_0() -> Vector:
+    data, _ = _small("unknown_version_0")
+    return Vector("unknown version", put(data, 8, b"\x00\x00"), comments=["version 0"])
+
+
+# -- worked example for docs/FORMAT.md -------------------------------------------------------------
+
+
+def worked_example() -> str:
+    """The annotated dump in docs/FORMAT.md (a test keeps the two identical)."""
+    v = make_vault("success_empty_vault", [])
+    data, lay = assemble(v)
+    slot = v.slots[0]
+    kek = argon2id(PASSPHRASE.encode(), slot.salt, slot.kdf or KDF)
+    fields = [
+        (0, 8, "magic"),
+        (8, 2, "version (u16 BE) = 1"),
+        (10, 2, "flags (u16 BE) = 0"),
+        (12, 16, "container id"),
+        (28, 1, "slot count = 1"),
+        (29, 1, "slot 0 kind = 1 (passphrase)"),
+        (30, 1, "slot 0 reserved = 0"),
+        (31, 8, "slot 0 id"),
+        (39, 2, "slot 0 body length (u16 BE) = 89"),
+        (41, 1, "salt length = 16"),
+        (42, 16, "Argon2id salt"),
+        (58, 4, "Argon2id memory KiB (u32 BE) = 8192"),
+        (62, 4, "Argon2id time (u32 BE) = 1"),
+        (66, 4, "Argon2id parallelism (u32 BE) = 1"),
+        (70, 12, "key-wrap nonce"),
+        (82, 48, "wrapped master key (32) + GCM tag (16)"),
+        (130, 12, "index nonce"),
+        (142, 8, f"index length (u64 BE) = {lay.index_length}"),
+        (150, 32, "header MAC = HMAC-SHA256(header-mac key, bytes 0..149)"),
+        (182, lay.index_length, "index: AES-256-GCM ciphertext + tag (first 16 bytes shown)"),
+    ]
+    out = [
+        f"tests/vectors/success_empty_vault: {len(data)} bytes, "
+        f"passphrase {PASSPHRASE!r}, no entries",
+        "",
+        "offset  len  field",
+    ]
+    for off, n, what in fields:
+        out.append(f"{off:>6} {n:>4}  {what}")
+        out.append(" " * 13 + (data[off : off + n] if n <= 48 else data[off : off + 16]).hex())
+    out += [
+        f"{len(data):>6}       end of file: the data section is empty",
+        "",
+        f"KEK = Argon2id(passphrase, salt) {kek.hex()}",
+        f"master key (unwrapped)           {v.master.hex()}",
+        f"header-mac key                   {hkdf(v.master, v.container_id, 'header-mac').hex()}",
+        f"index key                        {hkdf(v.master, v.container_id, 'index').hex()}",
+        "index plaintext:",
+        canonical(v.index_object()).decode(),
+    ]
+    b = make_vault("success_basic", BASIC)
+    data, lay = assemble(b)
+    name = "env/prod.env"
+    e = next(x for x in b.entries if x.name == name)
+    start, length = lay.entries[name]
+    row = next(r for r in b.index_object()["entries"] if r["name"] == name)
+    out += [
+        "",
+        f"tests/vectors/success_basic, entry {name!r} ({len(e.data)} bytes, one chunk)",
+        "index entry:",
+        canonical(row).decode(),
+        f"master key        {b.master.hex()}",
+        f"container id      {b.container_id.hex()}",
+        f"entry key         {b.entry_key(e).hex()}",
+        f"STREAM AAD        {(b.container_id + e.entry_id).hex()}",
+        f"chunk 0 nonce     {chunk_nonce(0, True).hex()}",
+        f"at file offset    {start} = data start {lay.data_start} + offset {row['offset']}",
+        f"sealed chunk 0    {data[start : start + length].hex()}",
+    ]
+    return "\n".join(out)
+
+
+# -- main ----------------------------------------------------------------------------------------------
+
+
+def generate(out: Path) -> list[str]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, build in VECTORS.items():
+        (out / name).write_bytes(build().encode())
+        written.append(name)
+    for stale in sorted(set(p.name for p in out.iterdir() if p.is_file()) - set(written)):
+        (out / stale).unlink()
+        print(f"removed stale vector {stale}", file=sys.stderr)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory")
+    parser.add_argument(
+        "--explain", action="store_true", help="print the worked example of docs/FORMAT.md"
+    )
+    args = parser.parse_args(argv)
+    if args.explain:
+        print(worked_example())
+        return 0
+    names = generate(args.out)
+    print(f"wrote {len(names)} vectors to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
