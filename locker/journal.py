@@ -180,8 +180,8 @@ def process_name(pid: int) -> str:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
         args = [a.decode(errors="replace") for a in raw.split(b"\0") if a]
         if args:
-            text = " ".join(args)
-            return text if len(text) <= 80 else text[:77] + "..."
+            text = " ".join([os.path.basename(args[0]), *args[1:]])
+            return text if len(text) <= 100 else text[:97] + "..."
     with contextlib.suppress(OSError):
         return Path(f"/proc/{pid}/comm").read_text(errors="replace").strip()
     return "?"

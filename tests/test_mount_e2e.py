@@ -1,0 +1,380 @@
+"""`locker mount` end to end: a real mount process, the real watchdog on a real directory, real
+short timeouts. The mount's first output line is its directory; the container is checked
+through the library after each step."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import selectors
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import LOCKER, PASSPHRASE, locker_env
+
+from locker.vault import Vault
+
+Run = Callable[..., "subprocess.CompletedProcess[bytes]"]
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Path:
+    path = tmp_path / "run"
+    path.mkdir(mode=0o700)
+    return path
+
+
+@pytest.fixture
+def env(runtime: Path) -> dict[str, str | None]:
+    return {"XDG_RUNTIME_DIR": str(runtime)}
+
+
+@pytest.fixture
+def vault(vault_path: Path) -> Path:
+    with Vault.open(vault_path, PASSPHRASE, write=True) as v:
+        v.add_bytes("a.txt", b"alpha\n")
+        v.add_bytes("sub/deep/b.key", b"-----BEGIN KEY-----\n")
+        v.add_bytes("c.env", b"TOKEN=1\n")
+        v.add_bytes("d.txt", b"delta\n")
+        v.commit()
+    return vault_path
+
+
+@pytest.fixture
+def lk(cli: Run, env: dict[str, str | None], vault: Path) -> Run:
+    """`locker ... --vault V --passphrase-file P` with this test's runtime dir."""
+
+    def run(*args: str | os.PathLike[str], **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+        return cli(*args, env={**env, **kwargs.pop("env", {})}, **kwargs)
+
+    return run
+
+
+class Mount:
+    def __init__(self, proc: subprocess.Popen[bytes], directory: Path) -> None:
+        self.proc = proc
+        self.dir = directory
+
+    def wait(self, timeout: float = 15) -> tuple[int, str, str]:
+        out, err = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, out.decode(), err.decode()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+
+@pytest.fixture
+def mount(
+    tmp_path: Path, vault: Path, pwfile: Path, env: dict[str, str | None]
+) -> Iterator[Callable[..., Mount]]:
+    started: list[Mount] = []
+
+    def start(*args: str) -> Mount:
+        proc = subprocess.Popen(
+            [*LOCKER, "--vault", str(vault), "--passphrase-file", str(pwfile), "mount", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=locker_env(tmp_path, env),
+            cwd=tmp_path,
+        )
+        assert proc.stdout is not None
+        sel = selectors.DefaultSelector()
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        line = b""
+        deadline = time.monotonic() + 20
+        while not line.endswith(b"\n") and time.monotonic() < deadline:
+            if sel.select(timeout=0.1):
+                byte = os.read(proc.stdout.fileno(), 1)
+                if not byte:
+                    break
+                line += byte
+        sel.close()
+        if not line.endswith(b"\n"):
+            proc.kill()
+            raise AssertionError(f"mount printed no directory: {proc.communicate()}")
+        started.append(Mount(proc, Path(line.decode().strip())))
+        return started[-1]
+
+    yield start
+    for mnt in started:
+        if mnt.alive():
+            mnt.proc.send_signal(signal.SIGTERM)
+            try:
+                mnt.proc.communicate(timeout=15)
+            except subprocess.TimeoutExpired:
+                mnt.proc.kill()
+                mnt.proc.communicate()
+
+
+def contents(vault: Path) -> dict[str, bytes]:
+    with Vault.open(vault, PASSPHRASE) as v:
+        return {e.name: v.read_bytes(e.name) for e in v.entries()}
+
+
+def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def log_events(lk: Run) -> list[dict[str, Any]]:
+    result = lk("log", "--json")
+    assert result.returncode == 0, result.stderr
+    events: list[dict[str, Any]] = json.loads(result.stdout)
+    return events
+
+
+def test_sync_back_editor_patterns_and_lock_command(
+    mount: Callable[..., Mount], lk: Run, vault: Path
+) -> None:
+    mnt = mount("--idle", "60")
+    root = mnt.dir
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+    assert stat.S_IMODE((root / "sub" / "deep").stat().st_mode) == 0o700
+    assert stat.S_IMODE((root / "sub" / "deep" / "b.key").stat().st_mode) == 0o600
+    assert (root / "a.txt").read_bytes() == b"alpha\n"
+
+    (root / "a.txt").write_bytes(b"alpha 2\n")
+    assert eventually(lambda: contents(vault)["a.txt"] == b"alpha 2\n", 3)
+
+    (root / "c.env").unlink()
+    (root / "d.txt").rename(root / "sub" / "d2.txt")
+    (root / "new" / "dir").mkdir(parents=True)
+    (root / "new" / "dir" / "n.pem").write_bytes(b"new key")
+    # vim: swap file, backup by rename, writability probe, then the new file
+    (root / "sub" / "deep" / ".b.key.swp").write_bytes(b"swap")
+    (root / "sub" / "deep" / "4913").write_bytes(b"")
+    (root / "sub" / "deep" / "4913").unlink()
+    (root / "sub" / "deep" / "b.key").rename(root / "sub" / "deep" / "b.key~")
+    (root / "sub" / "deep" / "b.key").write_bytes(b"-----BEGIN NEW KEY-----\n")
+    (root / "sub" / "deep" / "b.key~").unlink()
+    # emacs lock file, and a temp file renamed over the target
+    (root / ".#a.txt").symlink_to("user@host.123")
+    (root / ".a.txt.tmp").write_bytes(b"alpha 3\n")
+    os.replace(root / ".a.txt.tmp", root / "a.txt")
+    expected = {
+        "a.txt": b"alpha 3\n",
+        "new/dir/n.pem": b"new key",
+        "sub/d2.txt": b"delta\n",
+        "sub/deep/b.key": b"-----BEGIN NEW KEY-----\n",
+    }
+    assert eventually(lambda: contents(vault) == expected, 4), contents(vault)
+
+    status = json.loads(lk("status", "--json").stdout)
+    assert [(s["dir"], s["pid"], s["state"]) for s in status] == [
+        (str(root), mnt.proc.pid, "mounted")
+    ]
+    assert {"vault", "since", "idle_deadline", "hard_deadline"} <= set(status[0])
+
+    locked = lk("lock")
+    assert locked.returncode == 0, locked.stderr
+    code, out, err = mnt.wait()
+    assert code == 0, err
+    assert "locked (locker lock)" in out
+    assert not root.exists()
+    assert contents(vault) == expected  # the swap file was never synced
+    events = log_events(lk)
+    assert events[-1]["event"] == "lock" and events[-1]["detail"] == "locker lock"
+    assert any(e["event"] == "sync" for e in events)
+    assert json.loads(lk("status", "--json").stdout) == []
+
+
+def test_writing_commands_are_busy_while_reads_work(
+    mount: Callable[..., Mount], lk: Run, tmp_path: Path
+) -> None:
+    mnt = mount()
+    for args in (
+        ("rm", "a.txt"),
+        ("mv", "a.txt", "z.txt"),
+        ("add", str(tmp_path / "vault.locker")),
+    ):
+        result = lk(*args)
+        assert result.returncode == 5, (args, result.stderr)
+        assert b"mount" in result.stderr and b"locker: hint:" in result.stderr
+    assert lk("ls").stdout.split() == [b"a.txt", b"c.env", b"d.txt", b"sub/deep/b.key"]
+    assert lk("cat", "a.txt").stdout == b"alpha\n"
+    assert lk("verify").returncode == 0
+    assert lk("info").returncode == 0
+    out = tmp_path / "out"
+    out.mkdir()
+    assert lk("get", "c.env", "--to", out).returncode == 0
+    assert (out / "c.env").read_bytes() == b"TOKEN=1\n"
+    assert mnt.alive()
+
+
+def test_idle_lock_without_activity(mount: Callable[..., Mount], lk: Run) -> None:
+    start = time.monotonic()
+    mnt = mount("--idle", "1.5")
+    code, out, _ = mnt.wait(timeout=10)
+    assert code == 0
+    assert 1.4 < time.monotonic() - start < 8
+    assert "locked (idle)" in out
+    assert not mnt.dir.exists()
+    assert log_events(lk)[-1]["detail"] == "idle"
+
+
+def test_reading_keeps_the_mount_open_past_the_idle_time(
+    mount: Callable[..., Mount], lk: Run
+) -> None:
+    mnt = mount("--idle", "2")
+    start = time.monotonic()
+    while time.monotonic() - start < 4.5:  # more than twice the idle time
+        (mnt.dir / "a.txt").read_bytes()
+        time.sleep(0.5)
+        assert mnt.alive(), "locked although a file was read every 0.5 s"
+    stopped = time.monotonic()
+    code, out, _ = mnt.wait(timeout=10)
+    assert code == 0 and "locked (idle)" in out
+    assert 1.5 < time.monotonic() - stopped < 5
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM, signal.SIGINT])
+def test_signals_sync_and_lock(
+    mount: Callable[..., Mount], lk: Run, vault: Path, sig: signal.Signals
+) -> None:
+    mnt = mount()
+    (mnt.dir / "a.txt").write_bytes(b"written just before the signal\n")
+    mnt.proc.send_signal(sig)  # before the debounce: the final sync must save it
+    code, _, err = mnt.wait()
+    assert code == 0, err
+    assert not mnt.dir.exists()
+    assert contents(vault)["a.txt"] == b"written just before the signal\n"
+    last = log_events(lk)[-1]
+    assert (last["event"], last["detail"]) == ("lock", sig.name)
+
+
+def test_process_holding_a_file_is_named_and_lock_goes_on(
+    mount: Callable[..., Mount], lk: Run
+) -> None:
+    mnt = mount()
+    code = "import sys, time; f = open(sys.argv[1]); print('ready', flush=True); time.sleep(60)"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(mnt.dir / "c.env"), "holder-marker"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "ready\n"
+        assert lk("lock").returncode == 0
+        rc, _, err = mnt.wait()
+        assert rc == 0
+        assert f"process {holder.pid} (python" in err and "c.env" in err
+        assert not mnt.dir.exists()
+        assert str(holder.pid) in log_events(lk)[-1]["detail"]
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def crash(mnt: Mount) -> None:
+    mnt.proc.send_signal(signal.SIGKILL)
+    mnt.proc.wait()
+
+
+def test_kill9_then_recover_yes_saves_the_changes(
+    mount: Callable[..., Mount], lk: Run, vault: Path, runtime: Path
+) -> None:
+    mnt = mount()
+    (mnt.dir / "a.txt").write_bytes(b"unsaved edit\n")
+    (mnt.dir / "fresh.txt").write_bytes(b"unsaved new file\n")
+    crash(mnt)  # within the debounce: nothing was synced
+    assert contents(vault)["a.txt"] == b"alpha\n"
+
+    ls = lk("ls")
+    assert ls.returncode == 0
+    warning = ls.stderr.decode()
+    assert "locker: warning:" in warning and str(mnt.dir) in warning
+    assert "locker: hint: run 'locker recover'" in warning
+    assert json.loads(lk("status", "--json").stdout)[0]["state"] == "orphaned"
+
+    report = lk("recover")  # no terminal, no --yes/--discard: report only
+    assert report.returncode == 1
+    assert b"changed  a.txt" in report.stdout and b"added    fresh.txt" in report.stdout
+    assert b"--yes" in report.stderr
+    assert mnt.dir.exists()
+
+    done = lk("recover", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert not mnt.dir.exists()
+    data = contents(vault)
+    assert data["a.txt"] == b"unsaved edit\n" and data["fresh.txt"] == b"unsaved new file\n"
+    assert log_events(lk)[-1]["event"] == "recover"
+    assert b"warning" not in lk("ls").stderr
+    assert list((runtime / "locker" / "journal").iterdir()) == []
+
+
+def test_kill9_then_recover_discard_drops_the_changes(
+    mount: Callable[..., Mount], lk: Run, vault: Path
+) -> None:
+    mnt = mount()
+    (mnt.dir / "a.txt").write_bytes(b"unwanted edit\n")
+    crash(mnt)
+    done = lk("recover", "--discard")
+    assert done.returncode == 0, done.stderr
+    assert b"changed  a.txt" in done.stdout
+    assert not mnt.dir.exists()
+    assert contents(vault)["a.txt"] == b"alpha\n"
+    assert b"warning" not in lk("ls").stderr
+
+
+def holds(path: Path, needle: bytes) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        tail = b""
+        try:
+            while block := f.read(4 * 1024 * 1024):
+                if needle in tail + block:
+                    return True
+                tail = block[-len(needle) :]
+        except OSError:
+            return False
+    return False
+
+
+def files_holding(roots: list[Path], needle: bytes) -> list[Path]:
+    found = []
+    for top in roots:
+        for dirpath, _, filenames in os.walk(top, onerror=lambda e: None):
+            found += [Path(dirpath, n) for n in filenames if holds(Path(dirpath, n), needle)]
+    return found
+
+
+def test_sentinel_is_nowhere_after_lock(
+    mount: Callable[..., Mount], lk: Run, vault: Path, runtime: Path
+) -> None:
+    sentinel = b"SENTINEL-" + secrets.token_hex(16).encode()
+    mnt = mount()
+    (mnt.dir / "secret.txt").write_bytes(b"key=" + sentinel + b"\n")
+    (mnt.dir / ".secret.txt.swp").write_bytes(sentinel)  # editor litter holds it too
+    (mnt.dir / "sub" / "copy~").write_bytes(sentinel)
+    assert eventually(lambda: "secret.txt" in contents(vault), 3)
+    roots = [runtime, Path("/dev/shm"), Path("/tmp")]
+    assert files_holding([runtime], sentinel)  # the search does find it while mounted
+    assert lk("lock").returncode == 0
+    assert mnt.wait()[0] == 0
+    assert files_holding(roots, sentinel) == []
+    assert contents(vault)["secret.txt"] == b"key=" + sentinel + b"\n"
+
+
+def test_cli_start_up_does_not_import_watchdog(lk: Run) -> None:
+    result = lk("ls", env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert result.returncode == 0
+    assert b"locker.commands_mount" in result.stderr
+    assert b"watchdog" not in result.stderr
