@@ -63,9 +63,10 @@ def hkdf(ikm: bytes | bytearray, salt: bytes, purpose: bytes, context: bytes = b
     return HKDF(algorithm=SHA256(), length=KEY_SIZE, salt=salt, info=info).derive(bytes(ikm))
 
 
-def slot_kek(secret: bytes | bytearray, salt: bytes, kind: bytes) -> bytes:
-    """Key-encryption key for slots whose secret is already high-entropy (recovery, key file)."""
-    return hkdf(secret, salt, b"slot-kek", kind)
+def slot_kek(secret: bytes | bytearray, salt: bytes, kind: str) -> bytes:
+    """Key-encryption key for slots whose secret is already high-entropy (recovery, key file,
+    keyring); `kind` is the slot kind's name ("recovery", "keyfile", "keyring") in ASCII."""
+    return hkdf(secret, salt, b"slot-kek", kind.encode("ascii"))
 
 
 def index_key(master: bytes | bytearray, container_id: bytes) -> bytes:
@@ -134,6 +135,20 @@ class StreamSealer:
         self._counter += 1
         self._done = last
         return sealed
+
+    def seal_into(self, chunk: bytes | memoryview, last: bool, out: memoryview) -> int:
+        """Like seal, but writes the sealed chunk into `out` (exactly len(chunk) + TAG_SIZE
+        bytes long) instead of allocating; returns the number of bytes written."""
+        if self._done:
+            raise ValueError("STREAM already finished")
+        if len(chunk) > CHUNK_SIZE or (not last and len(chunk) != CHUNK_SIZE):
+            raise ValueError("STREAM chunks other than the last must be full")
+        if last and len(chunk) == 0 and self._counter > 0:
+            raise ValueError("an empty last chunk is only allowed for an empty entry")
+        n: int = self._aead.encrypt_into(chunk_nonce(self._counter, last), chunk, self._aad, out)
+        self._counter += 1
+        self._done = last
+        return n
 
 
 class StreamOpener:

@@ -45,7 +45,9 @@ class IntegrityError(LockerError):
 class FormatError(IntegrityError):
     """The bytes do not parse as format v1: framing, bounds or canonical form is wrong.
 
-    Raised before anything is decrypted, so it is told apart from AuthenticationError.
+    Header framing is checked before any key is derived; the index's schema, names and
+    layout are checked right after it decrypts. Either way it is told apart from
+    AuthenticationError (a MAC or tag that did not verify).
     """
 
 

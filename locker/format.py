@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,7 +147,16 @@ def check_kdf_cost(cost: KdfCost, ram_kib: int | None = None) -> None:
     m, t, p = cost.memory_kib, cost.time_cost, cost.parallelism
     if m == 0 or t == 0 or p == 0:
         raise KdfTooCostlyError("key slot has a zero Argon2 parameter: the file is corrupt")
-    limit = min(MAX_KDF_MEMORY_KIB, ram // 2)
+    within_static_caps = (
+        t <= MAX_KDF_TIME and p <= MAX_KDF_PARALLELISM and m * t <= MAX_KDF_MEMORY_TIME_KIB
+    )
+    if MAX_KDF_MEMORY_KIB >= m > ram // 2 and within_static_caps:
+        raise KdfTooCostlyError(
+            f"this vault needs {m // KIB} MiB for Argon2, more than half of this machine's "
+            f"{ram // KIB} MiB of memory",
+            hint="open it on a machine with more memory, then 'locker passwd --kdf-memory' lower",
+        )
+    limit = MAX_KDF_MEMORY_KIB
     problems = []
     if m > limit:
         problems.append(f"memory {m // KIB} MiB exceeds the cap of {limit // KIB} MiB")
@@ -187,12 +197,10 @@ def parse_header(data: bytes) -> Header:
     r = _Reader(data)
     if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
         raise FormatError("not a locker container (bad magic bytes)")
+    if len(data) >= len(MAGIC) + 2:
+        _check_version(int.from_bytes(data[len(MAGIC) : len(MAGIC) + 2], "big"))
     _magic, version, flags, container_id, count = _PREFIX.unpack(r.take(_PREFIX.size, "header"))
-    if version != VERSION:
-        raise UnsupportedVersionError(
-            f"container format version {version} is not supported (this locker reads version {VERSION})",
-            hint="open it with the locker release that wrote it" if version > VERSION else None,
-        )
+    _check_version(version)
     if flags != 0:
         raise FormatError(f"header flags {flags:#06x} are not defined in format v{VERSION}")
     if not 1 <= count <= MAX_SLOTS:
@@ -211,6 +219,14 @@ def parse_header(data: bytes) -> Header:
         raise FormatError(f"index length {index_length} is out of bounds")
     mac = r.take(MAC_SIZE, "header MAC")
     return Header(container_id, slots, nonce, index_length, mac)
+
+
+def _check_version(version: int) -> None:
+    if version != VERSION:
+        raise UnsupportedVersionError(
+            f"container format version {version} is not supported (this locker reads version {VERSION})",
+            hint="open it with the locker release that wrote it" if version > VERSION else None,
+        )
 
 
 def _parse_slot(r: _Reader) -> Slot:
@@ -266,9 +282,14 @@ def check_name(name: str) -> str:
             raise InvalidNameError(f"entry name {name!r} contains {what}")
         if len(part.encode("utf-8")) > MAX_COMPONENT_BYTES:
             raise InvalidNameError(f"entry name {name!r} has a component over 255 bytes")
-        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in part):
+        if any(_is_control(c) for c in part):
             raise InvalidNameError(f"entry name {name!r} contains a control character")
     return name
+
+
+def _is_control(c: str) -> bool:
+    """C0/C1 controls, DEL, and bidi/format characters that can disguise a name on a terminal."""
+    return unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")
 
 
 def check_tree(names: list[str]) -> None:
@@ -382,12 +403,9 @@ def _str(v: Any, what: str) -> str:
 
 def _hex(v: Any, size: int, what: str) -> bytes:
     s = _str(v, what)
-    if len(s) != 2 * size or s != s.lower():
+    if len(s) != 2 * size or any(c not in "0123456789abcdef" for c in s):
         raise FormatError(f"index field {what} is not {size} bytes of lower-case hex")
-    try:
-        return bytes.fromhex(s)
-    except ValueError:
-        raise FormatError(f"index field {what} is not hex") from None
+    return bytes.fromhex(s)
 
 
 def _str_map(v: Any, what: str) -> dict[str, str]:
@@ -402,7 +420,11 @@ def decode_index(data: bytes, data_section_length: int) -> Index:
         obj = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise FormatError("index is not valid UTF-8 JSON") from None
-    if canonical_json(obj) != data:
+    try:
+        canonical = canonical_json(obj)
+    except UnicodeEncodeError:  # a lone surrogate escaped as \ud800
+        raise FormatError("index holds a string that is not valid Unicode") from None
+    if canonical != data:
         raise FormatError("index is not in canonical form")
     top = _want(obj, {"entries", "log", "slots", "settings"}, "root")
     if not isinstance(top["entries"], list) or not isinstance(top["log"], list):
@@ -460,7 +482,10 @@ def decode_index(data: bytes, data_section_length: int) -> Index:
         )
     if len({e.entry_id for e in entries}) != len(entries):
         raise FormatError("two entries share one id")
-    check_tree([e.name for e in entries])
+    try:
+        check_tree([e.name for e in entries])
+    except InvalidNameError as exc:
+        raise FormatError(f"index holds conflicting names: {exc}") from None
     log_keys = {"time", "event", "names", "user", "host", "detail"}
     log = []
     for raw in top["log"]:

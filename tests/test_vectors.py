@@ -57,23 +57,6 @@ EXPECTS = {
 # Vectors whose expected outcome the library does not meet yet: each is an open bug, reported
 # with the file and line. strict=True makes the test fail once the bug is fixed, so the mark
 # gets removed then.
-KNOWN_BUGS: dict[str, str] = {
-    "format_index_file_and_directory": (
-        "locker/format.py decode_index: check_tree() raises InvalidNameError (a UsageError, "
-        "exit 2) for an index holding 'a' and 'a/b'; it should become FormatError like "
-        "check_name's errors are"
-    ),
-    "format_index_hex_with_spaces": (
-        "locker/format.py _hex: bytes.fromhex() skips ASCII whitespace, so a 32-character id "
-        "or salt such as '00 11 2233...' passes the length check and decodes to 15 bytes; the "
-        "index is accepted instead of refused (check the string against [0-9a-f]{32})"
-    ),
-    "format_index_lone_surrogate": (
-        "locker/format.py decode_index: canonical_json(obj) re-encodes to UTF-8 outside the "
-        "try block, so an index string '\\ud800' raises UnicodeEncodeError (exit 1, "
-        "'internal error') instead of FormatError"
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -119,12 +102,7 @@ def vector_names() -> list[str]:
 
 
 def vector_params() -> list[object]:
-    return [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[n]))
-        if n in KNOWN_BUGS
-        else n
-        for n in vector_names()
-    ]
+    return list(vector_names())
 
 
 def load(name: str) -> VectorFile:
@@ -163,7 +141,6 @@ def test_every_vector_parses_with_a_known_expectation() -> None:
         v = load(name)
         assert v.expect in EXPECTS, name
         assert bool(v.entries) <= (v.expect == "success"), name
-    assert set(KNOWN_BUGS) <= set(names)
 
 
 def test_the_issue_s_required_cases_exist() -> None:
