@@ -63,7 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--kdf-memory", type=int, metavar="MIB", help="Argon2id memory in MiB (default 256)"
     )
-    p.add_argument("--kdf-time", type=int, metavar="N", help="Argon2id passes (default 3)")
+    passes = p.add_mutually_exclusive_group()
+    passes.add_argument("--kdf-time", type=int, metavar="N", help="Argon2id passes (default 3)")
+    passes.add_argument(
+        "--kdf-target",
+        type=float,
+        metavar="SECONDS",
+        help="choose the Argon2id passes so that unlocking takes about SECONDS on this machine",
+    )
     p.add_argument("--kdf-parallelism", type=int, metavar="N", help="Argon2id lanes (default 4)")
 
     p = command("add", c.cmd_add, "add files or directories (recursively)")

@@ -21,7 +21,7 @@ from locker.errors import (
     UsageError,
 )
 from locker.format import KdfCost
-from locker.vault import DEFAULT_KDF, Vault, create, info, weak_kdf_warning
+from locker.vault import DEFAULT_KDF, Vault, calibrate_kdf, create, info, weak_kdf_warning
 
 
 def warn(message: str) -> None:
@@ -121,6 +121,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     if os.path.lexists(path):
         raise LockerError(f"{path} already exists", hint="choose another --vault path")
     cost = kdf_cost(args, DEFAULT_KDF)
+    target = getattr(args, "kdf_target", None)
+    if target is not None:
+        cost = calibrate_kdf(target, cost.memory_kib, cost.parallelism)
+        print(f"calibrated Argon2id to t={cost.time_cost} for a {target:g} s target")
     weak = weak_kdf_warning(cost)
     if weak:
         warn(weak)

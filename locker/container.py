@@ -42,6 +42,7 @@ from locker.format import (
 
 Random = Callable[[int], bytes]
 _COPY_BLOCK = 1024 * 1024
+_SEAL_BLOCK_CHUNKS = 16  # 1 MiB of plaintext per read
 
 
 def entry_aad(container_id: bytes, entry_id: bytes) -> bytes:
@@ -234,25 +235,35 @@ class Reencrypt:
 def seal_stream(
     f: io.RawIOBase, size: int, out: BinaryIO, key: bytes, aad: bytes, what: str
 ) -> None:
-    """Encrypt exactly `size` bytes from `f`, refusing a file that grew or shrank meanwhile."""
+    """Encrypt exactly `size` bytes from `f`, refusing a file that grew or shrank meanwhile.
+
+    Reads, seals and writes _SEAL_BLOCK_CHUNKS chunks at a time into two reused buffers:
+    the same STREAM chunks as sealing one by one, with far fewer system calls and allocations.
+    """
     sealer = crypto.StreamSealer(key, aad)
-    buf = bytearray(crypto.CHUNK_SIZE)
-    view = memoryview(buf)
+    plain = memoryview(bytearray(_SEAL_BLOCK_CHUNKS * crypto.CHUNK_SIZE))
+    sealed = memoryview(bytearray(_SEAL_BLOCK_CHUNKS * crypto.SEALED_CHUNK_SIZE))
     remaining = size
     while True:
-        want = min(crypto.CHUNK_SIZE, remaining)
+        want = min(len(plain), remaining)
         got = 0
         while got < want:
-            n = f.readinto(view[got:want])
+            n = f.readinto(plain[got:want])
             if not n:
                 raise LockerError(f"{what} shrank while it was being read; nothing was saved")
             got += n
         remaining -= got
-        last = remaining == 0
-        if last and f.read(1):
+        last_block = remaining == 0
+        if last_block and f.read(1):
             raise LockerError(f"{what} grew while it was being read; nothing was saved")
-        out.write(sealer.seal(view[:got], last=last))
-        if last:
+        written = 0
+        for start in range(0, got, crypto.CHUNK_SIZE) if got else (0,):
+            end = min(start + crypto.CHUNK_SIZE, got)
+            last = last_block and end == got
+            room = sealed[written : written + end - start + crypto.TAG_SIZE]
+            written += sealer.seal_into(plain[start:end], last, room)
+        out.write(sealed[:written])
+        if last_block:
             return
 
 

@@ -5,6 +5,7 @@ verify and the audit log. Writes are staged and saved in one atomic commit under
 from __future__ import annotations
 
 import getpass
+import math
 import os
 import socket
 import stat
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from locker import container as ct
+from locker import crypto
 from locker.container import (
     Container,
     CopyCiphertext,
@@ -30,6 +32,8 @@ from locker.container import (
 )
 from locker.errors import ExistsError, IntegrityError, LockerError, NotFoundError, UsageError
 from locker.format import (
+    MAX_KDF_MEMORY_TIME_KIB,
+    MAX_KDF_TIME,
     MAX_LOG_EVENTS,
     SLOT_KIND_NAMES,
     VERSION,
@@ -47,6 +51,37 @@ Clock = Callable[[], float]
 DEFAULT_KDF = KdfCost(memory_kib=256 * 1024, time_cost=3, parallelism=4)
 OWASP_MIN_MEMORY_KIB = 19 * 1024
 OWASP_MIN_TIME = 2
+
+
+def calibrate_kdf(
+    target_seconds: float,
+    memory_kib: int,
+    parallelism: int,
+    clock: Clock = time.perf_counter,
+) -> KdfCost:
+    """Argon2id cost whose unlock takes about `target_seconds` on this machine.
+
+    Times one pass (time cost 1) over `memory_kib` with `parallelism` lanes and returns the
+    largest number of passes whose predicted time does not exceed the target, clamped to
+    1..16 and to the memory x time cap every reader enforces.
+    """
+    if not math.isfinite(target_seconds) or target_seconds <= 0:
+        raise UsageError("--kdf-target must be a positive number of seconds")
+    one_pass = KdfCost(memory_kib, 1, parallelism)
+    check_kdf_cost(one_pass)
+    start = clock()
+    crypto.argon2id(
+        b"calibration", bytes(crypto.SALT_SIZE), crypto.KdfParams(memory_kib, 1, parallelism)
+    )
+    passes = kdf_passes(target_seconds, clock() - start, memory_kib)
+    return KdfCost(memory_kib, passes, parallelism)
+
+
+def kdf_passes(target_seconds: float, per_pass_seconds: float, memory_kib: int) -> int:
+    """The most Argon2 passes that fit in the target (at least 1, at most 16 and the cap)."""
+    most = min(MAX_KDF_TIME, MAX_KDF_MEMORY_TIME_KIB // memory_kib)
+    fit = target_seconds / max(per_pass_seconds, 1e-9) + 1e-9  # 0.5 / 0.1 is 4.999...
+    return max(1, min(most, int(fit)))
 
 
 def weak_kdf_warning(cost: KdfCost) -> str | None:
