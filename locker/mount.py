@@ -34,7 +34,7 @@ from locker.vault import Vault
 
 DEFAULT_IDLE = 300.0
 DEFAULT_MAX_TIME = 8 * 3600.0
-QUIET = 0.4  # a sync waits for this long without changes...
+QUIET = 0.3  # a sync waits for this long without changes...
 MAX_DELAY = 1.5  # ...but never longer than this after the first change
 OWN_EVENT_TTL = 5.0
 RETRY_AFTER = 5.0
@@ -283,10 +283,8 @@ class Session:
         try:
             for entry in self.vault.entries():
                 digest = hashlib.sha256()
-                safefs.write_file(
-                    root_fd, entry.name, _hashing(self.vault.chunks(entry.name), digest)
-                )
-                st = os.stat(entry.name, dir_fd=root_fd, follow_symlinks=False)
+                chunks = _hashing(self.vault.chunks(entry.name), digest)
+                st = write_new_file(root_fd, entry.name, chunks)
                 self.known[entry.name] = Known(digest.hexdigest(), jn.FileStat.of(st))
         finally:
             os.close(root_fd)
@@ -570,35 +568,57 @@ def find_holders(root: Path) -> list[Holder]:
     return holders
 
 
-def wipe_file(path: Path) -> None:
-    """Overwrite a regular file with zeros (same size, in place), then unlink it."""
+def write_new_file(root_fd: int, name: str, chunks: Iterator[bytes]) -> os.stat_result:
+    """Write root/name (0600, O_EXCL|O_NOFOLLOW, directories 0700) under a temporary name and
+    rename it only after the last verified chunk. No fsync: this is RAM, or should never be
+    on a disk at all."""
+    parts = name.split("/")
+    with safefs.walk_to_parent(root_fd, parts, create=True) as dir_fd:
+        tmp = f".{parts[-1][:200]}.locker-{secrets.token_hex(4)}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(tmp, flags, 0o600, dir_fd=dir_fd)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+            os.rename(tmp, parts[-1], src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dir_fd)
+            raise
+        return os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False)
+
+
+def zero_file(path: Path) -> None:
+    """Overwrite a regular file with zeros, in place, at its full size (never via a symlink)."""
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
-            st = os.fstat(fd)
-            if stat.S_ISREG(st.st_mode):
-                zeros = bytes(min(st.st_size, 1024 * 1024))
-                done = 0
-                while done < st.st_size:
-                    done += os.pwrite(fd, zeros[: st.st_size - done], done)
-                os.fsync(fd)
+            size = os.fstat(fd).st_size if stat.S_ISREG(os.fstat(fd).st_mode) else 0
+            zeros = bytes(min(size, 1024 * 1024))
+            done = 0
+            while done < size:
+                done += os.pwrite(fd, zeros[: size - done], done)
         finally:
             os.close(fd)
-    os.unlink(path)
 
 
 def wipe_tree(root: Path, remove_root: bool) -> int:
-    """Wipe every file under `root` (editor litter included), remove the directories."""
-    count = 0
+    """Zero every file under `root` (editor litter included), then unlink them all and remove
+    the directories. On a disk the zeros are flushed before any block is freed."""
     if not os.path.isdir(root) or os.path.islink(root):
         return 0
     for dirpath, _, _ in os.walk(root, followlinks=False):
         with contextlib.suppress(OSError):
             os.chmod(dirpath, 0o700)
+    files = [Path(d, n) for d, _, names in os.walk(root, followlinks=False) for n in names]
+    for path in files:
+        zero_file(path)
+    if files and not jn.is_ram_backed(root):
+        os.sync()
     for dirpath, dirnames, filenames in os.walk(root, topdown=False, followlinks=False):
         for name in filenames:
-            wipe_file(Path(dirpath, name))
-            count += 1
+            Path(dirpath, name).unlink()
         for name in dirnames:
             path = Path(dirpath, name)
             if path.is_symlink():
@@ -607,7 +627,7 @@ def wipe_tree(root: Path, remove_root: bool) -> int:
                 path.rmdir()
     if remove_root:
         root.rmdir()
-    return count
+    return len(files)
 
 
 def recover(vault: Vault, record: jn.Record, changes: jn.Changes) -> None:
