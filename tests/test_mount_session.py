@@ -115,7 +115,7 @@ def test_debounce_waits_for_quiet_but_not_forever() -> None:
     t = m.Tracker(c.clock(), m.Deadlines(c.clock(), 300, 3600))
     t.on_event("modified", "/m/a", False)
     assert not t.sync_due()
-    c.advance(m.QUIET)
+    c.advance(m.QUIET + 0.01)
     assert t.sync_due()
     t.take()
     assert not t.sync_due()
@@ -143,7 +143,7 @@ def test_opens_are_activity_but_not_changes_and_own_reads_are_neither() -> None:
     t.on_event("modified", "/m", True)  # directory mtime: activity, not a change
     assert not t.sync_due()
     t.on_event("closed", "/m/b", False)
-    c.advance(m.QUIET)
+    c.advance(m.QUIET + 0.01)
     assert t.sync_due()
 
 
