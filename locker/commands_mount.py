@@ -6,6 +6,7 @@ when `mount` starts watching.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -51,7 +52,7 @@ def _iso(ts: float) -> str:
 def _explicit_vault(args: argparse.Namespace) -> str | None:
     """The vault the user named (--vault or $LOCKER_VAULT), absolute; None means 'all of them'."""
     given = getattr(args, "vault", None) or os.environ.get("LOCKER_VAULT")
-    return str(Path(given).absolute()) if given else None
+    return str(Path(given).resolve()) if given else None
 
 
 def _select(found: list[jn.Found], args: argparse.Namespace) -> list[jn.Found]:
@@ -147,10 +148,11 @@ def cmd_mount(args: argparse.Namespace) -> int:
         finally:
             restore()
     for holder in result.holders:
-        warn(
-            f"process {holder.pid} ({holder.command}) still had {', '.join(holder.paths)} open; "
-            "its files were wiped anyway"
-        )
+        with contextlib.suppress(OSError):  # no terminal any more after SIGHUP
+            warn(
+                f"process {holder.pid} ({holder.command}) still had "
+                f"{', '.join(holder.paths)} open; its files were wiped anyway"
+            )
     line.event(
         f"locked ({result.reason}): {session.synced_files} file changes saved in "
         f"{session.syncs} syncs, {result.wiped} files wiped"

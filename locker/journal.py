@@ -214,7 +214,7 @@ class Record:
         return cls(
             mount_id=directory.name,
             pid=os.getpid(),
-            vault=str(vault.absolute()),
+            vault=str(vault.resolve()),
             dir=str(directory),
             proc_start=process_start(os.getpid()),
             boot_id=boot_id(),

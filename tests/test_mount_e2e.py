@@ -378,3 +378,44 @@ def test_cli_start_up_does_not_import_watchdog(lk: Run) -> None:
     assert result.returncode == 0
     assert b"locker.commands_mount" in result.stderr
     assert b"watchdog" not in result.stderr
+
+
+def test_terminal_hangup_locks_like_a_dropped_ssh_session(
+    tmp_path: Path, vault: Path, pwfile: Path, env: dict[str, str | None], lk: Run
+) -> None:
+    """The mount runs on a terminal (the status line redraws with \\r); closing the terminal's
+    master side sends SIGHUP, and every later write to the terminal fails: it still locks."""
+    import pty
+
+    argv = [*LOCKER, "--vault", str(vault), "--passphrase-file", str(pwfile), "mount"]
+    child_env = locker_env(tmp_path, env)
+    pid, master = pty.fork()
+    if pid == 0:  # the child: exec at once
+        os.chdir(tmp_path)
+        os.execve(argv[0], argv, child_env)
+    output = b""
+    deadline = time.monotonic() + 20
+    while b"locks in" not in output and time.monotonic() < deadline:
+        ready = selectors.DefaultSelector()
+        ready.register(master, selectors.EVENT_READ)
+        if ready.select(timeout=0.1):
+            output += os.read(master, 4096)
+        ready.close()
+    assert b"locks in" in output and b"\r" in output, output
+    root = Path(output.split(b"\r\n")[0].decode().strip())
+    (root / "a.txt").write_bytes(b"saved on hangup\n")
+    os.close(master)
+    status = None
+    while time.monotonic() < deadline + 15:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise AssertionError("the mount did not lock after its terminal hung up")
+    assert status is not None and os.waitstatus_to_exitcode(status) == 0
+    assert not root.exists()
+    assert contents(vault)["a.txt"] == b"saved on hangup\n"
+    assert log_events(lk)[-1]["detail"] == "SIGHUP"
