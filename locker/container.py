@@ -92,7 +92,8 @@ class Sealed:
 
     @property
     def data_start(self) -> int:
-        return self.header.size + self.header.index_length
+        # len(header_bytes) is header.size, without re-encoding the header on every call.
+        return len(self.header_bytes) + self.header.index_length
 
     def close(self) -> None:
         self.file.close()
