@@ -9,6 +9,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,12 @@ from locker import paths, safefs
 from locker.errors import (
     EXIT_INTEGRITY,
     EXIT_OK,
+    KdfTooCostlyError,
     LockerError,
     NotFoundError,
     UsageError,
 )
-from locker.format import KdfCost
+from locker.format import KdfCost, check_kdf_cost
 from locker.vault import DEFAULT_KDF, Vault, calibrate_kdf, create, info, weak_kdf_warning
 
 
@@ -97,11 +99,17 @@ def kdf_cost(args: argparse.Namespace, base: KdfCost) -> KdfCost:
         if value is not None and value <= 0:
             raise UsageError(f"--{flag.replace('_', '-')} must be a positive number")
     mem = getattr(args, "kdf_memory", None)
-    return KdfCost(
+    cost = KdfCost(
         memory_kib=mem * 1024 if mem is not None else base.memory_kib,
         time_cost=getattr(args, "kdf_time", None) or base.time_cost,
         parallelism=getattr(args, "kdf_parallelism", None) or base.parallelism,
     )
+    calibrating = getattr(args, "kdf_target", None) is not None
+    try:  # over the caps every reader enforces: the user's values are wrong, not a file
+        check_kdf_cost(replace(cost, time_cost=1) if calibrating else cost)
+    except KdfTooCostlyError as exc:
+        raise UsageError(str(exc), hint="choose smaller --kdf-* values") from None
+    return cost
 
 
 def open_vault(args: argparse.Namespace, write: bool = False) -> Vault:

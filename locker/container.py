@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import stat
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -434,6 +435,11 @@ class WriterLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             holder = _read_holder(fd)
+            for _ in range(200):  # the holder records itself just after it takes the lock
+                if "pid" in holder:
+                    break
+                time.sleep(0.001)
+                holder = _read_holder(fd)
             os.close(fd)
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise busy_error(holder) from None
@@ -446,6 +452,8 @@ class WriterLock:
 
     def release(self) -> None:
         if self._fd is not None:
+            with contextlib.suppress(OSError):  # no later contender may read a stale holder
+                os.ftruncate(self._fd, 0)
             os.close(self._fd)
             self._fd = None
 
