@@ -373,6 +373,17 @@ def test_sentinel_is_nowhere_after_lock(
     assert contents(vault)["secret.txt"] == b"key=" + sentinel + b"\n"
 
 
+def test_lock_status_recover_with_nothing_mounted(lk: Run) -> None:
+    for args, text in (
+        (("lock",), b"nothing is mounted"),
+        (("status",), b"nothing is mounted"),
+        (("recover", "--yes"), b"nothing to recover"),
+    ):
+        result = lk(*args)
+        assert (result.returncode, result.stdout.strip()) == (0, text), result.stderr
+    assert lk("recover", "--yes", "--discard").returncode == 2
+
+
 def test_cli_start_up_does_not_import_watchdog(lk: Run) -> None:
     result = lk("ls", env={"PYTHONPROFILEIMPORTTIME": "1"})
     assert result.returncode == 0
