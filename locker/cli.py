@@ -122,8 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("mount", cm.cmd_mount, "work on the files in a private directory until locked")
     p.add_argument("--dir", metavar="DIR", help="mount here (default: a new private RAM dir)")
-    p.add_argument("--idle", default="300", metavar="SECONDS", help="lock after this idle time")
-    p.add_argument("--max-time", default="8h", metavar="DURATION", help="lock after this anyway")
+    p.add_argument(
+        "--idle", default="300", metavar="SECONDS", help="lock after this long unused (default 300)"
+    )
+    p.add_argument(
+        "--max-time", default="8h", metavar="DURATION", help="lock after this long (default 8h)"
+    )
     command("lock", cm.cmd_lock, "lock active mounts (all of them unless --vault is given)")
     p = command("status", cm.cmd_status, "list active and orphaned mounts")
     p.add_argument("--json", action="store_true", help="machine-readable output")
