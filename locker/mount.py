@@ -43,6 +43,8 @@ INLINE_LIMIT = 64 * 1024 * 1024  # larger files are hashed and encrypted in two 
 REASON_IDLE = "idle"
 REASON_MAX_TIME = "max-time"
 REASON_COMMAND = "locker lock"
+REASON_DIR_GONE = "mount directory removed"
+ALL_GONE_GRACE = 2.0  # an emptied directory must stay empty this long before the vault follows
 SIGNAL_REASONS = {
     signal.SIGINT: "SIGINT",
     signal.SIGTERM: "SIGTERM",
@@ -242,6 +244,8 @@ class Session:
         self._warned: set[str] = set()
         self._requested: str | None = None
         self._retry_at = 0.0
+        self._root_id: tuple[int, int] | None = None
+        self._all_gone_since: float | None = None
         self._wake = threading.Event()
         idle_at, hard_at = self.deadlines.wall_deadlines()
         self.record = jn.Record.new(
@@ -260,6 +264,8 @@ class Session:
         """Journal, materialise, record the mount in the audit log, start watching."""
         self.journal.write(self.record)
         self.materialise()
+        st = os.lstat(self.root)
+        self._root_id = (st.st_dev, st.st_ino)
         self.vault.record("mount", detail=f"{len(self.known)} files at {self.root}")
         self.vault.commit()
         self.record.state = jn.STATE_MOUNTED
@@ -357,6 +363,14 @@ class Session:
         `strict` makes any unreadable file an error instead of a retry later.
         """
         self.tracker.take()
+        if not self.root_intact():
+            # Removed under us (logind clears $XDG_RUNTIME_DIR at logout): that is no reason
+            # to delete anything from the vault. Lock, recording only the event.
+            self._warn_once("root", f"{self.root} was removed or replaced; locking")
+            self.request_lock(REASON_DIR_GONE)
+            if final:
+                self._commit(jn.Changes(), {}, (final[0], f"{final[1]}; {REASON_DIR_GONE}"))
+            return SyncResult()
         scan = jn.scan_tree(self.root)
         result = SyncResult(skipped=scan.skipped)
         for name in scan.skipped:
@@ -383,7 +397,7 @@ class Session:
         changes = jn.Changes(
             sorted(n for n in contents if n in self.known), added, deleted, renamed
         )
-        changes = self._drop_invalid(changes)
+        changes = self._drop_invalid(self._hold_mass_delete(changes, bool(scan.files)))
         if changes or final:
             self._commit(changes, contents, final)
         for name in changes.deleted + [old for old, _ in changes.renamed]:
@@ -400,6 +414,29 @@ class Session:
             self.notify("synced: " + "; ".join(" ".join(x.split()) for x in changes.lines()))
         result.changes = changes
         return result
+
+    def root_intact(self) -> bool:
+        """The mount directory is still the one materialised (not removed, not replaced)."""
+        try:
+            st = os.lstat(self.root)
+        except OSError:
+            return False
+        return self._root_id is None or (st.st_dev, st.st_ino) == self._root_id
+
+    def _hold_mass_delete(self, changes: jn.Changes, files_left: bool) -> jn.Changes:
+        """Every file gone at once is saved only once the directory has stayed empty for
+        ALL_GONE_GRACE: a directory being torn down must not empty the vault."""
+        if files_left or not self.known:
+            self._all_gone_since = None
+            return changes
+        now = self.clock.monotonic()
+        if self._all_gone_since is None:
+            self._all_gone_since = now
+        if now - self._all_gone_since >= ALL_GONE_GRACE:
+            return changes
+        self._warn_once("all-gone", "every file was deleted; the vault keeps them for now")
+        self.tracker.mark_dirty()
+        return jn.Changes(changes.changed, changes.added, [], changes.renamed)
 
     def _read(self, name: str, st: jn.FileStat) -> tuple[bytes | None, Known] | None:
         path = self.root / name

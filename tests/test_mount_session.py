@@ -441,3 +441,47 @@ def test_mount_dir_default_is_private_and_ram_backed(
     assert path.parent == run / "locker" and created and warning is None
     assert stat.S_IMODE(path.stat().st_mode) == 0o700
     path.rmdir()
+
+
+def test_removed_mount_dir_deletes_nothing(
+    session: tuple[m.Session, Clocks], filled_vault: Path
+) -> None:
+    """logind removes $XDG_RUNTIME_DIR at logout: the vault must not follow the empty dir."""
+    import shutil
+
+    s, clocks = session
+    before = contents(filled_vault)
+    shutil.rmtree(s.root)
+    s.tracker.mark_dirty()
+    clocks.advance(1)
+    assert s.poll() == m.REASON_DIR_GONE
+    result = s.lock(m.REASON_DIR_GONE)
+    assert result.wiped == 0 and not result.synced
+    assert contents(filled_vault) == before
+    assert s.vault.log()[-1].event == "lock"
+    assert list(s.journal.records()) == []
+
+
+def test_emptied_dir_is_saved_only_after_a_grace_period(
+    session: tuple[m.Session, Clocks], filled_vault: Path
+) -> None:
+    s, clocks = session
+    names = list(s.known)
+    for name in names:
+        (s.root / name).unlink()
+    assert not s.sync().changes  # not yet: it could be a directory being torn down
+    assert set(contents(filled_vault)) == set(names)
+    clocks.advance(m.ALL_GONE_GRACE)
+    assert sorted(s.sync().changes.deleted) == sorted(names)
+    assert contents(filled_vault) == {}
+
+
+def test_emptied_dir_at_lock_time_keeps_the_entries(
+    session: tuple[m.Session, Clocks], filled_vault: Path
+) -> None:
+    s, _ = session
+    before = contents(filled_vault)
+    for name in list(s.known):
+        (s.root / name).unlink()
+    s.lock("SIGHUP")
+    assert contents(filled_vault) == before
