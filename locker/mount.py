@@ -573,7 +573,7 @@ def make_mount_dir(requested: str | None) -> tuple[Path, bool, str | None]:
     path = base.path / f"mnt-{secrets.token_hex(8)}"
     os.mkdir(path, 0o700)
     warning = None
-    if not base.ram_backed:
+    if not base.ram_backed or not jn.is_ram_backed(path):
         warning = f"no RAM-backed runtime directory; {path} is on disk"
     return path, True, warning
 
