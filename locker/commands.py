@@ -188,6 +188,13 @@ def cmd_add(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def printable(text: str) -> str:
+    """Escape control characters so text from a vault cannot drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else f"\\x{{{ord(c):x}}}" for c in text)
+
+
 def _iso(ts: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
@@ -361,7 +368,8 @@ def cmd_log(args: argparse.Namespace) -> int:
     for e in events:
         names = " ".join(e.names)
         detail = f" ({e.detail})" if e.detail else ""
-        print(f"{_iso(e.time)}  {e.user}@{e.host}  {e.event:<8} {names}{detail}".rstrip())
+        line = f"{_iso(e.time)}  {e.user}@{e.host}  {e.event:<8} {names}{detail}".rstrip()
+        print(printable(line))
     return EXIT_OK
 
 
