@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from locker import journal as jn
 from locker import mount as m
+from locker import mountdir
 from locker.commands import harden_process, passphrase, vault_path, warn
 from locker.errors import EXIT_ERROR, EXIT_OK, NotFoundError, UsageError
 from locker.vault import Vault
@@ -114,7 +115,7 @@ def cmd_mount(args: argparse.Namespace) -> int:
     vault = Vault.open(path, passphrase(args), write=True, purpose="mount")
     harden_process()
     with vault:
-        root, created, warning = m.make_mount_dir(args.dir)
+        root, created, warning = mountdir.make_mount_dir(args.dir)
         if warning:
             warn(f"{warning}: plaintext may reach the disk")
         line = StatusLine(sys.stdout)
@@ -308,7 +309,7 @@ def _recover_one(found: jn.Found, args: argparse.Namespace) -> int:
         print(f"  saved into {r.vault}: {changes.summary()}")
     elif changes:
         print(f"  discarded: {changes.summary()}")
-    wiped = m.wipe_tree(root, remove_root=r.created_dir)
+    wiped = mountdir.wipe_tree(root, remove_root=r.created_dir)
     found.journal.remove(r.mount_id)
     print(f"  wiped {wiped} files and removed {r.dir}")
     return EXIT_OK

@@ -15,9 +15,7 @@ import contextlib
 import errno
 import hashlib
 import os
-import secrets
 import signal
-import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,7 +25,7 @@ from types import FrameType
 from typing import Protocol
 
 from locker import journal as jn
-from locker import safefs
+from locker import mountdir, safefs
 from locker.errors import LockerError, UsageError
 from locker.format import check_name
 from locker.vault import Vault
@@ -197,17 +195,10 @@ class SyncResult:
 
 
 @dataclass
-class Holder:
-    pid: int
-    command: str
-    paths: list[str]
-
-
-@dataclass
 class LockResult:
     reason: str
     synced: jn.Changes
-    holders: list[Holder]
+    holders: list[mountdir.Holder]
     wiped: int
 
 
@@ -290,7 +281,7 @@ class Session:
             for entry in self.vault.entries():
                 digest = hashlib.sha256()
                 chunks = _hashing(self.vault.chunks(entry.name), digest)
-                st = write_new_file(root_fd, entry.name, chunks)
+                st = safefs.write_file(root_fd, entry.name, chunks, durable=False)
                 self.known[entry.name] = Known(digest.hexdigest(), jn.FileStat.of(st))
         finally:
             os.close(root_fd)
@@ -516,7 +507,7 @@ class Session:
         self.stop_watching()
         self.record.state = jn.STATE_LOCKING
         self._save_journal()
-        holders = find_holders(self.root)
+        holders = mountdir.find_holders(self.root)
         detail = reason
         if holders:
             detail += "; still open in " + ", ".join(f"{h.pid} ({h.command})" for h in holders)
@@ -527,7 +518,7 @@ class Session:
                 f"could not save the mount directory into the vault: {exc}; nothing was wiped",
                 hint=f"the files are still in {self.root}: fix the problem, then run 'locker recover'",
             ) from None
-        wiped = wipe_tree(self.root, remove_root=self.record.created_dir)
+        wiped = mountdir.wipe_tree(self.root, remove_root=self.record.created_dir)
         self.journal.remove(self.record.mount_id)
         return LockResult(reason, result.changes, holders, wiped)
 
@@ -535,7 +526,7 @@ class Session:
         """Start-up failed before anything could have been changed: wipe without syncing."""
         self.stop_watching()
         with contextlib.suppress(OSError):
-            wipe_tree(self.root, remove_root=self.record.created_dir)
+            mountdir.wipe_tree(self.root, remove_root=self.record.created_dir)
         self.journal.remove(self.record.mount_id)
 
 
@@ -543,128 +534,6 @@ def _hashing(chunks: Iterator[bytes], digest: hashlib._Hash) -> Iterator[bytes]:
     for chunk in chunks:
         digest.update(chunk)
         yield chunk
-
-
-# -- directories, holders, wiping ----------------------------------------------------------------
-
-
-def make_mount_dir(requested: str | None) -> tuple[Path, bool, str | None]:
-    """(directory, created by us, warning). A given --dir must be missing or an empty directory."""
-    if requested:
-        path = Path(requested).absolute()
-        created = False
-        try:
-            os.mkdir(path, 0o700)
-            created = True
-        except FileNotFoundError:
-            raise UsageError(f"the parent of {path} does not exist") from None
-        except FileExistsError:
-            pass
-        if not created:
-            st = os.lstat(path)
-            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
-                raise UsageError(f"{path} is not a directory of yours")
-            if os.listdir(path):
-                raise UsageError(f"{path} is not empty", hint="mount into a new or empty directory")
-            os.chmod(path, 0o700)
-        warning = None if jn.is_ram_backed(path) else f"{path} is not RAM-backed (tmpfs)"
-        return path, created, warning
-    base = jn.runtime_base()
-    path = base.path / f"mnt-{secrets.token_hex(8)}"
-    os.mkdir(path, 0o700)
-    warning = None
-    if not base.ram_backed or not jn.is_ram_backed(path):
-        warning = f"no RAM-backed runtime directory; {path} is on disk"
-    return path, True, warning
-
-
-def find_holders(root: Path) -> list[Holder]:
-    """Processes (other than this one) with a file or their working directory in `root`."""
-    prefix = str(root).rstrip("/") + "/"
-    holders = []
-    for pid_name in os.listdir("/proc"):
-        if not pid_name.isdigit() or int(pid_name) == os.getpid():
-            continue
-        paths = []
-        with contextlib.suppress(OSError):
-            cwd = os.readlink(f"/proc/{pid_name}/cwd")
-            if cwd == str(root) or cwd.startswith(prefix):
-                paths.append(cwd + " (working directory)")
-        try:
-            fds = os.listdir(f"/proc/{pid_name}/fd")
-        except OSError:
-            fds = []
-        for fd in fds:
-            with contextlib.suppress(OSError):
-                target = os.readlink(f"/proc/{pid_name}/fd/{fd}")
-                if target.startswith(prefix):
-                    paths.append(target)
-        if paths:
-            pid = int(pid_name)
-            holders.append(Holder(pid, jn.process_name(pid), sorted(set(paths))))
-    return holders
-
-
-def write_new_file(root_fd: int, name: str, chunks: Iterator[bytes]) -> os.stat_result:
-    """Write root/name (0600, O_EXCL|O_NOFOLLOW, directories 0700) under a temporary name and
-    rename it only after the last verified chunk. No fsync: this is RAM, or should never be
-    on a disk at all."""
-    parts = name.split("/")
-    with safefs.walk_to_parent(root_fd, parts, create=True) as dir_fd:
-        tmp = f".{parts[-1][:200]}.locker-{secrets.token_hex(4)}"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        fd = os.open(tmp, flags, 0o600, dir_fd=dir_fd)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in chunks:
-                    out.write(chunk)
-            os.rename(tmp, parts[-1], src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp, dir_fd=dir_fd)
-            raise
-        return os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False)
-
-
-def zero_file(path: Path) -> None:
-    """Overwrite a regular file with zeros, in place, at its full size (never via a symlink)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        try:
-            size = os.fstat(fd).st_size if stat.S_ISREG(os.fstat(fd).st_mode) else 0
-            zeros = bytes(min(size, 1024 * 1024))
-            done = 0
-            while done < size:
-                done += os.pwrite(fd, zeros[: size - done], done)
-        finally:
-            os.close(fd)
-
-
-def wipe_tree(root: Path, remove_root: bool) -> int:
-    """Zero every file under `root` (editor litter included), then unlink them all and remove
-    the directories. On a disk the zeros are flushed before any block is freed."""
-    if not os.path.isdir(root) or os.path.islink(root):
-        return 0
-    for dirpath, _, _ in os.walk(root, followlinks=False):
-        with contextlib.suppress(OSError):
-            os.chmod(dirpath, 0o700)
-    files = [Path(d, n) for d, _, names in os.walk(root, followlinks=False) for n in names]
-    for path in files:
-        zero_file(path)
-    if files and not jn.is_ram_backed(root):
-        os.sync()
-    for dirpath, dirnames, filenames in os.walk(root, topdown=False, followlinks=False):
-        for name in filenames:
-            Path(dirpath, name).unlink()
-        for name in dirnames:
-            path = Path(dirpath, name)
-            if path.is_symlink():
-                path.unlink()
-            else:
-                path.rmdir()
-    if remove_root:
-        root.rmdir()
-    return len(files)
 
 
 def recover(vault: Vault, record: jn.Record, changes: jn.Changes) -> None:

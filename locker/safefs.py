@@ -55,11 +55,14 @@ def walk_to_parent(root_fd: int, parts: list[str], create: bool) -> Iterator[int
         os.close(fd)
 
 
-def write_file(root_fd: int, name: str, chunks: Iterable[bytes], force: bool = False) -> None:
+def write_file(
+    root_fd: int, name: str, chunks: Iterable[bytes], force: bool = False, durable: bool = True
+) -> os.stat_result:
     """Write `chunks` to root/name (0600) via a temp file; rename only after the last chunk.
 
     If the iterator raises (a chunk failed authentication), the temp file is removed and
-    nothing appears under `name`.
+    nothing appears under `name`. `durable=False` skips the fsync: for RAM-backed mounts,
+    whose files must never reach a disk anyway. Returns the new file's stat.
     """
     parts = name.split("/")
     leaf = parts[-1]
@@ -78,7 +81,8 @@ def write_file(root_fd: int, name: str, chunks: Iterable[bytes], force: bool = F
                 for chunk in chunks:
                     out.write(chunk)
                 out.flush()
-                os.fsync(out.fileno())
+                if durable:
+                    os.fsync(out.fileno())
             if exists(dir_fd, leaf) and stat.S_ISDIR(
                 os.stat(leaf, dir_fd=dir_fd, follow_symlinks=False).st_mode
             ):
@@ -88,6 +92,7 @@ def write_file(root_fd: int, name: str, chunks: Iterable[bytes], force: bool = F
             with contextlib.suppress(OSError):
                 os.unlink(tmp, dir_fd=dir_fd)
             raise
+        return os.stat(leaf, dir_fd=dir_fd, follow_symlinks=False)
 
 
 def exists(dir_fd: int, leaf: str) -> bool:

@@ -16,6 +16,7 @@ from conftest import PASSPHRASE
 
 from locker import journal as jn
 from locker import mount as m
+from locker import mountdir
 from locker.commands_mount import parse_duration
 from locker.errors import UsageError
 from locker.vault import Vault
@@ -390,7 +391,7 @@ def test_wipe_overwrites_before_unlinking(tmp_path: Path) -> None:
     (root / ".k.swp").write_bytes(b"swap")
     (root / "d").chmod(0o500)
     with secret.open("rb") as held:
-        assert m.wipe_tree(root, remove_root=True) == 3
+        assert mountdir.wipe_tree(root, remove_root=True) == 3
         assert held.read() == bytes(70_000)  # the open descriptor sees the zeros
     assert not root.exists()
 
@@ -405,30 +406,30 @@ def test_holders_are_named(tmp_path: Path) -> None:
     )
     try:
         assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
-        [holder] = m.find_holders(root)
+        [holder] = mountdir.find_holders(root)
         assert holder.pid == proc.pid
         assert "python" in holder.command
         assert holder.paths == [str(root / "f")]
     finally:
         proc.kill()
         proc.wait()
-    assert m.find_holders(root) == []
+    assert mountdir.find_holders(root) == []
 
 
 def test_mount_dir_option(tmp_path: Path) -> None:
     fresh = tmp_path / "fresh"
-    path, created, _ = m.make_mount_dir(str(fresh))
+    path, created, _ = mountdir.make_mount_dir(str(fresh))
     assert (path, created) == (fresh, True)
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
     empty = tmp_path / "empty"
     empty.mkdir(mode=0o755)
-    path, created, _ = m.make_mount_dir(str(empty))
+    path, created, _ = mountdir.make_mount_dir(str(empty))
     assert not created and stat.S_IMODE(empty.stat().st_mode) == 0o700
     (empty / "x").write_text("x")
     with pytest.raises(UsageError, match="not empty"):
-        m.make_mount_dir(str(empty))
+        mountdir.make_mount_dir(str(empty))
     with pytest.raises(UsageError, match="parent"):
-        m.make_mount_dir(str(tmp_path / "no" / "such"))
+        mountdir.make_mount_dir(str(tmp_path / "no" / "such"))
 
 
 def test_mount_dir_default_is_private_and_ram_backed(
@@ -437,7 +438,7 @@ def test_mount_dir_default_is_private_and_ram_backed(
     run = tmp_path / "run"
     run.mkdir(mode=0o700)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
-    path, created, warning = m.make_mount_dir(None)
+    path, created, warning = mountdir.make_mount_dir(None)
     assert path.parent == run / "locker" and created
     assert (warning is None) == jn.is_ram_backed(run)  # tmp_path may be on a disk
     assert stat.S_IMODE(path.stat().st_mode) == 0o700
