@@ -150,25 +150,33 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def _walk_sources(path: Path, as_name: str | None) -> Iterator[tuple[str, Path]]:
-    """(entry name, file) pairs for a file or a directory tree; symlinks are skipped with a warning."""
-    if path.is_symlink():
-        warn(f"skipping symbolic link {path}")
-        return
+    """(entry name, file to read) pairs for a file or a directory tree.
+
+    Symbolic links to files are read through (certbot's live/ directory is all links; the
+    entry keeps the link's name); links to directories are skipped with a warning (loops).
+    """
+    if not path.exists():
+        raise NotFoundError(f"no such file or directory: {path}")
     if path.is_dir():
-        base = as_name.rstrip("/") if as_name else path.resolve().name
+        base = as_name.rstrip("/") if as_name else Path(os.path.abspath(path)).name
+        path = path.resolve()
         for root, dirs, files in os.walk(path, followlinks=False):
-            dirs.sort()
             rel = Path(root).relative_to(path)
+            for d in sorted(dirs):
+                if (Path(root) / d).is_symlink():
+                    warn(f"skipping symbolic link to a directory: {Path(root) / d}")
+            dirs[:] = sorted(d for d in dirs if not (Path(root) / d).is_symlink())
             for fname in sorted(files):
                 full = Path(root) / fname
-                if full.is_symlink():
-                    warn(f"skipping symbolic link {full}")
+                if full.is_symlink() and not full.resolve().is_file():
+                    warn(f"skipping {full}: it is a link to something that is not a file")
                     continue
-                yield "/".join(p for p in (base, *rel.parts, fname) if p and p != "."), full
+                yield (
+                    "/".join(p for p in (base, *rel.parts, fname) if p and p != "."),
+                    full.resolve(),
+                )
         return
-    if not path.exists():
-        raise NotFoundError(f"no such file: {path}")
-    yield (as_name or path.name), path
+    yield (as_name or path.name), path.resolve()
 
 
 def cmd_add(args: argparse.Namespace) -> int:

@@ -187,12 +187,17 @@ def test_add_file_directory_as_and_symlinks(cli: RunLocker, vault_path: Path, sr
     proc = ok(cli("add", src / "a.env"))
     assert proc.stdout == b"added a.env\n"
     proc = ok(cli("add", src / "sub"))
-    assert b"skipping symbolic link" in proc.stderr and b"dangling" in proc.stderr
+    assert b"skipping" in proc.stderr and b"dangling" in proc.stderr
     ok(cli("add", src / "empty", "--as", "cfg/empty.txt"))
     ok(cli("add", src / "sub", "--as", "copy/"))
-    proc = ok(cli("add", src / "link", src / "empty"))  # a top-level symlink is not followed
-    assert b"skipping symbolic link" in proc.stderr
-    assert_one_error(cli("add", src / "link"), 2, "nothing to add")
+    # A link to a file is read through and keeps its own name (certbot's live/ is all links).
+    proc = ok(cli("add", src / "link", src / "empty"))
+    assert proc.stdout == b"added link\nadded empty\n"
+    (src / "linked-dir").symlink_to(src / "sub", target_is_directory=True)
+    (src / "sub" / "loop").symlink_to(src / "sub", target_is_directory=True)
+    proc = ok(cli("add", src / "linked-dir", "--force"))  # a named link to a directory is followed
+    assert b"skipping symbolic link to a directory" in proc.stderr and b"loop" in proc.stderr
+    assert_one_error(cli("add", src / "sub" / "dangling"), 1, "no such file or directory")
     got = entries(vault_path)
     c_key = (src / "sub" / "deeper" / "c.key").read_bytes()
     assert got == {
@@ -203,6 +208,9 @@ def test_add_file_directory_as_and_symlinks(cli: RunLocker, vault_path: Path, sr
         "empty": b"",
         "copy/b.pem": b"-----BEGIN CERTIFICATE-----\n",
         "copy/deeper/c.key": c_key,
+        "link": b"TOKEN=abc\n",
+        "linked-dir/b.pem": b"-----BEGIN CERTIFICATE-----\n",
+        "linked-dir/deeper/c.key": c_key,
     }
     assert stat.S_IMODE(vault_path.stat().st_mode) == 0o600
 
