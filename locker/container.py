@@ -10,8 +10,10 @@ import fcntl
 import io
 import json
 import os
+import queue
 import socket
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -44,6 +46,7 @@ from locker.format import (
 Random = Callable[[int], bytes]
 _COPY_BLOCK = 1024 * 1024
 _SEAL_BLOCK_CHUNKS = 16  # 1 MiB of plaintext per read
+_PIPELINE_MIN = 8 * 1024 * 1024  # entries this large are written on a second thread
 
 
 def entry_aad(container_id: bytes, entry_id: bytes) -> bytes:
@@ -239,34 +242,115 @@ def seal_stream(
 ) -> None:
     """Encrypt exactly `size` bytes from `f`, refusing a file that grew or shrank meanwhile.
 
-    Reads, seals and writes _SEAL_BLOCK_CHUNKS chunks at a time into two reused buffers:
-    the same STREAM chunks as sealing one by one, with far fewer system calls and allocations.
+    Reads and seals _SEAL_BLOCK_CHUNKS chunks at a time into reused buffers: the same STREAM
+    chunks as sealing one by one, with far fewer system calls and allocations. Past
+    _PIPELINE_MIN bytes a second thread writes each sealed block while the next is read and
+    sealed; the bytes written, and their order, are the same.
     """
     sealer = crypto.StreamSealer(key, aad)
     plain = memoryview(bytearray(_SEAL_BLOCK_CHUNKS * crypto.CHUNK_SIZE))
-    sealed = memoryview(bytearray(_SEAL_BLOCK_CHUNKS * crypto.SEALED_CHUNK_SIZE))
-    remaining = size
-    while True:
-        want = min(len(plain), remaining)
-        got = 0
-        while got < want:
-            n = f.readinto(plain[got:want])
-            if not n:
-                raise LockerError(f"{what} shrank while it was being read; nothing was saved")
-            got += n
-        remaining -= got
-        last_block = remaining == 0
-        if last_block and f.read(1):
-            raise LockerError(f"{what} grew while it was being read; nothing was saved")
-        written = 0
-        for start in range(0, got, crypto.CHUNK_SIZE) if got else (0,):
-            end = min(start + crypto.CHUNK_SIZE, got)
-            last = last_block and end == got
-            room = sealed[written : written + end - start + crypto.TAG_SIZE]
-            written += sealer.seal_into(plain[start:end], last, room)
-        out.write(sealed[:written])
-        if last_block:
-            return
+    block = _SEAL_BLOCK_CHUNKS * crypto.SEALED_CHUNK_SIZE
+    writer = _BackgroundWriter(out, block) if size >= _PIPELINE_MIN else _InlineWriter(out, block)
+    try:
+        remaining = size
+        while True:
+            want = min(len(plain), remaining)
+            got = 0
+            while got < want:
+                n = f.readinto(plain[got:want])
+                if not n:
+                    raise LockerError(f"{what} shrank while it was being read; nothing was saved")
+                got += n
+            remaining -= got
+            last_block = remaining == 0
+            if last_block and f.read(1):
+                raise LockerError(f"{what} grew while it was being read; nothing was saved")
+            buf = writer.buffer()
+            sealed = memoryview(buf)
+            written = 0
+            for start in range(0, got, crypto.CHUNK_SIZE) if got else (0,):
+                end = min(start + crypto.CHUNK_SIZE, got)
+                last = last_block and end == got
+                room = sealed[written : written + end - start + crypto.TAG_SIZE]
+                written += sealer.seal_into(plain[start:end], last, room)
+            writer.submit(buf, written)
+            if last_block:
+                break
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()
+
+
+class _InlineWriter:
+    """Writes each sealed block at once, from one reused buffer (small entries)."""
+
+    def __init__(self, out: BinaryIO, block_size: int) -> None:
+        self._out = out
+        self._buf = bytearray(block_size)
+
+    def buffer(self) -> bytearray:
+        return self._buf
+
+    def submit(self, buf: bytearray, n: int) -> None:
+        self._out.write(memoryview(buf)[:n])
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+class _BackgroundWriter:
+    """Writes sealed blocks to `out`, in order, on a second thread.
+
+    The write system call (tmpfs page allocation and copying, with the GIL released) then
+    overlaps the reading and sealing of the next block on the other core. At most `depth`
+    blocks are in flight. Until close() or abort() returns, only this thread touches `out`;
+    a write error is raised again in the caller by buffer() or close().
+    """
+
+    def __init__(self, out: BinaryIO, block_size: int, depth: int = 3) -> None:
+        self._out = out
+        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        for _ in range(depth):
+            self._free.put(bytearray(block_size))
+        self._full: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="locker-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._full.get()) is not None:
+            buf, n = item
+            if self._error is None:
+                try:
+                    self._out.write(memoryview(buf)[:n])
+                except BaseException as exc:  # handed to the caller's thread
+                    self._error = exc
+            self._free.put(buf)
+
+    def buffer(self) -> bytearray:
+        buf = self._free.get()
+        if self._error is not None:
+            raise self._error
+        return buf
+
+    def submit(self, buf: bytearray, n: int) -> None:
+        self._full.put((buf, n))
+
+    def close(self) -> None:
+        """Wait until every block is written; raise the write error if there was one."""
+        self._full.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def abort(self) -> None:
+        """Stop after the blocks already handed over; never raises (the caller is)."""
+        self._full.put(None)
+        self._thread.join()
 
 
 @dataclass
