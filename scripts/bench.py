@@ -830,6 +830,32 @@ def print_table(rows: list[tuple[str, str, str, str]], out: Any = sys.stdout) ->
             print("  ".join("-" * w for w in widths), file=out)
 
 
+def markdown(r: dict[str, Any], rows: list[tuple[str, str, str, str]]) -> str:
+    """The table and the verdicts as Markdown, for docs/PERFORMANCE.md."""
+
+    def cell(text: str) -> str:
+        return text.strip().replace("|", "\\|") or " "
+
+    m = r["machine"]
+    out = [
+        f"Run of {r['date']} on {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB, "
+        f"Linux {m['kernel']}, Python {m['python']}; medians of {r['reps']} runs; load "
+        f"average {r['load']['start'][0]:.2f} at the start, {r['load']['end'][0]:.2f} at the "
+        f"end; {r['runtime_seconds']['total_with_setup']:.0f} s in all.",
+        "",
+        "| measurement | locker | compared with | ratio |",
+        "|---|---:|---|---:|",
+    ]
+    for name, mine, peer, ratio in rows:
+        indent = "&nbsp;&nbsp;" if name.startswith("  ") else ""
+        out.append(f"| {indent}{cell(name)} | {cell(mine)} | {cell(peer)} | {cell(ratio)} |")
+    out += ["", "| target | measured | verdict |", "|---|---|---|"]
+    for t in r["targets"]:
+        note = f" ({t['note']})" if t["note"] else ""
+        out.append(f"| {cell(t['target'])} | {cell(t['value'])} | {t['verdict']}{cell(note)} |")
+    return "\n".join(out) + "\n"
+
+
 def chart(r: dict[str, Any], path: Path) -> str | None:
     try:
         import matplotlib
@@ -1076,6 +1102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     r["table"] = [list(x) for x in rows]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(r, indent=2) + "\n")
+    (args.out / "bench.md").write_text(markdown(r, rows))
     problem = chart(r, args.out / "bench.png")
     print()
     print_table(rows)
@@ -1089,9 +1116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"runtime: {r['runtime_seconds']['cases']} s of cases, "
         f"{r['runtime_seconds']['total_with_setup']} s with setup"
     )
-    print(
-        f"wrote {args.out / 'bench.json'}" + ("" if problem else f" and {args.out / 'bench.png'}")
-    )
+    print(f"wrote {args.out / 'bench.json'}, bench.md" + ("" if problem else " and bench.png"))
     if problem:
         print(f"bench: warning: {problem}", file=sys.stderr)
     return 0
