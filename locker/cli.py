@@ -94,10 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("rm", c.cmd_rm, "remove entries")
     p.add_argument("names", nargs="+", metavar="NAME")
+    p.add_argument(
+        "-r", dest="recursive", action="store_true", help="remove directories of entries"
+    )
 
-    p = command("mv", c.cmd_mv, "rename an entry")
+    p = command("mv", c.cmd_mv, "rename an entry or a directory of entries")
     p.add_argument("old", metavar="OLD")
     p.add_argument("new", metavar="NEW")
+    p.add_argument("--force", action="store_true", help="replace an entry named NEW")
 
     p = command("passwd", c.cmd_passwd, "change the passphrase (rewraps the key slot only)")
     p.add_argument(

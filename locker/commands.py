@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import os
 import sys
@@ -13,7 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from locker import paths, safefs
+from locker import paths, prompts, safefs
+from locker.container import WriterLock
 from locker.errors import (
     EXIT_INTEGRITY,
     EXIT_OK,
@@ -23,74 +23,13 @@ from locker.errors import (
     UsageError,
 )
 from locker.format import KdfCost, check_kdf_cost
+from locker.prompts import new_passphrase, warn
 from locker.vault import DEFAULT_KDF, Vault, calibrate_kdf, create, info, weak_kdf_warning
-
-
-def warn(message: str) -> None:
-    sys.stderr.write(f"locker: warning: {message}\n")
 
 
 def vault_path(args: argparse.Namespace) -> Path:
     given = getattr(args, "vault", None)
     return Path(given) if given else paths.default_vault()
-
-
-# -- passphrases ---------------------------------------------------------------------------------
-
-
-def _read_secret_file(spec: str, what: str) -> bytearray:
-    """First line of FILE (or stdin for '-'), newline stripped, as bytes."""
-    try:
-        if spec == "-":
-            line = sys.stdin.buffer.readline()
-        else:
-            with open(spec, "rb") as f:
-                line = f.readline()
-    except OSError as exc:
-        raise UsageError(f"cannot read {what} file {spec}: {exc.strerror}") from None
-    secret = bytearray(line.rstrip(b"\r\n") if line.endswith(b"\n") else line)
-    if not secret:
-        raise UsageError(f"the {what} file {spec} is empty")
-    return secret
-
-
-def _prompt(label: str) -> bytearray:
-    if not sys.stdin.isatty():
-        raise UsageError(
-            "no terminal to ask for the passphrase",
-            hint="pass --passphrase-file FILE (or '-' for standard input)",
-        )
-    return bytearray(getpass.getpass(label).encode("utf-8"))
-
-
-def passphrase(args: argparse.Namespace) -> bytearray:
-    spec = getattr(args, "passphrase_file", None)
-    secret = _read_secret_file(spec, "passphrase") if spec else _prompt("Passphrase: ")
-    harden_process()
-    return secret
-
-
-def new_passphrase(spec: str | None, what: str = "new passphrase") -> bytearray:
-    if spec:
-        return _read_secret_file(spec, what)
-    first = _prompt(f"{what.capitalize()}: ")
-    if not first:
-        raise UsageError("the passphrase is empty")
-    if _prompt(f"Repeat {what}: ") != first:
-        raise UsageError("the two passphrases differ; nothing was changed")
-    return first
-
-
-def harden_process() -> None:
-    """No core dumps and no ptrace by other users' processes while secrets are in memory."""
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        pr_set_dumpable = 4
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_dumpable, 0, 0, 0, 0)
 
 
 def kdf_cost(args: argparse.Namespace, base: KdfCost) -> KdfCost:
@@ -118,7 +57,13 @@ def open_vault(args: argparse.Namespace, write: bool = False) -> Vault:
         raise NotFoundError(
             f"no vault at {path}", hint="create one with 'locker init' or pass --vault PATH"
         )
+    if write:
+        WriterLock(path).check_free()  # say "busy" before asking for a passphrase
     return Vault.open(path, passphrase(args), write=write)
+
+
+def passphrase(args: argparse.Namespace) -> bytearray:
+    return prompts.passphrase(getattr(args, "passphrase_file", None))
 
 
 # -- commands ------------------------------------------------------------------------------------
@@ -137,8 +82,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     if weak:
         warn(weak)
     spec = getattr(args, "passphrase_file", None)
-    secret = _read_secret_file(spec, "passphrase") if spec else new_passphrase(None, "passphrase")
-    harden_process()
+    secret = new_passphrase(spec, "passphrase")
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     start = time.monotonic()
     create(path, secret, cost)
@@ -240,28 +184,41 @@ def cmd_cat(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _expand(v: Vault, names: list[str]) -> list[str]:
-    """Exact entry names, or every entry under a directory name."""
-    known = [e.name for e in v.entries()]
+def _expand(v: Vault, names: list[str], recursive: bool = True) -> list[str]:
+    """Exact entry names, or every entry under a directory name (if `recursive`)."""
+    known = v.names()
     picked: list[str] = []
     for name in names:
-        stripped = name.rstrip("/")
-        under = [k for k in known if k.startswith(stripped + "/")]
+        under = [k for k in known if k.startswith(name.rstrip("/") + "/")]
         if name in known:
             picked.append(name)
-        elif under:
+        elif under and recursive:
             picked.extend(under)
+        elif under:
+            raise UsageError(
+                f"{name!r} is a directory of {plural(len(under), 'entry', 'entries')}",
+                hint="pass -r to remove them all",
+            )
         else:
             raise NotFoundError(f"no entry named {name!r}", hint="'locker ls' lists the entries")
     return list(dict.fromkeys(picked))
 
 
+def plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
 def cmd_get(args: argparse.Namespace) -> int:
     target = Path(args.to)
-    if not target.is_dir():
+    if target.exists() and not target.is_dir():
         raise UsageError(f"{target} is not a directory")
     with open_vault(args) as v:
         names = _expand(v, args.names)
+        if not target.exists():
+            try:
+                target.mkdir(mode=0o700)
+            except OSError as exc:
+                raise UsageError(f"cannot create {target}: {exc.strerror}") from None
         root = safefs.open_dir(target, follow=True)  # the user named it; names inside never follow
         try:
             for name in names:
@@ -274,21 +231,31 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 def cmd_rm(args: argparse.Namespace) -> int:
     with open_vault(args, write=True) as v:
-        for name in args.names:
+        names = _expand(v, args.names, recursive=args.recursive)
+        for name in names:
             v.remove(name)
-        v.record("rm", tuple(args.names))
+        v.record("rm", tuple(names))
         v.commit()
-    for name in args.names:
+    for name in names:
         print(f"removed {name}")
     return EXIT_OK
 
 
 def cmd_mv(args: argparse.Namespace) -> int:
+    """Rename an entry, or a directory: every entry under OLD/ moves under NEW/."""
     with open_vault(args, write=True) as v:
-        v.rename(args.old, args.new)
-        v.record("mv", (args.old, args.new))
+        old, new = args.old, args.new
+        if old in v.names():
+            moves = [(old, new)]
+        else:
+            prefix = old.rstrip("/")
+            moves = [(n, new.rstrip("/") + n[len(prefix) :]) for n in _expand(v, [old])]
+        for src, dst in moves:
+            v.rename(src, dst, force=args.force)
+        v.record("mv", (args.old, args.new), plural(len(moves), "entry", "entries"))
         v.commit()
-    print(f"renamed {args.old} -> {args.new}")
+    for src, dst in moves:
+        print(f"renamed {src} -> {dst}")
     return EXIT_OK
 
 
@@ -315,7 +282,7 @@ def cmd_rekey(args: argparse.Namespace) -> int:
         count = len(v.names())
         v.record("rekey", detail=f"{count} entries re-encrypted")
         v.commit()
-    print(f"new master key; {count} entries re-encrypted")
+    print(f"new master key; {plural(count, 'entry', 'entries')} re-encrypted")
     if dropped:
         warn(f"{dropped} other key slot(s) were removed: add them again")
     return EXIT_OK
@@ -330,7 +297,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if failures:
         sys.stderr.write(f"locker: error: {len(failures)} of {count} entries failed verification\n")
         return EXIT_INTEGRITY
-    print(f"ok: header, index and {count} entries verified")
+    print(f"ok: header, index and {plural(count, 'entry', 'entries')} verified")
     return EXIT_OK
 
 

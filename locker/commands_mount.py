@@ -18,8 +18,9 @@ from typing import Any, TextIO
 from locker import journal as jn
 from locker import mount as m
 from locker import mountdir
-from locker.commands import harden_process, passphrase, vault_path, warn
+from locker.commands import passphrase, vault_path
 from locker.errors import EXIT_ERROR, EXIT_OK, NotFoundError, UsageError
+from locker.prompts import harden_process, warn
 from locker.vault import Vault
 
 LOCK_WAIT = 30.0

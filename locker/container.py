@@ -534,6 +534,20 @@ class WriterLock:
         self._fd = fd
         return self
 
+    def check_free(self) -> None:
+        """Raise BusyError now if another process holds the lock (a courtesy pre-check)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise busy_error(_read_holder(fd)) from None
+        finally:
+            os.close(fd)
+
     def release(self) -> None:
         if self._fd is not None:
             with contextlib.suppress(OSError):  # no later contender may read a stale holder

@@ -414,7 +414,28 @@ def test_get_never_writes_through_symlinks(
 def test_get_errors(cli: RunLocker, vault_path: Path, src: Path, tmp_path: Path) -> None:
     put(vault_path, src, "a.env")
     assert_one_error(cli("get", "nope", "--to", tmp_path), 1, "no entry named")
-    assert_one_error(cli("get", "a.env", "--to", tmp_path / "missing"), 2, "not a directory")
+    (tmp_path / "file").write_bytes(b"")
+    assert_one_error(cli("get", "a.env", "--to", tmp_path / "file"), 2, "not a directory")
+    assert_one_error(cli("get", "a.env", "--to", tmp_path / "no" / "dir"), 2, "cannot create")
+    assert not (tmp_path / "no").exists()
+    ok(cli("get", "a.env", "--to", tmp_path / "made"))  # a missing directory is made, 0700
+    assert stat.S_IMODE((tmp_path / "made").stat().st_mode) == 0o700
+    assert (tmp_path / "made" / "a.env").read_bytes() == b"TOKEN=abc\n"
+
+
+def test_rm_r_and_mv_of_directories(cli: RunLocker, vault_path: Path, src: Path) -> None:
+    put(vault_path, src, "sub", "a.env")
+    assert_one_error(cli("rm", "sub"), 2, "is a directory of 2 entries")
+    proc = ok(cli("mv", "sub", "moved"))
+    assert (
+        proc.stdout
+        == b"renamed sub/b.pem -> moved/b.pem\nrenamed sub/deeper/c.key -> moved/deeper/c.key\n"
+    )
+    assert_one_error(cli("mv", "a.env", "moved/b.pem"), 1, "already exists")
+    ok(cli("mv", "a.env", "moved/b.pem", "--force"))
+    assert entries(vault_path)["moved/b.pem"] == b"TOKEN=abc\n"
+    assert ok(cli("rm", "-r", "moved/")).stdout.count(b"removed") == 2
+    assert entries(vault_path) == {}
 
 
 # -- rm / mv --------------------------------------------------------------------------------------
@@ -628,10 +649,16 @@ def test_passphrase_from_stdin(run_locker: RunLocker, vault_path: Path) -> None:
     assert_one_error(proc, 2, "empty")
 
 
-def test_no_passphrase_and_no_terminal_is_a_usage_error(
-    run_locker: RunLocker, vault_path: Path
-) -> None:
-    proc = run_locker("ls", "--vault", vault_path)
+def test_no_passphrase_and_no_terminal_is_a_usage_error(tmp_path: Path, vault_path: Path) -> None:
+    proc = subprocess.run(  # a new session: no controlling terminal, even under a developer's
+        [*LOCKER, "ls", "--vault", str(vault_path)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        env=locker_env(tmp_path),
+        start_new_session=True,
+        timeout=60,
+        check=False,
+    )
     assert_one_error(proc, 2, "no terminal")
     assert b"--passphrase-file" in proc.stderr
 
@@ -851,3 +878,32 @@ def test_require_skips_locally_and_fails_in_ci(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="no such tool"):
         require("no-such-tool-for-locker", "no such tool")
+
+
+def test_end_of_input_at_the_prompt_is_a_usage_error(tmp_path: Path, vault_path: Path) -> None:
+    code, out = run_in_pty(
+        ["ls", "--vault", str(vault_path)], [(b"Passphrase: ", b"\x04")], locker_env(tmp_path)
+    )
+    assert code == 2, out
+    assert b"no passphrase entered" in out and b"Traceback" not in out
+
+
+def test_busy_is_reported_before_asking_for_a_passphrase(tmp_path: Path, vault_path: Path) -> None:
+    with Vault.open(vault_path, PASSPHRASE, write=True):
+        code, out = run_in_pty(["rm", "x", "--vault", str(vault_path)], [], locker_env(tmp_path))
+    assert code == 5, out
+    assert b"Passphrase" not in out and b"in use by PID" in out
+
+
+def test_init_warns_about_a_readable_passphrase_file_and_a_short_passphrase(
+    run_locker: RunLocker, tmp_path: Path
+) -> None:
+    pw = tmp_path / "open.txt"
+    pw.write_bytes(b"short\n")
+    pw.chmod(0o644)
+    proc = run_locker(
+        "init", "--vault", tmp_path / "w.locker", "--passphrase-file", pw, *SMALL_KDF_FLAGS
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert b"can be read by other users (chmod 600" in proc.stderr
+    assert b"shorter than 12 characters" in proc.stderr

@@ -1,0 +1,98 @@
+"""Reading secrets for the CLI: passphrase files, terminal prompts, and process hardening.
+
+The only module that prompts. Secrets are returned as bytearrays, never `str`, where the
+standard library allows (getpass itself returns a `str`, which cannot be erased).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+import stat
+import sys
+
+from locker.errors import UsageError
+
+SHORT_PASSPHRASE = 12
+
+
+def warn(message: str) -> None:
+    sys.stderr.write(f"locker: warning: {message}\n")
+
+
+def read_secret_file(spec: str, what: str) -> bytearray:
+    """First line of FILE (or stdin for '-'), newline stripped, as bytes."""
+    try:
+        if spec == "-":
+            line = sys.stdin.buffer.readline()
+        else:
+            with open(spec, "rb") as f:
+                mode = os.fstat(f.fileno()).st_mode
+                if stat.S_ISREG(mode) and mode & 0o077:
+                    warn(f"{what} file {spec} can be read by other users (chmod 600 {spec})")
+                line = f.readline()
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} file {spec}: {exc.strerror}") from None
+    secret = bytearray(line.rstrip(b"\r\n") if line.endswith(b"\n") else line)
+    if not secret:
+        raise UsageError(f"the {what} file {spec} is empty")
+    return secret
+
+
+def _has_terminal() -> bool:
+    with contextlib.suppress(OSError):
+        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+        return True
+    return sys.stdin.isatty()
+
+
+def _prompt(label: str) -> bytearray:
+    """Ask on the controlling terminal (so `producer | locker add /dev/stdin` still works)."""
+    if not _has_terminal():
+        raise UsageError(
+            "no terminal to ask for the passphrase",
+            hint="pass --passphrase-file FILE (or '-' for standard input)",
+        )
+    try:
+        return bytearray(getpass.getpass(label).encode("utf-8"))
+    except EOFError:
+        sys.stderr.write("\n")
+        raise UsageError("no passphrase entered") from None
+
+
+def passphrase(spec: str | None) -> bytearray:
+    """The passphrase from --passphrase-file, else the terminal; hardens the process first."""
+    harden_process()
+    return read_secret_file(spec, "passphrase") if spec else _prompt("Passphrase: ")
+
+
+def new_passphrase(spec: str | None, what: str = "new passphrase") -> bytearray:
+    """A passphrase being set: from a file, or typed twice on the terminal."""
+    harden_process()
+    if spec:
+        secret = read_secret_file(spec, what)
+    else:
+        secret = _prompt(f"{what.capitalize()}: ")
+        if not secret:
+            raise UsageError("the passphrase is empty")
+        if _prompt(f"Repeat {what}: ") != secret:
+            raise UsageError("the two passphrases differ; nothing was changed")
+    if len(secret.decode("utf-8", "replace")) < SHORT_PASSPHRASE:
+        warn(
+            f"the {what} is shorter than {SHORT_PASSPHRASE} characters; "
+            "a stolen vault is only as strong as it"
+        )
+    return secret
+
+
+def harden_process() -> None:
+    """No core dumps and no ptrace by other users' processes while secrets are in memory."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_dumpable = 4
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_dumpable, 0, 0, 0, 0)
