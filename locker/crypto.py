@@ -115,6 +115,9 @@ def chunk_nonce(counter: int, last: bool) -> bytes:
     return counter.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
 
 
+_HAS_ENCRYPT_INTO = hasattr(AESGCM, "encrypt_into")
+
+
 class StreamSealer:
     """Seals one entry chunk by chunk; the caller says which chunk is the last."""
 
@@ -138,7 +141,13 @@ class StreamSealer:
 
     def seal_into(self, chunk: bytes | memoryview, last: bool, out: memoryview) -> int:
         """Like seal, but writes the sealed chunk into `out` (exactly len(chunk) + TAG_SIZE
-        bytes long) instead of allocating; returns the number of bytes written."""
+        bytes long) instead of allocating; returns the number of bytes written.
+
+        AESGCM.encrypt_into exists from cryptography 47 on; older ones take the copy path."""
+        if not _HAS_ENCRYPT_INTO:
+            sealed = self.seal(chunk, last)
+            out[: len(sealed)] = sealed
+            return len(sealed)
         if self._done:
             raise ValueError("STREAM already finished")
         if len(chunk) > CHUNK_SIZE or (not last and len(chunk) != CHUNK_SIZE):

@@ -852,7 +852,7 @@ def markdown(r: dict[str, Any], rows: list[tuple[str, str, str, str]]) -> str:
     out += ["", "| target | measured | verdict |", "|---|---|---|"]
     for t in r["targets"]:
         note = f" ({t['note']})" if t["note"] else ""
-        out.append(f"| {cell(t['target'])} | {cell(t['value'])} | {t['verdict']}{cell(note)} |")
+        out.append(f"| {cell(t['target'])} | {cell(t['value'])} | {cell(t['verdict'] + note)} |")
     return "\n".join(out) + "\n"
 
 
@@ -951,6 +951,7 @@ def chart(r: dict[str, Any], path: Path) -> str | None:
     ]
     bars = ax.bar(labels, [v / 1024 for v in vals], color=colors["locker"])
     ax.bar_label(bars, fmt="%.1f", fontsize=8)
+    ax.tick_params(axis="x", labelsize=8)
     ax.axhline(64, color="red", ls="--", lw=1, label="target: 64 MiB")
     ax.set_ylabel("peak RSS, MiB")
     ax.set_title("Peak memory (tiny-KDF vault)")
@@ -1045,7 +1046,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="where bench.json and bench.png go (default docs/bench)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="measure nothing: redraw bench.md and bench.png in --out from a bench.json",
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        saved = json.loads(args.render.read_text())
+        rows = table(saved)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "bench.md").write_text(markdown(saved, rows))
+        problem = chart(saved, args.out / "bench.png")
+        print_table(rows)
+        if problem:
+            print(f"bench: warning: {problem}", file=sys.stderr)
+        return 0
     started = float(os.environ.get("LOCKER_BENCH_STARTED", time.time()))
     t0 = time.time()
     shm = Path("/dev/shm")
