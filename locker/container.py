@@ -29,19 +29,8 @@ from locker.errors import (
     LockerError,
     NotFoundError,
 )
-from locker.format import (
-    MAX_HEADER_SIZE,
-    SLOT_PASSPHRASE,
-    Entry,
-    Header,
-    Index,
-    KdfCost,
-    Slot,
-    decode_index,
-    encode_index,
-    parse_header,
-    sealed_length,
-)
+from locker.format import MAX_HEADER_SIZE, SLOT_PASSPHRASE, Header, KdfCost, Slot, parse_header
+from locker.index import Entry, Index, decode_index, encode_index, sealed_length
 
 Random = Callable[[int], bytes]
 _COPY_BLOCK = 1024 * 1024

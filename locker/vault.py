@@ -34,17 +34,14 @@ from locker.errors import ExistsError, IntegrityError, LockerError, NotFoundErro
 from locker.format import (
     MAX_KDF_MEMORY_TIME_KIB,
     MAX_KDF_TIME,
-    MAX_LOG_EVENTS,
     SLOT_KIND_NAMES,
     VERSION,
-    Entry,
-    Index,
     KdfCost,
-    LogEvent,
     check_kdf_cost,
     check_name,
     check_tree,
 )
+from locker.index import MAX_LOG_EVENTS, Entry, Index, LogEvent
 
 Clock = Callable[[], float]
 

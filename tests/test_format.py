@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from locker import format as fmt
+from locker import index as index_mod
 from locker.errors import (
     EXIT_INTEGRITY,
     EXIT_USAGE,
@@ -26,20 +27,15 @@ from locker.format import (
     MAGIC,
     SLOT_PASSPHRASE,
     SLOT_RECOVERY,
-    Entry,
     Header,
-    Index,
     KdfCost,
-    LogEvent,
     Slot,
     check_kdf_cost,
     check_name,
     check_tree,
-    decode_index,
-    encode_index,
     parse_header,
-    sealed_length,
 )
+from locker.index import Entry, Index, LogEvent, decode_index, encode_index, sealed_length
 
 GIB_KIB = 1024 * 1024
 
@@ -360,14 +356,14 @@ def test_sealed_length() -> None:
 def test_index_round_trip_and_canonical() -> None:
     index = sample_index()
     raw = encode_index(index)
-    assert raw == fmt.canonical_json(json.loads(raw))
+    assert raw == index_mod.canonical_json(json.loads(raw))
     assert decode_index(raw, data_length(index)) == index
 
 
 def _mutate(mutator) -> bytes:  # type: ignore[no-untyped-def]
     obj = json.loads(encode_index(sample_index()))
     mutator(obj)
-    return fmt.canonical_json(obj)
+    return index_mod.canonical_json(obj)
 
 
 @pytest.mark.parametrize(
@@ -450,7 +446,7 @@ def test_decode_index_on_structured_garbage(data: st.DataObject) -> None:
     holder = {"root": obj, "entry": obj["entries"][1], "log": obj["log"][1]}[target]
     key = data.draw(st.sampled_from(sorted(holder)))
     holder[key] = data.draw(json_values)
-    raw = fmt.canonical_json(obj)
+    raw = index_mod.canonical_json(obj)
     try:
         decoded = decode_index(raw, data_length(sample_index()))
     except FormatError:

@@ -31,7 +31,8 @@ from locker.errors import (
     NotFoundError,
     UsageError,
 )
-from locker.format import MAX_LOG_EVENTS, KdfCost, check_tree
+from locker.format import KdfCost, check_tree
+from locker.index import MAX_LOG_EVENTS
 from locker.vault import Vault, create, info
 
 # -- strategies -----------------------------------------------------------------------------------

@@ -258,6 +258,7 @@ CLI_CASES = [
 def run_cli(path: Path, passphrase: bytes, *args: str) -> subprocess.CompletedProcess[bytes]:
     pwfile = path.with_name("passphrase.txt")
     pwfile.write_bytes(passphrase + b"\n")
+    pwfile.chmod(0o600)
     runtime = path.with_name("runtime")  # a private runtime dir: no other test's mounts
     runtime.mkdir(mode=0o700, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k != "LOCKER_DEBUG"}

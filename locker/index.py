@@ -1,0 +1,226 @@
+"""The encrypted index of format v1: every entry's name, size, times and place in the data
+section, and the audit log. Canonical JSON, strictly validated after it decrypts.
+
+Pure data: no cryptography here. docs/FORMAT.md specifies it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from locker.errors import FormatError, InvalidNameError
+from locker.format import ID_SIZE, SALT_SIZE, TAG_SIZE, check_name, check_tree
+
+MAX_LOG_EVENTS = 1000
+
+
+@dataclass
+class Entry:
+    """What the index knows about one entry. offset/length locate its STREAM in the data section."""
+
+    entry_id: bytes
+    name: str
+    size: int
+    created: int
+    modified: int
+    content_salt: bytes
+    kind: str = "file"
+    attrs: dict[str, str] = field(default_factory=dict)
+    offset: int = 0
+    length: int = 0
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    time: int
+    event: str
+    names: tuple[str, ...] = ()
+    user: str = ""
+    host: str = ""
+    detail: str = ""
+
+
+@dataclass
+class Index:
+    entries: list[Entry] = field(default_factory=list)
+    log: list[LogEvent] = field(default_factory=list)
+    slot_labels: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, str] = field(default_factory=dict)
+
+
+def canonical_json(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
+
+
+def encode_index(index: Index) -> bytes:
+    """Serialise entries in name order with contiguous offsets (the caller lays out data so)."""
+    entries = []
+    for e in index.entries:
+        entries.append(
+            {
+                "id": e.entry_id.hex(),
+                "name": e.name,
+                "kind": e.kind,
+                "size": e.size,
+                "created": e.created,
+                "modified": e.modified,
+                "salt": e.content_salt.hex(),
+                "offset": e.offset,
+                "length": e.length,
+                "attrs": e.attrs,
+            }
+        )
+    log = [
+        {
+            "time": ev.time,
+            "event": ev.event,
+            "names": list(ev.names),
+            "user": ev.user,
+            "host": ev.host,
+            "detail": ev.detail,
+        }
+        for ev in index.log
+    ]
+    return canonical_json(
+        {"entries": entries, "log": log, "slots": index.slot_labels, "settings": index.settings}
+    )
+
+
+def _want(obj: Any, keys: set[str], what: str) -> dict[str, Any]:
+    if not isinstance(obj, dict) or set(obj) != keys:
+        raise FormatError(f"index {what} does not have exactly the fields {sorted(keys)}")
+    return obj
+
+
+def _int(v: Any, what: str, lo: int = 0, hi: int = 2**63 - 1) -> int:
+    if type(v) is not int or not lo <= v <= hi:
+        raise FormatError(f"index field {what} is not an integer in range")
+    return v
+
+
+def _str(v: Any, what: str) -> str:
+    if not isinstance(v, str):
+        raise FormatError(f"index field {what} is not a string")
+    return v
+
+
+def _hex(v: Any, size: int, what: str) -> bytes:
+    s = _str(v, what)
+    if len(s) != 2 * size or any(c not in "0123456789abcdef" for c in s):
+        raise FormatError(f"index field {what} is not {size} bytes of lower-case hex")
+    return bytes.fromhex(s)
+
+
+def _str_map(v: Any, what: str) -> dict[str, str]:
+    if not isinstance(v, dict) or not all(isinstance(x, str) for x in v.values()):
+        raise FormatError(f"index field {what} is not a map of strings")
+    return dict(v)
+
+
+def decode_index(data: bytes, data_section_length: int) -> Index:
+    """Parse and validate a decrypted index against the data section it describes."""
+    try:
+        obj = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise FormatError("index is not valid UTF-8 JSON") from None
+    try:
+        canonical = canonical_json(obj)
+    except UnicodeEncodeError:  # a lone surrogate escaped as \ud800
+        raise FormatError("index holds a string that is not valid Unicode") from None
+    if canonical != data:
+        raise FormatError("index is not in canonical form")
+    top = _want(obj, {"entries", "log", "slots", "settings"}, "root")
+    if not isinstance(top["entries"], list) or not isinstance(top["log"], list):
+        raise FormatError("index entries and log must be lists")
+    entry_keys = {
+        "id",
+        "name",
+        "kind",
+        "size",
+        "created",
+        "modified",
+        "salt",
+        "offset",
+        "length",
+        "attrs",
+    }
+    entries: list[Entry] = []
+    offset = 0
+    for raw in top["entries"]:
+        d = _want(raw, entry_keys, "entry")
+        e = Entry(
+            entry_id=_hex(d["id"], ID_SIZE, "id"),
+            name=_str(d["name"], "name"),
+            size=_int(d["size"], "size"),
+            created=_int(d["created"], "created", -(2**62), 2**62),
+            modified=_int(d["modified"], "modified", -(2**62), 2**62),
+            content_salt=_hex(d["salt"], SALT_SIZE, "salt"),
+            kind=_str(d["kind"], "kind"),
+            attrs=_str_map(d["attrs"], "attrs"),
+            offset=_int(d["offset"], "offset"),
+            length=_int(d["length"], "length"),
+        )
+        try:
+            check_name(e.name)
+        except InvalidNameError as exc:
+            raise FormatError(f"index holds an unsafe name: {exc}") from None
+        if entries and e.name <= entries[-1].name:
+            raise FormatError("index entries are not in strictly increasing name order")
+        if e.offset != offset:
+            raise FormatError(f"entry {e.name!r} does not start where the previous one ends")
+        if e.length != sealed_length(e.size):
+            raise FormatError(
+                f"entry {e.name!r} has a ciphertext length that does not match its size"
+            )
+        offset += e.length
+        entries.append(e)
+    if offset != data_section_length:
+        raise FormatError(
+            "data section length does not match the index "
+            + (
+                "(trailing data after the last entry)"
+                if data_section_length > offset
+                else "(truncated)"
+            )
+        )
+    if len({e.entry_id for e in entries}) != len(entries):
+        raise FormatError("two entries share one id")
+    try:
+        check_tree([e.name for e in entries])
+    except InvalidNameError as exc:
+        raise FormatError(f"index holds conflicting names: {exc}") from None
+    log_keys = {"time", "event", "names", "user", "host", "detail"}
+    log = []
+    for raw in top["log"]:
+        d = _want(raw, log_keys, "log event")
+        names = d["names"]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise FormatError("index log event names are not a list of strings")
+        log.append(
+            LogEvent(
+                time=_int(d["time"], "time", -(2**62), 2**62),
+                event=_str(d["event"], "event"),
+                names=tuple(names),
+                user=_str(d["user"], "user"),
+                host=_str(d["host"], "host"),
+                detail=_str(d["detail"], "detail"),
+            )
+        )
+    if len(log) > MAX_LOG_EVENTS:
+        raise FormatError(f"index log holds more than {MAX_LOG_EVENTS} events")
+    return Index(
+        entries, log, _str_map(top["slots"], "slots"), _str_map(top["settings"], "settings")
+    )
+
+
+CHUNK_SIZE = 64 * 1024
+
+
+def sealed_length(size: int) -> int:
+    """Ciphertext length of a STREAM holding `size` plaintext bytes (empty = one empty chunk)."""
+    chunks = max(1, -(-size // CHUNK_SIZE))
+    return size + chunks * TAG_SIZE
