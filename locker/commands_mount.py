@@ -23,7 +23,8 @@ from locker.errors import EXIT_ERROR, EXIT_OK, NotFoundError, UsageError
 from locker.prompts import harden_process, warn
 from locker.vault import Vault
 
-LOCK_WAIT = 30.0
+LOCK_WAIT = 10.0  # how long `locker lock` waits for each mount to sync, wipe and say so
+LOCK_POLL = 0.02
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -41,10 +42,14 @@ def parse_duration(text: str, what: str) -> float:
     return seconds
 
 
-def _clock(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """A time left that cannot be misread: '42s', '59m57s', '7h59m'."""
     seconds = max(0, int(seconds))
     h, rest = divmod(seconds, 3600)
-    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+    m_, s_ = divmod(rest, 60)
+    if h:
+        return f"{h}h{m_:02d}m"
+    return f"{m_}m{s_:02d}s" if m_ else f"{s_}s"
 
 
 def _iso(ts: float) -> str:
@@ -92,8 +97,8 @@ class StatusLine:
             return
         left, which = session.left()
         text = (
-            f"locks in {_clock(left)} ({'idle' if which == m.REASON_IDLE else 'max time'})"
-            f" · {session.synced_files} synced · Ctrl-C or 'locker lock' locks now"
+            f"locks in {duration(left)} ({'idle' if which == m.REASON_IDLE else 'max time'})"
+            f" · {session.saved.total} saved · Ctrl-C or 'locker lock' locks now"
         )
         if text != self.shown:
             self.shown = text
@@ -140,7 +145,7 @@ def cmd_mount(args: argparse.Namespace) -> int:
             line.write(f"{root}\n")
             if not line.tty:
                 line.event(
-                    f"mounted {len(session.known)} files; locks after {idle:g} s idle, "
+                    f"mounted {jn.plural(len(session.known), 'file')}; locks after {idle:g} s idle, "
                     f"at {time.strftime('%H:%M:%S', time.localtime(session.record.hard_deadline))} at the latest"
                 )
             reason = session.run(tick=lambda: line.status(session))
@@ -151,48 +156,78 @@ def cmd_mount(args: argparse.Namespace) -> int:
             restore()
     for holder in result.holders:
         with contextlib.suppress(OSError):  # no terminal any more after SIGHUP
-            warn(
-                f"process {holder.pid} ({holder.command}) still had "
-                f"{', '.join(holder.paths)} open; its files were wiped anyway"
-            )
+            warn(_holder_text(holder.pid, holder.command, holder.paths))
     line.event(
-        f"locked ({result.reason}): {session.synced_files} file changes saved in "
-        f"{session.syncs} syncs, {result.wiped} files wiped"
+        f"locked ({result.reason}): {lock_summary(session.saved, session.syncs, result.wiped)}"
     )
     return EXIT_OK
+
+
+def lock_summary(saved: m.SavedCounts, syncs: int, wiped: int) -> str:
+    """'3 changed, 1 added, 1 deleted saved in 3 syncs; 5 files wiped'."""
+    head = f"{saved.summary()} saved in {jn.plural(syncs, 'sync')}" if saved.total else "no changes"
+    return f"{head}; {jn.plural(wiped, 'file')} wiped"
+
+
+def _holder_text(pid: int, command: str, paths: list[str]) -> str:
+    return (
+        f"process {pid} ({command}) still had {', '.join(paths)} open; its files were wiped anyway"
+    )
 
 
 # -- lock and status -----------------------------------------------------------------------------
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
+    """Signal every selected mount, then wait for each to report its outcome in the journal:
+    'locked VAULT (DIR wiped)', the processes that still held files, or why it did not lock."""
     active = [f for f in _select(jn.all_mounts(), args) if f.running]
     if not active:
         print("nothing is mounted")
         return EXIT_OK
     for found in active:
-        os.kill(found.record.pid, m.LOCK_SIGNAL)
-    failed = 0
-    for found in active:
-        deadline = time.monotonic() + LOCK_WAIT
-        path = found.journal.path_of(found.record.mount_id)
-        while time.monotonic() < deadline and path.exists() and found.record.running():
-            time.sleep(0.05)
-        if not path.exists():
-            print(f"locked {found.record.dir} ({found.record.vault})")
-        elif found.record.running():
-            failed += 1
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(found.record.pid, m.LOCK_SIGNAL)
+    return EXIT_ERROR if sum(not _await_lock(f) for f in active) else EXIT_OK
+
+
+def _await_lock(found: jn.Found) -> bool:
+    """Wait (bounded) for one mount to lock; print the outcome. True if it locked."""
+    r = found.record
+    last = r
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        running = r.running()  # first: once the process is gone, the record read next is final
+        current = found.journal.read(r.mount_id)
+        if current is not None:
+            last = current
+        if current is None or current.state == jn.STATE_LOCKED or not running:
+            break
+        if time.monotonic() >= deadline:
+            doing = "still saving and wiping" if last.state == jn.STATE_LOCKING else "not locking"
             sys.stderr.write(
-                f"locker: error: mount {found.record.dir} (PID {found.record.pid}) "
-                f"did not lock within {LOCK_WAIT:g} s\n"
+                f"locker: error: the mount of {r.vault} at {r.dir} (PID {r.pid}) did not lock "
+                f"within {LOCK_WAIT:g} s; it is {doing}\n"
+                f"locker: hint: run 'locker lock' again, or 'kill {r.pid}' (it locks on SIGTERM)\n"
             )
-        else:
-            failed += 1
-            sys.stderr.write(
-                f"locker: error: mount {found.record.dir} stopped without wiping its files\n"
-                "locker: hint: run 'locker recover'\n"
-            )
-    return EXIT_ERROR if failed else EXIT_OK
+            return False
+        time.sleep(LOCK_POLL)
+    if current is not None and current.state != jn.STATE_LOCKED:
+        # The process is gone and its record stays: it stopped before wiping.
+        why = f": {current.error}" if current.error else ""
+        sys.stderr.write(
+            f"locker: error: the mount of {r.vault} at {r.dir} (PID {r.pid}) stopped without "
+            f"wiping its files{why}\n"
+            "locker: hint: run 'locker recover' to save or discard them\n"
+        )
+        return False
+    if current is not None:  # the outcome the mount left for us
+        found.journal.remove(r.mount_id)
+    for h in last.holders:
+        with contextlib.suppress(KeyError, TypeError):
+            warn(_holder_text(int(h["pid"]), str(h["command"]), [str(p) for p in h["paths"]]))
+    print(f"locked {r.vault} ({r.dir} wiped)")
+    return True
 
 
 def _status_row(found: jn.Found) -> dict[str, Any]:
@@ -227,8 +262,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             continue
         print(f"{r.vault}: mounted at {r.dir} by PID {r.pid} since {since}")
         print(
-            f"  locks in {_clock(r.idle_deadline - now)} if idle, "
-            f"in {_clock(r.hard_deadline - now)} at the latest"
+            f"  locks in {duration(r.idle_deadline - now)} if idle, "
+            f"in {duration(r.hard_deadline - now)} at the latest"
         )
     return EXIT_OK
 
@@ -263,7 +298,9 @@ def cmd_recover(args: argparse.Namespace) -> int:
         others = jn.orphans()
         print("nothing to recover")
         if others:
-            print(f"({len(others)} orphaned mount(s) of other vaults: run without --vault)")
+            print(
+                f"({jn.plural(len(others), 'orphaned mount')} of other vaults: run without --vault)"
+            )
         return EXIT_OK
     harden_process()
     status = EXIT_OK
@@ -290,27 +327,44 @@ def _recover_one(found: jn.Found, args: argparse.Namespace) -> int:
         if not changes:
             print("  no changes since the last sync")
     mode = "yes" if args.yes else "discard" if args.discard else None
-    if changes and mode is None:
-        if not sys.stdin.isatty():
+    if changes and mode != "discard":
+        if mode is None and not sys.stdin.isatty():
+            if getattr(args, "passphrase_file", None):  # a script can preview the conflicts
+                with Vault.open(Path(r.vault), passphrase(args)) as v:
+                    _show_conflicts(m.plan_recovery(v, r, changes))
             sys.stderr.write(
                 "locker: error: the mount directory holds changes that are not in the vault\n"
                 "locker: hint: 'locker recover --yes' saves them into the vault, "
                 "'locker recover --discard' drops them\n"
             )
             return EXIT_ERROR
-        answer = _ask("save these changes into the vault [y], discard them [d], or leave [N]? ")
-        mode = {"y": "yes", "yes": "yes", "d": "discard", "discard": "discard"}.get(answer)
-        if mode is None:
-            print("  left as it is")
-            return EXIT_OK
-    if changes and mode == "yes":
-        vault_file = Path(r.vault)
-        with Vault.open(vault_file, passphrase(args), write=True, purpose="recover") as v:
-            m.recover(v, r, changes)
-        print(f"  saved into {r.vault}: {changes.summary()}")
-    elif changes:
+        with Vault.open(Path(r.vault), passphrase(args), write=True, purpose="recover") as v:
+            plan = m.plan_recovery(v, r, changes)
+            _show_conflicts(plan)
+            if mode is None:
+                answer = _ask(
+                    "save these changes into the vault [y], discard them [d], or leave [N]? "
+                )
+                mode = {"y": "yes", "yes": "yes", "d": "discard", "discard": "discard"}.get(answer)
+                if mode is None:
+                    print("  left as it is")
+                    return EXIT_OK
+            if mode == "yes":
+                m.recover(v, r, changes, plan)
+                n = len(plan.conflicts)
+                note = f"; {jn.plural(n, 'conflict')} (see the warnings)" if n else ""
+                print(f"  saved into {r.vault}: {changes.summary()}{note}")
+                for conflict in plan.conflicts:
+                    warn(conflict.message())
+    if changes and mode == "discard":
         print(f"  discarded: {changes.summary()}")
     wiped = mountdir.wipe_tree(root, remove_root=r.created_dir)
     found.journal.remove(r.mount_id)
-    print(f"  wiped {wiped} files and removed {r.dir}")
+    print(f"  wiped {jn.plural(wiped, 'file')} and removed {r.dir}")
     return EXIT_OK
+
+
+def _show_conflicts(plan: m.RecoveryPlan) -> None:
+    """Before anything is saved: where the vault changed too, and what will be done instead."""
+    for conflict in plan.conflicts:
+        print(f"  conflict {conflict.message(done=False)}")

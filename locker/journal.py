@@ -22,6 +22,7 @@ import secrets
 import socket
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,6 +38,13 @@ IGNORED = (".*.sw?", ".*.swx", "*~", "4913", ".#*", ".*.locker-????????")
 STATE_MATERIALISING = "materialising"
 STATE_MOUNTED = "mounted"
 STATE_LOCKING = "locking"
+STATE_LOCKED = "locked"  # finished: left only for the `locker lock` that asked, to read the outcome
+LOCKED_KEEP = 60.0  # a finished record nobody collected is removed after this many seconds
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """'1 file', '2 files', '0 files' (`many` for irregular plurals)."""
+    return f"{count} {word if count == 1 else many or word + 's'}"
 
 
 def is_ignored(name: str) -> bool:
@@ -60,21 +68,40 @@ class RuntimeBase:
         return self.path / "journal"
 
 
+# Where logind makes each user's runtime directory: a shell without $XDG_RUNTIME_DIR (su,
+# sudo -u, cron) must still find the mounts made under it. A module attribute, for tests.
+RUN_USER = Path("/run/user")
+
+
+def _own_dir(path: str | Path) -> bool:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid()
+
+
 def _candidates() -> list[RuntimeBase]:
+    """Where new mounts go, in order of preference: $XDG_RUNTIME_DIR, /dev/shm, the temp dir."""
     uid = os.getuid()
     found = []
     xdg = os.environ.get("XDG_RUNTIME_DIR")
-    if xdg and os.path.isabs(xdg):
-        try:
-            st = os.lstat(xdg)
-        except OSError:
-            st = None
-        if st and stat.S_ISDIR(st.st_mode) and st.st_uid == uid:
-            found.append(RuntimeBase(Path(xdg) / "locker", True))
+    if xdg and os.path.isabs(xdg) and _own_dir(xdg):
+        found.append(RuntimeBase(Path(xdg) / "locker", True))
     # A world-writable place: ensure_private_dir refuses a directory someone else made there.
     if os.path.isdir("/dev/shm"):  # noqa: S108
         found.append(RuntimeBase(Path(f"/dev/shm/locker-{uid}"), True))  # noqa: S108
     found.append(RuntimeBase(Path(tempfile.gettempdir()) / f"locker-{uid}", False))
+    return found
+
+
+def _lookup_candidates() -> list[RuntimeBase]:
+    """Every base a mount of this user may live under, whatever this shell's environment says:
+    the creation candidates plus /run/user/UID (if it exists and is ours)."""
+    found = _candidates()
+    run_user = RUN_USER / str(os.getuid())
+    if _own_dir(run_user):
+        found.insert(1, RuntimeBase(run_user / "locker", True))
     return found
 
 
@@ -208,6 +235,12 @@ class Record:
     boot_id: str = ""
     host: str = ""
     files: dict[str, str] = field(default_factory=dict)
+    # Written while locking: processes that still held files (pid, command, paths), and how it
+    # ended: the number of files wiped, or the error that stopped it (then nothing was wiped).
+    holders: list[dict[str, Any]] = field(default_factory=list)
+    wiped: int = 0
+    error: str = ""
+    finished: float = 0.0
 
     @classmethod
     def new(cls, vault: Path, directory: Path, **times: Any) -> Record:
@@ -263,6 +296,13 @@ class Journal:
                 os.unlink(tmp)
             raise
 
+    def read(self, mount_id: str) -> Record | None:
+        """The record of `mount_id`, or None if there is none (or it cannot be read)."""
+        try:
+            return _load(self.path_of(mount_id))
+        except (OSError, ValueError, TypeError):
+            return None
+
     def remove(self, mount_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path_of(mount_id))
@@ -276,22 +316,30 @@ class Journal:
             if name.startswith(".") or not name.endswith(".json"):
                 continue
             try:
-                fd = os.open(self.directory / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-                with os.fdopen(fd, "rb") as f:
-                    yield Record.from_json(json.loads(f.read(16 * 1024 * 1024)))
+                yield _load(self.directory / name)
             except (OSError, ValueError, TypeError):
                 continue
 
 
+def _load(path: Path) -> Record:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        return Record.from_json(json.loads(f.read(16 * 1024 * 1024)))
+
+
 def journals() -> list[Journal]:
-    """Every journal directory of this user that exists (all candidate bases are searched)."""
-    found = []
-    for base in _candidates():
+    """Every journal directory of this user that exists, each once: all the bases a mount may
+    live under are searched, not only the one this shell's environment points at."""
+    found, seen = [], set()
+    for base in _lookup_candidates():
         try:
             st = os.lstat(base.journal_dir)
         except OSError:
             continue
-        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid():
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+            continue
+        if (st.st_dev, st.st_ino) not in seen:  # $XDG_RUNTIME_DIR is usually /run/user/UID
+            seen.add((st.st_dev, st.st_ino))
             found.append(Journal(base.journal_dir))
     return found
 
@@ -304,7 +352,16 @@ class Found:
 
 
 def all_mounts() -> list[Found]:
-    return [Found(r, j, r.running()) for j in journals() for r in j.records()]
+    """Active and orphaned mounts. Finished records (a lock's outcome) are not mounts; one
+    that the `locker lock` which asked for it never collected is removed after a while."""
+    found = []
+    for j in journals():
+        for r in j.records():
+            if r.state != STATE_LOCKED:
+                found.append(Found(r, j, r.running()))
+            elif time.time() - r.finished > LOCKED_KEEP:
+                j.remove(r.mount_id)
+    return found
 
 
 def orphans() -> list[Found]:

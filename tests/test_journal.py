@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -88,8 +90,6 @@ def test_zombie_is_not_running(tmp_path: Path) -> None:
             with open(f"/proc/{proc.pid}/stat", "rb") as f:
                 if b") Z" in f.read():
                     break
-            import time
-
             time.sleep(0.01)
         record = make_record(tmp_path, pid=proc.pid, proc_start=jn.process_start(proc.pid))
         assert not record.running()
@@ -204,3 +204,97 @@ def test_scan_skips_symlinks_and_special_files(tmp_path: Path) -> None:
     scan = jn.scan_tree(tmp_path)
     assert list(scan.files) == ["real"]
     assert sorted(scan.skipped) == ["fifo", "link"]
+
+
+def test_plural() -> None:
+    assert [jn.plural(n, "file") for n in (0, 1, 2)] == ["0 files", "1 file", "2 files"]
+    assert jn.plural(1, "sync") == "1 sync" and jn.plural(3, "sync") == "3 syncs"
+    assert jn.plural(2, "process", "processes") == "2 processes"
+
+
+@pytest.fixture
+def run_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A stand-in for /run/user: tmp/run-user/UID, as logind makes it (0700, ours)."""
+    base = tmp_path / "run-user"
+    (base / str(os.getuid())).mkdir(parents=True, mode=0o700)
+    monkeypatch.setattr(jn, "RUN_USER", base)
+    return base / str(os.getuid())
+
+
+def test_mounts_under_run_user_are_found_without_xdg_runtime_dir(
+    tmp_path: Path, run_user: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """su, sudo -u and cron give no $XDG_RUNTIME_DIR: a mount made from a login shell must
+    still be seen by status, lock, recover and the orphan notice."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run_user))
+    journal = jn.Journal(jn.runtime_base().journal_dir)
+    assert journal.directory == run_user / "locker" / "journal"
+    gone = make_record(tmp_path, pid=dead_pid(), mount_id="mnt-left-behind")
+    journal.write(gone)
+    for xdg in (None, str(tmp_path)):  # unset, or pointing somewhere else
+        if xdg is None:
+            monkeypatch.delenv("XDG_RUNTIME_DIR")
+        else:
+            monkeypatch.setenv("XDG_RUNTIME_DIR", xdg)
+        assert [f.record.mount_id for f in jn.orphans()] == ["mnt-left-behind"]
+    # $XDG_RUNTIME_DIR is /run/user/UID in a login shell: the journal is listed once
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run_user))
+    assert [j.directory for j in jn.journals()].count(journal.directory) == 1
+    assert len(jn.all_mounts()) == 1
+
+
+def test_new_mounts_keep_their_preference_order(
+    run_user: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/run/user/UID is searched, but without $XDG_RUNTIME_DIR new mounts still go to
+    /dev/shm (else the temp dir), as before."""
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    assert all(c.path != run_user / "locker" for c in jn._candidates())
+    assert any(c.path == run_user / "locker" for c in jn._lookup_candidates())
+
+
+def test_foreign_run_user_dir_is_not_searched(
+    run_user: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if os.getuid() != 0:
+        pytest.skip("needs root to make a directory owned by someone else")
+    os.chown(run_user, 65534, 65534)
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    assert all(c.path != run_user / "locker" for c in jn._lookup_candidates())
+
+
+def test_finished_records_are_not_mounts_and_are_collected(
+    tmp_path: Path, run_user: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lock asked for by `locker lock` leaves its outcome (state "locked") for it to read;
+    it is no mount, and one nobody collected is removed after a while."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run_user))
+    journal = jn.Journal(jn.runtime_base().journal_dir)
+    fresh = make_record(
+        tmp_path, pid=dead_pid(), mount_id="mnt-fresh", state=jn.STATE_LOCKED, finished=time.time()
+    )
+    stale = make_record(
+        tmp_path,
+        pid=dead_pid(),
+        mount_id="mnt-stale",
+        state=jn.STATE_LOCKED,
+        finished=time.time() - jn.LOCKED_KEEP - 1,
+    )
+    journal.write(fresh)
+    journal.write(stale)
+    assert jn.all_mounts() == [] and jn.orphans() == []
+    assert journal.read("mnt-fresh") == fresh
+    assert journal.read("mnt-stale") is None
+    assert journal.read("mnt-never") is None
+
+
+def test_records_of_an_older_locker_still_load(tmp_path: Path) -> None:
+    """Records written before holders/wiped/error/finished existed (mounts of the previous
+    version that are still running, or orphans of it) are read, not skipped."""
+    record = make_record(tmp_path, state=jn.STATE_MOUNTED)
+    data = record.to_json()
+    for key in ("holders", "wiped", "error", "finished"):
+        del data[key]
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    [back] = list(jn.Journal(tmp_path).records())
+    assert back == record

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import selectors
 import signal
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import LOCKER, PASSPHRASE, locker_env
+from conftest import LOCKER, PASSPHRASE, locker_env, require
 
 from locker.vault import Vault
 
@@ -77,13 +78,13 @@ def mount(
 ) -> Iterator[Callable[..., Mount]]:
     started: list[Mount] = []
 
-    def start(*args: str) -> Mount:
+    def start(*args: str, env_override: dict[str, str | None] | None = None) -> Mount:
         proc = subprocess.Popen(
             [*LOCKER, "--vault", str(vault), "--passphrase-file", str(pwfile), "mount", *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=locker_env(tmp_path, env),
+            env=locker_env(tmp_path, {**env, **(env_override or {})}),
             cwd=tmp_path,
         )
         assert proc.stdout is not None
@@ -180,6 +181,7 @@ def test_sync_back_editor_patterns_and_lock_command(
 
     locked = lk("lock")
     assert locked.returncode == 0, locked.stderr
+    assert locked.stdout.decode() == f"locked {vault} ({root} wiped)\n"  # the caller is told
     code, out, err = mnt.wait()
     assert code == 0, err
     assert "locked (locker lock)" in out
@@ -211,6 +213,8 @@ def test_writing_commands_are_busy_while_reads_work(
     out.mkdir()
     assert lk("get", "c.env", "--to", out).returncode == 0
     assert (out / "c.env").read_bytes() == b"TOKEN=1\n"
+    status = lk("status").stdout.decode()
+    assert re.search(r"locks in 4m5\ds if idle, in 7h59m at the latest", status), status
     assert mnt.alive()
 
 
@@ -220,7 +224,8 @@ def test_idle_lock_without_activity(mount: Callable[..., Mount], lk: Run) -> Non
     code, out, _ = mnt.wait(timeout=10)
     assert code == 0
     assert 1.4 < time.monotonic() - start < 8
-    assert "locked (idle)" in out
+    assert "locked (idle): no changes; 4 files wiped" in out
+    assert "mounted 4 files;" in out
     assert not mnt.dir.exists()
     assert log_events(lk)[-1]["detail"] == "idle"
 
@@ -247,8 +252,9 @@ def test_signals_sync_and_lock(
     mnt = mount()
     (mnt.dir / "a.txt").write_bytes(b"written just before the signal\n")
     mnt.proc.send_signal(sig)  # before the debounce: the final sync must save it
-    code, _, err = mnt.wait()
+    code, out, err = mnt.wait()
     assert code == 0, err
+    assert f"locked ({sig.name}): 1 changed saved in 1 sync; 4 files wiped" in out
     assert not mnt.dir.exists()
     assert contents(vault)["a.txt"] == b"written just before the signal\n"
     last = log_events(lk)[-1]
@@ -267,7 +273,13 @@ def test_process_holding_a_file_is_named_and_lock_goes_on(
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "ready\n"
-        assert lk("lock").returncode == 0
+        locked = lk("lock")
+        assert locked.returncode == 0, locked.stderr
+        # `locker lock` names the holder itself: the mount's terminal may be far away
+        told = locked.stderr.decode()
+        assert f"locker: warning: process {holder.pid} (python" in told, told
+        assert str(mnt.dir / "c.env") in told and "wiped anyway" in told
+        assert b"locked " in locked.stdout
         rc, _, err = mnt.wait()
         assert rc == 0
         assert f"process {holder.pid} (python" in err and "c.env" in err
@@ -431,3 +443,61 @@ def test_terminal_hangup_locks_like_a_dropped_ssh_session(
     assert not root.exists()
     assert contents(vault)["a.txt"] == b"saved on hangup\n"
     assert log_events(lk)[-1]["detail"] == "SIGHUP"
+
+
+def test_recover_never_overwrites_what_changed_in_the_vault_since(
+    mount: Callable[..., Mount], lk: Run, vault: Path, tmp_path: Path
+) -> None:
+    """Edit in the mount, kill -9, then `locker add --force` newer content (the writer lock
+    died with the mount), then `recover --yes`: the newer content stays, the orphan's edit is
+    saved beside it, and the user is told, before and after."""
+    mnt = mount()
+    (mnt.dir / "a.txt").write_bytes(b"orphan's edit\n")
+    (mnt.dir / "d.txt").unlink()
+    crash(mnt)
+    newer = tmp_path / "newer.txt"
+    newer.write_bytes(b"newer, added after the crash\n")
+    assert lk("add", newer, "--as", "a.txt", "--force").returncode == 0
+    assert lk("add", newer, "--as", "d.txt", "--force").returncode == 0
+
+    preview = lk("recover")  # no terminal: report only, with the conflicts
+    assert preview.returncode == 1
+    assert b"conflict a.txt: changed in the mount, but changed in the vault" in preview.stdout
+    assert b"will keep the vault's version" in preview.stdout
+    assert contents(vault)["a.txt"] == b"newer, added after the crash\n"
+
+    done = lk("recover", "--yes")
+    assert done.returncode == 0, done.stderr
+    out, err = done.stdout.decode(), done.stderr.decode()
+    assert out.index("conflict a.txt") < out.index("saved into")  # shown before acting
+    assert "conflict d.txt: deleted in the mount, but changed in the vault" in out
+    data = contents(vault)
+    assert data["a.txt"] == b"newer, added after the crash\n"
+    assert data["d.txt"] == b"newer, added after the crash\n"
+    [saved] = [n for n in data if n.startswith("a.txt.recovered-")]
+    assert re.fullmatch(r"a\.txt\.recovered-\d{8}-\d{6}", saved)
+    assert data[saved] == b"orphan's edit\n"
+    warnings = [line for line in err.splitlines() if line.startswith("locker: warning:")]
+    assert len(warnings) == 2, err
+    assert f"saved the mount's as {saved}" in warnings[0]
+    assert "d.txt" in warnings[1] and "kept the vault's version" in warnings[1]
+    event = log_events(lk)[-1]
+    assert event["event"] == "recover" and f"a.txt -> {saved}" in event["detail"]
+    assert "kept d.txt" in event["detail"]
+    assert not mnt.dir.exists()
+
+
+def test_mount_is_found_from_a_shell_with_another_runtime_dir(
+    mount: Callable[..., Mount], lk: Run, vault: Path
+) -> None:
+    """Mounted from a shell without $XDG_RUNTIME_DIR (cron, su): it lives under /dev/shm; a
+    login shell with $XDG_RUNTIME_DIR set still sees it and locks it."""
+    require(os.path.isdir("/dev/shm"), "/dev/shm is needed for the runtime-dir fallback")
+    mnt = mount(env_override={"XDG_RUNTIME_DIR": None})
+    assert mnt.dir.parent == Path(f"/dev/shm/locker-{os.getuid()}")
+    status = lk("status")  # this shell's $XDG_RUNTIME_DIR is the test's own runtime dir
+    assert f"mounted at {mnt.dir} by PID {mnt.proc.pid}".encode() in status.stdout, status
+    locked = lk("lock")
+    assert (locked.returncode, locked.stdout.decode()) == (0, f"locked {vault} ({mnt.dir} wiped)\n")
+    assert mnt.wait()[0] == 0
+    assert not mnt.dir.exists()

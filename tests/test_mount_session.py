@@ -17,7 +17,7 @@ from conftest import PASSPHRASE
 from locker import journal as jn
 from locker import mount as m
 from locker import mountdir
-from locker.commands_mount import parse_duration
+from locker.commands_mount import duration, lock_summary, parse_duration
 from locker.errors import UsageError
 from locker.vault import Vault
 
@@ -312,6 +312,7 @@ def test_failed_final_sync_keeps_the_files_for_recover(session: tuple[m.Session,
     assert (s.root / "a.txt").read_bytes() == b"precious"
     [record] = list(s.journal.records())
     assert record.state == jn.STATE_LOCKING
+    assert "No space left on device" in record.error  # for `locker lock` to tell its caller
 
 
 def test_sync_error_is_retried_later(session: tuple[m.Session, Clocks]) -> None:
@@ -487,3 +488,74 @@ def test_emptied_dir_at_lock_time_keeps_the_entries(
         (s.root / name).unlink()
     s.lock("SIGHUP")
     assert contents(filled_vault) == before
+
+
+# -- what locking tells `locker lock`, and the summary -------------------------------------------
+
+
+def test_lock_names_holders_in_the_journal_before_wiping(
+    session: tuple[m.Session, Clocks], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`locker lock` runs in another shell: the holders must be in the record before the wipe,
+    and a lock it asked for leaves the outcome (state "locked") for it to read."""
+    s, _ = session
+    code = "import sys, time; f = open(sys.argv[1]); print('ready', flush=True); time.sleep(30)"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(s.root / "c.env")], stdout=subprocess.PIPE, text=True
+    )
+    seen: list[jn.Record | None] = []
+    real_wipe = mountdir.wipe_tree
+
+    def spy(root: Path, remove_root: bool) -> int:
+        seen.append(s.journal.read(s.record.mount_id))
+        return real_wipe(root, remove_root)
+
+    monkeypatch.setattr(mountdir, "wipe_tree", spy)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        result = s.lock(m.REASON_COMMAND)
+    finally:
+        proc.kill()
+        proc.wait()
+    [before] = seen
+    assert before is not None and before.state == jn.STATE_LOCKING
+    assert [(h["pid"], h["paths"]) for h in before.holders] == [(proc.pid, [str(s.root / "c.env")])]
+    assert "python" in before.holders[0]["command"]
+    after = s.journal.read(s.record.mount_id)
+    assert after is not None and after.state == jn.STATE_LOCKED
+    assert after.wiped == result.wiped == 4 and after.files == {} and after.finished > 0
+    assert after.holders == before.holders
+
+
+def test_lock_summary_counts_every_kind_of_change(session: tuple[m.Session, Clocks]) -> None:
+    """Three edits, one new file and one deletion: all five are reported, by kind."""
+    s, _ = session
+    for text in (b"v2", b"v3"):
+        (s.root / "a.txt").write_bytes(text)
+        s.sync()
+    (s.root / "a.txt").write_bytes(b"v4")
+    (s.root / "new.txt").write_bytes(b"new")
+    (s.root / "c.env").unlink()
+    s.sync()
+    (s.root / "d.txt").rename(s.root / "e.txt")
+    s.sync()
+    result = s.lock("test")
+    assert (s.saved.changed, s.saved.added, s.saved.deleted, s.saved.renamed) == (3, 1, 1, 1)
+    assert lock_summary(s.saved, s.syncs, result.wiped) == (
+        "3 changed, 1 added, 1 deleted, 1 renamed saved in 4 syncs; 4 files wiped"
+    )
+
+
+def test_lock_summary_singular_and_nothing() -> None:
+    one = m.SavedCounts(changed=1)
+    assert lock_summary(one, 1, 1) == "1 changed saved in 1 sync; 1 file wiped"
+    assert lock_summary(m.SavedCounts(), 0, 0) == "no changes; 0 files wiped"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0s"), (42.9, "42s"), (60, "1m00s"), (3597, "59m57s"), (3600, "1h00m"),
+     (28740, "7h59m"), (-5, "0s"), (50 * 3600 + 61, "50h01m")],
+)  # fmt: skip
+def test_duration_cannot_be_misread(seconds: float, text: str) -> None:
+    assert duration(seconds) == text

@@ -1,0 +1,145 @@
+"""`locker lock` and `locker status` as their callers see them, run in-process (cli.main) so
+that the runtime-dir list and the lock wait can be patched; the mounts they talk to are real
+processes (a real `locker mount`, or a stand-in that ignores or dies of the lock signal)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from test_mount_e2e import Mount, env, mount, runtime, vault  # noqa: F401 - fixtures
+
+from locker import commands_mount as cm
+from locker import journal as jn
+from locker.cli import main
+
+
+@pytest.fixture
+def xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> jn.Journal:
+    run = tmp_path / "xdg"
+    run.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
+    monkeypatch.delenv("LOCKER_VAULT", raising=False)
+    return jn.Journal(jn.runtime_base().journal_dir)
+
+
+@pytest.fixture
+def stand_in() -> Iterator[Callable[[bool], subprocess.Popen[str]]]:
+    """A process standing in for a mount: it ignores the lock signal, or dies of it."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(ignore_lock_signal: bool) -> subprocess.Popen[str]:
+        code = (
+            "import signal, time\n"
+            f"if {ignore_lock_signal}: signal.signal(signal.SIGUSR1, signal.SIG_IGN)\n"
+            "print('ready', flush=True)\n"
+            "time.sleep(60)\n"
+        )
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        procs.append(proc)
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+
+
+def record_for(vault_file: Path, tmp_path: Path, pid: int, **fields: object) -> jn.Record:
+    record = jn.Record.new(
+        vault_file,
+        tmp_path / "mnt-stand-in",
+        started=0.0,
+        idle_seconds=300,
+        idle_deadline=0.0,
+        hard_deadline=0.0,
+    )
+    record.pid, record.proc_start, record.state = pid, jn.process_start(pid), jn.STATE_MOUNTED
+    for key, value in fields.items():
+        setattr(record, key, value)
+    return record
+
+
+def test_lock_that_does_not_happen_in_time_is_an_error_naming_the_pid(
+    xdg: jn.Journal,
+    stand_in: Callable[[bool], subprocess.Popen[str]],
+    vault_path: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    proc = stand_in(True)
+    xdg.write(record_for(vault_path, tmp_path, proc.pid))
+    monkeypatch.setattr(cm, "LOCK_WAIT", 0.3)
+    assert main(["lock", "--vault", str(vault_path)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert f"(PID {proc.pid}) did not lock within 0.3 s" in err
+    assert f"kill {proc.pid}" in err
+    assert proc.poll() is None
+
+
+def test_mount_that_dies_while_locking_is_an_error_with_its_reason(
+    xdg: jn.Journal,
+    stand_in: Callable[[bool], subprocess.Popen[str]],
+    vault_path: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    proc = stand_in(False)
+    xdg.write(
+        record_for(
+            vault_path, tmp_path, proc.pid, state=jn.STATE_LOCKING, error="No space left on device"
+        )
+    )
+    assert main(["lock", "--vault", str(vault_path)]) == 1
+    _, err = capsys.readouterr()
+    assert "stopped without wiping its files: No space left on device" in err
+    assert "locker: hint: run 'locker recover'" in err
+
+
+def test_status_and_lock_find_a_mount_under_run_user_without_xdg_runtime_dir(
+    mount: Callable[..., Mount],  # noqa: F811
+    vault: Path,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The reviewer's case: mounted from a login shell ($XDG_RUNTIME_DIR=/run/user/UID), then
+    `locker status` and `locker lock` from `su`/`sudo -u`/cron, where it is unset."""
+    run_user = tmp_path / "run-user"
+    (run_user / str(os.getuid())).mkdir(parents=True, mode=0o700)
+    mnt = mount(env_override={"XDG_RUNTIME_DIR": str(run_user / str(os.getuid()))})
+    monkeypatch.setattr(jn, "RUN_USER", run_user)
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.delenv("LOCKER_VAULT", raising=False)
+    assert main(["status", "--vault", str(vault)]) == 0
+    out, _ = capsys.readouterr()
+    assert f"mounted at {mnt.dir} by PID {mnt.proc.pid}" in out
+    assert main(["lock", "--vault", str(vault)]) == 0
+    out, _ = capsys.readouterr()
+    assert out == f"locked {vault} ({mnt.dir} wiped)\n"
+    assert mnt.wait()[0] == 0 and not mnt.dir.exists()
+    assert main(["status", "--vault", str(vault)]) == 0
+    assert capsys.readouterr().out == "nothing is mounted\n"
+
+
+@pytest.mark.xfail(
+    reason="needs locker/cli.py main() to skip the orphan notice for 'status' as for 'recover'",
+    strict=False,
+)
+def test_status_names_an_orphan_once(
+    xdg: jn.Journal, vault_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    xdg.write(record_for(vault_path, tmp_path, proc.pid))  # its process is gone
+    assert main(["status", "--vault", str(vault_path)]) == 0
+    out, err = capsys.readouterr()
+    assert out.count("ORPHANED") == 1
+    assert "left behind" not in err
