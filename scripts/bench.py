@@ -882,7 +882,10 @@ def chart(r: dict[str, Any], path: Path) -> str | None:
     tools = ["locker", "age", "gpg", "cp"]
     width = 0.2
     for i, tool in enumerate(tools):
-        vals = [b["seconds"][f"{tool}_add"]["median"], b["seconds"][f"{tool}_read"]["median"]]
+        vals: list[float] = [
+            b["seconds"][f"{tool}_add"]["median"],
+            b["seconds"][f"{tool}_read"]["median"],
+        ]
         bars = ax.bar(
             [x + (i - 1.5) * width for x in (0, 1)], vals, width, label=tool, color=colors[tool]
         )
@@ -894,7 +897,9 @@ def chart(r: dict[str, Any], path: Path) -> str | None:
 
     ax = axes[0][1]
     lm, gc = mnt["locker"], mnt["gocryptfs"]
-    labels, vals, cols = [], [], []
+    labels: list[str] = []
+    vals = []
+    cols: list[str] = []
     if lm.get("available"):
         labels += ["locker mount + read all", "  same, minus KDF"]
         vals += [lm["mount_read_seconds"]["median"], lm["mount_read_minus_kdf_seconds"]]
