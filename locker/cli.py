@@ -150,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
         args = parser.parse_args(args_list)
         handler: Handler | None = getattr(args, "handler", None)
-        if getattr(args, "command", None) != "recover":
+        if getattr(args, "command", None) not in ("recover", "status"):
             _orphan_notice()
         if handler is None:
             from locker.commands import cmd_overview

@@ -129,10 +129,6 @@ def test_status_and_lock_find_a_mount_under_run_user_without_xdg_runtime_dir(
     assert capsys.readouterr().out == "nothing is mounted\n"
 
 
-@pytest.mark.xfail(
-    reason="needs locker/cli.py main() to skip the orphan notice for 'status' as for 'recover'",
-    strict=False,
-)
 def test_status_names_an_orphan_once(
     xdg: jn.Journal, vault_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
