@@ -115,9 +115,6 @@ def chunk_nonce(counter: int, last: bool) -> bytes:
     return counter.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
 
 
-_HAS_ENCRYPT_INTO = hasattr(AESGCM, "encrypt_into")
-
-
 class StreamSealer:
     """Seals one entry chunk by chunk; the caller says which chunk is the last."""
 
@@ -127,36 +124,24 @@ class StreamSealer:
         self._counter = 0
         self._done = False
 
-    def seal(self, chunk: bytes | memoryview, last: bool) -> bytes:
+    def _nonce(self, length: int, last: bool) -> bytes:
         if self._done:
             raise ValueError("STREAM already finished")
-        if len(chunk) > CHUNK_SIZE or (not last and len(chunk) != CHUNK_SIZE):
+        if length > CHUNK_SIZE or (not last and length != CHUNK_SIZE):
             raise ValueError("STREAM chunks other than the last must be full")
-        if last and len(chunk) == 0 and self._counter > 0:
+        if last and length == 0 and self._counter > 0:
             raise ValueError("an empty last chunk is only allowed for an empty entry")
-        sealed = self._aead.encrypt(chunk_nonce(self._counter, last), chunk, self._aad)
+        nonce = chunk_nonce(self._counter, last)
         self._counter += 1
         self._done = last
-        return sealed
+        return nonce
+
+    def seal(self, chunk: bytes | memoryview, last: bool) -> bytes:
+        return self._aead.encrypt(self._nonce(len(chunk), last), chunk, self._aad)
 
     def seal_into(self, chunk: bytes | memoryview, last: bool, out: memoryview) -> int:
-        """Like seal, but writes the sealed chunk into `out` (exactly len(chunk) + TAG_SIZE
-        bytes long) instead of allocating; returns the number of bytes written.
-
-        AESGCM.encrypt_into exists from cryptography 47 on; older ones take the copy path."""
-        if not _HAS_ENCRYPT_INTO:
-            sealed = self.seal(chunk, last)
-            out[: len(sealed)] = sealed
-            return len(sealed)
-        if self._done:
-            raise ValueError("STREAM already finished")
-        if len(chunk) > CHUNK_SIZE or (not last and len(chunk) != CHUNK_SIZE):
-            raise ValueError("STREAM chunks other than the last must be full")
-        if last and len(chunk) == 0 and self._counter > 0:
-            raise ValueError("an empty last chunk is only allowed for an empty entry")
-        n: int = self._aead.encrypt_into(chunk_nonce(self._counter, last), chunk, self._aad, out)
-        self._counter += 1
-        self._done = last
+        """Like seal, but into `out` (exactly len(chunk) + TAG_SIZE bytes); returns that length."""
+        n: int = self._aead.encrypt_into(self._nonce(len(chunk), last), chunk, self._aad, out)
         return n
 
 
