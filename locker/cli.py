@@ -7,6 +7,7 @@ the commands that need them so `locker --version` stays fast.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import traceback
@@ -45,8 +46,6 @@ def _common_options() -> _Parser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from locker import commands as c
-
     common = _common_options()
     parser = _Parser(
         prog="locker", description="An encrypted local secrets locker.", parents=[common]
@@ -54,12 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"locker {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    def command(name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
+    def command(name: str, handler: str, help: str) -> argparse.ArgumentParser:
+        """`handler` is "module:function" in locker, imported only when that command runs."""
         p = sub.add_parser(name, parents=[common], help=help, description=help)
         p.set_defaults(handler=handler)
         return p
 
-    p = command("init", c.cmd_init, "create a new vault")
+    p = command("init", "commands:cmd_init", "create a new vault")
     p.add_argument(
         "--kdf-memory", type=int, metavar="MIB", help="Argon2id memory in MiB (default 256)"
     )
@@ -73,37 +73,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--kdf-parallelism", type=int, metavar="N", help="Argon2id lanes (default 4)")
 
-    p = command("add", c.cmd_add, "add files or directories (recursively)")
+    p = command("add", "commands:cmd_add", "add files or directories (recursively)")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument(
         "--as", dest="as_name", metavar="NAME", help="entry name (a prefix for a directory)"
     )
     p.add_argument("--force", action="store_true", help="replace entries that exist")
 
-    p = command("ls", c.cmd_ls, "list entries")
+    p = command("ls", "commands:cmd_ls", "list entries")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("-l", dest="long", action="store_true", help="show size and times")
 
-    p = command("cat", c.cmd_cat, "write an entry to standard output")
+    p = command("cat", "commands:cmd_cat", "write an entry to standard output")
     p.add_argument("name", metavar="NAME")
 
-    p = command("get", c.cmd_get, "write entries (or directories of entries) to files")
+    p = command("get", "commands:cmd_get", "write entries (or directories of entries) to files")
     p.add_argument("names", nargs="+", metavar="NAME")
     p.add_argument("--to", metavar="DIR", default=".", help="target directory (default: .)")
     p.add_argument("--force", action="store_true", help="replace files that exist")
 
-    p = command("rm", c.cmd_rm, "remove entries")
+    p = command("rm", "commands:cmd_rm", "remove entries")
     p.add_argument("names", nargs="+", metavar="NAME")
     p.add_argument(
         "-r", dest="recursive", action="store_true", help="remove directories of entries"
     )
 
-    p = command("mv", c.cmd_mv, "rename an entry or a directory of entries")
+    p = command("mv", "commands:cmd_mv", "rename an entry or a directory of entries")
     p.add_argument("old", metavar="OLD")
     p.add_argument("new", metavar="NEW")
     p.add_argument("--force", action="store_true", help="replace an entry named NEW")
 
-    p = command("passwd", c.cmd_passwd, "change the passphrase (rewraps the key slot only)")
+    p = command(
+        "passwd", "commands:cmd_passwd", "change the passphrase (rewraps the key slot only)"
+    )
     p.add_argument(
         "--new-passphrase-file",
         metavar="FILE",
@@ -113,18 +115,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kdf-time", type=int, metavar="N", help="new Argon2id passes")
     p.add_argument("--kdf-parallelism", type=int, metavar="N", help="new Argon2id lanes")
 
-    command("rekey", c.cmd_rekey, "make a new master key and re-encrypt every entry")
-    command("verify", c.cmd_verify, "decrypt every entry and report failures")
+    command("rekey", "commands:cmd_rekey", "make a new master key and re-encrypt every entry")
+    command("verify", "commands:cmd_verify", "decrypt every entry and report failures")
 
-    p = command("info", c.cmd_info, "show header facts (no passphrase needed)")
+    p = command("info", "commands:cmd_info", "show header facts (no passphrase needed)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
-    p = command("log", c.cmd_log, "show the vault's audit log")
+    p = command("log", "commands:cmd_log", "show the vault's audit log")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
-    from locker import commands_mount as cm
-
-    p = command("mount", cm.cmd_mount, "work on the files in a private directory until locked")
+    p = command(
+        "mount", "commands_mount:cmd_mount", "work on the files in a private directory until locked"
+    )
     p.add_argument("--dir", metavar="DIR", help="mount here (default: a new private RAM dir)")
     p.add_argument(
         "--idle", default="300", metavar="SECONDS", help="lock after this long unused (default 300)"
@@ -132,10 +134,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-time", default="8h", metavar="DURATION", help="lock after this long (default 8h)"
     )
-    command("lock", cm.cmd_lock, "lock active mounts (all of them unless --vault is given)")
-    p = command("status", cm.cmd_status, "list active and orphaned mounts")
+    command(
+        "lock",
+        "commands_mount:cmd_lock",
+        "lock active mounts (all of them unless --vault is given)",
+    )
+    p = command("status", "commands_mount:cmd_status", "list active and orphaned mounts")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p = command("recover", cm.cmd_recover, "save or discard what a crashed mount left behind")
+    p = command(
+        "recover", "commands_mount:cmd_recover", "save or discard what a crashed mount left behind"
+    )
     p.add_argument("--yes", action="store_true", help="save the changes into the vault, then wipe")
     p.add_argument("--discard", action="store_true", help="wipe without saving the changes")
     return parser
@@ -149,14 +157,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(args_list)
-        handler: Handler | None = getattr(args, "handler", None)
+        spec: str | None = getattr(args, "handler", None)
         if getattr(args, "command", None) not in ("recover", "status"):
             _orphan_notice()
-        if handler is None:
+        if spec is None:
             from locker.commands import cmd_overview
 
             return cmd_overview(args, parser)
-        return handler(args)
+        return _resolve(spec)(args)
     except LockerError as exc:
         return report(exc, exc.exit_code, exc.hint)
     except KeyboardInterrupt:
@@ -174,14 +182,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
 
 
+def _resolve(spec: str) -> Handler:
+    module, function = spec.split(":")
+    handler: Handler = getattr(importlib.import_module(f"locker.{module}"), function)
+    return handler
+
+
 def _orphan_notice() -> None:
     """Warn about mounts left behind by a dead process; never fails the command itself."""
     try:
-        from locker.commands_mount import orphan_notice
+        from locker.journal import orphans
 
-        orphan_notice()
-    except Exception:  # noqa: S110 - a notice must not break the command it precedes
-        pass
+        left = orphans()
+    except Exception:
+        return
+    if not left:
+        return
+    if len(left) == 1:
+        r = left[0].record
+        message = f"a mount of {r.vault} at {r.dir} was left behind by PID {r.pid}, which is gone"
+    else:
+        message = f"{len(left)} mounts were left behind by processes that are gone"
+    sys.stderr.write(f"locker: warning: {message}\n")
+    sys.stderr.write("locker: hint: run 'locker recover' to save or discard their files\n")
 
 
 def report(exc: BaseException, code: int, hint: str | None, message: str | None = None) -> int:

@@ -271,19 +271,6 @@ def cmd_status(args: argparse.Namespace) -> int:
 # -- recover -------------------------------------------------------------------------------------
 
 
-def orphan_notice() -> None:
-    """One warning line (and a hint) if a mount was left behind by a dead process."""
-    left = jn.orphans()
-    if not left:
-        return
-    if len(left) == 1:
-        r = left[0].record
-        warn(f"a mount of {r.vault} at {r.dir} was left behind by PID {r.pid}, which is gone")
-    else:
-        warn(f"{len(left)} mounts were left behind by processes that are gone")
-    sys.stderr.write("locker: hint: run 'locker recover' to save or discard their files\n")
-
-
 def _ask(question: str) -> str:
     sys.stderr.write(question)
     sys.stderr.flush()

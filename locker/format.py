@@ -279,7 +279,7 @@ def check_name(name: str) -> str:
             raise InvalidNameError(f"entry name {name!r} contains {what}")
         if len(part.encode("utf-8")) > MAX_COMPONENT_BYTES:
             raise InvalidNameError(f"entry name {name!r} has a component over 255 bytes")
-        if any(_is_control(c) for c in part):
+        if not part.isprintable() and any(_is_control(c) for c in part):
             raise InvalidNameError(f"entry name {name!r} contains a control character")
     return name
 

@@ -217,9 +217,9 @@ class Vault:
         return list(self._container.index.entries)
 
     def entry(self, name: str) -> Entry:
-        for e in self._container.index.entries:
-            if e.name == name:
-                return e
+        found = self._by_name.get(name)
+        if found is not None:
+            return found
         raise NotFoundError(f"no entry named {name!r}", hint="'locker ls' lists the entries")
 
     def chunks(self, name: str) -> Iterator[bytes]:
@@ -256,6 +256,7 @@ class Vault:
     def _reset_staging(self) -> None:
         c = self._container
         self._staged = {e.name: _Staged(replace(e), c.copy_source(e)) for e in c.index.entries}
+        self._by_name = {e.name: e for e in c.index.entries}
         self._slots = list(c.header.slots)
         self._master = c.unlocked.master
         self._pending_log: list[LogEvent] = []
