@@ -454,17 +454,15 @@ class Changes:
         return out
 
     def summary(self) -> str:
-        parts = [
-            f"{len(items)} {label}"
-            for items, label in (
-                (self.changed, "changed"),
-                (self.added, "added"),
-                (self.deleted, "deleted"),
-                (self.renamed, "renamed"),
-            )
-            if items
-        ]
-        return ", ".join(parts) or "no changes"
+        return change_summary(
+            len(self.changed), len(self.added), len(self.deleted), len(self.renamed)
+        )
+
+
+def change_summary(changed: int, added: int, deleted: int, renamed: int) -> str:
+    """'3 changed, 1 added, 1 deleted' (only the kinds that happened), or 'no changes'."""
+    counts = (changed, "changed"), (added, "added"), (deleted, "deleted"), (renamed, "renamed")
+    return ", ".join(f"{n} {label}" for n, label in counts if n) or "no changes"
 
 
 def pair_renames(

@@ -214,18 +214,7 @@ class SavedCounts:
         return self.changed + self.added + self.deleted + self.renamed
 
     def summary(self) -> str:
-        """'3 changed, 1 added, 1 deleted' (only the kinds that happened), or 'no changes'."""
-        parts = [
-            f"{count} {label}"
-            for count, label in (
-                (self.changed, "changed"),
-                (self.added, "added"),
-                (self.deleted, "deleted"),
-                (self.renamed, "renamed"),
-            )
-            if count
-        ]
-        return ", ".join(parts) or "no changes"
+        return jn.change_summary(self.changed, self.added, self.deleted, self.renamed)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from locker.format import KdfCost
-from locker.vault import create
+from locker.vault import Vault, create
 
 PASSPHRASE = b"correct horse battery staple"
 OTHER_PASSPHRASE = b"hunter2 is not a passphrase"
@@ -204,3 +204,21 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+MOUNT_FILES = {
+    "a.txt": b"alpha\n",
+    "sub/deep/b.key": b"-----BEGIN KEY-----\n",
+    "c.env": b"TOKEN=1\n",
+    "d.txt": b"delta\n",
+}
+
+
+@pytest.fixture
+def filled_vault(vault_path: Path) -> Path:
+    """`vault_path` holding MOUNT_FILES: a nested name, a key, an env file."""
+    with Vault.open(vault_path, PASSPHRASE, write=True) as v:
+        for name, data in MOUNT_FILES.items():
+            v.add_bytes(name, data)
+        v.commit()
+    return vault_path

@@ -39,14 +39,8 @@ def env(runtime: Path) -> dict[str, str | None]:
 
 
 @pytest.fixture
-def vault(vault_path: Path) -> Path:
-    with Vault.open(vault_path, PASSPHRASE, write=True) as v:
-        v.add_bytes("a.txt", b"alpha\n")
-        v.add_bytes("sub/deep/b.key", b"-----BEGIN KEY-----\n")
-        v.add_bytes("c.env", b"TOKEN=1\n")
-        v.add_bytes("d.txt", b"delta\n")
-        v.commit()
-    return vault_path
+def vault(filled_vault: Path) -> Path:
+    return filled_vault
 
 
 @pytest.fixture

@@ -172,17 +172,6 @@ def test_parse_duration() -> None:
 
 
 @pytest.fixture
-def filled_vault(vault_path: Path) -> Path:
-    with Vault.open(vault_path, PASSPHRASE, write=True) as v:
-        v.add_bytes("a.txt", b"alpha\n")
-        v.add_bytes("sub/deep/b.key", b"-----BEGIN KEY-----\n")
-        v.add_bytes("c.env", b"TOKEN=1\n")
-        v.add_bytes("d.txt", b"delta\n")
-        v.commit()
-    return vault_path
-
-
-@pytest.fixture
 def session(filled_vault: Path, tmp_path: Path) -> Iterator[tuple[m.Session, Clocks]]:
     clocks = Clocks()
     journal_dir = tmp_path / "journal"
