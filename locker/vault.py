@@ -58,26 +58,30 @@ def calibrate_kdf(
 ) -> KdfCost:
     """Argon2id cost whose unlock takes about `target_seconds` on this machine.
 
-    Times one pass (time cost 1) over `memory_kib` with `parallelism` lanes and returns the
-    largest number of passes whose predicted time does not exceed the target, clamped to
-    1..16 and to the memory x time cap every reader enforces.
+    Times a derivation with 1 pass and one with 2: the difference is the cost of a pass, the
+    rest a fixed cost (filling the memory) that every unlock pays too. Returns the most passes
+    that fit the target, clamped to 1..16 and to the memory x time cap every reader enforces.
     """
     if not math.isfinite(target_seconds) or target_seconds <= 0:
         raise UsageError("--kdf-target must be a positive number of seconds")
-    one_pass = KdfCost(memory_kib, 1, parallelism)
-    check_kdf_cost(one_pass)
-    start = clock()
-    crypto.argon2id(
-        b"calibration", bytes(crypto.SALT_SIZE), crypto.KdfParams(memory_kib, 1, parallelism)
-    )
-    passes = kdf_passes(target_seconds, clock() - start, memory_kib)
-    return KdfCost(memory_kib, passes, parallelism)
+    check_kdf_cost(KdfCost(memory_kib, 2, parallelism))
+    timings = []
+    for passes in (1, 2):
+        start = clock()
+        params = crypto.KdfParams(memory_kib, passes, parallelism)
+        crypto.argon2id(b"calibration", bytes(crypto.SALT_SIZE), params)
+        timings.append(clock() - start)
+    per_pass = max(timings[1] - timings[0], 0.0)
+    fixed = max(timings[0] - per_pass, 0.0)
+    return KdfCost(memory_kib, kdf_passes(target_seconds, per_pass, memory_kib, fixed), parallelism)
 
 
-def kdf_passes(target_seconds: float, per_pass_seconds: float, memory_kib: int) -> int:
+def kdf_passes(
+    target_seconds: float, per_pass_seconds: float, memory_kib: int, fixed_seconds: float = 0.0
+) -> int:
     """The most Argon2 passes that fit in the target (at least 1, at most 16 and the cap)."""
     most = min(MAX_KDF_TIME, MAX_KDF_MEMORY_TIME_KIB // memory_kib)
-    fit = target_seconds / max(per_pass_seconds, 1e-9) + 1e-9  # 0.5 / 0.1 is 4.999...
+    fit = (target_seconds - fixed_seconds) / max(per_pass_seconds, 1e-9) + 1e-9  # 0.5/0.1=4.99..
     return max(1, min(most, int(fit)))
 
 

@@ -22,9 +22,12 @@ from locker.vault import Vault, calibrate_kdf, info, kdf_passes
 MIB = 1024
 
 
-def pass_takes(seconds: float) -> Callable[[], float]:
-    """A clock that reports `seconds` between its first and second reading."""
-    readings: Iterator[float] = iter([100.0, 100.0 + seconds])
+def pass_takes(seconds: float, fixed: float = 0.0) -> Callable[[], float]:
+    """A clock under which a 1-pass derivation takes fixed + seconds, a 2-pass one twice
+    `seconds` plus `fixed` (the readings calibrate_kdf takes around its two derivations)."""
+    readings: Iterator[float] = iter(
+        [100.0, 100.0 + fixed + seconds, 200.0, 200.0 + fixed + 2 * seconds]
+    )
     return lambda: next(readings)
 
 
@@ -44,6 +47,14 @@ def pass_takes(seconds: float) -> Callable[[], float]:
 def test_time_cost_from_one_timed_pass(target: float, per_pass: float, expected: int) -> None:
     cost = calibrate_kdf(target, 8 * MIB, 1, clock=pass_takes(per_pass))
     assert cost == KdfCost(memory_kib=8 * MIB, time_cost=expected, parallelism=1)
+
+
+def test_fixed_cost_of_filling_memory_is_not_counted_as_a_pass() -> None:
+    # 1 pass took 0.6 s, 2 passes 0.9 s: a pass costs 0.3 s on top of 0.3 s paid once, so a
+    # 2 s target fits 5 passes (1.8 s), not the 3 that 2 / 0.6 would give.
+    cost = calibrate_kdf(2.0, 8 * MIB, 1, clock=pass_takes(0.3, fixed=0.3))
+    assert cost.time_cost == 5
+    assert kdf_passes(2.0, 0.3, 8 * MIB, fixed_seconds=0.3) == 5
 
 
 def test_memory_and_parallelism_are_kept() -> None:
@@ -80,7 +91,7 @@ def test_real_calibration_with_a_small_target() -> None:
     assert cost.memory_kib == 8 * MIB
     assert cost.parallelism == 1
     assert 1 <= cost.time_cost <= MAX_KDF_TIME
-    assert elapsed < 5  # one pass over 8 MiB, not a search
+    assert elapsed < 5  # two derivations over 8 MiB, not a search
     check_kdf_cost(cost)
 
 
