@@ -496,3 +496,26 @@ def test_mount_is_found_from_a_shell_with_another_runtime_dir(
     assert (locked.returncode, locked.stdout.decode()) == (0, f"locked {vault} ({mnt.dir} wiped)\n")
     assert mnt.wait()[0] == 0
     assert not mnt.dir.exists()
+
+
+def test_mount_process_cannot_dump_core(mount: Callable[..., Mount]) -> None:
+    mnt = mount("--idle", "30")
+    limits = Path(f"/proc/{mnt.proc.pid}/limits").read_text()
+    core = next(line for line in limits.splitlines() if line.startswith("Max core file size"))
+    assert core.split()[4:6] == ["0", "0"], core
+
+
+def test_hardening_makes_the_process_undumpable(tmp_path: Path) -> None:
+    """prctl(PR_GET_DUMPABLE) can only be read by the process itself: ask a fresh one."""
+    code = (
+        "import ctypes, resource\n"
+        "from locker.prompts import harden_process\n"
+        "libc = ctypes.CDLL(None)\n"
+        "before = libc.prctl(3, 0, 0, 0, 0)\n"
+        "harden_process()\n"
+        "print(before, libc.prctl(3, 0, 0, 0, 0), resource.getrlimit(resource.RLIMIT_CORE))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, check=True, env=locker_env(tmp_path)
+    ).stdout
+    assert out.split(maxsplit=2) == [b"1", b"0", b"(0, 0)\n"]
