@@ -507,12 +507,7 @@ class WriterLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
-            holder = _read_holder(fd)
-            for _ in range(200):  # the holder records itself just after it takes the lock
-                if "pid" in holder:
-                    break
-                time.sleep(0.001)
-                holder = _read_holder(fd)
+            holder = _wait_for_holder(fd)
             os.close(fd)
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise busy_error(holder) from None
@@ -524,18 +519,32 @@ class WriterLock:
         return self
 
     def check_free(self) -> None:
-        """Raise BusyError now if another process holds the lock (a courtesy pre-check)."""
+        """Raise BusyError now if another process holds the lock (a courtesy pre-check).
+
+        Reads /proc/locks instead of trying the lock: even a brief trial lock could make a
+        real writer starting at that instant fail. Where /proc/locks is missing, says nothing.
+        """
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            st = os.stat(self.path, follow_symlinks=False)
+            with open("/proc/locks", encoding="ascii", errors="replace") as f:
+                table = f.read()
         except OSError:
             return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise busy_error(_read_holder(fd)) from None
-        finally:
-            os.close(fd)
+        inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+        for line in table.splitlines():
+            fields = line.split()
+            if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == inode:
+                try:
+                    fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                except OSError:
+                    return
+                try:
+                    holder = _wait_for_holder(fd)
+                finally:
+                    os.close(fd)
+                if "pid" not in holder:  # it let go meanwhile; /proc/locks still names it
+                    holder = {"pid": fields[4], "host": socket.gethostname()}
+                raise busy_error(holder)
 
     def release(self) -> None:
         if self._fd is not None:
@@ -549,6 +558,17 @@ class WriterLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _wait_for_holder(fd: int) -> dict[str, object]:
+    """The holder records itself just after it takes the lock: give it up to 200 ms."""
+    holder = _read_holder(fd)
+    for _ in range(200):
+        if "pid" in holder:
+            break
+        time.sleep(0.001)
+        holder = _read_holder(fd)
+    return holder
 
 
 def _read_holder(fd: int) -> dict[str, object]:
