@@ -58,31 +58,36 @@ def calibrate_kdf(
 ) -> KdfCost:
     """Argon2id cost whose unlock takes about `target_seconds` on this machine.
 
-    Times a derivation with 1 pass and one with 2: the difference is the cost of a pass, the
-    rest a fixed cost (filling the memory) that every unlock pays too. Returns the most passes
-    that fit the target, clamped to 1..16 and to the memory x time cap every reader enforces.
+    Times a 1-pass and a 3-pass derivation: their difference over two is the cost of each
+    further pass, the 1-pass time what the first one costs (memory set-up included). Returns
+    the most passes that fit the target, clamped to 1..16 and to the memory x time cap every
+    reader enforces.
     """
     if not math.isfinite(target_seconds) or target_seconds <= 0:
         raise UsageError("--kdf-target must be a positive number of seconds")
-    check_kdf_cost(KdfCost(memory_kib, 2, parallelism))
+    check_kdf_cost(KdfCost(memory_kib, 3, parallelism))
     timings = []
-    for passes in (1, 2):
+    for passes in (1, 3):
         start = clock()
         params = crypto.KdfParams(memory_kib, passes, parallelism)
         crypto.argon2id(b"calibration", bytes(crypto.SALT_SIZE), params)
         timings.append(clock() - start)
-    per_pass = max(timings[1] - timings[0], 0.0)
-    fixed = max(timings[0] - per_pass, 0.0)
-    return KdfCost(memory_kib, kdf_passes(target_seconds, per_pass, memory_kib, fixed), parallelism)
+    first, per_pass = timings[0], max(timings[1] - timings[0], 0.0) / 2
+    return KdfCost(memory_kib, kdf_passes(target_seconds, per_pass, memory_kib, first), parallelism)
 
 
 def kdf_passes(
-    target_seconds: float, per_pass_seconds: float, memory_kib: int, fixed_seconds: float = 0.0
+    target_seconds: float,
+    per_pass_seconds: float,
+    memory_kib: int,
+    first_pass_seconds: float | None = None,
 ) -> int:
-    """The most Argon2 passes that fit in the target (at least 1, at most 16 and the cap)."""
+    """The most passes whose predicted time, the first pass plus per_pass for each further
+    one, fits the target (at least 1, at most 16 and the memory x time cap)."""
+    first = per_pass_seconds if first_pass_seconds is None else first_pass_seconds
     most = min(MAX_KDF_TIME, MAX_KDF_MEMORY_TIME_KIB // memory_kib)
-    fit = (target_seconds - fixed_seconds) / max(per_pass_seconds, 1e-9) + 1e-9  # 0.5/0.1=4.99..
-    return max(1, min(most, int(fit)))
+    further = (target_seconds - first) / max(per_pass_seconds, 1e-9) + 1e-9  # 0.4/0.1=3.99..
+    return max(1, min(most, 1 + math.floor(further)))
 
 
 def weak_kdf_warning(cost: KdfCost) -> str | None:

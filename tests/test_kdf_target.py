@@ -22,12 +22,11 @@ from locker.vault import Vault, calibrate_kdf, info, kdf_passes
 MIB = 1024
 
 
-def pass_takes(seconds: float, fixed: float = 0.0) -> Callable[[], float]:
-    """A clock under which a 1-pass derivation takes fixed + seconds, a 2-pass one twice
-    `seconds` plus `fixed` (the readings calibrate_kdf takes around its two derivations)."""
-    readings: Iterator[float] = iter(
-        [100.0, 100.0 + fixed + seconds, 200.0, 200.0 + fixed + 2 * seconds]
-    )
+def pass_takes(seconds: float, first: float | None = None) -> Callable[[], float]:
+    """A clock for calibrate_kdf's two timed derivations: 1 pass takes `first` (default
+    `seconds`), 3 passes take `first` + 2 x `seconds`."""
+    one = seconds if first is None else first
+    readings: Iterator[float] = iter([0.0, one, 10.0, 10.0 + one + 2 * seconds])
     return lambda: next(readings)
 
 
@@ -49,12 +48,12 @@ def test_time_cost_from_one_timed_pass(target: float, per_pass: float, expected:
     assert cost == KdfCost(memory_kib=8 * MIB, time_cost=expected, parallelism=1)
 
 
-def test_fixed_cost_of_filling_memory_is_not_counted_as_a_pass() -> None:
-    # 1 pass took 0.6 s, 2 passes 0.9 s: a pass costs 0.3 s on top of 0.3 s paid once, so a
-    # 2 s target fits 5 passes (1.8 s), not the 3 that 2 / 0.6 would give.
-    cost = calibrate_kdf(2.0, 8 * MIB, 1, clock=pass_takes(0.3, fixed=0.3))
+def test_first_pass_cost_is_counted_once() -> None:
+    # A fresh process pays 0.6 s for its first pass (memory faulted in), 0.3 s for each
+    # further one: a 2 s target fits 5 passes (0.6 + 4 x 0.3 = 1.8 s), not 2 / 0.6 = 3.
+    cost = calibrate_kdf(2.0, 8 * MIB, 1, clock=pass_takes(0.3, first=0.6))
     assert cost.time_cost == 5
-    assert kdf_passes(2.0, 0.3, 8 * MIB, fixed_seconds=0.3) == 5
+    assert kdf_passes(2.0, 0.3, 8 * MIB, first_pass_seconds=0.6) == 5
 
 
 def test_memory_and_parallelism_are_kept() -> None:
