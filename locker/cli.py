@@ -178,7 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return report(exc, EXIT_ERROR, None, f"{exc.strerror or exc}{':' if name else ''}{name}")
     except Exception as exc:  # the last line of defence: one line, no traceback
         return report(
-            exc, EXIT_ERROR, "rerun with LOCKER_DEBUG=1 for details", f"internal error: {exc!r}"
+            exc,
+            EXIT_ERROR,
+            "rerun with LOCKER_DEBUG=1 for details",
+            f"internal error ({type(exc).__name__})",
         )
 
 

@@ -181,11 +181,17 @@ class PlainFile:
     def write_to(
         self, out: BinaryIO, key_for: Callable[[Entry], bytes], aad: bytes, entry: Entry
     ) -> None:
+        flags = (
+            os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+        )  # a FIFO must not hang us
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = os.open(self.path, flags)
         except OSError as exc:
             raise LockerError(f"cannot read {self.path}: {exc.strerror}") from None
         with io.FileIO(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise LockerError(f"{self.path} is no longer a regular file; nothing was saved")
+            os.set_blocking(fd, True)
             seal_stream(f, self.size, out, key_for(entry), aad, str(self.path))
 
 
@@ -482,9 +488,11 @@ def fsync_dir(directory: Path) -> None:
 
 def remove_stale_temps(path: Path) -> None:
     """Delete temp files a killed writer left behind. Call only while holding the writer lock."""
-    for stale in path.parent.glob(f".{path.name}.tmp-*"):
-        with contextlib.suppress(OSError):
-            stale.unlink()
+    prefix = f".{path.name}.tmp-"  # not a glob: vault names may hold [ ] * ?
+    for name in os.listdir(path.parent):
+        if name.startswith(prefix):
+            with contextlib.suppress(OSError):
+                os.unlink(path.parent / name)
 
 
 def lock_path(path: Path) -> Path:

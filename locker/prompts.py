@@ -6,8 +6,6 @@ standard library allows (getpass itself returns a `str`, which cannot be erased)
 
 from __future__ import annotations
 
-import contextlib
-import getpass
 import os
 import stat
 import sys
@@ -40,25 +38,53 @@ def read_secret_file(spec: str, what: str) -> bytearray:
     return secret
 
 
-def _has_terminal() -> bool:
-    with contextlib.suppress(OSError):
-        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
-        return True
-    return sys.stdin.isatty()
-
-
 def _prompt(label: str) -> bytearray:
-    """Ask on the controlling terminal (so `producer | locker add /dev/stdin` still works)."""
-    if not _has_terminal():
-        raise UsageError(
-            "no terminal to ask for the passphrase",
-            hint="pass --passphrase-file FILE (or '-' for standard input)",
-        )
+    """Ask on the controlling terminal, echo off, and return the line as raw bytes.
+
+    The terminal, not stdin, so `producer | locker add /dev/stdin` still works; raw bytes, not
+    getpass's decoded `str`, so a passphrase is never a string and never fails to decode.
+    """
     try:
-        return bytearray(getpass.getpass(label).encode("utf-8"))
-    except EOFError:
-        sys.stderr.write("\n")
-        raise UsageError("no passphrase entered") from None
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        own = True
+    except OSError:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                "no terminal to ask for the passphrase",
+                hint="pass --passphrase-file FILE (or '-' for standard input)",
+            ) from None
+        fd, own = sys.stdin.fileno(), False
+    try:
+        return _read_without_echo(fd, label)
+    finally:
+        if own:
+            os.close(fd)
+
+
+def _read_without_echo(fd: int, label: str) -> bytearray:
+    import termios
+
+    before = termios.tcgetattr(fd)
+    quiet = termios.tcgetattr(fd)
+    quiet[3] &= ~termios.ECHO
+    os.write(fd, label.encode())
+    line = bytearray()
+    try:
+        termios.tcsetattr(fd, termios.TCSAFLUSH, quiet)
+        while not line.endswith(b"\n"):
+            chunk = os.read(fd, 1024)
+            if not chunk:
+                if not line:
+                    raise UsageError("no passphrase entered")
+                break
+            line += chunk
+    finally:
+        termios.tcsetattr(fd, termios.TCSAFLUSH, before)
+        os.write(fd, b"\n")
+    secret = bytearray(line.rstrip(b"\r\n"))
+    for i in range(len(line)):
+        line[i] = 0
+    return secret
 
 
 def passphrase(spec: str | None) -> bytearray:

@@ -69,7 +69,7 @@ def write_file(
     with walk_to_parent(root_fd, parts, create=True) as dir_fd:
         if not force and exists(dir_fd, leaf):
             raise ExistsError(f"{name} already exists", hint="pass --force to replace it")
-        tmp = f".{leaf[:200]}.locker-{secrets.token_hex(4)}"
+        tmp = f".locker-{secrets.token_hex(8)}.tmp"  # fits any name limit, whatever the leaf
         fd = os.open(
             tmp,
             os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,

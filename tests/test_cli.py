@@ -907,3 +907,55 @@ def test_init_warns_about_a_readable_passphrase_file_and_a_short_passphrase(
     assert proc.returncode == 0, proc.stderr
     assert b"can be read by other users (chmod 600" in proc.stderr
     assert b"shorter than 12 characters" in proc.stderr
+
+
+def test_a_typed_passphrase_is_raw_bytes_never_echoed_or_printed(tmp_path: Path) -> None:
+    """Bytes that are not valid UTF-8 are a passphrase like any other, the same as in a file."""
+    env = locker_env(tmp_path)
+    path = tmp_path / "bytes.locker"
+    secret = b"s3cr\xe9t-passphrase"
+    code, out = run_in_pty(
+        ["init", "--vault", str(path), *SMALL_KDF_FLAGS],
+        [(b"Passphrase: ", secret), (b"Repeat passphrase: ", secret)],
+        env,
+    )
+    assert code == 0, out
+    assert secret not in out and b"internal error" not in out
+    pw = tmp_path / "bytes.txt"
+    pw.write_bytes(secret + b"\n")
+    pw.chmod(0o600)
+    proc = subprocess.run(
+        [*LOCKER, "ls", "--vault", str(path), "--passphrase-file", str(pw)],
+        capture_output=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_vault_names_with_glob_characters_clean_only_their_own_temps(
+    run_locker: RunLocker, tmp_path: Path, pwfile: Path
+) -> None:
+    vault = tmp_path / "a[1].locker"
+    assert (
+        run_locker(
+            "init", "--vault", vault, "--passphrase-file", pwfile, *SMALL_KDF_FLAGS
+        ).returncode
+        == 0
+    )
+    own, other = tmp_path / ".a[1].locker.tmp-aaaa", tmp_path / ".a1.locker.tmp-bbbb"
+    own.write_bytes(b"stale")
+    other.write_bytes(b"another vault's save in progress")
+    assert run_locker("add", pwfile, "--vault", vault, "--passphrase-file", pwfile).returncode == 0
+    assert not own.exists() and other.exists()
+
+
+def test_get_of_a_long_non_ascii_name(cli: RunLocker, vault_path: Path, tmp_path: Path) -> None:
+    name = "é" * 127  # 254 bytes: a valid leaf, whose temp name must still fit
+    src = tmp_path / "src.txt"
+    src.write_bytes(b"x")
+    ok(cli("add", src, "--as", name))
+    ok(cli("get", name, "--to", tmp_path / "out"))
+    assert (tmp_path / "out" / name).read_bytes() == b"x"

@@ -536,3 +536,20 @@ def test_content_hash_matches_streamed_chunks(vault_path: Path, tmp_path: Path) 
         for chunk in v.chunks("bin"):
             digest.update(chunk)
     assert digest.digest() == hashlib.sha256(src.read_bytes()).digest()
+
+
+@pytest.mark.timeout(30)
+def test_a_file_swapped_for_a_fifo_before_commit_fails_instead_of_hanging(
+    vault_path: Path, tmp_path: Path
+) -> None:
+    src = tmp_path / "key.pem"
+    src.write_bytes(b"secret")
+    with Vault.open(vault_path, PASSPHRASE, write=True) as v:
+        before = v.names()
+        v.add_file("key.pem", src)
+        src.unlink()
+        os.mkfifo(src)
+        with pytest.raises(LockerError, match="no longer a regular file"):
+            v.commit()
+    with Vault.open(vault_path, PASSPHRASE) as v:
+        assert v.names() == before
