@@ -19,7 +19,7 @@ from locker import journal as jn
 from locker import mount as m
 from locker import mountdir
 from locker.commands import passphrase, vault_path
-from locker.errors import EXIT_ERROR, EXIT_OK, NotFoundError, UsageError
+from locker.errors import EXIT_ERROR, EXIT_OK, LockerError, NotFoundError, UsageError
 from locker.prompts import harden_process, warn
 from locker.vault import Vault
 
@@ -212,6 +212,13 @@ def _await_lock(found: jn.Found) -> bool:
             )
             return False
         time.sleep(LOCK_POLL)
+    if current is not None and current.state == jn.STATE_WIPING:
+        sys.stderr.write(
+            f"locker: error: the mount of {r.vault} at {r.dir} (PID {r.pid}) stopped while "
+            "wiping; its files were saved into the vault\n"
+            "locker: hint: run 'locker recover' to finish the wipe\n"
+        )
+        return False
     if current is not None and current.state != jn.STATE_LOCKED:
         # The process is gone and its record stays: it stopped before wiping.
         why = f": {current.error}" if current.error else ""
@@ -300,13 +307,35 @@ def _recover_one(found: jn.Found, args: argparse.Namespace) -> int:
     r = found.record
     root = Path(r.dir)
     print(f"orphaned mount of {r.vault} at {r.dir} (PID {r.pid}, since {_iso(r.started)})")
-    if not os.path.isdir(root) or os.path.islink(root):
+    if not os.path.lexists(root):
         print("  its directory is gone; nothing to recover")
         found.journal.remove(r.mount_id)
+        return EXIT_OK
+    try:
+        st = jn.check_mount_dir(r)
+    except (LockerError, OSError) as exc:
+        sys.stderr.write(
+            f"locker: error: refusing to recover or wipe {r.dir}: {exc}\n"
+            f"locker: hint: if this record is not yours, remove "
+            f"{found.journal.path_of(r.mount_id)}\n"
+        )
+        return EXIT_ERROR
+    expect = (st.st_dev, st.st_ino)
+    if r.state == jn.STATE_WIPING:
+        # The final sync was committed before the wipe began: nothing here is to be imported
+        # (a file already zeroed would otherwise overwrite its entry with zeros).
+        print("  it stopped while wiping, after its files were saved into the vault")
+        wiped = mountdir.wipe_tree(root, remove_root=r.created_dir, expect=expect)
+        found.journal.remove(r.mount_id)
+        print(f"  finished the wipe: wiped {jn.plural(wiped, 'file')} and removed {r.dir}")
         return EXIT_OK
     if r.state == jn.STATE_MATERIALISING:
         changes = jn.Changes()
         print("  it stopped while materialising, before anyone could change a file")
+        scan = jn.scan_tree(root, r.files)
+        left = sorted([*scan.files, *scan.skipped])
+        for name in left:
+            print(f"  holds    {name}")
     else:
         changes = jn.diff(root, r.files)
         for text in changes.lines():
@@ -314,6 +343,16 @@ def _recover_one(found: jn.Found, args: argparse.Namespace) -> int:
         if not changes:
             print("  no changes since the last sync")
     mode = "yes" if args.yes else "discard" if args.discard else None
+    if r.state == jn.STATE_MATERIALISING and left and mode is None:
+        if not sys.stdin.isatty():
+            sys.stderr.write(
+                "locker: error: the directory is not empty; it is wiped only on request\n"
+                "locker: hint: 'locker recover --discard' (or --yes) wipes it\n"
+            )
+            return EXIT_ERROR
+        if _ask("wipe these files [y/N]? ") not in ("y", "yes"):
+            print("  left as it is")
+            return EXIT_OK
     if changes and mode != "discard":
         if mode is None and not sys.stdin.isatty():
             if getattr(args, "passphrase_file", None):  # a script can preview the conflicts
@@ -345,7 +384,7 @@ def _recover_one(found: jn.Found, args: argparse.Namespace) -> int:
                     warn(conflict.message())
     if changes and mode == "discard":
         print(f"  discarded: {changes.summary()}")
-    wiped = mountdir.wipe_tree(root, remove_root=r.created_dir)
+    wiped = mountdir.wipe_tree(root, remove_root=r.created_dir, expect=expect)
     found.journal.remove(r.mount_id)
     print(f"  wiped {jn.plural(wiped, 'file')} and removed {r.dir}")
     return EXIT_OK

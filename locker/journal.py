@@ -23,7 +23,7 @@ import socket
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,13 +32,18 @@ from locker.errors import LockerError
 
 JOURNAL_VERSION = 1
 
-# Editor swap, backup and lock files, and locker's own temp names: never synced, wiped on lock.
-IGNORED = (".*.sw?", ".*.swx", "*~", "4913", ".#*", ".*.locker-????????")
+# Editor swap, backup and lock files, and locker's own temp names: new files with such names are
+# never synced (and are wiped on lock). An entry the vault holds is synced whatever its name.
+IGNORED = (".*.sw?", ".*.swx", "*~", "4913", ".#*", ".locker-????????????????.tmp")
 
 STATE_MATERIALISING = "materialising"
 STATE_MOUNTED = "mounted"
 STATE_LOCKING = "locking"
+# The final sync was committed: everything left in the directory is in the vault (or was never
+# to be saved). A record found in this state is only wiped, never imported from.
+STATE_WIPING = "wiping"
 STATE_LOCKED = "locked"  # finished: left only for the `locker lock` that asked, to read the outcome
+STATES = (STATE_MATERIALISING, STATE_MOUNTED, STATE_LOCKING, STATE_WIPING, STATE_LOCKED)
 LOCKED_KEEP = 60.0  # a finished record nobody collected is removed after this many seconds
 
 
@@ -48,7 +53,8 @@ def plural(count: int, word: str, many: str | None = None) -> str:
 
 
 def is_ignored(name: str) -> bool:
-    """True for a file name (last component) that is editor litter, never synced."""
+    """True for a file name (last component) that looks like editor litter: a new file with such
+    a name is not synced (an entry already in the vault is, whatever its name)."""
     leaf = name.rsplit("/", 1)[-1]
     return any(fnmatch.fnmatchcase(leaf, pattern) for pattern in IGNORED)
 
@@ -264,12 +270,96 @@ class Record:
             raise ValueError("not a version 1 journal record")
         fields = {k: v for k, v in data.items() if k != "version"}
         record = cls(**fields)
-        if not isinstance(record.files, dict) or not isinstance(record.pid, int):
-            raise ValueError("malformed journal record")
+        record.validate()
         return record
+
+    def validate(self) -> None:
+        """Every field of the type it must have (a record may have been crafted or damaged)."""
+        for name, kinds in _FIELD_TYPES.items():
+            value = getattr(self, name)
+            if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+                raise ValueError(f"malformed journal record: {name}")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in self.files.items()):
+            raise ValueError("malformed journal record: files")
+        if not all(isinstance(h, dict) for h in self.holders):
+            raise ValueError("malformed journal record: holders")
+        if self.state not in STATES:
+            raise ValueError(f"malformed journal record: state {self.state!r}")
+        if (
+            not self.mount_id
+            or self.mount_id.startswith(".")
+            or any(c in self.mount_id for c in "/\\\0")
+        ):
+            raise ValueError("malformed journal record: mount_id")
+        if self.pid <= 0 or not os.path.isabs(self.dir) or "\0" in self.dir:
+            raise ValueError("malformed journal record: pid or dir")
 
     def running(self) -> bool:
         return is_running(self.pid, self.proc_start, self.boot_id)
+
+
+_NUMBER = (int, float)
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "mount_id": (str,),
+    "pid": (int,),
+    "vault": (str,),
+    "dir": (str,),
+    "started": _NUMBER,
+    "idle_seconds": _NUMBER,
+    "idle_deadline": _NUMBER,
+    "hard_deadline": _NUMBER,
+    "created_dir": (bool,),
+    "state": (str,),
+    "proc_start": (str,),
+    "boot_id": (str,),
+    "host": (str,),
+    "files": (dict,),
+    "holders": (list,),
+    "wiped": (int,),
+    "error": (str,),
+    "finished": _NUMBER,
+}
+
+
+def _same_file(a: os.stat_result, path: str | Path) -> bool:
+    try:
+        b = os.lstat(path)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def check_mount_dir(record: Record) -> os.stat_result:
+    """The stat of the record's directory if recovery may read and wipe it, else LockerError.
+
+    A record is only a file in the runtime directory: its `dir` is trusted only if it is a real
+    directory of this user, 0700, and either a direct child of one of this user's runtime bases
+    (where mounts are made) or a `--dir` mount that is none of /, $HOME or a runtime base."""
+    path = record.dir
+    if not os.path.isabs(path) or os.path.normpath(path) != path:
+        raise LockerError(f"the journal names {path!r}, which is not a normalised absolute path")
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise LockerError(f"{path} is not a directory (or is a symbolic link)")
+    if st.st_uid != os.getuid():
+        raise LockerError(f"{path} belongs to another user")
+    if stat.S_IMODE(st.st_mode) != 0o700:
+        raise LockerError(f"{path} has mode {stat.S_IMODE(st.st_mode):o}, not 700: not a mount")
+    bases = [b.path for b in _lookup_candidates()]
+    parent = os.path.dirname(path)
+    if os.path.basename(path).startswith("mnt-"):  # the names make_mount_dir gives
+        for base in bases:
+            with contextlib.suppress(OSError):
+                if _same_file(os.lstat(base), parent) and _same_file(st, path):
+                    return st
+    forbidden = ["/", os.path.expanduser("~"), *map(str, bases)]
+    forbidden += [str(b / "journal") for b in bases]
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        forbidden.append(os.environ["XDG_RUNTIME_DIR"])
+    for other in forbidden:
+        if other and (path == other or _same_file(st, other)):
+            raise LockerError(f"{path} is not a mount directory; refusing to wipe it")
+    return st
 
 
 class Journal:
@@ -391,8 +481,9 @@ class Scan:
     skipped: list[str] = field(default_factory=list)  # symlinks, sockets, fifos
 
 
-def scan_tree(root: Path) -> Scan:
-    """Regular files under `root` by entry name ('/'-separated), never following symlinks."""
+def scan_tree(root: Path, known: Collection[str] = ()) -> Scan:
+    """Regular files under `root` by entry name ('/'-separated), never following symlinks.
+    Editor litter is left out unless its name is in `known` (an entry the vault holds)."""
     scan = Scan()
 
     def walk(directory: Path, prefix: str) -> None:
@@ -409,7 +500,7 @@ def scan_tree(root: Path) -> Scan:
             if stat.S_ISDIR(st.st_mode):
                 walk(Path(item.path), name + "/")
             elif stat.S_ISREG(st.st_mode):
-                if not is_ignored(name):
+                if name in known or not is_ignored(name):
                     scan.files[name] = FileStat.of(st)
             else:
                 scan.skipped.append(name)
@@ -485,7 +576,7 @@ def pair_renames(
 
 def diff(root: Path, recorded: dict[str, str]) -> Changes:
     """Compare every file under `root` with the recorded hashes (recovery: no stat shortcut)."""
-    current = {name: sha256_file(root / name) for name in scan_tree(root).files}
+    current = {name: sha256_file(root / name) for name in scan_tree(root, recorded).files}
     changed = sorted(n for n, h in current.items() if n in recorded and recorded[n] != h)
     added, deleted, renamed = pair_renames(
         {n: h for n, h in current.items() if n not in recorded},

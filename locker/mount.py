@@ -385,7 +385,7 @@ class Session:
             if final:
                 self._commit(jn.Changes(), {}, (final[0], f"{final[1]}; {REASON_DIR_GONE}"))
             return SyncResult()
-        scan = jn.scan_tree(self.root)
+        scan = jn.scan_tree(self.root, self.known)
         result = SyncResult(skipped=scan.skipped)
         for name in scan.skipped:
             self._warn_once(f"skip:{name}", f"{name} is not a regular file; it is not saved")
@@ -526,9 +526,12 @@ class Session:
         """Final sync (with the lock event), name processes that still hold files, wipe.
 
         The journal record says "locking" and names the holders before anything is wiped, so
-        `locker lock` in another shell can report them. If the final sync fails, the directory
-        and the record (with the error) stay, for `locker recover`. When `locker lock` asked,
-        the record is left in state "locked" with the outcome, for it to read and remove.
+        `locker lock` in another shell can report them; once the final sync is committed it
+        says "wiping", so a crash during the wipe is finished by `locker recover` without
+        importing anything. If the final sync fails, every file the vault already holds as it
+        is is wiped anyway; only files with unsaved changes stay (and the record, with the
+        error, lists just those) for `locker recover`. When `locker lock` asked, the record is
+        left in state "locked" with the outcome, for it to read and remove.
         """
         self.stop_watching()
         holders = mountdir.find_holders(self.root)
@@ -541,13 +544,15 @@ class Session:
         try:
             result = self.sync(final=("lock", detail[:500]), strict=True)
         except (LockerError, OSError) as exc:
-            self.record.error = str(exc)
-            self._save_journal()
-            raise LockerError(
-                f"could not save the mount directory into the vault: {exc}; nothing was wiped",
-                hint=f"the files are still in {self.root}: fix the problem, then run 'locker recover'",
-            ) from None
-        wiped = mountdir.wipe_tree(self.root, remove_root=self.record.created_dir)
+            result = self._lock_after_failed_sync(exc)
+        self.record.state = jn.STATE_WIPING
+        self.record.files = {n: k.sha256 for n, k in self.known.items()}
+        self._save_journal()
+        wiped = 0
+        if self.root_intact():
+            wiped = mountdir.wipe_tree(
+                self.root, remove_root=self.record.created_dir, expect=self._root_id
+            )
         if reason == REASON_COMMAND:
             self.record.state = jn.STATE_LOCKED
             self.record.files = {}
@@ -558,11 +563,43 @@ class Session:
             self.journal.remove(self.record.mount_id)
         return LockResult(reason, result.changes, holders, wiped)
 
+    def _lock_after_failed_sync(self, exc: BaseException) -> SyncResult:
+        """The final sync failed: wipe every file whose content the vault holds as it is, keep
+        only those with unsaved changes, and raise saying which. If nothing is unsaved, the
+        lock goes on (only its audit event is missing) and the caller wipes the rest."""
+        unchanged: list[str] = []
+        kept: list[str] = []
+        scan = jn.scan_tree(self.root, self.known) if self.root_intact() else jn.Scan()
+        for name in sorted(scan.files):
+            known = self.known.get(name)
+            try:
+                same = known is not None and jn.sha256_file(self.root / name) == known.sha256
+            except OSError:
+                same = False
+            (unchanged if same else kept).append(name)
+        gone = sorted(n for n in self.known if n not in scan.files)
+        if not kept and not gone:
+            self.notify(f"warning: the lock could not be recorded in the vault ({exc})")
+            return SyncResult()
+        wiped = mountdir.wipe_files(self.root, unchanged, expect=self._root_id)
+        for name in unchanged:
+            self.known.pop(name, None)
+        self.record.files = {n: k.sha256 for n, k in self.known.items()}
+        self.record.error = str(exc)
+        self._save_journal()
+        unsaved = [*kept, *(f"{n} (deleted)" for n in gone)]
+        raise LockerError(
+            f"could not save the mount directory into the vault: {exc}; wiped "
+            f"{jn.plural(wiped, 'unchanged file')}, kept {jn.plural(len(unsaved), 'file')} "
+            f"with unsaved changes: {', '.join(unsaved)}",
+            hint=f"they are still in {self.root}: fix the problem, then run 'locker recover'",
+        ) from None
+
     def abort(self) -> None:
         """Start-up failed before anything could have been changed: wipe without syncing."""
         self.stop_watching()
         with contextlib.suppress(OSError):
-            mountdir.wipe_tree(self.root, remove_root=self.record.created_dir)
+            mountdir.wipe_tree(self.root, remove_root=self.record.created_dir, expect=self._root_id)
         self.journal.remove(self.record.mount_id)
 
 

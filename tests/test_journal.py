@@ -158,7 +158,7 @@ def test_foreign_or_symlinked_private_dir_is_refused(tmp_path: Path) -> None:
         ("notes~", True),
         ("4913", True),
         (".#lockfile", True),
-        (".x.locker-0a1b2c3d", True),
+        (".locker-0a1b2c3d4e5f6a7b.tmp", True),
         ("a.txt", False),
         ("swp", False),
         ("dir~/real.txt", False),
@@ -298,3 +298,58 @@ def test_records_of_an_older_locker_still_load(tmp_path: Path) -> None:
     (tmp_path / "old.json").write_text(json.dumps(data))
     [back] = list(jn.Journal(tmp_path).records())
     assert back == record
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("dir", ["/home/me"]),
+        ("dir", "relative/dir"),
+        ("pid", "123"),
+        ("pid", True),
+        ("created_dir", "yes"),
+        ("files", {"a.txt": 5}),
+        ("files", ["a.txt"]),
+        ("holders", "x"),
+        ("state", "whatever"),
+        ("mount_id", "../../home/me/.bashrc"),
+        ("started", "yesterday"),
+    ],
+)
+def test_records_with_fields_of_the_wrong_type_are_refused(
+    tmp_path: Path, key: str, value: object
+) -> None:
+    data = make_record(tmp_path, state=jn.STATE_MOUNTED).to_json()
+    data[key] = value
+    with pytest.raises(ValueError, match="malformed"):
+        jn.Record.from_json(data)
+    (tmp_path / "crafted.json").write_text(json.dumps(data))
+    assert list(jn.Journal(tmp_path).records()) == []
+
+
+def test_a_record_dir_is_trusted_only_where_mounts_live(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = tmp_path / "run"
+    run.mkdir(mode=0o700)
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
+    monkeypatch.setenv("HOME", str(home))
+    base = jn.runtime_base()
+    made = base.path / "mnt-0123456789abcdef"
+    made.mkdir(mode=0o700)
+    given = tmp_path / "given"  # a --dir mount
+    given.mkdir(mode=0o700)
+    open_dir = tmp_path / "open"
+    open_dir.mkdir(mode=0o755)
+    for ok in (made, given):
+        jn.check_mount_dir(make_record(tmp_path, dir=str(ok)))
+    for bad in (home, base.path, base.journal_dir, run, open_dir, Path("/")):
+        with pytest.raises(LockerError):
+            jn.check_mount_dir(make_record(tmp_path, dir=str(bad)))
+    (tmp_path / "link").symlink_to(given)
+    with pytest.raises(LockerError, match="symbolic link"):
+        jn.check_mount_dir(make_record(tmp_path, dir=str(tmp_path / "link")))
+    with pytest.raises(LockerError, match="normalised"):
+        jn.check_mount_dir(make_record(tmp_path, dir=str(given) + "/../given"))

@@ -139,3 +139,49 @@ def test_status_names_an_orphan_once(
     out, err = capsys.readouterr()
     assert out.count("ORPHANED") == 1
     assert "left behind" not in err
+
+
+def crafted_orphan(xdg: jn.Journal, vault_path: Path, directory: Path, state: str) -> jn.Record:
+    """A journal record nobody's mount wrote: a dead pid and a `dir` of the crafter's choice."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    record = jn.Record.new(
+        vault_path, directory, started=1.0, idle_seconds=1, idle_deadline=1, hard_deadline=1
+    )
+    record.pid, record.proc_start, record.state = proc.pid, "", state
+    record.created_dir = False
+    xdg.write(record)
+    return record
+
+
+def test_recover_refuses_to_wipe_a_directory_that_is_not_a_mount(
+    xdg: jn.Journal,
+    vault_path: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    (home / ".bashrc").write_text("precious\n")
+    monkeypatch.setenv("HOME", str(home))
+    record = crafted_orphan(xdg, vault_path, home, jn.STATE_MATERIALISING)
+    assert main(["recover", "--discard", "--vault", str(vault_path)]) == 1
+    assert "refusing to recover or wipe" in capsys.readouterr().err
+    assert (home / ".bashrc").read_text() == "precious\n"
+    assert xdg.read(record.mount_id) is not None  # left for the user to look at
+
+
+def test_recover_lists_a_materialising_dir_before_wiping_it(
+    xdg: jn.Journal, vault_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    given = tmp_path / "given"  # a --dir mount, 0700 and ours
+    given.mkdir(mode=0o700)
+    (given / "a.txt").write_text("x")
+    crafted_orphan(xdg, vault_path, given, jn.STATE_MATERIALISING)
+    assert main(["recover", "--vault", str(vault_path)]) == 1  # no terminal: only the report
+    captured = capsys.readouterr()
+    assert "holds    a.txt" in captured.out and "--discard" in captured.err
+    assert (given / "a.txt").exists()
+    assert main(["recover", "--discard", "--vault", str(vault_path)]) == 0
+    assert not (given / "a.txt").exists() and given.exists()  # not ours to remove

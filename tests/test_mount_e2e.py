@@ -72,9 +72,13 @@ def mount(
 ) -> Iterator[Callable[..., Mount]]:
     started: list[Mount] = []
 
-    def start(*args: str, env_override: dict[str, str | None] | None = None) -> Mount:
+    def start(
+        *args: str,
+        env_override: dict[str, str | None] | None = None,
+        command: tuple[str, ...] = LOCKER,
+    ) -> Mount:
         proc = subprocess.Popen(
-            [*LOCKER, "--vault", str(vault), "--passphrase-file", str(pwfile), "mount", *args],
+            [*command, "--vault", str(vault), "--passphrase-file", str(pwfile), "mount", *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -318,6 +322,55 @@ def test_kill9_then_recover_yes_saves_the_changes(
     assert data["a.txt"] == b"unsaved edit\n" and data["fresh.txt"] == b"unsaved new file\n"
     assert log_events(lk)[-1]["event"] == "recover"
     assert b"warning" not in lk("ls").stderr
+    assert list((runtime / "locker" / "journal").iterdir()) == []
+
+
+# `locker mount`, SIGKILLed by itself in the middle of the lock's wipe: right after the second
+# file was zeroed, before it was unlinked (kill -9, or systemd's SIGKILL at logout).
+KILLED_IN_WIPE = (
+    sys.executable,
+    "-c",
+    "import os, signal, sys\n"
+    "from locker import mountdir, cli\n"
+    "real, calls = mountdir._zero_fd, []\n"
+    "def zero(fd, size):\n"
+    "    real(fd, size)\n"
+    "    calls.append(fd)\n"
+    "    if len(calls) == 2:\n"
+    "        os.kill(os.getpid(), signal.SIGKILL)\n"
+    "mountdir._zero_fd = zero\n"
+    "sys.argv[0] = 'locker'\n"
+    "sys.exit(cli.main())\n",
+)
+
+
+def test_killed_while_wiping_then_recover_yes_imports_nothing(
+    mount: Callable[..., Mount], lk: Run, vault: Path, runtime: Path
+) -> None:
+    """The final sync was committed before the wipe began: recover finishes the wipe and never
+    saves the zeroed (or any) files into the vault."""
+    mnt = mount(command=KILLED_IN_WIPE)
+    (mnt.dir / "a.txt").write_bytes(b"saved by the final sync\n")
+    mnt.proc.send_signal(signal.SIGTERM)
+    mnt.proc.wait(timeout=15)
+    assert mnt.proc.returncode == -signal.SIGKILL
+    left = sorted(p.name for p in mnt.dir.rglob("*") if p.is_file())
+    assert len(left) == 3  # one wiped, one zeroed in place, two untouched
+    [record] = [json.loads(p.read_bytes()) for p in (runtime / "locker" / "journal").iterdir()]
+    assert record["state"] == "wiping"
+    expected = {
+        "a.txt": b"saved by the final sync\n",
+        "sub/deep/b.key": b"-----BEGIN KEY-----\n",
+        "c.env": b"TOKEN=1\n",
+        "d.txt": b"delta\n",
+    }
+    assert contents(vault) == expected
+    done = lk("recover", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert b"stopped while wiping" in done.stdout and b"finished the wipe" in done.stdout
+    assert b"changed  " not in done.stdout and f"saved into {vault}".encode() not in done.stdout
+    assert contents(vault) == expected  # no zeros imported
+    assert not mnt.dir.exists()
     assert list((runtime / "locker" / "journal").iterdir()) == []
 
 

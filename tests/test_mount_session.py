@@ -18,7 +18,7 @@ from locker import journal as jn
 from locker import mount as m
 from locker import mountdir
 from locker.commands_mount import duration, lock_summary, parse_duration
-from locker.errors import UsageError
+from locker.errors import LockerError, UsageError
 from locker.vault import Vault
 
 
@@ -288,20 +288,45 @@ def test_request_lock_wins(session: tuple[m.Session, Clocks]) -> None:
     assert s.run() == "SIGHUP"
 
 
-def test_failed_final_sync_keeps_the_files_for_recover(session: tuple[m.Session, Clocks]) -> None:
+def test_failed_final_sync_wipes_the_unchanged_and_keeps_only_unsaved_files(
+    session: tuple[m.Session, Clocks],
+) -> None:
+    """The vault cannot be written at lock (ENOSPC): every file the vault holds as it is gets
+    wiped anyway; only the unsaved edit, new file and deletion stay, for `locker recover`."""
     s, _ = session
     (s.root / "a.txt").write_bytes(b"precious")
+    (s.root / "new.txt").write_bytes(b"new")
+    (s.root / "d.txt").unlink()
 
     def broken_commit() -> None:
         raise OSError(28, "No space left on device")
 
     s.vault.commit = broken_commit  # type: ignore[method-assign]
-    with pytest.raises(Exception, match="nothing was wiped"):
+    with pytest.raises(LockerError) as raised:
         s.lock(m.REASON_IDLE)
+    message = str(raised.value)
+    assert "wiped 2 unchanged files" in message
+    assert "kept 3 files with unsaved changes: a.txt, new.txt, d.txt (deleted)" in message
+    assert sorted(jn.scan_tree(s.root).files) == ["a.txt", "new.txt"]
     assert (s.root / "a.txt").read_bytes() == b"precious"
     [record] = list(s.journal.records())
     assert record.state == jn.STATE_LOCKING
     assert "No space left on device" in record.error  # for `locker lock` to tell its caller
+    assert sorted(record.files) == ["a.txt", "d.txt"]  # what `recover` compares with
+    changes = jn.diff(s.root, record.files)
+    assert (changes.changed, changes.added, changes.deleted) == (["a.txt"], ["new.txt"], ["d.txt"])
+
+
+def test_failed_final_sync_with_nothing_unsaved_wipes_everything(
+    session: tuple[m.Session, Clocks],
+) -> None:
+    s, _ = session
+    notes: list[str] = []
+    s.notify = notes.append
+    s.vault.commit = lambda: (_ for _ in ()).throw(OSError(28, "disk full"))  # type: ignore[method-assign]
+    assert s.lock(m.REASON_IDLE).wiped == 4
+    assert not s.root.exists() and list(s.journal.records()) == []
+    assert any("could not be recorded" in n for n in notes)
 
 
 def test_sync_error_is_retried_later(session: tuple[m.Session, Clocks]) -> None:
@@ -495,9 +520,9 @@ def test_lock_names_holders_in_the_journal_before_wiping(
     seen: list[jn.Record | None] = []
     real_wipe = mountdir.wipe_tree
 
-    def spy(root: Path, remove_root: bool) -> int:
+    def spy(root: Path, remove_root: bool, expect: tuple[int, int] | None = None) -> int:
         seen.append(s.journal.read(s.record.mount_id))
-        return real_wipe(root, remove_root)
+        return real_wipe(root, remove_root, expect)
 
     monkeypatch.setattr(mountdir, "wipe_tree", spy)
     try:
@@ -507,7 +532,8 @@ def test_lock_names_holders_in_the_journal_before_wiping(
         proc.kill()
         proc.wait()
     [before] = seen
-    assert before is not None and before.state == jn.STATE_LOCKING
+    assert before is not None and before.state == jn.STATE_WIPING  # the final sync is in
+    assert before.files == {n: k.sha256 for n, k in s.known.items()}
     assert [(h["pid"], h["paths"]) for h in before.holders] == [(proc.pid, [str(s.root / "c.env")])]
     assert "python" in before.holders[0]["command"]
     after = s.journal.read(s.record.mount_id)
@@ -548,3 +574,122 @@ def test_lock_summary_singular_and_nothing() -> None:
 )  # fmt: skip
 def test_duration_cannot_be_misread(seconds: float, text: str) -> None:
     assert duration(seconds) == text
+
+
+# -- review findings: litter-named entries, wipe safety ---------------------------------------------
+
+
+def test_entries_named_like_editor_litter_are_synced_like_any_file(
+    vault_path: Path, tmp_path: Path
+) -> None:
+    """`*~` and `4913` are only litter when they are new: entries with such names stay in the
+    vault, and their edits are saved; a new swap file is neither saved nor left behind."""
+    start = {"notes~": b"old notes\n", "4913": b"a number\n", "normal.txt": b"normal\n"}
+    with Vault.open(vault_path, PASSPHRASE, write=True) as v:
+        for name, data in start.items():
+            v.add_bytes(name, data)
+        v.commit()
+
+    def mounted() -> m.Session:
+        root = tmp_path / f"mnt-{len(list(tmp_path.glob('mnt-*')))}"
+        root.mkdir(mode=0o700)
+        journal_dir = tmp_path / "journal"
+        jn.ensure_private_dir(journal_dir)
+        s = m.Session(
+            Vault.open(vault_path, PASSPHRASE, write=True, purpose="mount"),
+            root,
+            journal=jn.Journal(journal_dir),
+            clock=Clocks().clock(),
+            observer_factory=lambda root, sink: NoObserver(),
+        )
+        s.start()
+        return s
+
+    s = mounted()
+    try:
+        assert not s.sync().changes
+        s.lock(m.REASON_IDLE)
+    finally:
+        s.vault.close()
+    assert contents(vault_path) == start
+
+    s = mounted()
+    try:
+        (s.root / "notes~").write_bytes(b"new notes\n")
+        (s.root / ".x.swp").write_bytes(b"swap")
+        assert s.sync().changes.changed == ["notes~"]
+        s.lock(m.REASON_IDLE)
+        assert not s.root.exists()
+    finally:
+        s.vault.close()
+    assert contents(vault_path) == {**start, "notes~": b"new notes\n"}
+
+
+def test_wipe_leaves_a_hard_linked_file_alone(tmp_path: Path) -> None:
+    """`ln /dev/shm/precious MNT/x`: the mount's name goes, the other name's content stays."""
+    precious = tmp_path / "precious"
+    precious.write_bytes(b"not the mount's to zero")
+    root = tmp_path / "w"
+    root.mkdir()
+    os.link(precious, root / "x")
+    (root / "own").write_bytes(b"secret")
+    assert mountdir.wipe_tree(root, remove_root=True) == 2
+    assert precious.read_bytes() == b"not the mount's to zero"
+    assert not root.exists()
+
+
+def test_wipe_zeroes_read_only_files(tmp_path: Path) -> None:
+    root = tmp_path / "w"
+    root.mkdir()
+    key = root / "aws-key.pem"
+    key.write_bytes(b"-----BEGIN RSA PRIVATE KEY----- secret\n")
+    key.chmod(0o400)
+    fd = os.open(key, os.O_RDONLY)
+    try:
+        assert mountdir.wipe_tree(root, remove_root=True) == 1
+        # Made writable and zeroed (as root the open for writing would succeed anyway: the
+        # mode shows the wipe did not depend on that).
+        assert stat.S_IMODE(os.fstat(fd).st_mode) == 0o600
+        assert os.pread(fd, 100, 0) == bytes(len(b"-----BEGIN RSA PRIVATE KEY----- secret\n"))
+    finally:
+        os.close(fd)
+    assert not root.exists()
+
+
+def test_wipe_does_not_follow_a_directory_swapped_for_a_symlink(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process of the user swaps sub/ for a symlink to a directory outside the mount
+    while the wipe runs (at its first write): nothing outside the mount is zeroed or unlinked."""
+    mnt, victim = tmp_path / "mnt", tmp_path / "victim"
+    (mnt / "sub").mkdir(parents=True)
+    victim.mkdir()
+    (mnt / "a.txt").write_bytes(b"first")
+    (mnt / "sub" / "key.pem").write_bytes(b"mount secret\n")
+    (victim / "key.pem").write_bytes(b"FILE OUTSIDE THE MOUNT\n")
+    real_pwrite = os.pwrite
+    swapped: list[bool] = []
+
+    def racing_pwrite(fd: int, data: bytes, offset: int) -> int:
+        if not swapped:
+            swapped.append(True)
+            os.rename(mnt / "sub", tmp_path / "moved-sub")
+            os.symlink(victim, mnt / "sub")
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", racing_pwrite)
+    mountdir.wipe_tree(mnt, remove_root=True)
+    monkeypatch.undo()
+    assert swapped
+    assert (victim / "key.pem").read_bytes() == b"FILE OUTSIDE THE MOUNT\n"
+    assert not mnt.exists()
+
+
+def test_wipe_refuses_a_replaced_root(tmp_path: Path) -> None:
+    root = tmp_path / "w"
+    root.mkdir()
+    (root / "f").write_bytes(b"x")
+    st = os.lstat(root)
+    with pytest.raises(LockerError, match="replaced"):
+        mountdir.wipe_tree(root, remove_root=True, expect=(st.st_dev, st.st_ino + 1))
+    assert (root / "f").read_bytes() == b"x"
