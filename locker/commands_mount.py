@@ -185,10 +185,15 @@ def cmd_lock(args: argparse.Namespace) -> int:
     if not active:
         print("nothing is mounted")
         return EXIT_OK
+    unverifiable = [f for f in active if not f.record.proc_start and os.path.isdir("/proc")]
+    for found in unverifiable:  # a record locker wrote has its start time: never signal blind
+        warn(f"not signalling PID {found.record.pid}: its journal record cannot be verified")
+    active = [f for f in active if f not in unverifiable]
     for found in active:
         with contextlib.suppress(ProcessLookupError):
             os.kill(found.record.pid, m.LOCK_SIGNAL)
-    return EXIT_ERROR if sum(not _await_lock(f) for f in active) else EXIT_OK
+    failed = sum(not _await_lock(f) for f in active)
+    return EXIT_ERROR if failed or unverifiable else EXIT_OK
 
 
 def _await_lock(found: jn.Found) -> bool:

@@ -185,3 +185,19 @@ def test_recover_lists_a_materialising_dir_before_wiping_it(
     assert (given / "a.txt").exists()
     assert main(["recover", "--discard", "--vault", str(vault_path)]) == 0
     assert not (given / "a.txt").exists() and given.exists()  # not ours to remove
+
+
+def test_lock_never_signals_a_process_its_record_cannot_vouch_for(
+    xdg: jn.Journal,
+    stand_in: Callable[[bool], subprocess.Popen[str]],
+    vault_path: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A record without the process start time (not one locker wrote) could name any pid."""
+    proc = stand_in(False)  # would die of the lock signal
+    xdg.write(record_for(vault_path, tmp_path, proc.pid, proc_start=""))
+    assert main(["lock", "--vault", str(vault_path)]) == 1
+    _, err = capsys.readouterr()
+    assert f"not signalling PID {proc.pid}" in err
+    assert proc.poll() is None
