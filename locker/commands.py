@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from locker import paths, prompts, safefs
-from locker.container import WriterLock
 from locker.errors import (
     EXIT_INTEGRITY,
     EXIT_OK,
@@ -23,6 +22,7 @@ from locker.errors import (
     UsageError,
 )
 from locker.format import KdfCost, check_kdf_cost
+from locker.lockfile import WriterLock
 from locker.prompts import new_passphrase, warn
 from locker.vault import DEFAULT_KDF, Vault, calibrate_kdf, create, info, weak_kdf_warning
 

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from locker import journal as jn
 from locker import mount as m
-from locker import mountdir
+from locker import mountdir, recovery
 from locker.commands import passphrase, vault_path
 from locker.errors import EXIT_ERROR, EXIT_OK, LockerError, NotFoundError, UsageError
 from locker.prompts import harden_process, warn
@@ -362,7 +362,7 @@ def _recover_one(found: jn.Found, args: argparse.Namespace) -> int:
         if mode is None and not sys.stdin.isatty():
             if getattr(args, "passphrase_file", None):  # a script can preview the conflicts
                 with Vault.open(Path(r.vault), passphrase(args)) as v:
-                    _show_conflicts(m.plan_recovery(v, r, changes))
+                    _show_conflicts(recovery.plan_recovery(v, r, changes))
             sys.stderr.write(
                 "locker: error: the mount directory holds changes that are not in the vault\n"
                 "locker: hint: 'locker recover --yes' saves them into the vault, "
@@ -370,7 +370,7 @@ def _recover_one(found: jn.Found, args: argparse.Namespace) -> int:
             )
             return EXIT_ERROR
         with Vault.open(Path(r.vault), passphrase(args), write=True, purpose="recover") as v:
-            plan = m.plan_recovery(v, r, changes)
+            plan = recovery.plan_recovery(v, r, changes)
             _show_conflicts(plan)
             if mode is None:
                 answer = _ask(
@@ -381,7 +381,7 @@ def _recover_one(found: jn.Found, args: argparse.Namespace) -> int:
                     print("  left as it is")
                     return EXIT_OK
             if mode == "yes":
-                m.recover(v, r, changes, plan)
+                recovery.recover(v, r, changes, plan)
                 n = len(plan.conflicts)
                 note = f"; {jn.plural(n, 'conflict')} (see the warnings)" if n else ""
                 print(f"  saved into {r.vault}: {changes.summary()}{note}")
@@ -395,7 +395,7 @@ def _recover_one(found: jn.Found, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _show_conflicts(plan: m.RecoveryPlan) -> None:
+def _show_conflicts(plan: recovery.RecoveryPlan) -> None:
     """Before anything is saved: where the vault changed too, and what will be done instead."""
     for conflict in plan.conflicts:
         print(f"  conflict {conflict.message(done=False)}")

@@ -28,7 +28,6 @@ from locker.container import (
     Sealed,
     Source,
     Unlocked,
-    WriterLock,
 )
 from locker.errors import ExistsError, IntegrityError, LockerError, NotFoundError, UsageError
 from locker.format import (
@@ -42,6 +41,7 @@ from locker.format import (
     check_tree,
 )
 from locker.index import MAX_LOG_EVENTS, Entry, Index, LogEvent
+from locker.lockfile import WriterLock
 
 Clock = Callable[[], float]
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import PASSPHRASE
 
 from locker import journal as jn
-from locker import mount as m
+from locker import recovery
 from locker.vault import Vault
 
 NOW = time.mktime((2026, 3, 4, 5, 6, 7, 0, 0, -1))
@@ -59,11 +59,11 @@ def vault_edit(path: Path, changes: dict[str, bytes | None]) -> None:
         v.commit()
 
 
-def recover(path: Path, record: jn.Record) -> tuple[m.RecoveryPlan, dict[str, bytes], str]:
+def recover(path: Path, record: jn.Record) -> tuple[recovery.RecoveryPlan, dict[str, bytes], str]:
     changes = jn.diff(Path(record.dir), record.files)
     with Vault.open(path, PASSPHRASE, write=True, purpose="recover") as v:
-        plan = m.plan_recovery(v, record, changes, now=NOW)
-        m.recover(v, record, changes, plan)
+        plan = recovery.plan_recovery(v, record, changes, now=NOW)
+        recovery.recover(v, record, changes, plan)
     with Vault.open(path, PASSPHRASE) as v:
         data = {e.name: v.read_bytes(e.name) for e in v.entries()}
         detail = v.log()[-1].detail
@@ -205,13 +205,13 @@ def test_renamed_in_the_orphan_but_changed_in_the_vault(
 
 def test_recovered_name_is_valid_and_unused() -> None:
     taken = {f"a.txt.recovered-{STAMP}", f"a.txt.recovered-{STAMP}-2/x"}
-    assert m.recovered_name("a.txt", taken, NOW) == f"a.txt.recovered-{STAMP}-3"
+    assert recovery.recovered_name("a.txt", taken, NOW) == f"a.txt.recovered-{STAMP}-3"
     assert f"a.txt.recovered-{STAMP}-3" in taken
     long = "dir/" + "k" * 255
-    name = m.recovered_name(long, set(), NOW)
+    name = recovery.recovered_name(long, set(), NOW)
     assert name.startswith("dir/kkk") and name.endswith(f".recovered-{STAMP}")
     assert len(name.rsplit("/", 1)[1].encode()) == 255
     wide = "é" * 127  # 254 bytes: cut on a character boundary
-    assert m.recovered_name(wide, set(), NOW).encode().decode() == (
+    assert recovery.recovered_name(wide, set(), NOW).encode().decode() == (
         "é" * ((255 - len(f".recovered-{STAMP}")) // 2) + f".recovered-{STAMP}"
     )

@@ -1,0 +1,120 @@
+"""The one-writer lock: an exclusive flock on `<vault>.lock`, which records its holder (pid,
+host, purpose) so that a second writer can say who is in the way."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+from locker.errors import BusyError, LockerError
+
+
+def lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+class WriterLock:
+    """An exclusive flock on `<vault>.lock`: the holder is the vault's one writer."""
+
+    def __init__(self, path: Path, purpose: str = "write") -> None:
+        self.path = lock_path(path)
+        self.purpose = purpose
+        self._fd: int | None = None
+
+    def acquire(self) -> WriterLock:
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise LockerError(f"cannot create lock file {self.path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = _wait_for_holder(fd)
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise busy_error(holder) from None
+            raise LockerError(f"cannot lock {self.path}: {exc.strerror}") from None
+        os.ftruncate(fd, 0)
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "purpose": self.purpose}
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        self._fd = fd
+        return self
+
+    def check_free(self) -> None:
+        """Raise BusyError now if another process holds the lock (a courtesy pre-check).
+
+        Reads /proc/locks instead of trying the lock: even a brief trial lock could make a
+        real writer starting at that instant fail. Where /proc/locks is missing, says nothing.
+        """
+        try:
+            st = os.stat(self.path, follow_symlinks=False)
+            with open("/proc/locks", encoding="ascii", errors="replace") as f:
+                table = f.read()
+        except OSError:
+            return
+        inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+        for line in table.splitlines():
+            fields = line.split()
+            if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == inode:
+                try:
+                    fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                except OSError:
+                    return
+                try:
+                    holder = _wait_for_holder(fd)
+                finally:
+                    os.close(fd)
+                if "pid" not in holder:  # it let go meanwhile; /proc/locks still names it
+                    holder = {"pid": fields[4], "host": socket.gethostname()}
+                raise busy_error(holder)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):  # no later contender may read a stale holder
+                os.ftruncate(self._fd, 0)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> WriterLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _wait_for_holder(fd: int) -> dict[str, object]:
+    """The holder records itself just after it takes the lock: give it up to 200 ms."""
+    holder = _read_holder(fd)
+    for _ in range(200):
+        if "pid" in holder:
+            break
+        time.sleep(0.001)
+        holder = _read_holder(fd)
+    return holder
+
+
+def _read_holder(fd: int) -> dict[str, object]:
+    try:
+        data = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def busy_error(holder: dict[str, object]) -> BusyError:
+    pid, host = holder.get("pid", "?"), holder.get("host", "?")
+    if holder.get("purpose") == "mount":
+        return BusyError(
+            f"vault is mounted by PID {pid} on {host}",
+            hint="change the files in the mount directory instead, or run 'locker lock' first",
+        )
+    return BusyError(
+        f"vault is in use by PID {pid} on {host}",
+        hint="wait for that command to finish and try again",
+    )
