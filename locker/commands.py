@@ -24,6 +24,7 @@ from locker.errors import (
 from locker.format import KdfCost, check_kdf_cost
 from locker.lockfile import WriterLock
 from locker.prompts import new_passphrase, warn
+from locker.text import iso_time, plural, printable
 from locker.vault import DEFAULT_KDF, Vault, calibrate_kdf, create, info, weak_kdf_warning
 
 
@@ -140,17 +141,6 @@ def cmd_add(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def printable(text: str) -> str:
-    """Escape control characters so text from a vault cannot drive the terminal."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() or c == " " else f"\\x{{{ord(c):x}}}" for c in text)
-
-
-def _iso(ts: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
-
-
 def cmd_ls(args: argparse.Namespace) -> int:
     with open_vault(args) as v:
         entries = v.entries()
@@ -160,15 +150,15 @@ def cmd_ls(args: argparse.Namespace) -> int:
                 "name": e.name,
                 "size": e.size,
                 "kind": e.kind,
-                "created": _iso(e.created),
-                "modified": _iso(e.modified),
+                "created": iso_time(e.created),
+                "modified": iso_time(e.modified),
             }
             for e in entries
         ]
         print(json.dumps(rows, indent=2))
     elif args.long:
         for e in entries:
-            print(f"{e.size:>12}  {_iso(e.modified)}  {e.name}")
+            print(f"{e.size:>12}  {iso_time(e.modified)}  {e.name}")
     else:
         for e in entries:
             print(e.name)
@@ -202,10 +192,6 @@ def _expand(v: Vault, names: list[str], recursive: bool = True) -> list[str]:
         else:
             raise NotFoundError(f"no entry named {name!r}", hint="'locker ls' lists the entries")
     return list(dict.fromkeys(picked))
-
-
-def plural(n: int, one: str, many: str | None = None) -> str:
-    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def cmd_get(args: argparse.Namespace) -> int:
@@ -329,7 +315,7 @@ def cmd_log(args: argparse.Namespace) -> int:
     if args.json:
         rows: list[dict[str, Any]] = [
             {
-                "time": _iso(e.time),
+                "time": iso_time(e.time),
                 "event": e.event,
                 "names": list(e.names),
                 "user": e.user,
@@ -343,7 +329,7 @@ def cmd_log(args: argparse.Namespace) -> int:
     for e in events:
         names = " ".join(e.names)
         detail = f" ({e.detail})" if e.detail else ""
-        line = f"{_iso(e.time)}  {e.user}@{e.host}  {e.event:<8} {names}{detail}".rstrip()
+        line = f"{iso_time(e.time)}  {e.user}@{e.host}  {e.event:<8} {names}{detail}".rstrip()
         print(printable(line))
     return EXIT_OK
 

@@ -21,6 +21,7 @@ from locker import mountdir, recovery
 from locker.commands import passphrase, vault_path
 from locker.errors import EXIT_ERROR, EXIT_OK, LockerError, NotFoundError, UsageError
 from locker.prompts import harden_process, warn
+from locker.text import iso_time, plural
 from locker.vault import Vault
 
 LOCK_WAIT = 10.0  # how long `locker lock` waits for each mount to sync, wipe and say so
@@ -50,10 +51,6 @@ def duration(seconds: float) -> str:
     if h:
         return f"{h}h{m_:02d}m"
     return f"{m_}m{s_:02d}s" if m_ else f"{s_}s"
-
-
-def _iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 def _explicit_vault(args: argparse.Namespace) -> str | None:
@@ -145,7 +142,7 @@ def cmd_mount(args: argparse.Namespace) -> int:
             line.write(f"{root}\n")
             if not line.tty:
                 line.event(
-                    f"mounted {jn.plural(len(session.known), 'file')}; locks after {idle:g} s idle, "
+                    f"mounted {plural(len(session.known), 'file')}; locks after {idle:g} s idle, "
                     f"at {time.strftime('%H:%M:%S', time.localtime(session.record.hard_deadline))} at the latest"
                 )
             reason = session.run(tick=lambda: line.status(session))
@@ -165,8 +162,8 @@ def cmd_mount(args: argparse.Namespace) -> int:
 
 def lock_summary(saved: m.SavedCounts, syncs: int, wiped: int) -> str:
     """'3 changed, 1 added, 1 deleted saved in 3 syncs; 5 files wiped'."""
-    head = f"{saved.summary()} saved in {jn.plural(syncs, 'sync')}" if saved.total else "no changes"
-    return f"{head}; {jn.plural(wiped, 'file')} wiped"
+    head = f"{saved.summary()} saved in {plural(syncs, 'sync')}" if saved.total else "no changes"
+    return f"{head}; {plural(wiped, 'file')} wiped"
 
 
 def _holder_text(pid: int, command: str, paths: list[str]) -> str:
@@ -249,10 +246,10 @@ def _status_row(found: jn.Found) -> dict[str, Any]:
         "dir": r.dir,
         "pid": r.pid,
         "state": ("orphaned" if not found.running else r.state),
-        "since": _iso(r.started),
+        "since": iso_time(r.started),
         "idle_seconds": r.idle_seconds,
-        "idle_deadline": _iso(r.idle_deadline),
-        "hard_deadline": _iso(r.hard_deadline),
+        "idle_deadline": iso_time(r.idle_deadline),
+        "hard_deadline": iso_time(r.hard_deadline),
         "files": len(r.files),
     }
 
@@ -297,9 +294,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
         others = jn.orphans()
         print("nothing to recover")
         if others:
-            print(
-                f"({jn.plural(len(others), 'orphaned mount')} of other vaults: run without --vault)"
-            )
+            print(f"({plural(len(others), 'orphaned mount')} of other vaults: run without --vault)")
         return EXIT_OK
     harden_process()
     status = EXIT_OK
@@ -311,7 +306,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
 def _recover_one(found: jn.Found, args: argparse.Namespace) -> int:
     r = found.record
     root = Path(r.dir)
-    print(f"orphaned mount of {r.vault} at {r.dir} (PID {r.pid}, since {_iso(r.started)})")
+    print(f"orphaned mount of {r.vault} at {r.dir} (PID {r.pid}, since {iso_time(r.started)})")
     if not os.path.lexists(root):
         print("  its directory is gone; nothing to recover")
         found.journal.remove(r.mount_id)
@@ -332,7 +327,7 @@ def _recover_one(found: jn.Found, args: argparse.Namespace) -> int:
         print("  it stopped while wiping, after its files were saved into the vault")
         wiped = mountdir.wipe_tree(root, remove_root=r.created_dir, expect=expect)
         found.journal.remove(r.mount_id)
-        print(f"  finished the wipe: wiped {jn.plural(wiped, 'file')} and removed {r.dir}")
+        print(f"  finished the wipe: wiped {plural(wiped, 'file')} and removed {r.dir}")
         return EXIT_OK
     if r.state == jn.STATE_MATERIALISING:
         changes = jn.Changes()
@@ -383,7 +378,7 @@ def _recover_one(found: jn.Found, args: argparse.Namespace) -> int:
             if mode == "yes":
                 recovery.recover(v, r, changes, plan)
                 n = len(plan.conflicts)
-                note = f"; {jn.plural(n, 'conflict')} (see the warnings)" if n else ""
+                note = f"; {plural(n, 'conflict')} (see the warnings)" if n else ""
                 print(f"  saved into {r.vault}: {changes.summary()}{note}")
                 for conflict in plan.conflicts:
                     warn(conflict.message())
@@ -391,7 +386,7 @@ def _recover_one(found: jn.Found, args: argparse.Namespace) -> int:
         print(f"  discarded: {changes.summary()}")
     wiped = mountdir.wipe_tree(root, remove_root=r.created_dir, expect=expect)
     found.journal.remove(r.mount_id)
-    print(f"  wiped {jn.plural(wiped, 'file')} and removed {r.dir}")
+    print(f"  wiped {plural(wiped, 'file')} and removed {r.dir}")
     return EXIT_OK
 
 

@@ -47,11 +47,6 @@ STATES = (STATE_MATERIALISING, STATE_MOUNTED, STATE_LOCKING, STATE_WIPING, STATE
 LOCKED_KEEP = 60.0  # a finished record nobody collected is removed after this many seconds
 
 
-def plural(count: int, word: str, many: str | None = None) -> str:
-    """'1 file', '2 files', '0 files' (`many` for irregular plurals)."""
-    return f"{count} {word if count == 1 else many or word + 's'}"
-
-
 def is_ignored(name: str) -> bool:
     """True for a file name (last component) that looks like editor litter: a new file with such
     a name is not synced (an entry already in the vault is, whatever its name)."""

@@ -28,6 +28,7 @@ from locker import journal as jn
 from locker import mountdir, safefs
 from locker.errors import LockerError, UsageError
 from locker.format import check_name
+from locker.text import plural
 from locker.vault import Vault
 
 DEFAULT_IDLE = 300.0
@@ -283,7 +284,6 @@ class Session:
         self.vault.record("mount", detail=f"{len(self.known)} files at {self.root}")
         self.vault.commit()
         self.record.state = jn.STATE_MOUNTED
-        self.record.files = {n: k.sha256 for n, k in self.known.items()}
         self._save_journal()
         self.deadlines.touch()
         try:
@@ -358,6 +358,8 @@ class Session:
             self._save_journal()
 
     def _save_journal(self) -> None:
+        """Write the record, with the hash of every file as the vault now holds it."""
+        self.record.files = {n: k.sha256 for n, k in self.known.items()}
         try:
             self.journal.write(self.record)
         except OSError as exc:
@@ -423,7 +425,6 @@ class Session:
         if changes:
             self.syncs += 1
             self.saved.add(changes)
-            self.record.files = {n: k.sha256 for n, k in self.known.items()}
             self._save_journal()
             self.notify("synced: " + "; ".join(" ".join(x.split()) for x in changes.lines()))
         result.changes = changes
@@ -546,7 +547,6 @@ class Session:
         except (LockerError, OSError) as exc:
             result = self._lock_after_failed_sync(exc)
         self.record.state = jn.STATE_WIPING
-        self.record.files = {n: k.sha256 for n, k in self.known.items()}
         self._save_journal()
         wiped = 0
         if self.root_intact():
@@ -555,7 +555,7 @@ class Session:
             )
         if reason == REASON_COMMAND:
             self.record.state = jn.STATE_LOCKED
-            self.record.files = {}
+            self.known.clear()
             self.record.wiped = wiped
             self.record.finished = time.time()
             self._save_journal()
@@ -584,13 +584,12 @@ class Session:
         wiped = mountdir.wipe_files(self.root, unchanged, expect=self._root_id)
         for name in unchanged:
             self.known.pop(name, None)
-        self.record.files = {n: k.sha256 for n, k in self.known.items()}
         self.record.error = str(exc)
         self._save_journal()
         unsaved = [*kept, *(f"{n} (deleted)" for n in gone)]
         raise LockerError(
             f"could not save the mount directory into the vault: {exc}; wiped "
-            f"{jn.plural(wiped, 'unchanged file')}, kept {jn.plural(len(unsaved), 'file')} "
+            f"{plural(wiped, 'unchanged file')}, kept {plural(len(unsaved), 'file')} "
             f"with unsaved changes: {', '.join(unsaved)}",
             hint=f"they are still in {self.root}: fix the problem, then run 'locker recover'",
         ) from None

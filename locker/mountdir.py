@@ -83,17 +83,6 @@ def find_holders(root: Path) -> list[Holder]:
     return holders
 
 
-def zero_file(path: Path) -> None:
-    """Overwrite a regular file with zeros, in place, at its full size (never via a symlink, and
-    never a file with other hard links: that would zero the other names' content too)."""
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            _zero_at(dir_fd, path.name, durable=False)
-        finally:
-            os.close(dir_fd)
-
-
 def _zero_fd(fd: int, size: int) -> None:
     zeros = bytes(min(size, 1024 * 1024))
     done = 0

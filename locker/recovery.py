@@ -13,6 +13,7 @@ from pathlib import Path
 from locker import journal as jn
 from locker.errors import LockerError, UsageError
 from locker.format import check_name
+from locker.text import plural
 from locker.vault import Vault
 
 VAULT_PHRASES = {
@@ -191,7 +192,7 @@ def recover(
         vault.add_file(name, root / source, force=True)
     detail = f"{changes.summary()} from {record.dir}"
     if plan.conflicts:
-        detail += f"; {jn.plural(len(plan.conflicts), 'conflict')}: "
+        detail += f"; {plural(len(plan.conflicts), 'conflict')}: "
         detail += ", ".join(c.audit() for c in plan.conflicts)
     vault.record("recover", plan.names(), detail[:1000])
     vault.commit()

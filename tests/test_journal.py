@@ -15,6 +15,7 @@ import pytest
 
 from locker import journal as jn
 from locker.errors import LockerError
+from locker.text import plural
 
 
 def make_record(tmp_path: Path, **overrides: object) -> jn.Record:
@@ -207,9 +208,9 @@ def test_scan_skips_symlinks_and_special_files(tmp_path: Path) -> None:
 
 
 def test_plural() -> None:
-    assert [jn.plural(n, "file") for n in (0, 1, 2)] == ["0 files", "1 file", "2 files"]
-    assert jn.plural(1, "sync") == "1 sync" and jn.plural(3, "sync") == "3 syncs"
-    assert jn.plural(2, "process", "processes") == "2 processes"
+    assert [plural(n, "file") for n in (0, 1, 2)] == ["0 files", "1 file", "2 files"]
+    assert plural(1, "sync") == "1 sync" and plural(3, "sync") == "3 syncs"
+    assert plural(2, "process", "processes") == "2 processes"
 
 
 @pytest.fixture

@@ -527,13 +527,14 @@ def test_lock_names_holders_in_the_journal_before_wiping(
     monkeypatch.setattr(mountdir, "wipe_tree", spy)
     try:
         assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        synced = {n: k.sha256 for n, k in s.known.items()}  # nothing changes before the lock
         result = s.lock(m.REASON_COMMAND)
     finally:
         proc.kill()
         proc.wait()
     [before] = seen
     assert before is not None and before.state == jn.STATE_WIPING  # the final sync is in
-    assert before.files == {n: k.sha256 for n, k in s.known.items()}
+    assert before.files == synced
     assert [(h["pid"], h["paths"]) for h in before.holders] == [(proc.pid, [str(s.root / "c.env")])]
     assert "python" in before.holders[0]["command"]
     after = s.journal.read(s.record.mount_id)
