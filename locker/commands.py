@@ -52,15 +52,16 @@ def kdf_cost(args: argparse.Namespace, base: KdfCost) -> KdfCost:
     return cost
 
 
-def open_vault(args: argparse.Namespace, write: bool = False) -> Vault:
+def open_vault(args: argparse.Namespace, write: bool = False, purpose: str = "write") -> Vault:
+    """Unlock the selected vault; a missing or busy vault is reported before the prompt."""
     path = vault_path(args)
     if not os.path.lexists(path):
         raise NotFoundError(
             f"no vault at {path}", hint="create one with 'locker init' or pass --vault PATH"
         )
     if write:
-        WriterLock(path).check_free()  # say "busy" before asking for a passphrase
-    return Vault.open(path, passphrase(args), write=write)
+        WriterLock(path).check_free()
+    return Vault.open(path, passphrase(args), write=write, purpose=purpose)
 
 
 def passphrase(args: argparse.Namespace) -> bytearray:

@@ -18,8 +18,8 @@ from typing import Any, TextIO
 from locker import journal as jn
 from locker import mount as m
 from locker import mountdir, recovery
-from locker.commands import passphrase, vault_path
-from locker.errors import EXIT_ERROR, EXIT_OK, LockerError, NotFoundError, UsageError
+from locker.commands import open_vault, passphrase
+from locker.errors import EXIT_ERROR, EXIT_OK, LockerError, UsageError
 from locker.prompts import harden_process, warn
 from locker.text import iso_time, plural
 from locker.vault import Vault
@@ -110,12 +110,7 @@ class StatusLine:
 def cmd_mount(args: argparse.Namespace) -> int:
     idle = parse_duration(str(args.idle), "--idle")
     max_time = parse_duration(str(args.max_time), "--max-time")
-    path = vault_path(args)
-    if not os.path.lexists(path):
-        raise NotFoundError(
-            f"no vault at {path}", hint="create one with 'locker init' or pass --vault PATH"
-        )
-    vault = Vault.open(path, passphrase(args), write=True, purpose="mount")
+    vault = open_vault(args, write=True, purpose="mount")
     harden_process()
     with vault:
         root, created, warning = mountdir.make_mount_dir(args.dir)

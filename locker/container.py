@@ -58,7 +58,7 @@ class Sealed:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
         except FileNotFoundError:
             raise NotFoundError(
-                f"no vault at {path}", hint="create one with 'locker init' or pass --vault"
+                f"no vault at {path}", hint="create one with 'locker init' or pass --vault PATH"
             ) from None
         except OSError as exc:
             if exc.errno == errno.ELOOP:

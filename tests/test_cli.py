@@ -890,9 +890,10 @@ def test_end_of_input_at_the_prompt_is_a_usage_error(tmp_path: Path, vault_path:
 
 def test_busy_is_reported_before_asking_for_a_passphrase(tmp_path: Path, vault_path: Path) -> None:
     with Vault.open(vault_path, PASSPHRASE, write=True):
-        code, out = run_in_pty(["rm", "x", "--vault", str(vault_path)], [], locker_env(tmp_path))
-    assert code == 5, out
-    assert b"Passphrase" not in out and b"in use by PID" in out
+        for args in (["rm", "x"], ["mount"]):
+            code, out = run_in_pty([*args, "--vault", str(vault_path)], [], locker_env(tmp_path))
+            assert code == 5, out
+            assert b"Passphrase" not in out and b"in use by PID" in out
 
 
 def test_init_warns_about_a_readable_passphrase_file_and_a_short_passphrase(
