@@ -2,6 +2,6 @@
 
 import sys
 
-from locker.cli import main
+from locker.cli.main import main
 
 sys.exit(main())

@@ -15,9 +15,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from locker import container as ct
-from locker import crypto
-from locker.container import (
+from locker.errors import ExistsError, IntegrityError, LockerError, NotFoundError, UsageError
+from locker.store import container as ct
+from locker.store import crypto
+from locker.store.container import (
     Container,
     CopyCiphertext,
     PlainFile,
@@ -29,8 +30,7 @@ from locker.container import (
     Source,
     Unlocked,
 )
-from locker.errors import ExistsError, IntegrityError, LockerError, NotFoundError, UsageError
-from locker.format import (
+from locker.store.format import (
     MAX_KDF_MEMORY_TIME_KIB,
     MAX_KDF_TIME,
     SLOT_KIND_NAMES,
@@ -40,8 +40,8 @@ from locker.format import (
     check_name,
     check_tree,
 )
-from locker.index import MAX_LOG_EVENTS, Entry, Index, LogEvent
-from locker.lockfile import WriterLock
+from locker.store.index import MAX_LOG_EVENTS, Entry, Index, LogEvent
+from locker.store.lockfile import WriterLock
 
 Clock = Callable[[], float]
 

@@ -534,7 +534,8 @@ class Bench:
         code = f"""
 import json, os, time
 from pathlib import Path
-from locker import journal as jn, mount as m
+from locker.mount import journal as jn
+from locker.mount import session as m
 from locker.vault import Vault
 root = Path({os.fspath(self.work / "mnt-lib")!r})
 root.mkdir(mode=0o700)

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from locker.format import KdfCost
+from locker.store.format import KdfCost
 from locker.vault import Vault, create
 
 PASSPHRASE = b"correct horse battery staple"

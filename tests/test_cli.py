@@ -29,7 +29,7 @@ from conftest import (
     require,
 )
 
-from locker.crypto import CHUNK_SIZE
+from locker.store.crypto import CHUNK_SIZE
 from locker.vault import Vault, info
 
 LS_KEYS = {"name", "size", "kind", "created", "modified"}
@@ -787,7 +787,7 @@ def test_version_imports_nothing_heavy(tmp_path: Path) -> None:
     assert not imported & set(HEAVY), sorted(imported & set(HEAVY))
     code = (
         "import sys\n"
-        "from locker.cli import main\n"
+        "from locker.cli.main import main\n"
         "assert main(['--version']) == 0\n"
         "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))\n"
     )

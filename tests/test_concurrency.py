@@ -14,7 +14,7 @@ from pathlib import Path
 from conftest import LOCKER, OTHER_PASSPHRASE, PASSPHRASE, RunLocker, locker_env
 
 from locker.errors import EXIT_BUSY
-from locker.lockfile import lock_path
+from locker.store.lockfile import lock_path
 from locker.vault import Vault
 
 HOST = socket.gethostname()

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from locker import crypto
-from locker.crypto import CHUNK_SIZE, KdfParams, StreamOpener, StreamSealer, chunk_nonce
 from locker.errors import EXIT_INTEGRITY, AuthenticationError, FormatError
+from locker.store import crypto
+from locker.store.crypto import CHUNK_SIZE, KdfParams, StreamOpener, StreamSealer, chunk_nonce
 
 KEY = bytes(range(32))
 AAD = b"C" * 16 + b"E" * 16

@@ -12,8 +12,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from locker import format as fmt
-from locker import index as index_mod
 from locker.errors import (
     EXIT_INTEGRITY,
     EXIT_USAGE,
@@ -23,7 +21,9 @@ from locker.errors import (
     LockerError,
     UnsupportedVersionError,
 )
-from locker.format import (
+from locker.store import format as fmt
+from locker.store import index as index_mod
+from locker.store.format import (
     MAGIC,
     SLOT_PASSPHRASE,
     SLOT_RECOVERY,
@@ -35,7 +35,7 @@ from locker.format import (
     check_tree,
     parse_header,
 )
-from locker.index import Entry, Index, LogEvent, decode_index, encode_index, sealed_length
+from locker.store.index import Entry, Index, LogEvent, decode_index, encode_index, sealed_length
 
 GIB_KIB = 1024 * 1024
 

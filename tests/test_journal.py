@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from locker import journal as jn
 from locker.errors import LockerError
+from locker.mount import journal as jn
 from locker.text import plural
 
 

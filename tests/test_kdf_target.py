@@ -16,7 +16,7 @@ import pytest
 from conftest import RunLocker
 
 from locker.errors import KdfTooCostlyError, UsageError
-from locker.format import MAX_KDF_MEMORY_TIME_KIB, MAX_KDF_TIME, KdfCost, check_kdf_cost
+from locker.store.format import MAX_KDF_MEMORY_TIME_KIB, MAX_KDF_TIME, KdfCost, check_kdf_cost
 from locker.vault import Vault, calibrate_kdf, info, kdf_passes
 
 MIB = 1024

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from test_mount_e2e import Mount, env, mount, runtime, vault  # noqa: F401 - fixtures
 
-from locker import commands_mount as cm
-from locker import journal as jn
-from locker.cli import main
+from locker.cli import mount_commands as cm
+from locker.cli.main import main
+from locker.mount import journal as jn
 
 
 @pytest.fixture

@@ -331,7 +331,8 @@ KILLED_IN_WIPE = (
     sys.executable,
     "-c",
     "import os, signal, sys\n"
-    "from locker import mountdir, cli\n"
+    "from locker.cli import main as cli\n"
+    "from locker.mount import directory as mountdir\n"
     "real, calls = mountdir._zero_fd, []\n"
     "def zero(fd, size):\n"
     "    real(fd, size)\n"
@@ -446,8 +447,8 @@ def test_lock_status_recover_with_nothing_mounted(lk: Run) -> None:
 def test_cli_start_up_does_not_import_watchdog(lk: Run) -> None:
     result = lk("ls", env={"PYTHONPROFILEIMPORTTIME": "1"})
     assert result.returncode == 0
-    assert b"locker.journal" in result.stderr  # the orphan check ran
-    for module in (b"watchdog", b"locker.mount", b"locker.commands_mount"):
+    assert b"locker.mount.journal" in result.stderr  # the orphan check ran
+    for module in (b"watchdog", b"locker.mount.session", b"locker.cli.mount_commands"):
         assert module not in result.stderr
 
 
@@ -562,7 +563,7 @@ def test_hardening_makes_the_process_undumpable(tmp_path: Path) -> None:
     """prctl(PR_GET_DUMPABLE) can only be read by the process itself: ask a fresh one."""
     code = (
         "import ctypes, resource\n"
-        "from locker.prompts import harden_process\n"
+        "from locker.cli.prompts import harden_process\n"
         "libc = ctypes.CDLL(None)\n"
         "before = libc.prctl(3, 0, 0, 0, 0)\n"
         "harden_process()\n"

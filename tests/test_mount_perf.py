@@ -25,8 +25,8 @@ import pytest
 from conftest import PASSPHRASE
 from test_mount_e2e import Mount, contents, env, mount  # noqa: F401 - fixtures
 
-from locker import journal as jn
-from locker import mount as m
+from locker.mount import journal as jn
+from locker.mount import session as m
 from locker.vault import Vault
 
 FILES = 500

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import PASSPHRASE
 
-from locker import journal as jn
-from locker import recovery
+from locker.mount import journal as jn
+from locker.mount import recovery
 from locker.vault import Vault
 
 NOW = time.mktime((2026, 3, 4, 5, 6, 7, 0, 0, -1))

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from conftest import PASSPHRASE
 
-from locker import journal as jn
-from locker import mount as m
-from locker import mountdir
-from locker.commands_mount import duration, lock_summary, parse_duration
+from locker.cli.mount_commands import duration, lock_summary, parse_duration
 from locker.errors import LockerError, UsageError
+from locker.mount import directory as mountdir
+from locker.mount import journal as jn
+from locker.mount import session as m
 from locker.vault import Vault
 
 

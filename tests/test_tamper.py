@@ -17,8 +17,6 @@ from pathlib import Path
 import pytest
 from conftest import PASSPHRASE, TINY_KDF, RunLocker
 
-from locker.container import Sealed
-from locker.crypto import CHUNK_SIZE
 from locker.errors import (
     EXIT_BAD_KEY,
     EXIT_INTEGRITY,
@@ -26,6 +24,8 @@ from locker.errors import (
     LockerError,
     UnsupportedVersionError,
 )
+from locker.store.container import Sealed
+from locker.store.crypto import CHUNK_SIZE
 from locker.vault import Vault, create, info
 
 CONTENT = {

@@ -16,8 +16,6 @@ from conftest import OTHER_PASSPHRASE, PASSPHRASE, TINY_KDF, FakeClock, counter_
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from locker.container import Sealed
-from locker.crypto import CHUNK_SIZE
 from locker.errors import (
     EXIT_BAD_KEY,
     EXIT_BUSY,
@@ -31,8 +29,10 @@ from locker.errors import (
     NotFoundError,
     UsageError,
 )
-from locker.format import KdfCost, check_tree
-from locker.index import MAX_LOG_EVENTS
+from locker.store.container import Sealed
+from locker.store.crypto import CHUNK_SIZE
+from locker.store.format import KdfCost, check_tree
+from locker.store.index import MAX_LOG_EVENTS
 from locker.vault import Vault, create, info
 
 # -- strategies -----------------------------------------------------------------------------------

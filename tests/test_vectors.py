@@ -21,7 +21,6 @@ from types import ModuleType
 
 import pytest
 
-from locker import crypto
 from locker import vault as vault_module
 from locker.errors import (
     EXIT_BAD_KEY,
@@ -35,7 +34,8 @@ from locker.errors import (
     LockerError,
     UnsupportedVersionError,
 )
-from locker.format import KdfCost
+from locker.store import crypto
+from locker.store.format import KdfCost
 from locker.vault import Vault, create
 
 ROOT = Path(__file__).resolve().parent.parent

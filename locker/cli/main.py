@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
-    p = command("init", "commands:cmd_init", "create a new vault")
+    p = command("init", "cli.commands:cmd_init", "create a new vault")
     p.add_argument(
         "--kdf-memory", type=int, metavar="MIB", help="Argon2id memory in MiB (default 256)"
     )
@@ -73,38 +73,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--kdf-parallelism", type=int, metavar="N", help="Argon2id lanes (default 4)")
 
-    p = command("add", "commands:cmd_add", "add files or directories (recursively)")
+    p = command("add", "cli.commands:cmd_add", "add files or directories (recursively)")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument(
         "--as", dest="as_name", metavar="NAME", help="entry name (a prefix for a directory)"
     )
     p.add_argument("--force", action="store_true", help="replace entries that exist")
 
-    p = command("ls", "commands:cmd_ls", "list entries")
+    p = command("ls", "cli.commands:cmd_ls", "list entries")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("-l", dest="long", action="store_true", help="show size and times")
 
-    p = command("cat", "commands:cmd_cat", "write an entry to standard output")
+    p = command("cat", "cli.commands:cmd_cat", "write an entry to standard output")
     p.add_argument("name", metavar="NAME")
 
-    p = command("get", "commands:cmd_get", "write entries (or directories of entries) to files")
+    p = command("get", "cli.commands:cmd_get", "write entries (or directories of entries) to files")
     p.add_argument("names", nargs="+", metavar="NAME")
     p.add_argument("--to", metavar="DIR", default=".", help="target directory (default: .)")
     p.add_argument("--force", action="store_true", help="replace files that exist")
 
-    p = command("rm", "commands:cmd_rm", "remove entries")
+    p = command("rm", "cli.commands:cmd_rm", "remove entries")
     p.add_argument("names", nargs="+", metavar="NAME")
     p.add_argument(
         "-r", dest="recursive", action="store_true", help="remove directories of entries"
     )
 
-    p = command("mv", "commands:cmd_mv", "rename an entry or a directory of entries")
+    p = command("mv", "cli.commands:cmd_mv", "rename an entry or a directory of entries")
     p.add_argument("old", metavar="OLD")
     p.add_argument("new", metavar="NEW")
     p.add_argument("--force", action="store_true", help="replace an entry named NEW")
 
     p = command(
-        "passwd", "commands:cmd_passwd", "change the passphrase (rewraps the key slot only)"
+        "passwd", "cli.commands:cmd_passwd", "change the passphrase (rewraps the key slot only)"
     )
     p.add_argument(
         "--new-passphrase-file",
@@ -115,17 +115,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kdf-time", type=int, metavar="N", help="new Argon2id passes")
     p.add_argument("--kdf-parallelism", type=int, metavar="N", help="new Argon2id lanes")
 
-    command("rekey", "commands:cmd_rekey", "make a new master key and re-encrypt every entry")
-    command("verify", "commands:cmd_verify", "decrypt every entry and report failures")
+    command("rekey", "cli.commands:cmd_rekey", "make a new master key and re-encrypt every entry")
+    command("verify", "cli.commands:cmd_verify", "decrypt every entry and report failures")
 
-    p = command("info", "commands:cmd_info", "show header facts (no passphrase needed)")
+    p = command("info", "cli.commands:cmd_info", "show header facts (no passphrase needed)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
-    p = command("log", "commands:cmd_log", "show the vault's audit log")
+    p = command("log", "cli.commands:cmd_log", "show the vault's audit log")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = command(
-        "mount", "commands_mount:cmd_mount", "work on the files in a private directory until locked"
+        "mount",
+        "cli.mount_commands:cmd_mount",
+        "work on the files in a private directory until locked",
     )
     p.add_argument("--dir", metavar="DIR", help="mount here (default: a new private RAM dir)")
     p.add_argument(
@@ -136,13 +138,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     command(
         "lock",
-        "commands_mount:cmd_lock",
+        "cli.mount_commands:cmd_lock",
         "lock active mounts (all of them unless --vault is given)",
     )
-    p = command("status", "commands_mount:cmd_status", "list active and orphaned mounts")
+    p = command("status", "cli.mount_commands:cmd_status", "list active and orphaned mounts")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p = command(
-        "recover", "commands_mount:cmd_recover", "save or discard what a crashed mount left behind"
+        "recover",
+        "cli.mount_commands:cmd_recover",
+        "save or discard what a crashed mount left behind",
     )
     p.add_argument("--yes", action="store_true", help="save the changes into the vault, then wipe")
     p.add_argument("--discard", action="store_true", help="wipe without saving the changes")
@@ -161,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "command", None) not in ("recover", "status"):
             _orphan_notice()
         if spec is None:
-            from locker.commands import cmd_overview
+            from locker.cli.commands import cmd_overview
 
             return cmd_overview(args, parser)
         return _resolve(spec)(args)
@@ -194,7 +198,7 @@ def _resolve(spec: str) -> Handler:
 def _orphan_notice() -> None:
     """Warn about mounts left behind by a dead process; never fails the command itself."""
     try:
-        from locker.journal import orphans
+        from locker.mount.journal import orphans
 
         left = orphans()
     except Exception:

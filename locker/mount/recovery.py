@@ -10,9 +10,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from locker import journal as jn
 from locker.errors import LockerError, UsageError
-from locker.format import check_name
+from locker.mount import journal as jn
+from locker.store.format import check_name
 from locker.text import plural
 from locker.vault import Vault
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from locker.errors import FormatError, InvalidNameError
-from locker.format import ID_SIZE, SALT_SIZE, TAG_SIZE, check_name, check_tree
+from locker.store.format import ID_SIZE, SALT_SIZE, TAG_SIZE, check_name, check_tree
 
 MAX_LOG_EVENTS = 1000
 

@@ -12,7 +12,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from locker import paths, prompts, safefs
+from locker import paths
+from locker.cli import prompts
+from locker.cli.prompts import new_passphrase, warn
 from locker.errors import (
     EXIT_INTEGRITY,
     EXIT_OK,
@@ -21,9 +23,9 @@ from locker.errors import (
     NotFoundError,
     UsageError,
 )
-from locker.format import KdfCost, check_kdf_cost
-from locker.lockfile import WriterLock
-from locker.prompts import new_passphrase, warn
+from locker.store import safefs
+from locker.store.format import KdfCost, check_kdf_cost
+from locker.store.lockfile import WriterLock
 from locker.text import iso_time, plural, printable
 from locker.vault import DEFAULT_KDF, Vault, calibrate_kdf, create, info, weak_kdf_warning
 

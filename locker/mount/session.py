@@ -24,10 +24,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Protocol
 
-from locker import journal as jn
-from locker import mountdir, safefs
 from locker.errors import LockerError, UsageError
-from locker.format import check_name
+from locker.mount import directory as mountdir
+from locker.mount import journal as jn
+from locker.store import safefs
+from locker.store.format import check_name
 from locker.text import plural
 from locker.vault import Vault
 

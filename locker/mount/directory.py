@@ -15,8 +15,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from locker import journal as jn
 from locker.errors import LockerError, UsageError
+from locker.mount import journal as jn
 
 
 @dataclass

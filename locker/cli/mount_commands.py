@@ -1,5 +1,5 @@
 """CLI handlers for `mount`, `lock`, `status` and `recover`, and the orphan notice every
-command prints. The mount session itself lives in locker.mount; watchdog is imported only
+command prints. The mount session itself lives in locker.mount.session; watchdog is imported only
 when `mount` starts watching.
 """
 
@@ -15,12 +15,13 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from locker import journal as jn
-from locker import mount as m
-from locker import mountdir, recovery
-from locker.commands import open_vault, passphrase
+from locker.cli.commands import open_vault, passphrase
+from locker.cli.prompts import harden_process, warn
 from locker.errors import EXIT_ERROR, EXIT_OK, LockerError, UsageError
-from locker.prompts import harden_process, warn
+from locker.mount import directory as mountdir
+from locker.mount import journal as jn
+from locker.mount import recovery
+from locker.mount import session as m
 from locker.text import iso_time, plural
 from locker.vault import Vault
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from locker import crypto
 from locker.errors import (
     AuthenticationError,
     BadKeyError,
@@ -24,8 +23,16 @@ from locker.errors import (
     LockerError,
     NotFoundError,
 )
-from locker.format import MAX_HEADER_SIZE, SLOT_PASSPHRASE, Header, KdfCost, Slot, parse_header
-from locker.index import Entry, Index, decode_index, encode_index, sealed_length
+from locker.store import crypto
+from locker.store.format import (
+    MAX_HEADER_SIZE,
+    SLOT_PASSPHRASE,
+    Header,
+    KdfCost,
+    Slot,
+    parse_header,
+)
+from locker.store.index import Entry, Index, decode_index, encode_index, sealed_length
 
 Random = Callable[[int], bytes]
 _COPY_BLOCK = 1024 * 1024
