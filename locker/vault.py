@@ -17,19 +17,8 @@ from typing import Any
 
 from locker.errors import ExistsError, IntegrityError, LockerError, NotFoundError, UsageError
 from locker.store import container as ct
-from locker.store import crypto
-from locker.store.container import (
-    Container,
-    CopyCiphertext,
-    PlainFile,
-    Plaintext,
-    Planned,
-    Random,
-    Reencrypt,
-    Sealed,
-    Source,
-    Unlocked,
-)
+from locker.store import crypto, keys
+from locker.store.container import Container, Planned, Reencrypt, Sealed
 from locker.store.format import (
     MAX_KDF_MEMORY_TIME_KIB,
     MAX_KDF_TIME,
@@ -41,7 +30,9 @@ from locker.store.format import (
     check_tree,
 )
 from locker.store.index import MAX_LOG_EVENTS, Entry, Index, LogEvent
+from locker.store.keys import Random, Unlocked
 from locker.store.lockfile import WriterLock
+from locker.store.sources import CopyCiphertext, PlainFile, Plaintext, Source
 
 Clock = Callable[[], float]
 
@@ -145,8 +136,8 @@ def create(
             raise ExistsError(f"{path} already exists", hint="choose another --vault path")
         container_id = rng(16)
         master = bytearray(rng(32))
-        slot = ct.new_passphrase_slot(rng, cost)
-        slot = ct.wrap_master(container_id, slot, ct.passphrase_kek(passphrase, slot), master)
+        slot = keys.new_passphrase_slot(rng, cost)
+        slot = keys.wrap_master(container_id, slot, keys.passphrase_kek(passphrase, slot), master)
         index = Index(log=[_event(clock, "init")])
         ct.write_container(path, container_id, [slot], master, index, [], rng)
 
@@ -194,7 +185,7 @@ class Vault:
         try:
             sealed = Sealed.read(path)
             try:
-                unlocked = ct.unlock_with_passphrase(sealed.header, passphrase)
+                unlocked = keys.unlock_with_passphrase(sealed.header, passphrase)
                 container = Container.open(sealed, unlocked)
             except BaseException:
                 sealed.close()
@@ -337,10 +328,10 @@ class Vault:
         used = self._unlocked.slot
         new_cost = cost or used.kdf or DEFAULT_KDF
         check_kdf_cost(new_cost)
-        slot = ct.new_passphrase_slot(self._rng, new_cost)
+        slot = keys.new_passphrase_slot(self._rng, new_cost)
         slot = replace(slot, slot_id=used.slot_id)
-        kek = ct.passphrase_kek(new, slot)
-        slot = ct.wrap_master(self.container_id, slot, kek, self._master)
+        kek = keys.passphrase_kek(new, slot)
+        slot = keys.wrap_master(self.container_id, slot, kek, self._master)
         self._slots = [slot if s.slot_id == used.slot_id else s for s in self._slots]
         self._unlocked = Unlocked(self._master, slot, kek)
 
@@ -353,7 +344,7 @@ class Vault:
         master = bytearray(self._rng(32))
         used = self._unlocked.slot
         fresh = replace(used, nonce=self._rng(12))
-        slot = ct.wrap_master(self.container_id, fresh, self._unlocked.kek, master)
+        slot = keys.wrap_master(self.container_id, fresh, self._unlocked.kek, master)
         dropped = len(self._slots) - 1
         for staged in self._staged.values():
             if isinstance(staged.source, CopyCiphertext):

@@ -534,13 +534,14 @@ class Bench:
         code = f"""
 import json, os, time
 from pathlib import Path
+from locker.mount import runtime as rt
 from locker.mount import journal as jn
 from locker.mount import session as m
 from locker.vault import Vault
 root = Path({os.fspath(self.work / "mnt-lib")!r})
 root.mkdir(mode=0o700)
 with Vault.open(Path({os.fspath(vault)!r}), {PASSPHRASE!r}, write=True, purpose="mount") as v:
-    session = m.Session(v, root, journal=jn.Journal(jn.runtime_base().journal_dir))
+    session = m.Session(v, root, journal=jn.Journal(rt.runtime_base().journal_dir))
     start = time.perf_counter()
     session.start()
     took = time.perf_counter() - start

@@ -15,6 +15,9 @@ import pytest
 
 from locker.errors import LockerError
 from locker.mount import journal as jn
+from locker.mount import process
+from locker.mount import runtime as rt
+from locker.mount import scan as sc
 from locker.text import plural
 
 
@@ -40,7 +43,7 @@ def dead_pid() -> int:
 
 def test_record_round_trip_and_private_files(tmp_path: Path) -> None:
     directory = tmp_path / "journal"
-    jn.ensure_private_dir(directory)
+    rt.ensure_private_dir(directory)
     journal = jn.Journal(directory)
     record = make_record(tmp_path, files={"a.txt": "00" * 32}, state=jn.STATE_MOUNTED)
     journal.write(record)
@@ -92,7 +95,7 @@ def test_zombie_is_not_running(tmp_path: Path) -> None:
                 if b") Z" in f.read():
                     break
             time.sleep(0.01)
-        record = make_record(tmp_path, pid=proc.pid, proc_start=jn.process_start(proc.pid))
+        record = make_record(tmp_path, pid=proc.pid, proc_start=process.process_start(proc.pid))
         assert not record.running()
     finally:
         proc.wait()
@@ -104,7 +107,7 @@ def test_orphans_found_across_runtime_bases(
     run = tmp_path / "run"
     run.mkdir(mode=0o700)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
-    base = jn.runtime_base()
+    base = rt.runtime_base()
     assert base.path == run / "locker" and base.ram_backed
     journal = jn.Journal(base.journal_dir)
     alive = make_record(tmp_path)
@@ -123,7 +126,7 @@ def test_orphans_found_across_runtime_bases(
 
 def test_runtime_base_falls_back_without_xdg(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
-    candidates = jn._candidates()
+    candidates = rt._candidates()
     if os.path.isdir("/dev/shm"):
         assert candidates[0].path == Path(f"/dev/shm/locker-{os.getuid()}")
         assert candidates[0].ram_backed
@@ -136,17 +139,17 @@ def test_foreign_or_symlinked_private_dir_is_refused(tmp_path: Path) -> None:
     link = tmp_path / "link"
     link.symlink_to(target)
     with pytest.raises(LockerError, match="symbolic link"):
-        jn.ensure_private_dir(link)
+        rt.ensure_private_dir(link)
     if os.getuid() == 0:
         foreign = tmp_path / "foreign"
         foreign.mkdir(mode=0o700)
         os.chown(foreign, 65534, 65534)
         with pytest.raises(LockerError, match="another user"):
-            jn.ensure_private_dir(foreign)
+            rt.ensure_private_dir(foreign)
     loose = tmp_path / "loose"
     loose.mkdir(mode=0o755)
     loose.chmod(0o755)
-    jn.ensure_private_dir(loose)
+    rt.ensure_private_dir(loose)
     assert stat.S_IMODE(loose.stat().st_mode) == 0o700
 
 
@@ -167,7 +170,7 @@ def test_foreign_or_symlinked_private_dir_is_refused(tmp_path: Path) -> None:
     ],
 )
 def test_editor_litter_patterns(name: str, ignored: bool) -> None:
-    assert jn.is_ignored(name) is ignored
+    assert sc.is_ignored(name) is ignored
 
 
 def sha(data: bytes) -> str:
@@ -189,20 +192,20 @@ def test_diff_since_last_sync(tmp_path: Path) -> None:
         "moved.key": sha(b"moved"),
         "gone.txt": sha(b"gone"),
     }
-    changes = jn.diff(root, recorded)
+    changes = sc.diff(root, recorded)
     assert changes.changed == ["edited.txt"]
     assert changes.added == ["fresh.env"]
     assert changes.deleted == ["gone.txt"]
     assert changes.renamed == [("moved.key", "sub/moved.key")]
     assert changes.summary() == "1 changed, 1 added, 1 deleted, 1 renamed"
-    assert not jn.diff(root, {n: sha((root / n).read_bytes()) for n in jn.scan_tree(root).files})
+    assert not sc.diff(root, {n: sha((root / n).read_bytes()) for n in sc.scan_tree(root).files})
 
 
 def test_scan_skips_symlinks_and_special_files(tmp_path: Path) -> None:
     (tmp_path / "real").write_text("x")
     (tmp_path / "link").symlink_to(tmp_path / "real")
     os.mkfifo(tmp_path / "fifo")
-    scan = jn.scan_tree(tmp_path)
+    scan = sc.scan_tree(tmp_path)
     assert list(scan.files) == ["real"]
     assert sorted(scan.skipped) == ["fifo", "link"]
 
@@ -218,7 +221,7 @@ def run_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A stand-in for /run/user: tmp/run-user/UID, as logind makes it (0700, ours)."""
     base = tmp_path / "run-user"
     (base / str(os.getuid())).mkdir(parents=True, mode=0o700)
-    monkeypatch.setattr(jn, "RUN_USER", base)
+    monkeypatch.setattr(rt, "RUN_USER", base)
     return base / str(os.getuid())
 
 
@@ -228,7 +231,7 @@ def test_mounts_under_run_user_are_found_without_xdg_runtime_dir(
     """su, sudo -u and cron give no $XDG_RUNTIME_DIR: a mount made from a login shell must
     still be seen by status, lock, recover and the orphan notice."""
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(run_user))
-    journal = jn.Journal(jn.runtime_base().journal_dir)
+    journal = jn.Journal(rt.runtime_base().journal_dir)
     assert journal.directory == run_user / "locker" / "journal"
     gone = make_record(tmp_path, pid=dead_pid(), mount_id="mnt-left-behind")
     journal.write(gone)
@@ -250,8 +253,8 @@ def test_new_mounts_keep_their_preference_order(
     """/run/user/UID is searched, but without $XDG_RUNTIME_DIR new mounts still go to
     /dev/shm (else the temp dir), as before."""
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
-    assert all(c.path != run_user / "locker" for c in jn._candidates())
-    assert any(c.path == run_user / "locker" for c in jn._lookup_candidates())
+    assert all(c.path != run_user / "locker" for c in rt._candidates())
+    assert any(c.path == run_user / "locker" for c in rt.lookup_candidates())
 
 
 def test_foreign_run_user_dir_is_not_searched(
@@ -261,7 +264,7 @@ def test_foreign_run_user_dir_is_not_searched(
         pytest.skip("needs root to make a directory owned by someone else")
     os.chown(run_user, 65534, 65534)
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
-    assert all(c.path != run_user / "locker" for c in jn._lookup_candidates())
+    assert all(c.path != run_user / "locker" for c in rt.lookup_candidates())
 
 
 def test_finished_records_are_not_mounts_and_are_collected(
@@ -270,7 +273,7 @@ def test_finished_records_are_not_mounts_and_are_collected(
     """A lock asked for by `locker lock` leaves its outcome (state "locked") for it to read;
     it is no mount, and one nobody collected is removed after a while."""
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(run_user))
-    journal = jn.Journal(jn.runtime_base().journal_dir)
+    journal = jn.Journal(rt.runtime_base().journal_dir)
     fresh = make_record(
         tmp_path, pid=dead_pid(), mount_id="mnt-fresh", state=jn.STATE_LOCKED, finished=time.time()
     )
@@ -337,7 +340,7 @@ def test_a_record_dir_is_trusted_only_where_mounts_live(
     home.mkdir(mode=0o700)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
     monkeypatch.setenv("HOME", str(home))
-    base = jn.runtime_base()
+    base = rt.runtime_base()
     made = base.path / "mnt-0123456789abcdef"
     made.mkdir(mode=0o700)
     given = tmp_path / "given"  # a --dir mount

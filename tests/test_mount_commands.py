@@ -16,6 +16,8 @@ from test_mount_e2e import Mount, env, mount, runtime, vault  # noqa: F401 - fix
 from locker.cli import mount_commands as cm
 from locker.cli.main import main
 from locker.mount import journal as jn
+from locker.mount import process
+from locker.mount import runtime as rt
 
 
 @pytest.fixture
@@ -24,7 +26,7 @@ def xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> jn.Journal:
     run.mkdir(mode=0o700)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
     monkeypatch.delenv("LOCKER_VAULT", raising=False)
-    return jn.Journal(jn.runtime_base().journal_dir)
+    return jn.Journal(rt.runtime_base().journal_dir)
 
 
 @pytest.fixture
@@ -59,7 +61,7 @@ def record_for(vault_file: Path, tmp_path: Path, pid: int, **fields: object) -> 
         idle_deadline=0.0,
         hard_deadline=0.0,
     )
-    record.pid, record.proc_start, record.state = pid, jn.process_start(pid), jn.STATE_MOUNTED
+    record.pid, record.proc_start, record.state = pid, process.process_start(pid), jn.STATE_MOUNTED
     for key, value in fields.items():
         setattr(record, key, value)
     return record
@@ -115,7 +117,7 @@ def test_status_and_lock_find_a_mount_under_run_user_without_xdg_runtime_dir(
     run_user = tmp_path / "run-user"
     (run_user / str(os.getuid())).mkdir(parents=True, mode=0o700)
     mnt = mount(env_override={"XDG_RUNTIME_DIR": str(run_user / str(os.getuid()))})
-    monkeypatch.setattr(jn, "RUN_USER", run_user)
+    monkeypatch.setattr(rt, "RUN_USER", run_user)
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     monkeypatch.delenv("LOCKER_VAULT", raising=False)
     assert main(["status", "--vault", str(vault)]) == 0

@@ -563,7 +563,7 @@ def test_hardening_makes_the_process_undumpable(tmp_path: Path) -> None:
     """prctl(PR_GET_DUMPABLE) can only be read by the process itself: ask a fresh one."""
     code = (
         "import ctypes, resource\n"
-        "from locker.cli.prompts import harden_process\n"
+        "from locker.mount.process import harden_process\n"
         "libc = ctypes.CDLL(None)\n"
         "before = libc.prctl(3, 0, 0, 0, 0)\n"
         "harden_process()\n"

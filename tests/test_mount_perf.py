@@ -26,6 +26,7 @@ from conftest import PASSPHRASE
 from test_mount_e2e import Mount, contents, env, mount  # noqa: F401 - fixtures
 
 from locker.mount import journal as jn
+from locker.mount import runtime as rt
 from locker.mount import session as m
 from locker.vault import Vault
 
@@ -60,7 +61,7 @@ def vault(vault_path: Path) -> Path:
 
 def test_mount_time_without_kdf(vault: Path, runtime: Path) -> None:
     journal_dir = runtime / "journal"
-    jn.ensure_private_dir(journal_dir)
+    rt.ensure_private_dir(journal_dir)
     root = runtime / "mnt-perf"
     root.mkdir(mode=0o700)
     with Vault.open(vault, PASSPHRASE, write=True, purpose="mount") as v:

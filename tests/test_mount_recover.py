@@ -13,6 +13,7 @@ from conftest import PASSPHRASE
 
 from locker.mount import journal as jn
 from locker.mount import recovery
+from locker.mount import scan as sc
 from locker.vault import Vault
 
 NOW = time.mktime((2026, 3, 4, 5, 6, 7, 0, 0, -1))
@@ -60,7 +61,7 @@ def vault_edit(path: Path, changes: dict[str, bytes | None]) -> None:
 
 
 def recover(path: Path, record: jn.Record) -> tuple[recovery.RecoveryPlan, dict[str, bytes], str]:
-    changes = jn.diff(Path(record.dir), record.files)
+    changes = sc.diff(Path(record.dir), record.files)
     with Vault.open(path, PASSPHRASE, write=True, purpose="recover") as v:
         plan = recovery.plan_recovery(v, record, changes, now=NOW)
         recovery.recover(v, record, changes, plan)

@@ -18,6 +18,9 @@ from locker.cli.mount_commands import duration, lock_summary, parse_duration
 from locker.errors import LockerError, UsageError
 from locker.mount import directory as mountdir
 from locker.mount import journal as jn
+from locker.mount import process, sync, tracker
+from locker.mount import runtime as rt
+from locker.mount import scan as sc
 from locker.mount import session as m
 from locker.vault import Vault
 
@@ -36,8 +39,8 @@ class Clocks:
     def suspend(self, seconds: float) -> None:
         self.wall += seconds
 
-    def clock(self) -> m.Clock:
-        return m.Clock(monotonic=lambda: self.mono, wall=lambda: self.wall)
+    def clock(self) -> tracker.Clock:
+        return tracker.Clock(monotonic=lambda: self.mono, wall=lambda: self.wall)
 
 
 class NoObserver:
@@ -60,23 +63,23 @@ class NoObserver:
 
 def test_idle_deadline_and_touch() -> None:
     c = Clocks()
-    d = m.Deadlines(c.clock(), idle=300, max_time=3600)
+    d = tracker.Deadlines(c.clock(), idle=300, max_time=3600)
     c.advance(299)
     assert d.expired() is None
     d.touch()
     c.advance(299)
     assert d.expired() is None
     c.advance(1)
-    assert d.expired() == m.REASON_IDLE
+    assert d.expired() == tracker.REASON_IDLE
 
 
 def test_max_time_wins_over_activity() -> None:
     c = Clocks()
-    d = m.Deadlines(c.clock(), idle=300, max_time=1000)
+    d = tracker.Deadlines(c.clock(), idle=300, max_time=1000)
     for _ in range(10):
         c.advance(100)
         d.touch()
-    assert d.expired() == m.REASON_MAX_TIME
+    assert d.expired() == tracker.REASON_MAX_TIME
 
 
 @pytest.mark.parametrize(
@@ -87,7 +90,7 @@ def test_suspend_past_the_deadline_locks_on_wake(
 ) -> None:
     """While suspended the monotonic clock stands still; the wall clock does not."""
     c = Clocks()
-    d = m.Deadlines(c.clock(), idle=300, max_time=max_time)
+    d = tracker.Deadlines(c.clock(), idle=300, max_time=max_time)
     c.advance(10)
     assert d.expired() is None
     c.suspend(sleep)
@@ -98,30 +101,30 @@ def test_suspend_past_the_deadline_locks_on_wake(
 
 def test_wall_clock_set_back_does_not_extend_the_deadline() -> None:
     c = Clocks()
-    d = m.Deadlines(c.clock(), idle=60, max_time=3600)
+    d = tracker.Deadlines(c.clock(), idle=60, max_time=3600)
     c.advance(61)
     c.wall -= 3600
-    assert d.expired() == m.REASON_IDLE
+    assert d.expired() == tracker.REASON_IDLE
 
 
 def test_wall_deadlines_for_the_journal() -> None:
     c = Clocks()
-    d = m.Deadlines(c.clock(), idle=60, max_time=600)
+    d = tracker.Deadlines(c.clock(), idle=60, max_time=600)
     c.advance(10)
     assert d.wall_deadlines() == (c.wall + 50, c.wall + 590)
 
 
 def test_debounce_waits_for_quiet_but_not_forever() -> None:
     c = Clocks()
-    t = m.Tracker(c.clock(), m.Deadlines(c.clock(), 300, 3600))
+    t = tracker.Tracker(c.clock(), tracker.Deadlines(c.clock(), 300, 3600))
     t.on_event("modified", "/m/a", False)
     assert not t.sync_due()
-    c.advance(m.QUIET + 0.01)
+    c.advance(tracker.QUIET + 0.01)
     assert t.sync_due()
     t.take()
     assert not t.sync_due()
     # a file written continuously still syncs after MAX_DELAY
-    for _ in range(int(m.MAX_DELAY / 0.1) + 1):
+    for _ in range(int(tracker.MAX_DELAY / 0.1) + 1):
         t.on_event("modified", "/m/a", False)
         c.advance(0.1)
     assert t.sync_due()
@@ -129,8 +132,8 @@ def test_debounce_waits_for_quiet_but_not_forever() -> None:
 
 def test_opens_are_activity_but_not_changes_and_own_reads_are_neither() -> None:
     c = Clocks()
-    d = m.Deadlines(c.clock(), idle=10, max_time=3600)
-    t = m.Tracker(c.clock(), d)
+    d = tracker.Deadlines(c.clock(), idle=10, max_time=3600)
+    t = tracker.Tracker(c.clock(), d)
     c.advance(5)
     t.expect_own_read(Path("/m/a"))
     t.on_event("opened", "/m/a", False)
@@ -144,16 +147,16 @@ def test_opens_are_activity_but_not_changes_and_own_reads_are_neither() -> None:
     t.on_event("modified", "/m", True)  # directory mtime: activity, not a change
     assert not t.sync_due()
     t.on_event("closed", "/m/b", False)
-    c.advance(m.QUIET + 0.01)
+    c.advance(tracker.QUIET + 0.01)
     assert t.sync_due()
 
 
 def test_own_read_tokens_expire() -> None:
     c = Clocks()
-    d = m.Deadlines(c.clock(), idle=100, max_time=3600)
-    t = m.Tracker(c.clock(), d)
+    d = tracker.Deadlines(c.clock(), idle=100, max_time=3600)
+    t = tracker.Tracker(c.clock(), d)
     t.expect_own_read(Path("/m/a"))
-    c.advance(m.OWN_EVENT_TTL + 1)
+    c.advance(tracker.OWN_EVENT_TTL + 1)
     t.on_event("opened", "/m/a", False)
     assert d.idle_left() == 100
 
@@ -175,7 +178,7 @@ def test_parse_duration() -> None:
 def session(filled_vault: Path, tmp_path: Path) -> Iterator[tuple[m.Session, Clocks]]:
     clocks = Clocks()
     journal_dir = tmp_path / "journal"
-    jn.ensure_private_dir(journal_dir)
+    rt.ensure_private_dir(journal_dir)
     root = tmp_path / "mnt-test"
     root.mkdir(mode=0o700)
     vault = Vault.open(filled_vault, PASSPHRASE, write=True, purpose="mount")
@@ -271,8 +274,8 @@ def test_poll_locks_on_idle_and_lock_wipes(
     assert s.poll() is None
     (s.root / "a.txt").write_bytes(b"changed just before the deadline")
     clocks.advance(31)
-    assert s.poll() == m.REASON_IDLE
-    result = s.lock(m.REASON_IDLE)
+    assert s.poll() == tracker.REASON_IDLE
+    result = s.lock(tracker.REASON_IDLE)
     assert result.synced.changed == ["a.txt"]
     assert not s.root.exists()
     assert list(s.journal.records()) == []
@@ -303,17 +306,17 @@ def test_failed_final_sync_wipes_the_unchanged_and_keeps_only_unsaved_files(
 
     s.vault.commit = broken_commit  # type: ignore[method-assign]
     with pytest.raises(LockerError) as raised:
-        s.lock(m.REASON_IDLE)
+        s.lock(tracker.REASON_IDLE)
     message = str(raised.value)
     assert "wiped 2 unchanged files" in message
     assert "kept 3 files with unsaved changes: a.txt, new.txt, d.txt (deleted)" in message
-    assert sorted(jn.scan_tree(s.root).files) == ["a.txt", "new.txt"]
+    assert sorted(sc.scan_tree(s.root).files) == ["a.txt", "new.txt"]
     assert (s.root / "a.txt").read_bytes() == b"precious"
     [record] = list(s.journal.records())
     assert record.state == jn.STATE_LOCKING
     assert "No space left on device" in record.error  # for `locker lock` to tell its caller
     assert sorted(record.files) == ["a.txt", "d.txt"]  # what `recover` compares with
-    changes = jn.diff(s.root, record.files)
+    changes = sc.diff(s.root, record.files)
     assert (changes.changed, changes.added, changes.deleted) == (["a.txt"], ["new.txt"], ["d.txt"])
 
 
@@ -324,7 +327,7 @@ def test_failed_final_sync_with_nothing_unsaved_wipes_everything(
     notes: list[str] = []
     s.notify = notes.append
     s.vault.commit = lambda: (_ for _ in ()).throw(OSError(28, "disk full"))  # type: ignore[method-assign]
-    assert s.lock(m.REASON_IDLE).wiped == 4
+    assert s.lock(tracker.REASON_IDLE).wiped == 4
     assert not s.root.exists() and list(s.journal.records()) == []
     assert any("could not be recorded" in n for n in notes)
 
@@ -364,7 +367,7 @@ def wait_for(predicate: object, timeout: float = 5.0) -> bool:
 def test_real_observer_reads_count_own_reads_do_not(filled_vault: Path, tmp_path: Path) -> None:
     clocks = Clocks()
     journal_dir = tmp_path / "journal"
-    jn.ensure_private_dir(journal_dir)
+    rt.ensure_private_dir(journal_dir)
     root = tmp_path / "mnt-real"
     root.mkdir(mode=0o700)
     with Vault.open(filled_vault, PASSPHRASE, write=True, purpose="mount") as vault:
@@ -421,14 +424,14 @@ def test_holders_are_named(tmp_path: Path) -> None:
     )
     try:
         assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
-        [holder] = mountdir.find_holders(root)
+        [holder] = process.find_holders(root)
         assert holder.pid == proc.pid
         assert "python" in holder.command
         assert holder.paths == [str(root / "f")]
     finally:
         proc.kill()
         proc.wait()
-    assert mountdir.find_holders(root) == []
+    assert process.find_holders(root) == []
 
 
 def test_mount_dir_option(tmp_path: Path) -> None:
@@ -455,7 +458,7 @@ def test_mount_dir_default_is_private_and_ram_backed(
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
     path, created, warning = mountdir.make_mount_dir(None)
     assert path.parent == run / "locker" and created
-    assert (warning is None) == jn.is_ram_backed(run)  # tmp_path may be on a disk
+    assert (warning is None) == rt.is_ram_backed(run)  # tmp_path may be on a disk
     assert stat.S_IMODE(path.stat().st_mode) == 0o700
     path.rmdir()
 
@@ -488,7 +491,7 @@ def test_emptied_dir_is_saved_only_after_a_grace_period(
         (s.root / name).unlink()
     assert not s.sync().changes  # not yet: it could be a directory being torn down
     assert set(contents(filled_vault)) == set(names)
-    clocks.advance(m.ALL_GONE_GRACE)
+    clocks.advance(sync.ALL_GONE_GRACE)
     assert sorted(s.sync().changes.deleted) == sorted(names)
     assert contents(filled_vault) == {}
 
@@ -563,9 +566,9 @@ def test_lock_summary_counts_every_kind_of_change(session: tuple[m.Session, Cloc
 
 
 def test_lock_summary_singular_and_nothing() -> None:
-    one = m.SavedCounts(changed=1)
+    one = sync.SavedCounts(changed=1)
     assert lock_summary(one, 1, 1) == "1 changed saved in 1 sync; 1 file wiped"
-    assert lock_summary(m.SavedCounts(), 0, 0) == "no changes; 0 files wiped"
+    assert lock_summary(sync.SavedCounts(), 0, 0) == "no changes; 0 files wiped"
 
 
 @pytest.mark.parametrize(
@@ -595,7 +598,7 @@ def test_entries_named_like_editor_litter_are_synced_like_any_file(
         root = tmp_path / f"mnt-{len(list(tmp_path.glob('mnt-*')))}"
         root.mkdir(mode=0o700)
         journal_dir = tmp_path / "journal"
-        jn.ensure_private_dir(journal_dir)
+        rt.ensure_private_dir(journal_dir)
         s = m.Session(
             Vault.open(vault_path, PASSPHRASE, write=True, purpose="mount"),
             root,
@@ -609,7 +612,7 @@ def test_entries_named_like_editor_litter_are_synced_like_any_file(
     s = mounted()
     try:
         assert not s.sync().changes
-        s.lock(m.REASON_IDLE)
+        s.lock(tracker.REASON_IDLE)
     finally:
         s.vault.close()
     assert contents(vault_path) == start
@@ -619,7 +622,7 @@ def test_entries_named_like_editor_litter_are_synced_like_any_file(
         (s.root / "notes~").write_bytes(b"new notes\n")
         (s.root / ".x.swp").write_bytes(b"swap")
         assert s.sync().changes.changed == ["notes~"]
-        s.lock(m.REASON_IDLE)
+        s.lock(tracker.REASON_IDLE)
         assert not s.root.exists()
     finally:
         s.vault.close()

@@ -16,12 +16,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from locker.cli.commands import open_vault, passphrase
-from locker.cli.prompts import harden_process, warn
+from locker.cli.prompts import warn
 from locker.errors import EXIT_ERROR, EXIT_OK, LockerError, UsageError
 from locker.mount import directory as mountdir
 from locker.mount import journal as jn
-from locker.mount import recovery
+from locker.mount import recovery, sync, tracker
+from locker.mount import runtime as rt
+from locker.mount import scan as sc
 from locker.mount import session as m
+from locker.mount.process import harden_process
 from locker.text import iso_time, plural
 from locker.vault import Vault
 
@@ -95,7 +98,7 @@ class StatusLine:
             return
         left, which = session.left()
         text = (
-            f"locks in {duration(left)} ({'idle' if which == m.REASON_IDLE else 'max time'})"
+            f"locks in {duration(left)} ({'idle' if which == tracker.REASON_IDLE else 'max time'})"
             f" · {session.saved.total} saved · Ctrl-C or 'locker lock' locks now"
         )
         if text != self.shown:
@@ -118,7 +121,7 @@ def cmd_mount(args: argparse.Namespace) -> int:
         if warning:
             warn(f"{warning}: plaintext may reach the disk")
         line = StatusLine(sys.stdout)
-        base = jn.runtime_base()
+        base = rt.runtime_base()
         session = m.Session(
             vault,
             root,
@@ -156,7 +159,7 @@ def cmd_mount(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def lock_summary(saved: m.SavedCounts, syncs: int, wiped: int) -> str:
+def lock_summary(saved: sync.SavedCounts, syncs: int, wiped: int) -> str:
     """'3 changed, 1 added, 1 deleted saved in 3 syncs; 5 files wiped'."""
     head = f"{saved.summary()} saved in {plural(syncs, 'sync')}" if saved.total else "no changes"
     return f"{head}; {plural(wiped, 'file')} wiped"
@@ -326,14 +329,14 @@ def _recover_one(found: jn.Found, args: argparse.Namespace) -> int:
         print(f"  finished the wipe: wiped {plural(wiped, 'file')} and removed {r.dir}")
         return EXIT_OK
     if r.state == jn.STATE_MATERIALISING:
-        changes = jn.Changes()
+        changes = sc.Changes()
         print("  it stopped while materialising, before anyone could change a file")
-        scan = jn.scan_tree(root, r.files)
+        scan = sc.scan_tree(root, r.files)
         left = sorted([*scan.files, *scan.skipped])
         for name in left:
             print(f"  holds    {name}")
     else:
-        changes = jn.diff(root, r.files)
+        changes = sc.diff(root, r.files)
         for text in changes.lines():
             print(f"  {text}")
         if not changes:

@@ -11,6 +11,7 @@ import stat
 import sys
 
 from locker.errors import UsageError
+from locker.mount.process import harden_process
 
 SHORT_PASSPHRASE = 12
 
@@ -110,15 +111,3 @@ def new_passphrase(spec: str | None, what: str = "new passphrase") -> bytearray:
             "a stolen vault is only as strong as it"
         )
     return secret
-
-
-def harden_process() -> None:
-    """No core dumps and no ptrace by other users' processes while secrets are in memory."""
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        pr_set_dumpable = 4
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_dumpable, 0, 0, 0, 0)

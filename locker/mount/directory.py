@@ -1,4 +1,4 @@
-"""The mount directory itself: where it is made, who still holds files in it, and wiping it.
+"""The mount directory itself: where it is made, and wiping it.
 
 Plain files in a private 0700 directory (no FUSE, no root): RAM-backed where the system offers
 one. Wiping zeroes each file in place and then unlinks it, file by file, so the plaintext does
@@ -12,18 +12,10 @@ import contextlib
 import os
 import secrets
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 
 from locker.errors import LockerError, UsageError
-from locker.mount import journal as jn
-
-
-@dataclass
-class Holder:
-    pid: int
-    command: str
-    paths: list[str]
+from locker.mount import runtime
 
 
 def make_mount_dir(requested: str | None) -> tuple[Path, bool, str | None]:
@@ -45,42 +37,15 @@ def make_mount_dir(requested: str | None) -> tuple[Path, bool, str | None]:
             if os.listdir(path):
                 raise UsageError(f"{path} is not empty", hint="mount into a new or empty directory")
             os.chmod(path, 0o700)
-        warning = None if jn.is_ram_backed(path) else f"{path} is not RAM-backed (tmpfs)"
+        warning = None if runtime.is_ram_backed(path) else f"{path} is not RAM-backed (tmpfs)"
         return path, created, warning
-    base = jn.runtime_base()
+    base = runtime.runtime_base()
     path = base.path / f"mnt-{secrets.token_hex(8)}"
     os.mkdir(path, 0o700)
     warning = None
-    if not base.ram_backed or not jn.is_ram_backed(path):
+    if not base.ram_backed or not runtime.is_ram_backed(path):
         warning = f"no RAM-backed runtime directory; {path} is on disk"
     return path, True, warning
-
-
-def find_holders(root: Path) -> list[Holder]:
-    """Processes (other than this one) with a file or their working directory in `root`."""
-    prefix = str(root).rstrip("/") + "/"
-    holders = []
-    for pid_name in os.listdir("/proc"):
-        if not pid_name.isdigit() or int(pid_name) == os.getpid():
-            continue
-        paths = []
-        with contextlib.suppress(OSError):
-            cwd = os.readlink(f"/proc/{pid_name}/cwd")
-            if cwd == str(root) or cwd.startswith(prefix):
-                paths.append(cwd + " (working directory)")
-        try:
-            fds = os.listdir(f"/proc/{pid_name}/fd")
-        except OSError:
-            fds = []
-        for fd in fds:
-            with contextlib.suppress(OSError):
-                target = os.readlink(f"/proc/{pid_name}/fd/{fd}")
-                if target.startswith(prefix):
-                    paths.append(target)
-        if paths:
-            pid = int(pid_name)
-            holders.append(Holder(pid, jn.process_name(pid), sorted(set(paths))))
-    return holders
 
 
 def _zero_fd(fd: int, size: int) -> None:
@@ -186,7 +151,7 @@ def wipe_tree(root: Path, remove_root: bool, expect: tuple[int, int] | None = No
         st = os.fstat(root_fd)
         if expect is not None and (st.st_dev, st.st_ino) != expect:
             raise LockerError(f"{root} was replaced by another directory; it was not wiped")
-        count = _wipe_dir(root_fd, durable=not jn.is_ram_backed(root))
+        count = _wipe_dir(root_fd, durable=not runtime.is_ram_backed(root))
     finally:
         os.close(root_fd)
     if remove_root:
@@ -209,7 +174,7 @@ def wipe_files(root: Path, names: list[str], expect: tuple[int, int] | None = No
         st = os.fstat(root_fd)
         if expect is not None and (st.st_dev, st.st_ino) != expect:
             raise LockerError(f"{root} was replaced by another directory; it was not wiped")
-        durable = not jn.is_ram_backed(root)
+        durable = not runtime.is_ram_backed(root)
         for name in names:
             *parents, leaf = name.split("/")
             fds = [root_fd]

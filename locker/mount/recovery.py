@@ -12,6 +12,7 @@ from pathlib import Path
 
 from locker.errors import LockerError, UsageError
 from locker.mount import journal as jn
+from locker.mount import scan as sc
 from locker.store.format import check_name
 from locker.text import plural
 from locker.vault import Vault
@@ -96,7 +97,7 @@ def _entry_hash(vault: Vault, name: str) -> str:
 
 
 def plan_recovery(
-    vault: Vault, record: jn.Record, changes: jn.Changes, now: float | None = None
+    vault: Vault, record: jn.Record, changes: sc.Changes, now: float | None = None
 ) -> RecoveryPlan:
     """Decide how to save an orphan's changes without overwriting what the vault changed since.
 
@@ -126,7 +127,7 @@ def plan_recovery(
         if now_hash == record.files.get(name):
             plan.writes.append((name, name))
             return None
-        if now_hash is not None and now_hash == jn.sha256_file(root / name):
+        if now_hash is not None and now_hash == sc.sha256_file(root / name):
             return None  # the vault already holds exactly this
         vault_did = (
             "deleted" if now_hash is None else "added" if name not in record.files else "changed"
@@ -178,7 +179,7 @@ def plan_recovery(
 
 
 def recover(
-    vault: Vault, record: jn.Record, changes: jn.Changes, plan: RecoveryPlan | None = None
+    vault: Vault, record: jn.Record, changes: sc.Changes, plan: RecoveryPlan | None = None
 ) -> RecoveryPlan:
     """Save an orphaned mount's changes into `vault` (opened for writing) as `plan_recovery`
     decides, in one commit whose audit event names every conflict."""

@@ -1,0 +1,111 @@
+"""The processes a mount deals with: whether a mount's owner is alive, who holds its files,
+and hardening this process while secrets are in memory. Everything comes from /proc.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _proc_stat(pid: int) -> list[bytes]:
+    """Fields 3.. of /proc/PID/stat (state first), or [] if there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return []
+    return data[data.rfind(b")") + 2 :].split()
+
+
+def process_start(pid: int) -> str:
+    """The start time of `pid` in clock ticks since boot (field 22 of /proc/PID/stat), or ''."""
+    fields = _proc_stat(pid)
+    return fields[19].decode() if len(fields) > 19 else ""
+
+
+def boot_id() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def is_running(pid: int, start: str, boot: str) -> bool:
+    """True if `pid` is still the process that wrote the record (same boot, same start time)."""
+    if boot and boot_id() and boot != boot_id():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    fields = _proc_stat(pid)
+    if fields and fields[0] in (b"Z", b"X"):  # exited, not yet reaped by its parent
+        return False
+    now = fields[19].decode() if len(fields) > 19 else ""
+    return not (start and now and now != start)
+
+
+def process_name(pid: int) -> str:
+    """The command of `pid`, from /proc/PID/cmdline (else /proc/PID/comm)."""
+    with contextlib.suppress(OSError):
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        args = [a.decode(errors="replace") for a in raw.split(b"\0") if a]
+        if args:
+            text = " ".join([os.path.basename(args[0]), *args[1:]])
+            return text if len(text) <= 100 else text[:97] + "..."
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/comm").read_text(errors="replace").strip()
+    return "?"
+
+
+@dataclass
+class Holder:
+    pid: int
+    command: str
+    paths: list[str]
+
+
+def find_holders(root: Path) -> list[Holder]:
+    """Processes (other than this one) with a file or their working directory in `root`."""
+    prefix = str(root).rstrip("/") + "/"
+    holders = []
+    for pid_name in os.listdir("/proc"):
+        if not pid_name.isdigit() or int(pid_name) == os.getpid():
+            continue
+        paths = []
+        with contextlib.suppress(OSError):
+            cwd = os.readlink(f"/proc/{pid_name}/cwd")
+            if cwd == str(root) or cwd.startswith(prefix):
+                paths.append(cwd + " (working directory)")
+        try:
+            fds = os.listdir(f"/proc/{pid_name}/fd")
+        except OSError:
+            fds = []
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                target = os.readlink(f"/proc/{pid_name}/fd/{fd}")
+                if target.startswith(prefix):
+                    paths.append(target)
+        if paths:
+            pid = int(pid_name)
+            holders.append(Holder(pid, process_name(pid), sorted(set(paths))))
+    return holders
+
+
+def harden_process() -> None:
+    """No core dumps and no ptrace by other users' processes while secrets are in memory."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_dumpable = 4
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_dumpable, 0, 0, 0, 0)
