@@ -7,20 +7,28 @@ Everything here works on real files and real subprocesses; nothing mocks the fil
 - `pwfile` / `vault_path`: a passphrase file and a vault created with that passphrase.
 - `run_locker(*args, input=None, env=None)`: the real `locker` in a subprocess (bytes I/O).
 - `cli(*args, ...)`: `run_locker` with `--vault` and `--passphrase-file` for `vault_path` added.
+- `places` (autouse): every test runs with runtime bases and a data dir of its own. It sets
+  $XDG_RUNTIME_DIR, $XDG_DATA_HOME and $LOCKER_RUNTIME_PLACES (the stand-ins for /run/user,
+  /dev/shm and the temp dir that `locker.mount.runtime.places()` reads) in this process's
+  environment, which every subprocess inherits; nothing a test does reaches the machine's
+  real runtime bases, and a mount of the machine's own user changes no test's outcome.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from locker.mount.runtime import PLACES_ENV
 from locker.store.format import KdfCost
 from locker.vault import Vault, create
 
@@ -77,6 +85,50 @@ def locker_env(base_dir: Path, extra: Mapping[str, str | None] | None = None) ->
         else:
             env[key] = value
     return env
+
+
+class Places:
+    """This test's stand-ins for the machine's runtime places, all removed after the test.
+
+    `xdg` is its $XDG_RUNTIME_DIR and `shm` its /dev/shm: both RAM-backed (inside a private
+    directory under the real /dev/shm) where the machine has one. `run_user` stands for
+    /run/user (empty: make `run_user / UID` to play logind), `tmp` for the temp dir (on disk,
+    in tmp_path)."""
+
+    def __init__(self, root: Path, tmp: Path) -> None:
+        self.root = root
+        self.xdg = root / "xdg"
+        self.run_user = root / "run-user"
+        self.shm = root / "shm"
+        self.tmp = tmp
+        for path in (self.xdg, self.run_user, self.shm, self.tmp):
+            path.mkdir(mode=0o700)
+
+    def env(self) -> dict[str, str]:
+        spec = {"run_user": str(self.run_user), "shm": str(self.shm), "tmp": str(self.tmp)}
+        return {PLACES_ENV: json.dumps(spec), "XDG_RUNTIME_DIR": str(self.xdg)}
+
+    def all(self) -> list[Path]:
+        return [self.root, self.tmp]
+
+
+@pytest.fixture(autouse=True)
+def places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Places]:
+    """Runtime bases and a data dir of this test's own, in os.environ (subprocesses inherit)."""
+    shm = Path("/dev/shm")
+    in_ram = shm.is_dir() and os.access(shm, os.W_OK)
+    root = Path(tempfile.mkdtemp(prefix="locker-test-", dir=shm)) if in_ram else tmp_path / "rt"
+    if not in_ram:
+        root.mkdir()
+    found = Places(root, tmp_path / "tmp")
+    for key, value in found.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.delenv("LOCKER_VAULT", raising=False)
+    try:
+        yield found
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)

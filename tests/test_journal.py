@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import Places
 
 from locker.errors import LockerError
 from locker.mount import journal as jn
@@ -101,56 +102,17 @@ def test_zombie_is_not_running(tmp_path: Path) -> None:
         proc.wait()
 
 
-def test_orphans_found_across_runtime_bases(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    run = tmp_path / "run"
-    run.mkdir(mode=0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
-    base = rt.runtime_base()
-    assert base.path == run / "locker" and base.ram_backed
+def test_orphans_found_across_runtime_bases(tmp_path: Path) -> None:
+    base = rt.runtime_base()  # this test's own $XDG_RUNTIME_DIR (see conftest's `places`)
     journal = jn.Journal(base.journal_dir)
     alive = make_record(tmp_path)
     gone = make_record(tmp_path, pid=dead_pid(), mount_id="mnt-dead")
     journal.write(alive)
     journal.write(gone)
-    try:
-        found = {f.record.mount_id: f.running for f in jn.all_mounts()}
-        assert found[alive.mount_id] is True
-        assert found["mnt-dead"] is False
-        assert [f.record.mount_id for f in jn.orphans()] == ["mnt-dead"]
-    finally:
-        journal.remove(alive.mount_id)
-        journal.remove("mnt-dead")
-
-
-def test_runtime_base_falls_back_without_xdg(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
-    candidates = rt._candidates()
-    if os.path.isdir("/dev/shm"):
-        assert candidates[0].path == Path(f"/dev/shm/locker-{os.getuid()}")
-        assert candidates[0].ram_backed
-    assert not candidates[-1].ram_backed  # the temp dir: on disk, the mount warns
-
-
-def test_foreign_or_symlinked_private_dir_is_refused(tmp_path: Path) -> None:
-    target = tmp_path / "elsewhere"
-    target.mkdir()
-    link = tmp_path / "link"
-    link.symlink_to(target)
-    with pytest.raises(LockerError, match="symbolic link"):
-        rt.ensure_private_dir(link)
-    if os.getuid() == 0:
-        foreign = tmp_path / "foreign"
-        foreign.mkdir(mode=0o700)
-        os.chown(foreign, 65534, 65534)
-        with pytest.raises(LockerError, match="another user"):
-            rt.ensure_private_dir(foreign)
-    loose = tmp_path / "loose"
-    loose.mkdir(mode=0o755)
-    loose.chmod(0o755)
-    rt.ensure_private_dir(loose)
-    assert stat.S_IMODE(loose.stat().st_mode) == 0o700
+    found = {f.record.mount_id: f.running for f in jn.all_mounts()}
+    assert found[alive.mount_id] is True
+    assert found["mnt-dead"] is False
+    assert [f.record.mount_id for f in jn.orphans()] == ["mnt-dead"]
 
 
 @pytest.mark.parametrize(
@@ -217,12 +179,11 @@ def test_plural() -> None:
 
 
 @pytest.fixture
-def run_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A stand-in for /run/user: tmp/run-user/UID, as logind makes it (0700, ours)."""
-    base = tmp_path / "run-user"
-    (base / str(os.getuid())).mkdir(parents=True, mode=0o700)
-    monkeypatch.setattr(rt, "RUN_USER", base)
-    return base / str(os.getuid())
+def run_user(places: Places) -> Path:
+    """This test's stand-in for /run/user/UID, as logind makes it (0700, ours)."""
+    path = places.run_user / str(os.getuid())
+    path.mkdir(mode=0o700)
+    return path
 
 
 def test_mounts_under_run_user_are_found_without_xdg_runtime_dir(
@@ -253,7 +214,7 @@ def test_new_mounts_keep_their_preference_order(
     """/run/user/UID is searched, but without $XDG_RUNTIME_DIR new mounts still go to
     /dev/shm (else the temp dir), as before."""
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
-    assert all(c.path != run_user / "locker" for c in rt._candidates())
+    assert rt.runtime_base().path.parent != run_user
     assert any(c.path == run_user / "locker" for c in rt.lookup_candidates())
 
 

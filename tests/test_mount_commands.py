@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from conftest import Places
 from test_mount_e2e import Mount, env, mount, runtime, vault  # noqa: F401 - fixtures
 
 from locker.cli import mount_commands as cm
@@ -21,11 +22,8 @@ from locker.mount import runtime as rt
 
 
 @pytest.fixture
-def xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> jn.Journal:
-    run = tmp_path / "xdg"
-    run.mkdir(mode=0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
-    monkeypatch.delenv("LOCKER_VAULT", raising=False)
+def xdg() -> jn.Journal:
+    """The journal under this test's own $XDG_RUNTIME_DIR (see conftest's `places`)."""
     return jn.Journal(rt.runtime_base().journal_dir)
 
 
@@ -108,16 +106,15 @@ def test_mount_that_dies_while_locking_is_an_error_with_its_reason(
 def test_status_and_lock_find_a_mount_under_run_user_without_xdg_runtime_dir(
     mount: Callable[..., Mount],  # noqa: F811
     vault: Path,  # noqa: F811
-    tmp_path: Path,
+    places: Places,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The reviewer's case: mounted from a login shell ($XDG_RUNTIME_DIR=/run/user/UID), then
     `locker status` and `locker lock` from `su`/`sudo -u`/cron, where it is unset."""
-    run_user = tmp_path / "run-user"
-    (run_user / str(os.getuid())).mkdir(parents=True, mode=0o700)
-    mnt = mount(env_override={"XDG_RUNTIME_DIR": str(run_user / str(os.getuid()))})
-    monkeypatch.setattr(rt, "RUN_USER", run_user)
+    run_user = places.run_user / str(os.getuid())
+    run_user.mkdir(mode=0o700)
+    mnt = mount(env_override={"XDG_RUNTIME_DIR": str(run_user)})
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     monkeypatch.delenv("LOCKER_VAULT", raising=False)
     assert main(["status", "--vault", str(vault)]) == 0

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import LOCKER, PASSPHRASE, locker_env, require
+from conftest import LOCKER, PASSPHRASE, Places, locker_env, require
 
 from locker.vault import Vault
 
@@ -27,10 +27,9 @@ Run = Callable[..., "subprocess.CompletedProcess[bytes]"]
 
 
 @pytest.fixture
-def runtime(tmp_path: Path) -> Path:
-    path = tmp_path / "run"
-    path.mkdir(mode=0o700)
-    return path
+def runtime(places: Places) -> Path:
+    """This test's $XDG_RUNTIME_DIR (RAM-backed; see conftest's `places`)."""
+    return places.xdg
 
 
 @pytest.fixture
@@ -417,7 +416,7 @@ def files_holding(roots: list[Path], needle: bytes) -> list[Path]:
 
 
 def test_sentinel_is_nowhere_after_lock(
-    mount: Callable[..., Mount], lk: Run, vault: Path, runtime: Path
+    mount: Callable[..., Mount], lk: Run, vault: Path, runtime: Path, places: Places
 ) -> None:
     sentinel = b"SENTINEL-" + secrets.token_hex(16).encode()
     mnt = mount()
@@ -425,7 +424,7 @@ def test_sentinel_is_nowhere_after_lock(
     (mnt.dir / ".secret.txt.swp").write_bytes(sentinel)  # editor litter holds it too
     (mnt.dir / "sub" / "copy~").write_bytes(sentinel)
     assert eventually(lambda: "secret.txt" in contents(vault), 3)
-    roots = [runtime, Path("/dev/shm"), Path("/tmp")]
+    roots = places.all()  # every runtime place this test has: its stand-ins for /dev/shm, /tmp
     assert files_holding([runtime], sentinel)  # the search does find it while mounted
     assert lk("lock").returncode == 0
     assert mnt.wait()[0] == 0
@@ -537,13 +536,13 @@ def test_recover_never_overwrites_what_changed_in_the_vault_since(
 
 
 def test_mount_is_found_from_a_shell_with_another_runtime_dir(
-    mount: Callable[..., Mount], lk: Run, vault: Path
+    mount: Callable[..., Mount], lk: Run, vault: Path, places: Places
 ) -> None:
     """Mounted from a shell without $XDG_RUNTIME_DIR (cron, su): it lives under /dev/shm; a
     login shell with $XDG_RUNTIME_DIR set still sees it and locks it."""
     require(os.path.isdir("/dev/shm"), "/dev/shm is needed for the runtime-dir fallback")
     mnt = mount(env_override={"XDG_RUNTIME_DIR": None})
-    assert mnt.dir.parent == Path(f"/dev/shm/locker-{os.getuid()}")
+    assert mnt.dir.parent == places.shm / f"locker-{os.getuid()}"
     status = lk("status")  # this shell's $XDG_RUNTIME_DIR is the test's own runtime dir
     assert f"mounted at {mnt.dir} by PID {mnt.proc.pid}".encode() in status.stdout, status
     locked = lk("lock")

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PASSPHRASE
+from conftest import PASSPHRASE, Places, require
 
 from locker.cli.mount_commands import duration, lock_summary, parse_duration
 from locker.errors import LockerError, UsageError
@@ -450,16 +450,11 @@ def test_mount_dir_option(tmp_path: Path) -> None:
         mountdir.make_mount_dir(str(tmp_path / "no" / "such"))
 
 
-def test_mount_dir_default_is_private_and_ram_backed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    run = tmp_path / "run"
-    run.mkdir(mode=0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
+def test_mount_dir_default_is_private_and_ram_backed(places: Places) -> None:
+    require(rt.is_ram_backed(places.xdg), "a RAM-backed /dev/shm for this test's runtime dir")
     path, created, warning = mountdir.make_mount_dir(None)
-    assert path.parent == run / "locker" and created
-    assert (warning is None) == rt.is_ram_backed(run)  # tmp_path may be on a disk
-    assert stat.S_IMODE(path.stat().st_mode) == 0o700
+    assert path.parent == places.xdg / "locker" and created and warning is None
+    assert stat.S_IMODE(path.stat().st_mode) == 0o700 and rt.is_ram_backed(path)
     path.rmdir()
 
 

@@ -39,13 +39,10 @@ def make_mount_dir(requested: str | None) -> tuple[Path, bool, str | None]:
             os.chmod(path, 0o700)
         warning = None if runtime.is_ram_backed(path) else f"{path} is not RAM-backed (tmpfs)"
         return path, created, warning
-    base = runtime.runtime_base()
+    base = runtime.ram_base()  # never on disk: refused there unless --dir asks for it
     path = base.path / f"mnt-{secrets.token_hex(8)}"
     os.mkdir(path, 0o700)
-    warning = None
-    if not base.ram_backed or not runtime.is_ram_backed(path):
-        warning = f"no RAM-backed runtime directory; {path} is on disk"
-    return path, True, warning
+    return path, True, None
 
 
 def _zero_fd(fd: int, size: int) -> None:
