@@ -10,11 +10,13 @@ import random
 import re
 import select
 import shutil
+import signal
 import socket
 import stat
 import statistics
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -800,20 +802,37 @@ def test_version_imports_nothing_heavy(tmp_path: Path) -> None:
 
 
 def run_in_pty(
-    args: list[str], answers: list[tuple[bytes, bytes]], env: dict[str, str], timeout: float = 30
+    args: list[str],
+    answers: list[tuple[bytes, bytes]],
+    env: dict[str, str],
+    timeout: float = 60,
+    ahead: bytes = b"",
+    echo_seen: list[bool] | None = None,
 ) -> tuple[int, bytes]:
-    """Run locker on a new pseudo-terminal, answering each prompt when it appears."""
+    """Run locker on a new pseudo-terminal, answering each prompt the moment it appears.
+
+    `ahead` is typed before locker starts (type-ahead, a paste); `echo_seen` collects, for each
+    prompt, whether the terminal echoed input when the prompt was seen (the pty's settings are
+    shared by both ends). A locker still running after `timeout` is a hang: it is killed and
+    the test fails at once with what the terminal showed, instead of waiting for pytest's own
+    timeout."""
     pid, fd = pty.fork()
     if pid == 0:  # child
         try:
             os.execve(sys.executable, [*LOCKER, *args], env)
         finally:
             os._exit(127)
+    if ahead:
+        os.write(fd, ahead)
     output = b""
     pending = list(answers)
     deadline = time.monotonic() + timeout
     try:
-        while time.monotonic() < deadline:
+        while True:
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                pytest.fail(f"locker hung on the terminal (killed after {timeout} s): {output!r}")
             ready, _, _ = select.select([fd], [], [], 0.1)
             if ready:
                 try:
@@ -823,14 +842,54 @@ def run_in_pty(
                 if not data:
                     break
                 output += data
-            while pending and output.count(pending[0][0]) >= 1:
+            while pending and pending[0][0] in output:
                 prompt, answer = pending.pop(0)
+                if echo_seen is not None:
+                    echo_seen.append(bool(termios.tcgetattr(fd)[3] & termios.ECHO))
                 output = output.replace(prompt, b"<" + prompt.strip() + b">", 1)
                 os.write(fd, answer + b"\n")
         _, status = os.waitpid(pid, 0)
     finally:
         os.close(fd)
     return os.waitstatus_to_exitcode(status), output
+
+
+def test_passphrase_typed_the_moment_the_prompt_appears_is_not_echoed(
+    tmp_path: Path, vault_path: Path
+) -> None:
+    """Issue 8 item 1: echo goes off before the prompt is written, so an answer sent the moment
+    `Passphrase: ` shows (expect, tmux send-keys) is never echoed."""
+    env = locker_env(tmp_path)
+    for _ in range(3):
+        echo: list[bool] = []
+        code, out = run_in_pty(
+            ["ls", "--vault", str(vault_path)],
+            [(b"Passphrase: ", PASSPHRASE)],
+            env,
+            echo_seen=echo,
+        )
+        assert code == 0, out
+        assert echo == [False] and PASSPHRASE not in out
+
+
+def test_passphrase_typed_ahead_is_not_thrown_away(tmp_path: Path, vault_path: Path) -> None:
+    """Issue 8 item 1: input that arrived before echo went off (a paste, type-ahead) is read,
+    not flushed; locker used to drop it and wait forever."""
+    code, out = run_in_pty(
+        ["ls", "--vault", str(vault_path)], [], locker_env(tmp_path), ahead=PASSPHRASE + b"\n"
+    )
+    assert code == 0, out
+    assert b"Passphrase: " in out
+
+
+def test_empty_passphrase_at_the_prompt_is_refused_before_the_kdf(
+    tmp_path: Path, vault_path: Path
+) -> None:
+    code, out = run_in_pty(
+        ["ls", "--vault", str(vault_path)], [(b"Passphrase: ", b"")], locker_env(tmp_path)
+    )
+    assert code == 2, out
+    assert b"no passphrase entered (it is empty)" in out and b"wrong" not in out
 
 
 def test_init_and_passwd_ask_twice_on_a_terminal(tmp_path: Path) -> None:

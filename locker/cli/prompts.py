@@ -63,15 +63,18 @@ def _prompt(label: str) -> bytearray:
 
 
 def _read_without_echo(fd: int, label: str) -> bytearray:
+    """Echo off first, then the prompt, then read: a passphrase typed or pasted the moment the
+    prompt appears is neither echoed nor thrown away. Typed-ahead input is never flushed
+    (TCSANOW, not TCSAFLUSH), on the way in or out."""
     import termios
 
     before = termios.tcgetattr(fd)
     quiet = termios.tcgetattr(fd)
     quiet[3] &= ~termios.ECHO
-    os.write(fd, label.encode())
     line = bytearray()
+    termios.tcsetattr(fd, termios.TCSANOW, quiet)
     try:
-        termios.tcsetattr(fd, termios.TCSAFLUSH, quiet)
+        os.write(fd, label.encode())
         while not line.endswith(b"\n"):
             chunk = os.read(fd, 1024)
             if not chunk:
@@ -80,7 +83,7 @@ def _read_without_echo(fd: int, label: str) -> bytearray:
                 break
             line += chunk
     finally:
-        termios.tcsetattr(fd, termios.TCSAFLUSH, before)
+        termios.tcsetattr(fd, termios.TCSANOW, before)
         os.write(fd, b"\n")
     secret = bytearray(line.rstrip(b"\r\n"))
     for i in range(len(line)):
@@ -91,7 +94,12 @@ def _read_without_echo(fd: int, label: str) -> bytearray:
 def passphrase(spec: str | None) -> bytearray:
     """The passphrase from --passphrase-file, else the terminal; hardens the process first."""
     harden_process()
-    return read_secret_file(spec, "passphrase") if spec else _prompt("Passphrase: ")
+    if spec:
+        return read_secret_file(spec, "passphrase")
+    secret = _prompt("Passphrase: ")
+    if not secret:  # refused before the key derivation spends its seconds on it
+        raise UsageError("no passphrase entered (it is empty)")
+    return secret
 
 
 def new_passphrase(spec: str | None, what: str = "new passphrase") -> bytearray:
