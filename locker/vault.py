@@ -35,6 +35,11 @@ from locker.store.lockfile import WriterLock
 from locker.store.sources import CopyCiphertext, PlainFile, Plaintext, Source
 
 Clock = Callable[[], float]
+# Describes new content for the index (know/ provides it; the vault only stores its answer in
+# the entry's `facts` attribute): (content, entry name) -> facts as JSON text, or None.
+Recogniser = Callable[[bytes, str], "str | None"]
+FACTS_ATTR = "facts"
+RECOGNISE_LIMIT = 1024 * 1024  # larger content is a plain file and is not read twice
 
 DEFAULT_KDF = KdfCost(memory_kib=256 * 1024, time_cost=3, parallelism=4)
 OWASP_MIN_MEMORY_KIB = 19 * 1024
@@ -150,6 +155,19 @@ def _event(clock: Clock, event: str, names: tuple[str, ...] = (), detail: str = 
     return LogEvent(int(clock()), event, names, user, socket.gethostname(), detail)
 
 
+def _read_small(path: Path) -> bytes | None:
+    """A small file's content for the recogniser; None if it cannot be read (the save says so)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        data = f.read(RECOGNISE_LIMIT + 1)
+    return data if len(data) <= RECOGNISE_LIMIT else None
+
+
 @dataclass
 class _Staged:
     entry: Entry
@@ -167,6 +185,8 @@ class Vault:
         self._lock = lock
         self._rng = rng
         self._clock = clock
+        # Set by the CLI and the TUI for writes; None keeps entries' facts as they are.
+        self.recogniser: Recogniser | None = None
         self._reset_staging()
 
     @classmethod
@@ -266,7 +286,9 @@ class Vault:
         if self._lock is None:
             raise LockerError("internal error: vault opened read-only")
 
-    def _new_content(self, name: str, size: int, source: Source, force: bool) -> None:
+    def _new_content(
+        self, name: str, size: int, source: Source, force: bool, head: bytes | None = None
+    ) -> None:
         self._require_writer()
         check_name(name)
         now = int(self._clock())
@@ -283,6 +305,11 @@ class Vault:
             kind=old.entry.kind if old else "file",
             attrs=dict(old.entry.attrs) if old else {},
         )
+        if self.recogniser is not None:
+            entry.attrs.pop(FACTS_ATTR, None)
+            facts = self.recogniser(head, name) if head is not None else None
+            if facts is not None:
+                entry.attrs[FACTS_ATTR] = facts
         self._staged[name] = _Staged(entry, source)
 
     def add_file(self, name: str, path: Path, force: bool = False) -> None:
@@ -292,10 +319,12 @@ class Vault:
             raise NotFoundError(f"cannot read {path}: {exc.strerror}") from None
         if not stat.S_ISREG(st.st_mode):
             raise UsageError(f"{path} is not a regular file")
-        self._new_content(name, st.st_size, PlainFile(path, st.st_size), force)
+        head = _read_small(path) if self.recogniser and st.st_size <= RECOGNISE_LIMIT else None
+        self._new_content(name, st.st_size, PlainFile(path, st.st_size), force, head)
 
     def add_bytes(self, name: str, data: bytes, force: bool = False) -> None:
-        self._new_content(name, len(data), Plaintext(data), force)
+        small = data if len(data) <= RECOGNISE_LIMIT else None
+        self._new_content(name, len(data), Plaintext(data), force, small)
 
     def remove(self, name: str) -> None:
         self._require_writer()

@@ -34,7 +34,7 @@ from conftest import (
 from locker.store.crypto import CHUNK_SIZE
 from locker.vault import Vault, info
 
-LS_KEYS = {"name", "size", "kind", "created", "modified"}
+LS_KEYS = {"name", "size", "kind", "created", "modified", "facts"}
 LOG_KEYS = {"time", "event", "names", "user", "host", "detail"}
 INFO_KEYS = {
     "path",

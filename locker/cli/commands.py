@@ -63,7 +63,12 @@ def open_vault(args: argparse.Namespace, write: bool = False, purpose: str = "wr
         )
     if write:
         WriterLock(path).check_free()
-    return Vault.open(path, passphrase(args), write=write, purpose=purpose)
+    vault = Vault.open(path, passphrase(args), write=write, purpose=purpose)
+    if write:
+        from locker.know.facts import recogniser
+
+        vault.recogniser = recogniser()
+    return vault
 
 
 def passphrase(args: argparse.Namespace) -> bytearray:
@@ -155,17 +160,29 @@ def cmd_ls(args: argparse.Namespace) -> int:
                 "kind": e.kind,
                 "created": iso_time(e.created),
                 "modified": iso_time(e.modified),
+                "facts": _facts(e.attrs),
             }
             for e in entries
         ]
         print(json.dumps(rows, indent=2))
     elif args.long:
+        from locker.know.facts import decode, summary
+
         for e in entries:
-            print(f"{e.size:>12}  {iso_time(e.modified)}  {e.name}")
+            what = summary(decode(e.attrs))
+            print(
+                f"{e.size:>12}  {iso_time(e.modified)}  {e.name}" + (f"  ({what})" if what else "")
+            )
     else:
         for e in entries:
             print(e.name)
     return EXIT_OK
+
+
+def _facts(attrs: dict[str, str]) -> dict[str, Any] | None:
+    from locker.know.facts import decode
+
+    return decode(attrs)
 
 
 def cmd_cat(args: argparse.Namespace) -> int:

@@ -150,7 +150,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--yes", action="store_true", help="save the changes into the vault, then wipe")
     p.add_argument("--discard", action="store_true", help="wipe without saving the changes")
+    _know_commands(command)
     return parser
+
+
+def _know_commands(command: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
+    p = command(
+        "inspect",
+        "cli.know_commands:cmd_inspect",
+        "what the vault holds: expiry, key age, key and certificate pairs (exit 6: attention)",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--format", choices=("table", "json", "prometheus"), default="table", help="output format"
+    )
+    p.add_argument(
+        "--output", metavar="FILE", help="with --format prometheus: write FILE atomically"
+    )
+    p.add_argument(
+        "--expiring-within",
+        default="30",
+        metavar="DAYS",
+        help="attention when a certificate expires within DAYS (default 30)",
+    )
+    p.add_argument(
+        "--rotate-after",
+        default="365",
+        metavar="DAYS",
+        help="attention when a key is older than DAYS (default 365)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

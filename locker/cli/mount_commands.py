@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from locker.cli.commands import open_vault, passphrase
 from locker.cli.prompts import warn
 from locker.errors import EXIT_ERROR, EXIT_OK, LockerError, UsageError
+from locker.know.facts import recogniser
 from locker.mount import directory as mountdir
 from locker.mount import journal as jn
 from locker.mount import recovery, sync, tracker
@@ -364,6 +365,7 @@ def _recover_one(found: jn.Found, args: argparse.Namespace) -> int:
             )
             return EXIT_ERROR
         with Vault.open(Path(r.vault), passphrase(args), write=True, purpose="recover") as v:
+            v.recogniser = recogniser()
             plan = recovery.plan_recovery(v, r, changes)
             _show_conflicts(plan)
             if mode is None:

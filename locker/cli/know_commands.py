@@ -1,0 +1,99 @@
+"""Handlers for what locker knows about its entries: inspect, run, gen, sweep, and add --shred."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from locker.cli.commands import open_vault
+from locker.errors import EXIT_ATTENTION, EXIT_OK, UsageError
+from locker.know import inspect as kin
+from locker.store import safefs
+from locker.text import iso_time
+
+
+def _days(value: str, flag: str) -> int:
+    try:
+        days = int(value)
+    except ValueError:
+        raise UsageError(f"{flag} takes a whole number of days, not {value!r}") from None
+    if days < 0:
+        raise UsageError(f"{flag} must not be negative")
+    return days
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    within = _days(args.expiring_within, "--expiring-within")
+    rotate = _days(args.rotate_after, "--rotate-after")
+    with open_vault(args) as v:
+        entries = v.entries()
+    now = time.time()
+    items = kin.report(entries, now, within, rotate)
+    if args.format == "prometheus":
+        text = kin.prometheus(items, now)
+        if args.output:
+            _write_metrics(Path(args.output), text.encode())
+        else:
+            sys.stdout.write(text)
+    elif args.format == "json" or args.json:
+        print(json.dumps([_item_json(i, now) for i in items], indent=2))
+    else:
+        _print_table(items, now, len(entries))
+    return EXIT_ATTENTION if any(i.attention for i in items) else EXIT_OK
+
+
+def _write_metrics(path: Path, data: bytes) -> None:
+    """Replace `path` atomically (node_exporter must never read half a file), mode 0644."""
+    dir_fd = safefs.open_dir(path.parent if str(path.parent) else ".", follow=True)
+    try:
+        safefs.write_file(dir_fd, path.name, [data], force=True)
+        os.chmod(path.name, 0o644, dir_fd=dir_fd, follow_symlinks=False)
+    finally:
+        os.close(dir_fd)
+
+
+def _item_json(i: kin.Item, now: float) -> dict[str, Any]:
+    return {
+        "name": i.name,
+        "type": i.type,
+        "what": i.what,
+        "not_after": iso_time(i.not_after) if i.not_after is not None else None,
+        "days_left": i.days_left(now),
+        "key_age_days": i.key_age_days(now),
+        "paired_with": i.pairs,
+        "notes": i.notes,
+        "attention": i.attention,
+    }
+
+
+def _print_table(items: list[kin.Item], now: float, total: int) -> None:
+    if not items:
+        print(f"nothing recognised among {total} entries (keys, certificates, JWKs, env files)")
+        return
+    rows = [("EXPIRES", "DAYS", "NAME", "WHAT", "PAIRED WITH", "NOTES")]
+    for i in items:
+        expires = iso_time(i.not_after)[:10] if i.not_after is not None else "-"
+        days = i.days_left(now)
+        notes = [*(f"! {a}" for a in i.attention), *i.notes]
+        rows.append(
+            (
+                expires,
+                str(days) if days is not None else "-",
+                i.name,
+                f"{i.type}: {i.what}" if i.what else i.type,
+                ", ".join(i.pairs) or "-",
+                "; ".join(notes),
+            )
+        )
+    widths = [max(len(r[c]) for r in rows) for c in range(5)]
+    for r in rows:
+        line = "  ".join(cell.ljust(widths[c]) for c, cell in enumerate(r[:5]))
+        print(f"{line}  {r[5]}".rstrip())
+    flagged = sum(1 for i in items if i.attention)
+    plain = total - len(items)
+    print(f"\n{len(items)} recognised, {plain} plain files; {flagged} need attention")

@@ -1,0 +1,87 @@
+"""What locker knows about an entry, as it is kept in the encrypted index.
+
+An entry's facts are one JSON object stored as the string attribute `facts` of its index
+entry (docs/FORMAT.md, section 7), written when the entry is added or changed, so that
+`ls -l`, `inspect` and the TUI never decrypt an entry to describe it. This module is pure
+data: it imports no cryptography. `recogniser()` hands the vault a callable that imports the
+recogniser (and cryptography's x509) only when an entry is actually written.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from locker.vault import FACTS_ATTR, RECOGNISE_LIMIT, Recogniser
+
+# Entries larger than this are plain files: no key, certificate or env file is this big, and
+# recognising must not read a disk image into memory.
+MAX_RECOGNISED_SIZE = RECOGNISE_LIMIT
+
+Facts = dict[str, Any]
+
+
+def encode(facts: Facts) -> str:
+    return json.dumps(facts, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def decode(attrs: dict[str, str]) -> Facts | None:
+    """The facts in an entry's attributes; None when it has none (or they do not parse)."""
+    raw = attrs.get(FACTS_ATTR)
+    if raw is None:
+        return None
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) and isinstance(obj.get("type"), str) else None
+
+
+def recognise_to_attr(data: bytes, name: str) -> str | None:
+    """The `facts` attribute for content `data` stored as `name`; None for a plain file."""
+    from locker.know.recognise import recognise
+
+    try:
+        facts = recognise(data, name)
+    except Exception:  # a parser bug must never stop a secret from being stored
+        return None
+    return encode(facts) if facts is not None else None
+
+
+def recogniser() -> Recogniser:
+    """The callable a writing vault is given (CLI, mount sync, recover, import)."""
+    return recognise_to_attr
+
+
+def summary(facts: Facts | None) -> str:
+    """One short line for `ls -l`: 'certificate CN=a.example (expires 2026-12-01)'."""
+    if facts is None:
+        return ""
+    kind = str(facts["type"])
+    certs = facts.get("certs") or []
+    keys = facts.get("keys") or []
+    if facts["type"] == "env":
+        return f"env ({facts.get('count', 0)} variables)"
+    if certs:
+        leaf = certs[0]
+        more = f" +{len(certs) - 1}" if len(certs) > 1 else ""
+        return f"{kind} {leaf.get('subject', '')}{more}"
+    if keys:
+        return f"{kind} {key_label(keys[0])}"
+    return kind
+
+
+def key_label(key: Facts) -> str:
+    """'RSA 2048', 'EC secp256r1', 'Ed25519', 'encrypted'."""
+    if key.get("encrypted") and not key.get("algo"):
+        return "encrypted"
+    algo = str(key.get("algo", "?"))
+    if algo in ("rsa", "dsa"):
+        return f"{algo.upper()} {key.get('bits', '?')}"
+    if algo == "ec":
+        return f"EC {key.get('curve', '?')}"
+    if algo == "oct":
+        return f"secret {key.get('bits', '?')} bits"
+    return {"ed25519": "Ed25519", "ed448": "Ed448", "x25519": "X25519", "x448": "X448"}.get(
+        algo, algo
+    )

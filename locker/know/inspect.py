@@ -1,0 +1,190 @@
+"""What the vault holds, from the facts in its index alone (no entry is decrypted): expiry,
+key age, and which key pairs with which certificate, computed from public key hashes.
+
+`report(entries, now, ...)` gives one `Item` per recognised entry, soonest expiry first; the
+CLI prints it as a table, JSON or node_exporter textfile metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from locker.know.facts import Facts, decode, key_label
+from locker.store.index import Entry
+from locker.text import plural
+
+DAY = 86400
+KEY_TYPES = ("private-key", "ssh-private-key", "pkcs12", "jwk", "jwks", "secret")
+
+
+@dataclass
+class Item:
+    name: str
+    type: str
+    what: str
+    not_after: int | None = None  # the soonest expiry of any certificate in the entry
+    key_since: int | None = None  # when the private key's content last changed
+    pairs: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    attention: list[str] = field(default_factory=list)  # why cron should hear about it
+
+    def days_left(self, now: float) -> int | None:
+        return None if self.not_after is None else int((self.not_after - now) // DAY)
+
+    def key_age_days(self, now: float) -> int | None:
+        return None if self.key_since is None else int((now - self.key_since) // DAY)
+
+
+def _private_spkis(facts: Facts) -> set[str]:
+    keys = (facts.get("keys") or []) + (facts.get("jwks") or [])
+    return {k["spki"] for k in keys if k.get("private") and "spki" in k}
+
+
+def _public_spkis(facts: Facts) -> set[str]:
+    """Public halves that a private key pairs with: leaf certificates, CSRs, public keys."""
+    found = set()
+    certs = facts.get("certs") or []
+    if certs and facts["type"] != "kubeconfig":
+        found.add(certs[0]["spki"])
+    found.update(c["spki"] for c in facts.get("csrs") or [])
+    keys = (facts.get("keys") or []) + (facts.get("jwks") or [])
+    found.update(k["spki"] for k in keys if not k.get("private") and "spki" in k)
+    return found
+
+
+def _what(facts: Facts) -> str:
+    certs = facts.get("certs") or []
+    if certs and facts["type"] != "kubeconfig":
+        leaf = certs[0]
+        text = leaf["subject"] or "(no subject)"
+        if len(certs) > 1:
+            text += f" +{len(certs) - 1} in chain"
+        return text
+    if facts["type"] == "env":
+        creds = facts.get("credentials") or []
+        count = plural(facts.get("count", 0), "variable")
+        return f"{count}, {len(creds)} like credentials"
+    if facts["type"] == "kubeconfig":
+        users = facts.get("users") or []
+        clusters = ", ".join(facts.get("clusters") or []) or "-"
+        return f"clusters {clusters}; {plural(len(users), 'user')}"
+    keys = (facts.get("keys") or []) + (facts.get("jwks") or [])
+    if keys:
+        label = key_label(keys[0])
+        kid = keys[0].get("kid")
+        return (
+            label + (f" kid={kid}" if kid else "") + (f" +{len(keys) - 1}" if len(keys) > 1 else "")
+        )
+    if facts["type"] == "secret":
+        return f"{facts.get('bits', '?')}-bit secret"
+    return ""
+
+
+def _holds_private_key(facts: Facts) -> bool:
+    keys = (facts.get("keys") or []) + (facts.get("jwks") or [])
+    return facts["type"] in KEY_TYPES and (
+        any(k.get("private") for k in keys) or facts["type"] in ("pkcs12", "secret")
+    )
+
+
+def report(
+    entries: Iterable[Entry], now: float, expiring_within: int = 30, rotate_after: int = 365
+) -> list[Item]:
+    """One item per recognised entry, soonest expiry first, then by name."""
+    known = [(e, f) for e in entries if (f := decode(e.attrs)) is not None]
+    private_by_spki: dict[str, list[str]] = {}
+    public_by_spki: dict[str, list[str]] = {}
+    for e, f in known:
+        for s in _private_spkis(f):
+            private_by_spki.setdefault(s, []).append(e.name)
+        for s in _public_spkis(f):
+            public_by_spki.setdefault(s, []).append(e.name)
+    items = []
+    for e, f in known:
+        item = Item(e.name, f["type"], _what(f))
+        if f.get("encrypted") or any(k.get("encrypted") for k in f.get("keys") or []):
+            item.notes.append("encrypted")
+        own_private, own_public = _private_spkis(f), _public_spkis(f)
+        partners = {n for s in own_private for n in public_by_spki.get(s, [])}
+        partners |= {n for s in own_public for n in private_by_spki.get(s, [])}
+        partners.discard(e.name)
+        item.pairs = sorted(partners)
+        if own_private & own_public:
+            item.notes.append("key and certificate in one file")
+        _pairing_notes(item, f, own_private, own_public)
+        certs = f.get("certs") or []
+        if certs:
+            item.not_after = min(c["not_after"] for c in certs)
+            days = (item.not_after - now) / DAY
+            if days < 0:
+                item.attention.append("expired")
+            elif days <= expiring_within:
+                item.attention.append(f"expires in {int(days)} days")
+        if _holds_private_key(f):
+            item.key_since = e.modified
+            age = (now - e.modified) / DAY
+            if age > rotate_after:
+                item.attention.append(f"key is {int(age)} days old")
+        items.append(item)
+    return _side_by_side(items)
+
+
+def _side_by_side(items: list[Item]) -> list[Item]:
+    """Soonest expiry first; a key without an expiry of its own sits right under its pair."""
+    far = float("inf")
+    by_name = {i.name: i for i in items}
+
+    def order(i: Item) -> tuple[float, str, int, str]:
+        if i.not_after is None:
+            dated = [by_name[p] for p in i.pairs if by_name[p].not_after is not None]
+            if dated:
+                lead = min(dated, key=lambda p: (p.not_after, p.name))
+                return (float(lead.not_after or 0), lead.name, 1, i.name)
+        return (i.not_after if i.not_after is not None else far, i.name, 0, "")
+
+    return sorted(items, key=order)
+
+
+def _pairing_notes(item: Item, f: Facts, own_private: set[str], own_public: set[str]) -> None:
+    if item.pairs or own_private & own_public:
+        return
+    certs = f.get("certs") or []
+    if f["type"] in ("certificate", "certificate-chain") and certs and not certs[0]["ca"]:
+        item.notes.append("its key is not in the vault")
+    elif f["type"] == "private-key" and own_private:
+        item.notes.append("no certificate for this key")
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def prometheus(items: list[Item], now: float) -> str:
+    """node_exporter textfile metrics: entry names and numbers, never content."""
+    out: list[str] = []
+
+    def family(metric: str, help_text: str, rows: list[tuple[str, float]]) -> None:
+        out.append(f"# HELP {metric} {help_text}")
+        out.append(f"# TYPE {metric} gauge")
+        out.extend(f'{metric}{{name="{_label(name)}"}} {value:.0f}' for name, value in rows)
+
+    family(
+        "locker_cert_not_after_seconds",
+        "Unix time at which the soonest-expiring certificate in the entry expires.",
+        [(i.name, i.not_after) for i in items if i.not_after is not None],
+    )
+    family(
+        "locker_key_age_seconds",
+        "Seconds since the private key or secret in the entry last changed.",
+        [(i.name, now - i.key_since) for i in items if i.key_since is not None],
+    )
+    family(
+        "locker_attention",
+        "1 if the entry expires soon, has expired or is overdue for rotation, else 0.",
+        [(i.name, 1 if i.attention else 0) for i in items],
+    )
+    out.append("# HELP locker_inspect_timestamp_seconds When this file was written.")
+    out.append("# TYPE locker_inspect_timestamp_seconds gauge")
+    out.append(f"locker_inspect_timestamp_seconds {now:.0f}")
+    return "\n".join(out) + "\n"
