@@ -306,7 +306,7 @@ def test_cat(cli: RunLocker, vault_path: Path, src: Path) -> None:
     assert ok(cli("cat", "sub/deeper/c.key")).stdout == big
     assert ok(cli("cat", "empty")).stdout == b""
     assert_one_error(cli("cat", "nope"), 1, "no entry named")
-    assert_one_error(cli("cat", "sub"), 1, "no entry named")
+    assert_one_error(cli("cat", "sub"), 2, "is a directory of 2 entries")  # as rm says
 
 
 def test_cat_into_head_has_no_traceback(

@@ -61,6 +61,7 @@ def open_vault(args: argparse.Namespace, write: bool = False, purpose: str = "wr
         raise NotFoundError(
             f"no vault at {path}", hint="create one with 'locker init' or pass --vault PATH"
         )
+    check_not_a_directory(path)
     if write:
         WriterLock(path).check_free()
     vault = Vault.open(path, passphrase(args), write=write, purpose=purpose)
@@ -69,6 +70,13 @@ def open_vault(args: argparse.Namespace, write: bool = False, purpose: str = "wr
 
         vault.recogniser = recogniser()
     return vault
+
+
+def check_not_a_directory(path: Path) -> None:
+    if path.is_dir():
+        raise UsageError(
+            f"{path} is a directory, not a vault", hint="--vault names the vault file itself"
+        )
 
 
 def passphrase(args: argparse.Namespace) -> bytearray:
@@ -102,18 +110,29 @@ def cmd_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+STDIN_LIMIT = 256 * 1024 * 1024  # what `add -` (or a pipe) may hold in memory before saving
+
+
 def _walk_sources(path: Path, as_name: str | None) -> Iterator[tuple[str, Path]]:
     """(entry name, file to read) pairs for a file or a directory tree.
 
     Symbolic links to files are read through (certbot's live/ directory is all links; the
     entry keeps the link's name); links to directories are skipped with a warning (loops).
+    A directory that cannot be listed fails the whole add, as an unreadable file does: a
+    silently skipped subdirectory would be lost once the originals are shredded.
     """
     if not path.exists():
         raise NotFoundError(f"no such file or directory: {path}")
     if path.is_dir():
         base = as_name.rstrip("/") if as_name else Path(os.path.abspath(path)).name
         path = path.resolve()
-        for root, dirs, files in os.walk(path, followlinks=False):
+
+        def unreadable(exc: OSError) -> None:
+            raise LockerError(
+                f"cannot read the directory {exc.filename}: {exc.strerror}; nothing was added"
+            )
+
+        for root, dirs, files in os.walk(path, onerror=unreadable, followlinks=False):
             rel = Path(root).relative_to(path)
             for d in sorted(dirs):
                 if (Path(root) / d).is_symlink():
@@ -129,24 +148,85 @@ def _walk_sources(path: Path, as_name: str | None) -> Iterator[tuple[str, Path]]
                     full.resolve(),
                 )
         return
-    yield (as_name or path.name), path.resolve()
+    if path.is_file():
+        yield (as_name or path.name), path.resolve()
+        return
+    # A pipe or a device: /dev/stdin, <(cmd). Its link is not followed to `pipe:[...]`.
+    if not as_name:
+        raise UsageError(f"{path} is not a file: name the entry with --as NAME")
+    yield as_name, path
+
+
+def _read_stream(path: Path | None) -> bytes:
+    """All of standard input (`path` None) or of a pipe or device, up to STDIN_LIMIT."""
+    try:
+        if path is None:
+            data = sys.stdin.buffer.read(STDIN_LIMIT + 1)
+        else:
+            with open(path, "rb") as f:
+                data = f.read(STDIN_LIMIT + 1)
+    except OSError as exc:
+        raise LockerError(f"cannot read {path or 'standard input'}: {exc.strerror}") from None
+    if len(data) > STDIN_LIMIT:
+        raise UsageError(f"{path or 'standard input'} gives more than {STDIN_LIMIT >> 20} MiB")
+    return data
 
 
 def cmd_add(args: argparse.Namespace) -> int:
+    if args.as_name is not None and not args.as_name.strip("/"):
+        raise UsageError("--as needs a name (it is empty)")
     if args.as_name and len(args.paths) > 1:
         raise UsageError("--as takes a single PATH")
-    sources = [pair for p in args.paths for pair in _walk_sources(Path(p), args.as_name)]
-    if not sources:
+    streams: list[tuple[str, bytes]] = []
+    sources: list[tuple[str, Path]] = []
+    for p in args.paths:
+        if p == "-":
+            if not args.as_name:
+                raise UsageError("'add -' reads standard input: name the entry with --as NAME")
+            if getattr(args, "passphrase_file", None) == "-":
+                raise UsageError("standard input cannot hold both the passphrase and the entry")
+            streams.append((args.as_name, _read_stream(None)))
+            continue
+        for name, path in _walk_sources(Path(p), args.as_name):
+            if path.is_file():
+                sources.append((name, path))
+            else:
+                streams.append((name, _read_stream(path)))
+    if not sources and not streams:
         raise UsageError("nothing to add")
     with open_vault(args, write=True) as v:
+        _check_places(v, [name for name, _ in (*sources, *streams)])
         for name, path in sources:
             v.add_file(name, path, force=args.force)
-        names = tuple(name for name, _ in sources)
+        for name, data in streams:
+            v.add_bytes(name, data, force=args.force)
+        names = tuple(name for name, _ in (*sources, *streams))
         v.record("add", names)
         v.commit()
     for name in names:
         print(f"added {name}")
     return EXIT_OK
+
+
+def _check_places(v: Vault, names: list[str]) -> None:
+    """Each new name must fit the vault's tree: not a directory of entries, not under a file."""
+    known = v.names()
+    for name in names:
+        under = [k for k in known if k.startswith(name + "/")]
+        if under:
+            raise UsageError(
+                f"{name!r} is a directory of {plural(len(under), 'entry', 'entries')} in the "
+                "vault; an entry cannot have its name",
+                hint=f"add it as {name}/NAME, or choose another name with --as",
+            )
+        parts = name.split("/")
+        for i in range(1, len(parts)):
+            parent = "/".join(parts[:i])
+            if parent in known:
+                raise UsageError(
+                    f"{parent!r} is an entry (a file) in the vault; {name!r} cannot go under it",
+                    hint="choose another name with --as, or rename the entry with 'locker mv'",
+                )
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
@@ -188,14 +268,24 @@ def _facts(attrs: dict[str, str]) -> dict[str, Any] | None:
 def cmd_cat(args: argparse.Namespace) -> int:
     out = sys.stdout.buffer
     with open_vault(args) as v:
+        if args.name not in v.names():
+            _expand(
+                v,
+                [args.name],
+                recursive=False,
+                what=f"cat shows one entry; 'locker get {args.name} --to DIR' writes them all",
+            )
         for chunk in v.chunks(args.name):
             out.write(chunk)
             out.flush()
     return EXIT_OK
 
 
-def _expand(v: Vault, names: list[str], recursive: bool = True) -> list[str]:
-    """Exact entry names, or every entry under a directory name (if `recursive`)."""
+def _expand(
+    v: Vault, names: list[str], recursive: bool = True, what: str = "pass -r to remove them all"
+) -> list[str]:
+    """Exact entry names, or every entry under a directory name (if `recursive`; else a
+    directory name is refused with the hint `what`)."""
     known = v.names()
     picked: list[str] = []
     for name in names:
@@ -207,7 +297,7 @@ def _expand(v: Vault, names: list[str], recursive: bool = True) -> list[str]:
         elif under:
             raise UsageError(
                 f"{name!r} is a directory of {plural(len(under), 'entry', 'entries')}",
-                hint="pass -r to remove them all",
+                hint=what,
             )
         else:
             raise NotFoundError(f"no entry named {name!r}", hint="'locker ls' lists the entries")
@@ -218,6 +308,11 @@ def cmd_get(args: argparse.Namespace) -> int:
     target = Path(args.to)
     if target.exists() and not target.is_dir():
         raise UsageError(f"{target} is not a directory")
+    if not target.exists() and not target.absolute().parent.is_dir():  # before the prompt
+        raise UsageError(
+            f"cannot create {target}: its parent {target.absolute().parent} does not exist",
+            hint="--to makes one directory level; create the parent first",
+        )
     with open_vault(args) as v:
         names = _expand(v, args.names)
         if not target.exists():
@@ -290,7 +385,7 @@ def cmd_rekey(args: argparse.Namespace) -> int:
         v.commit()
     print(f"new master key; {plural(count, 'entry', 'entries')} re-encrypted")
     if dropped:
-        warn(f"{dropped} other key slot(s) were removed: add them again")
+        warn(f"{plural(dropped, 'other key slot')} removed: add them again")
     return EXIT_OK
 
 
@@ -308,6 +403,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    check_not_a_directory(vault_path(args))
     facts = info(vault_path(args))
     if args.json:
         print(json.dumps(facts, indent=2))
@@ -361,7 +457,7 @@ def cmd_overview(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
             facts = info(path)
             print(
                 f"vault {path}: locker v{facts['format_version']}, {facts['file_size']} bytes, "
-                f"{facts['slot_count']} key slot(s)"
+                f"{plural(facts['slot_count'], 'key slot')}"
             )
         except LockerError as exc:
             print(f"vault {path}: {exc}")

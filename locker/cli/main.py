@@ -7,23 +7,112 @@ the commands that need them so `locker --version` stays fast.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from locker import __version__
-from locker.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, LockerError
+from locker.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, LockerError, UsageError
 
 Handler = Callable[[argparse.Namespace], int]
 
 
+ENVIRONMENT_AND_EXIT_CODES = """\
+environment:
+  LOCKER_VAULT     the vault when --vault is not given (default: the user data dir)
+  LOCKER_DEBUG=1   print a traceback with every error
+  XDG_RUNTIME_DIR  where mounts go when it is RAM-backed (else /dev/shm)
+  XDG_DATA_HOME    where the default vault lives (default: ~/.local/share/locker)
+
+exit codes:
+  0  ok                     4  tampered, corrupt or not a locker vault
+  1  other error            5  busy: another writer or a mount holds the vault
+  2  usage                  6  attention needed
+  3  wrong passphrase or key
+
+'locker help COMMAND' (or 'locker COMMAND --help') shows a command's arguments and an example.
+"""
+
+# Options whose values are secrets or name them: an error never repeats what follows them.
+_SECRET_HINTS = ("pass", "secret", "key", "token", "pin")
+
+
 class _Parser(argparse.ArgumentParser):
+    """argparse with no abbreviations (`--passphrase` is not `--passphrase-file`), errors as
+    `locker: error:` lines, did-you-mean hints, and never a secret echoed back."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"locker: error: {message}\nlocker: hint: see '{self.prog} --help'\n")
         raise SystemExit(EXIT_USAGE)
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        if isinstance(action, argparse._SubParsersAction) and value not in action.choices:
+            close = difflib.get_close_matches(str(value), list(action.choices), n=1, cutoff=0.5)
+            hint = f"did you mean 'locker {close[0]}'? " if close else ""
+            raise UsageError(
+                f"unknown command {value!r}", hint=f"{hint}'locker --help' lists the commands"
+            )
+        super()._check_value(action, value)
+
+
+def _option_names(parser: argparse.ArgumentParser) -> list[str]:
+    return [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
+
+
+def _unrecognized(
+    parser: argparse.ArgumentParser, command: str | None, extras: list[str]
+) -> UsageError:
+    """The error for arguments nobody takes: names an unknown option (never the value that
+    follows it, which may be a secret typed into a mistyped `--passphrase`), with the option
+    it most looks like and the command's own help."""
+    sub = _subparsers(parser).get(command or "") if command else None
+    where = sub or parser
+    help_of = f"'locker {command} --help'" if sub else "'locker --help'"
+    option = next((e for e in extras if e.startswith("-")), None)
+    if option is None:
+        return UsageError(f"unexpected argument {extras[0]!r}", hint=f"see {help_of}")
+    name = option.split("=", 1)[0]
+    close = difflib.get_close_matches(name, _option_names(where), n=1, cutoff=0.6)
+    if not close:  # `--passphrase` for `--passphrase-file`: a prefix is a near miss too
+        close = [o for o in _option_names(where) if o.startswith(name) and len(name) > 2][:1]
+    hint = f"did you mean {close[0]!r}? see {help_of}" if close else f"see {help_of}"
+    secret = any(word in name.lower() for word in _SECRET_HINTS)
+    shown = f"unknown option {name!r}" + (" (its value is not shown)" if secret else "")
+    return UsageError(shown, hint=hint)
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """parse_args, with unknown arguments reported by `_unrecognized`. An option no parser
+    knows is reported before argparse runs: argparse would take the value after it for the
+    command name and repeat it in its error."""
+    commands = _subparsers(parser)
+    known = set(_option_names(parser)).union(*(_option_names(p) for p in commands.values()))
+    for arg in argv:
+        if arg == "--":
+            break
+        if arg.startswith("--") and arg.split("=", 1)[0] not in known:
+            command = next((a for a in argv if a in commands), None)
+            raise _unrecognized(parser, command, [arg])
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        raise _unrecognized(parser, getattr(args, "command", None), extras)
+    return args
 
 
 def _common_options() -> _Parser:
@@ -48,18 +137,29 @@ def _common_options() -> _Parser:
 def build_parser() -> argparse.ArgumentParser:
     common = _common_options()
     parser = _Parser(
-        prog="locker", description="An encrypted local secrets locker.", parents=[common]
+        prog="locker",
+        description="An encrypted local secrets locker.",
+        parents=[common],
+        epilog=ENVIRONMENT_AND_EXIT_CODES,
     )
     parser.add_argument("--version", action="version", version=f"locker {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    def command(name: str, handler: str, help: str) -> argparse.ArgumentParser:
-        """`handler` is "module:function" in locker, imported only when that command runs."""
-        p = sub.add_parser(name, parents=[common], help=help, description=help)
+    def command(name: str, handler: str, help: str, example: str = "") -> argparse.ArgumentParser:
+        """`handler` is "module:function" in locker, imported only when that command runs;
+        `example` is one or more command lines shown under the command's --help."""
+        lines = [f"  $ {line}" for line in example.splitlines() if line.strip()]
+        epilog = ("example:\n" + "\n".join(lines)) if lines else None
+        p = sub.add_parser(name, parents=[common], help=help, description=help, epilog=epilog)
         p.set_defaults(handler=handler)
         return p
 
-    p = command("init", "cli.commands:cmd_init", "create a new vault")
+    p = command(
+        "init",
+        "cli.commands:cmd_init",
+        "create a new vault",
+        "locker init --vault ~/ops.locker --kdf-target 1",
+    )
     p.add_argument(
         "--kdf-memory", type=int, metavar="MIB", help="Argon2id memory in MiB (default 256)"
     )
@@ -73,38 +173,71 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--kdf-parallelism", type=int, metavar="N", help="Argon2id lanes (default 4)")
 
-    p = command("add", "cli.commands:cmd_add", "add files or directories (recursively)")
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    p = command(
+        "add",
+        "cli.commands:cmd_add",
+        "add files or directories (recursively)",
+        "locker add ~/.ssh/id_ed25519 certs/\nprintf '%s' \"$TOKEN\" | locker add - --as api/token",
+    )
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="a file, a directory (added with everything under it) or '-' (standard input)",
+    )
     p.add_argument(
         "--as", dest="as_name", metavar="NAME", help="entry name (a prefix for a directory)"
     )
     p.add_argument("--force", action="store_true", help="replace entries that exist")
 
-    p = command("ls", "cli.commands:cmd_ls", "list entries")
+    p = command("ls", "cli.commands:cmd_ls", "list entries", "locker ls -l")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("-l", dest="long", action="store_true", help="show size and times")
 
-    p = command("cat", "cli.commands:cmd_cat", "write an entry to standard output")
-    p.add_argument("name", metavar="NAME")
+    p = command(
+        "cat",
+        "cli.commands:cmd_cat",
+        "write an entry to standard output",
+        "locker cat prod.env | grep DB_",
+    )
+    p.add_argument("name", metavar="NAME", help="the entry's name, as 'locker ls' shows it")
 
-    p = command("get", "cli.commands:cmd_get", "write entries (or directories of entries) to files")
-    p.add_argument("names", nargs="+", metavar="NAME")
-    p.add_argument("--to", metavar="DIR", default=".", help="target directory (default: .)")
+    p = command(
+        "get",
+        "cli.commands:cmd_get",
+        "write entries (or directories of entries) to files",
+        "locker get certs --to /run/deploy",
+    )
+    p.add_argument("names", nargs="+", metavar="NAME", help="an entry, or a directory of entries")
+    p.add_argument(
+        "--to",
+        metavar="DIR",
+        default=".",
+        help="target directory, made if only its last part is missing (default: .)",
+    )
     p.add_argument("--force", action="store_true", help="replace files that exist")
 
-    p = command("rm", "cli.commands:cmd_rm", "remove entries")
-    p.add_argument("names", nargs="+", metavar="NAME")
+    p = command("rm", "cli.commands:cmd_rm", "remove entries", "locker rm -r old-certs")
+    p.add_argument("names", nargs="+", metavar="NAME", help="an entry, or a directory with -r")
     p.add_argument(
         "-r", dest="recursive", action="store_true", help="remove directories of entries"
     )
 
-    p = command("mv", "cli.commands:cmd_mv", "rename an entry or a directory of entries")
-    p.add_argument("old", metavar="OLD")
-    p.add_argument("new", metavar="NEW")
+    p = command(
+        "mv",
+        "cli.commands:cmd_mv",
+        "rename an entry or a directory of entries",
+        "locker mv prod.env prod/app.env",
+    )
+    p.add_argument("old", metavar="OLD", help="the entry or directory of entries to rename")
+    p.add_argument("new", metavar="NEW", help="its new name")
     p.add_argument("--force", action="store_true", help="replace an entry named NEW")
 
     p = command(
-        "passwd", "cli.commands:cmd_passwd", "change the passphrase (rewraps the key slot only)"
+        "passwd",
+        "cli.commands:cmd_passwd",
+        "change the passphrase (rewraps the key slot only)",
+        "locker passwd",
     )
     p.add_argument(
         "--new-passphrase-file",
@@ -115,19 +248,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kdf-time", type=int, metavar="N", help="new Argon2id passes")
     p.add_argument("--kdf-parallelism", type=int, metavar="N", help="new Argon2id lanes")
 
-    command("rekey", "cli.commands:cmd_rekey", "make a new master key and re-encrypt every entry")
-    command("verify", "cli.commands:cmd_verify", "decrypt every entry and report failures")
+    command(
+        "rekey",
+        "cli.commands:cmd_rekey",
+        "make a new master key and re-encrypt every entry",
+        "locker rekey",
+    )
+    command(
+        "verify",
+        "cli.commands:cmd_verify",
+        "decrypt every entry and report failures",
+        "locker verify",
+    )
 
-    p = command("info", "cli.commands:cmd_info", "show header facts (no passphrase needed)")
+    p = command(
+        "info",
+        "cli.commands:cmd_info",
+        "show header facts (no passphrase needed)",
+        "locker info --json",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
-    p = command("log", "cli.commands:cmd_log", "show the vault's audit log")
+    p = command("log", "cli.commands:cmd_log", "show the vault's audit log", "locker log")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = command(
         "mount",
         "cli.mount_commands:cmd_mount",
         "work on the files in a private directory until locked",
+        "locker mount --idle 120 --max-time 1h",
     )
     p.add_argument("--dir", metavar="DIR", help="mount here (default: a new private RAM dir)")
     p.add_argument(
@@ -140,25 +289,36 @@ def build_parser() -> argparse.ArgumentParser:
         "lock",
         "cli.mount_commands:cmd_lock",
         "lock active mounts (all of them unless --vault is given)",
+        "locker lock",
     )
-    p = command("status", "cli.mount_commands:cmd_status", "list active and orphaned mounts")
+    p = command(
+        "status",
+        "cli.mount_commands:cmd_status",
+        "list active and orphaned mounts",
+        "locker status",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p = command(
         "recover",
         "cli.mount_commands:cmd_recover",
         "save or discard what a crashed mount left behind",
+        "locker recover",
     )
     p.add_argument("--yes", action="store_true", help="save the changes into the vault, then wipe")
     p.add_argument("--discard", action="store_true", help="wipe without saving the changes")
     _know_commands(command)
+
+    p = command("help", "cli.main:cmd_help", "show the help of a command", "locker help add")
+    p.add_argument("topic", nargs="?", metavar="COMMAND", help="the command to explain")
     return parser
 
 
-def _know_commands(command: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
+def _know_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     p = command(
         "inspect",
         "cli.know_commands:cmd_inspect",
         "what the vault holds: expiry, key age, key and certificate pairs (exit 6: attention)",
+        "locker inspect --expiring-within 14",
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument(
@@ -188,7 +348,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     try:
         parser = build_parser()
-        args = parser.parse_args(args_list)
+        args = parse(parser, args_list)
+        if getattr(args, "command", None) == "help":
+            return cmd_help(args, parser)
         spec: str | None = getattr(args, "handler", None)
         if getattr(args, "command", None) not in ("recover", "status"):
             _orphan_notice()
@@ -205,9 +367,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return EXIT_OK
-    except OSError as exc:
-        name = f" {exc.filename}" if exc.filename else ""
-        return report(exc, EXIT_ERROR, None, f"{exc.strerror or exc}{':' if name else ''}{name}")
+    except OSError as exc:  # a sentence with the path; never a bare descriptor number
+        what = (exc.strerror or type(exc).__name__).lower()
+        where = exc.filename if isinstance(exc.filename, str) else None
+        message = f"cannot use {where}: {what}" if where else f"{what} (errno {exc.errno})"
+        return report(exc, EXIT_ERROR, None, message)
     except Exception as exc:  # the last line of defence: one line, no traceback
         return report(
             exc,
@@ -215,6 +379,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             "rerun with LOCKER_DEBUG=1 for details",
             f"internal error ({type(exc).__name__})",
         )
+
+
+def cmd_help(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """`locker help [COMMAND]`: the same text as `locker [COMMAND] --help`."""
+    topic = getattr(args, "topic", None)
+    if topic is None:
+        parser.print_help()
+        return EXIT_OK
+    commands = _subparsers(parser)
+    if topic not in commands:
+        close = difflib.get_close_matches(topic, list(commands), n=1, cutoff=0.5)
+        hint = f"did you mean 'locker help {close[0]}'? " if close else ""
+        raise UsageError(f"unknown command {topic!r}", hint=f"{hint}'locker --help' lists them")
+    commands[topic].print_help()
+    return EXIT_OK
 
 
 def _resolve(spec: str) -> Handler:
