@@ -29,7 +29,7 @@ from locker.store.format import (
     check_name,
     check_tree,
 )
-from locker.store.index import MAX_LOG_EVENTS, Entry, Index, LogEvent
+from locker.store.index import Entry, Index, LogEvent, log_event
 from locker.store.keys import Random, Unlocked
 from locker.store.lockfile import WriterLock
 from locker.store.sources import CopyCiphertext, PlainFile, Plaintext, Source
@@ -152,7 +152,13 @@ def _event(clock: Clock, event: str, names: tuple[str, ...] = (), detail: str = 
         user = getpass.getuser()
     except (KeyError, OSError):
         user = str(os.getuid())
-    return LogEvent(int(clock()), event, names, user, socket.gethostname(), detail)
+    return log_event(int(clock()), event, names, _text(user), _text(socket.gethostname()), detail)
+
+
+def _text(value: str) -> str:
+    """`value` as valid Unicode: bytes that were not UTF-8 (a `$USER` from a Latin-1 system,
+    decoded with surrogateescape) are kept as backslash escapes instead of failing the save."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _read_small(path: Path) -> bytes | None:
@@ -398,7 +404,7 @@ class Vault:
         self._require_writer()
         check_tree(list(self._staged))
         old = self._container
-        log = (old.index.log + self._pending_log)[-MAX_LOG_EVENTS:]
+        log = old.index.log + self._pending_log
         labels = {
             k: v
             for k, v in old.index.slot_labels.items()
@@ -407,7 +413,14 @@ class Vault:
         index = Index([], log, labels, dict(old.index.settings))
         plan = [Planned(s.entry, s.source) for s in self._staged.values()]
         ct.write_container(
-            self.path, self.container_id, self._slots, self._master, index, plan, self._rng
+            self.path,
+            self.container_id,
+            self._slots,
+            self._master,
+            index,
+            plan,
+            self._rng,
+            expect=old.sealed.identity,
         )
         sealed = Sealed.read(self.path)
         try:

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from locker.errors import (
+    BusyError,
     FormatError,
+    IntegrityError,
     LockerError,
     NotFoundError,
 )
@@ -26,7 +28,7 @@ from locker.store.format import (
     Slot,
     parse_header,
 )
-from locker.store.index import Entry, Index, decode_index, encode_index, sealed_length
+from locker.store.index import Entry, Index, decode_index, encode_for_writing, sealed_length
 from locker.store.keys import Unlocked
 from locker.store.sources import COPY_BLOCK, CopyCiphertext, Source
 
@@ -50,6 +52,7 @@ class Sealed:
     header_bytes: bytes
     file_size: int
     file: BinaryIO
+    identity: FileIdentity
 
     @classmethod
     def read(cls, path: Path) -> Sealed:
@@ -73,7 +76,7 @@ class Sealed:
             header = parse_header(head)
             if header.size + header.index_length > st.st_size:
                 raise FormatError("container is truncated (shorter than its header and index)")
-            return cls(path, header, head[: header.size], st.st_size, f)
+            return cls(path, header, head[: header.size], st.st_size, f, FileIdentity.of(st))
         except BaseException:
             f.close()
             raise
@@ -185,11 +188,16 @@ def write_container(
     index: Index,
     planned: Sequence[Planned],
     rng: Random,
+    expect: FileIdentity | None = None,
 ) -> None:
     """Write a whole container beside `path` and atomically rename it over `path`.
 
     `planned` holds one item per entry of `index.entries` (same objects); offsets and lengths
-    are assigned here, in name order.
+    are assigned here, in name order. Every limit a reader enforces is checked before the
+    temp file is made, and the temp file is read back (header, MAC, index) before the rename,
+    so a save never replaces a vault with a file no reader opens. `expect` is the identity of
+    the file the caller opened: if `path` is another file by now (a second writer the lock
+    did not see, as on a network file system), nothing is replaced.
     """
     plan = sorted(planned, key=lambda p: p.entry.name)
     offset = 0
@@ -198,7 +206,7 @@ def write_container(
         p.entry.length = sealed_length(p.entry.size)
         offset += p.entry.length
     index.entries = [p.entry for p in plan]
-    index_plain = encode_index(index)
+    index_plain = encode_for_writing(index, offset)
     index_nonce = rng(crypto.NONCE_SIZE)
     index_ct = crypto.seal(
         crypto.index_key(master, container_id), index_nonce, index_plain, container_id
@@ -206,14 +214,21 @@ def write_container(
     header = Header(container_id, tuple(slots), index_nonce, len(index_ct))
     body = header.without_mac()
     mac = crypto.header_mac(crypto.header_mac_key(master, container_id), body)
+    try:
+        parse_header(body + mac)
+    except FormatError as exc:
+        raise LockerError(f"refusing to save a vault no reader would open: {exc}") from None
 
     def key_for(entry: Entry) -> bytes:
         return crypto.entry_key(master, container_id, entry.entry_id, entry.content_salt)
 
-    tmp = path.with_name(f".{path.name}.tmp-{rng(6).hex()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    tmp = temp_path(path, rng(6).hex())
     try:
-        with os.fdopen(fd, "wb", buffering=COPY_BLOCK) as out:
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise _save_error(path, exc) from None
+    try:
+        with os.fdopen(fd, "w+b", buffering=COPY_BLOCK) as out:
             out.write(body + mac)
             out.write(index_ct)
             for p in plan:
@@ -225,12 +240,74 @@ def write_container(
                     )
             out.flush()
             os.fsync(out.fileno())
+            verify_written(out.fileno(), master, container_id)
+        if expect is not None and FileIdentity.of_path(path) != expect:
+            raise BusyError(
+                f"{path} was changed by another writer while this save was made; nothing was saved",
+                hint="locking needs a local file system; run the command again",
+            )
         os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise _save_error(path, exc) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    fsync_dir(path.parent)
+    try:
+        fsync_dir(path.parent)
+    except OSError as exc:
+        raise LockerError(
+            f"saved {path}, but syncing its directory {path.parent} failed: {exc.strerror}",
+            hint="the new file may not survive a power loss; check the disk",
+        ) from None
+
+
+def _save_error(path: Path, exc: OSError) -> LockerError:
+    where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
+    return LockerError(f"cannot save {path}{where}: {exc.strerror or exc}; the vault is unchanged")
+
+
+def verify_written(fd: int, master: bytes | bytearray, container_id: bytes) -> None:
+    """Read a just-written container back as a reader would: header, MAC, index, size."""
+    sealed_head = os.pread(fd, MAX_HEADER_SIZE, 0)
+    try:
+        header = parse_header(sealed_head)
+        crypto.verify_header_mac(
+            crypto.header_mac_key(master, container_id), sealed_head[: header.size - 32], header.mac
+        )
+        ct = os.pread(fd, header.index_length, header.size)
+        key = crypto.index_key(master, container_id)
+        plain = crypto.open_sealed(key, header.index_nonce, ct, container_id, "index")
+        data_start = header.size + header.index_length
+        decode_index(plain, os.fstat(fd).st_size - data_start)
+    except IntegrityError as exc:
+        raise LockerError(
+            f"the new file did not read back ({exc}); the vault is unchanged",
+            hint="check the disk",
+        ) from None
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    """What tells one version of the vault file from the next: device, inode, size, mtime."""
+
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileIdentity:
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+    @classmethod
+    def of_path(cls, path: Path) -> FileIdentity | None:
+        try:
+            return cls.of(os.stat(path, follow_symlinks=False))
+        except FileNotFoundError:
+            return None
 
 
 def fsync_dir(directory: Path) -> None:
@@ -244,10 +321,28 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+_TEMP_HEX = 12
+
+
+def temp_path(path: Path, token: str) -> Path:
+    """The temp file a save of `path` writes: `.<name>.tmp-<12 hex digits>`."""
+    return path.with_name(f".{path.name}.tmp-{token}")
+
+
+def is_temp_of(path: Path, name: str) -> bool:
+    """Whether `name` is exactly one of `path`'s temp files (not those of `path.tmp-x`)."""
+    prefix = f".{path.name}.tmp-"  # not a glob: vault names may hold [ ] * ?
+    token = name[len(prefix) :]
+    return (
+        name.startswith(prefix)
+        and len(token) == _TEMP_HEX
+        and all(c in "0123456789abcdef" for c in token)
+    )
+
+
 def remove_stale_temps(path: Path) -> None:
     """Delete temp files a killed writer left behind. Call only while holding the writer lock."""
-    prefix = f".{path.name}.tmp-"  # not a glob: vault names may hold [ ] * ?
     for name in os.listdir(path.parent):
-        if name.startswith(prefix):
+        if is_temp_of(path, name):
             with contextlib.suppress(OSError):
                 os.unlink(path.parent / name)

@@ -10,10 +10,20 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from locker.errors import FormatError, InvalidNameError
-from locker.store.format import ID_SIZE, SALT_SIZE, TAG_SIZE, check_name, check_tree
+from locker.errors import FormatError, InvalidNameError, LockerError
+from locker.store.format import (
+    ID_SIZE,
+    MAX_INDEX_SIZE,
+    SALT_SIZE,
+    TAG_SIZE,
+    check_name,
+    check_tree,
+)
 
 MAX_LOG_EVENTS = 1000
+MAX_LOG_NAMES = 100  # names a writer keeps per log event; the event's detail counts the rest
+MAX_LOG_BYTES = 8 * 1024 * 1024  # a writer keeps the newest events that fit in this much JSON
+MAX_INDEX_PLAINTEXT = MAX_INDEX_SIZE - TAG_SIZE
 
 
 @dataclass
@@ -56,38 +66,91 @@ def canonical_json(obj: Any) -> bytes:
     )
 
 
+def _entry_json(e: Entry) -> dict[str, Any]:
+    return {
+        "id": e.entry_id.hex(),
+        "name": e.name,
+        "kind": e.kind,
+        "size": e.size,
+        "created": e.created,
+        "modified": e.modified,
+        "salt": e.content_salt.hex(),
+        "offset": e.offset,
+        "length": e.length,
+        "attrs": e.attrs,
+    }
+
+
+def _event_json(ev: LogEvent) -> dict[str, Any]:
+    return {
+        "time": ev.time,
+        "event": ev.event,
+        "names": list(ev.names),
+        "user": ev.user,
+        "host": ev.host,
+        "detail": ev.detail,
+    }
+
+
 def encode_index(index: Index) -> bytes:
     """Serialise entries in name order with contiguous offsets (the caller lays out data so)."""
-    entries = []
-    for e in index.entries:
-        entries.append(
-            {
-                "id": e.entry_id.hex(),
-                "name": e.name,
-                "kind": e.kind,
-                "size": e.size,
-                "created": e.created,
-                "modified": e.modified,
-                "salt": e.content_salt.hex(),
-                "offset": e.offset,
-                "length": e.length,
-                "attrs": e.attrs,
-            }
-        )
-    log = [
-        {
-            "time": ev.time,
-            "event": ev.event,
-            "names": list(ev.names),
-            "user": ev.user,
-            "host": ev.host,
-            "detail": ev.detail,
-        }
-        for ev in index.log
-    ]
     return canonical_json(
-        {"entries": entries, "log": log, "slots": index.slot_labels, "settings": index.settings}
+        {
+            "entries": [_entry_json(e) for e in index.entries],
+            "log": [_event_json(ev) for ev in index.log],
+            "slots": index.slot_labels,
+            "settings": index.settings,
+        }
     )
+
+
+def log_event(
+    time: int, event: str, names: tuple[str, ...], user: str, host: str, detail: str
+) -> LogEvent:
+    """A log event as a writer records it: at most MAX_LOG_NAMES names, the rest counted.
+
+    Without the cap, 67 saves that each name 1000 long names (`add --force` from cron) would
+    grow the log past what the index may hold.
+    """
+    if len(names) > MAX_LOG_NAMES:
+        count = f"{len(names)} names, the first {MAX_LOG_NAMES} listed"
+        detail = f"{detail}; {count}" if detail else count
+        names = names[:MAX_LOG_NAMES]
+    return LogEvent(time, event, names, user, host, detail)
+
+
+def trim_log(log: list[LogEvent]) -> list[LogEvent]:
+    """The newest events a writer keeps: at most MAX_LOG_EVENTS, at most MAX_LOG_BYTES of JSON."""
+    kept: list[LogEvent] = []
+    size = 0
+    for ev in reversed(log[-MAX_LOG_EVENTS:]):
+        size += len(canonical_json(_event_json(ev))) + 1
+        if size > MAX_LOG_BYTES and kept:
+            break
+        kept.append(ev)
+    kept.reverse()
+    return kept
+
+
+def encode_for_writing(index: Index, data_section_length: int) -> bytes:
+    """Encode `index` for a save, refusing what a reader would refuse to read.
+
+    The log is trimmed first (trim_log); then the encoding is checked against the reader's
+    size cap and decoded again by the reader's own validation, before any file is made.
+    """
+    index.log = trim_log(index.log)
+    plain = encode_index(index)
+    if len(plain) > MAX_INDEX_PLAINTEXT:
+        raise LockerError(
+            f"the vault's index would be {len(plain) / 2**20:.1f} MiB, over the "
+            f"{MAX_INDEX_PLAINTEXT // 2**20} MiB every reader accepts; nothing was saved",
+            hint="remove entries or use shorter names",
+        )
+    try:
+        decode_index(plain, data_section_length)
+    except FormatError as exc:
+        raise LockerError(f"refusing to save a vault no reader would open: {exc}") from None
+    return plain
 
 
 def _want(obj: Any, keys: set[str], what: str) -> dict[str, Any]:
