@@ -204,3 +204,27 @@ def test_a_vault_replaced_behind_the_lock_is_not_overwritten(tiny_vault: Path) -
         with pytest.raises(LockerError, match="changed by another writer"):
             v.commit()
     assert tiny_vault.read_bytes() == theirs
+
+
+def test_stale_temp_cleanup_spares_the_temps_of_a_vault_named_like_one(
+    tiny_vault: Path,
+) -> None:
+    stale = tiny_vault.with_name(f".{tiny_vault.name}.tmp-0123456789ab")
+    live = tiny_vault.with_name(f".{tiny_vault.name}.tmp-x.locker.tmp-0123456789ab")
+    for p in (stale, live):
+        p.write_bytes(b"ciphertext")
+    with Vault.open(tiny_vault, PASSPHRASE, write=True):
+        pass
+    assert not stale.exists()
+    assert live.read_bytes() == b"ciphertext"
+
+
+def test_a_user_name_that_is_not_utf8_is_stored_escaped(
+    tiny_vault: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOGNAME", os.fsdecode(b"j\xe9r\xf4me"))
+    with Vault.open(tiny_vault, PASSPHRASE, write=True) as v:
+        v.record("touch")
+        v.commit()
+    with Vault.open(tiny_vault, PASSPHRASE) as v:
+        assert v.log()[-1].user == "j\\xe9r\\xf4me"
