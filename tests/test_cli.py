@@ -1005,7 +1005,10 @@ def test_vault_names_with_glob_characters_clean_only_their_own_temps(
         ).returncode
         == 0
     )
-    own, other = tmp_path / ".a[1].locker.tmp-aaaa", tmp_path / ".a1.locker.tmp-bbbb"
+    own, other = (
+        tmp_path / ".a[1].locker.tmp-aaaaaaaaaaaa",
+        tmp_path / ".a1.locker.tmp-bbbbbbbbbbbb",
+    )
     own.write_bytes(b"stale")
     other.write_bytes(b"another vault's save in progress")
     assert run_locker("add", pwfile, "--vault", vault, "--passphrase-file", pwfile).returncode == 0
