@@ -10,27 +10,37 @@ import os
 import socket
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from locker.errors import ExistsError, IntegrityError, LockerError, NotFoundError, UsageError
+from locker.errors import (
+    ExistsError,
+    IntegrityError,
+    LockerError,
+    NotFoundError,
+    UsageError,
+)
 from locker.store import container as ct
 from locker.store import crypto, keys
 from locker.store.container import Container, Planned, Reencrypt, Sealed
 from locker.store.format import (
     MAX_KDF_MEMORY_TIME_KIB,
     MAX_KDF_TIME,
+    MAX_SLOTS,
     SLOT_KIND_NAMES,
+    SLOT_PASSPHRASE,
+    SLOT_PASSPHRASE_KEYFILE,
     VERSION,
     KdfCost,
+    Slot,
     check_kdf_cost,
     check_name,
     check_tree,
 )
 from locker.store.index import Entry, Index, LogEvent, log_event
-from locker.store.keys import Random, Unlocked
+from locker.store.keys import Opener, PassphraseOpener, Random, Unlocked
 from locker.store.lockfile import WriterLock
 from locker.store.sources import CopyCiphertext, PlainFile, Plaintext, Source
 
@@ -174,6 +184,30 @@ def _read_small(path: Path) -> bytes | None:
     return data if len(data) <= RECOGNISE_LIMIT else None
 
 
+Key = bytes | bytearray | Sequence[Opener]
+
+
+def _openers(key: Key) -> Sequence[Opener]:
+    return [PassphraseOpener(key)] if isinstance(key, bytes | bytearray) else key
+
+
+@dataclass(frozen=True)
+class SlotInfo:
+    """What `slot ls` shows about a key slot: never a secret."""
+
+    slot_id: str
+    kind: str
+    label: str
+    created: int | None
+    used: int | None
+    unlocked: bool
+
+
+def _slot_setting(slot_id: str, what: str) -> str:
+    """Index `settings` keys that hold a slot's times: slot.<id hex>.created / .used."""
+    return f"slot.{slot_id}.{what}"
+
+
 @dataclass
 class _Staged:
     entry: Entry
@@ -199,19 +233,20 @@ class Vault:
     def open(
         cls,
         path: Path,
-        passphrase: bytes | bytearray,
+        key: Key,
         *,
         write: bool = False,
         purpose: str = "write",
         rng: Random = os.urandom,
         clock: Clock = time.time,
     ) -> Vault:
-        """Unlock with a passphrase. With write=True, take the writer lock first (exit 5 if held)."""
+        """Unlock with a passphrase, or with the first of `key`'s openers that opens a slot.
+        With write=True, take the writer lock first (exit 5 if held)."""
         lock = WriterLock(path, purpose).acquire() if write else None
         try:
             sealed = Sealed.read(path)
             try:
-                unlocked = keys.unlock_with_passphrase(sealed.header, passphrase)
+                unlocked = keys.unlock(sealed.header, _openers(key))
                 container = Container.open(sealed, unlocked)
             except BaseException:
                 sealed.close()
@@ -287,6 +322,8 @@ class Vault:
         self._master = c.unlocked.master
         self._pending_log: list[LogEvent] = []
         self._unlocked = c.unlocked
+        self._labels = dict(c.index.slot_labels)
+        self._settings = dict(c.index.settings)
 
     def _require_writer(self) -> None:
         if self._lock is None:
@@ -357,29 +394,125 @@ class Vault:
         """Drop everything staged since the last commit (a failed sync retries from scratch)."""
         self._reset_staging()
 
-    def change_passphrase(self, new: bytes | bytearray, cost: KdfCost | None = None) -> None:
-        """Rewrap the master key under a new passphrase in the slot used to unlock. No data moves."""
+    def change_passphrase(
+        self,
+        new: bytes | bytearray,
+        cost: KdfCost | None = None,
+        keyfile_secret: bytes | None = None,
+    ) -> None:
+        """Rewrap the master key under a new passphrase in the slot used to unlock (a passphrase
+        slot, or a passphrase+keyfile slot whose key file stays). No data moves."""
         self._require_writer()
+        self.require_passphrase_slot()
         used = self._unlocked.slot
         new_cost = cost or used.kdf or DEFAULT_KDF
         check_kdf_cost(new_cost)
-        slot = keys.new_passphrase_slot(self._rng, new_cost)
-        slot = replace(slot, slot_id=used.slot_id)
-        kek = keys.passphrase_kek(new, slot)
-        slot = keys.wrap_master(self.container_id, slot, kek, self._master)
-        self._slots = [slot if s.slot_id == used.slot_id else s for s in self._slots]
-        self._unlocked = Unlocked(self._master, slot, kek)
+        slot = keys.new_slot(self._rng, used.kind, new_cost, slot_id=used.slot_id)
+        opener = PassphraseOpener(new, keyfile_secret)
+        kek = opener.kek(self._container.header, slot)
+        if kek is None:
+            raise UsageError("the key file is needed to change this slot's passphrase")
+        self._replace_slot(keys.wrap_master(self.container_id, slot, kek, self._master))
+        self._unlocked = Unlocked(self._master, slot, kek, opener.renew)
+
+    def require_passphrase_slot(self) -> None:
+        """Refuse `passwd` when the slot that unlocked has no passphrase (say so before asking)."""
+        used = self._unlocked.slot
+        if used.kind not in (SLOT_PASSPHRASE, SLOT_PASSPHRASE_KEYFILE):
+            raise UsageError(
+                f"this vault was unlocked with its {SLOT_KIND_NAMES[used.kind]} slot, "
+                "which has no passphrase to change",
+                hint="add one with 'locker slot add-passphrase', or unlock with the passphrase",
+            )
+
+    def _replace_slot(self, slot: Slot) -> None:
+        self._slots = [slot if s.slot_id == slot.slot_id else s for s in self._slots]
+
+    # -- key slots -----------------------------------------------------------------------------
+
+    def slots(self) -> list[SlotInfo]:
+        """The slots as staged, in header order."""
+        labels, settings = self._container.index.slot_labels, self._settings
+        out = []
+        for s in self._slots:
+            sid = s.slot_id.hex()
+            created = settings.get(_slot_setting(sid, "created"))
+            used = settings.get(_slot_setting(sid, "used"))
+            out.append(
+                SlotInfo(
+                    sid,
+                    SLOT_KIND_NAMES[s.kind],
+                    self._labels.get(sid, labels.get(sid, "")),
+                    int(created) if created else None,
+                    int(used) if used else None,
+                    s.slot_id == self._unlocked.slot.slot_id,
+                )
+            )
+        return out
+
+    def slot_list(self) -> list[Slot]:
+        """The slots as staged, with their header fields."""
+        return list(self._slots)
+
+    def find_slot(self, spec: str) -> Slot:
+        """A slot by its id in hex, or by a prefix of it that only one slot has."""
+        want = spec.strip().lower()
+        found = [s for s in self._slots if want and s.slot_id.hex().startswith(want)]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise UsageError(f"{spec!r} is the start of {len(found)} slot ids: give more of it")
+        raise NotFoundError(f"no key slot {spec!r}", hint="'locker slot ls' lists the slots")
+
+    def add_slot(self, slot: Slot, kek: bytes, label: str = "") -> Slot:
+        """Wrap the master key under `kek` into the new `slot` (made by keys.new_slot)."""
+        self._require_writer()
+        if len(self._slots) >= MAX_SLOTS:
+            raise UsageError(
+                f"this vault has {MAX_SLOTS} key slots, the most a vault can have",
+                hint="remove one with 'locker slot rm ID' first",
+            )
+        if any(s.slot_id == slot.slot_id for s in self._slots):
+            raise LockerError("internal error: slot id drawn twice")
+        wrapped = keys.wrap_master(self.container_id, slot, kek, self._master)
+        self._slots.append(wrapped)
+        sid = slot.slot_id.hex()
+        self._labels[sid] = label
+        self._settings[_slot_setting(sid, "created")] = str(int(self._clock()))
+        detail = f"{SLOT_KIND_NAMES[slot.kind]} slot {sid}" + (f" ({label})" if label else "")
+        self.record("slot-add", detail=detail)
+        return wrapped
+
+    def remove_slot(self, slot: Slot) -> None:
+        """Drop a slot; the last one is refused (nothing could unlock the vault then)."""
+        self._require_writer()
+        if len(self._slots) <= 1:
+            raise UsageError(
+                "refusing to remove the last key slot: nothing could unlock the vault",
+                hint="add another slot first ('locker slot add-passphrase' or add-recovery)",
+            )
+        self._slots = [s for s in self._slots if s.slot_id != slot.slot_id]
+        self.record("slot-rm", detail=f"{SLOT_KIND_NAMES[slot.kind]} slot {slot.slot_id.hex()}")
+
+    @property
+    def unlocked_slot(self) -> Slot:
+        return self._unlocked.slot
 
     def rekey(self) -> int:
-        """New master key: every entry re-encrypted, the unlocking slot rewrapped.
+        """New master key: every entry re-encrypted, the unlocking slot made anew (fresh salt
+        and nonce where its key can renew it, else a fresh nonce under the same KEK).
 
         Returns how many other slots were dropped (their secrets are not at hand).
         """
         self._require_writer()
         master = bytearray(self._rng(32))
         used = self._unlocked.slot
-        fresh = replace(used, nonce=self._rng(12))
-        slot = keys.wrap_master(self.container_id, fresh, self._unlocked.kek, master)
+        renew = self._unlocked.renew
+        if renew is not None:
+            fresh, kek = renew(self._rng, used)
+        else:
+            fresh, kek = replace(used, nonce=self._rng(12)), self._unlocked.kek
+        slot = keys.wrap_master(self.container_id, fresh, kek, master)
         dropped = len(self._slots) - 1
         for staged in self._staged.values():
             if isinstance(staged.source, CopyCiphertext):
@@ -389,7 +522,7 @@ class Vault:
             staged.entry.content_salt = self._rng(16)
         self._slots = [slot]
         self._master = master
-        self._unlocked = Unlocked(master, slot, self._unlocked.kek)
+        self._unlocked = Unlocked(master, slot, kek, renew)
         return dropped
 
     def _container_entry(self, entry_id: bytes) -> Entry:
@@ -405,12 +538,17 @@ class Vault:
         check_tree(list(self._staged))
         old = self._container
         log = old.index.log + self._pending_log
-        labels = {
+        ids = {s.slot_id.hex() for s in self._slots}
+        labels = {k: v for k, v in self._labels.items() if k in ids and v}
+        settings = {
             k: v
-            for k, v in old.index.slot_labels.items()
-            if k in {s.slot_id.hex() for s in self._slots}
+            for k, v in self._settings.items()
+            if not k.startswith("slot.") or k.split(".")[1] in ids
         }
-        index = Index([], log, labels, dict(old.index.settings))
+        used = self._unlocked.slot.slot_id.hex()
+        if used in ids and len(ids) > 1:  # with one slot, every change is its use
+            settings[_slot_setting(used, "used")] = str(int(self._clock()))
+        index = Index([], log, labels, settings)
         plan = [Planned(s.entry, s.source) for s in self._staged.values()]
         ct.write_container(
             self.path,

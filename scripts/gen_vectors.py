@@ -681,7 +681,7 @@ def format_slot_count_too_large() -> Vector:
 @vector
 def format_slot_unknown_kind() -> Vector:
     data, lay = _small("format_slot_unknown_kind")
-    return Vector("format error", put(data, lay.slot_starts[0], b"\x05"), comments=["slot kind 5"])
+    return Vector("format error", put(data, lay.slot_starts[0], b"\xff"), comments=["slot kind 255"])
 
 
 @vector

@@ -12,6 +12,10 @@ Everything here works on real files and real subprocesses; nothing mocks the fil
   /dev/shm and the temp dir that `locker.mount.runtime.places()` reads) in this process's
   environment, which every subprocess inherits; nothing a test does reaches the machine's
   real runtime bases, and a mount of the machine's own user changes no test's outcome.
+- `secret_service`: a real, unlocked gnome-keyring-daemon on a private D-Bus session bus.
+
+Subprocesses get keyring's fail backend unless a test passes `secret_service`'s environment,
+so no test reads or writes the machine's own keyring.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -77,6 +82,7 @@ def locker_env(base_dir: Path, extra: Mapping[str, str | None] | None = None) ->
         if k not in ("LOCKER_VAULT", "LOCKER_DEBUG", "PYTHONDONTWRITEBYTECODE")
     }
     env["XDG_DATA_HOME"] = str(base_dir / "xdg-data")
+    env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
     if "dir" in _PYCACHE:
         env["PYTHONPYCACHEPREFIX"] = _PYCACHE["dir"]
     for key, value in (extra or {}).items():
@@ -274,3 +280,74 @@ def filled_vault(vault_path: Path) -> Path:
             v.add_bytes(name, data)
         v.commit()
     return vault_path
+
+
+_SECRET_SERVICE_SCRIPT = r"""
+set -eu
+d="$1"
+printf '%s' 'locker test keyring' |
+    gnome-keyring-daemon --foreground --unlock --components=secrets >"$d/daemon.log" 2>&1 &
+echo $! >"$d/daemon.pid"
+until dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+    org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null |
+    grep -q 'boolean true'; do
+    kill -0 "$(cat "$d/daemon.pid")" || exit 1
+    sleep 0.05
+done
+printf '%s' "$DBUS_SESSION_BUS_ADDRESS" >"$d/address.tmp"
+mv "$d/address.tmp" "$d/address"
+cat >/dev/null
+kill "$(cat "$d/daemon.pid")" 2>/dev/null || true
+wait
+"""
+
+
+@pytest.fixture
+def secret_service(tmp_path: Path) -> Iterator[dict[str, str | None]]:
+    """A real Secret Service: gnome-keyring-daemon, unlocked, inside its own dbus-run-session
+    with its own HOME and XDG dirs. Yields the environment overlay for `run_locker(env=...)`;
+    stops the daemon and the bus when the test ends."""
+    for tool in ("gnome-keyring-daemon", "dbus-run-session", "dbus-send"):
+        require(tool, f"{tool} is needed for the Secret Service tests (apt: gnome-keyring dbus)")
+    base = tmp_path / "secret-service"
+    dirs = {name: base / name for name in ("home", "data", "config", "runtime")}
+    for path in dirs.values():
+        path.mkdir(parents=True, mode=0o700)
+    private = {
+        "HOME": str(dirs["home"]),
+        "XDG_DATA_HOME": str(dirs["data"]),
+        "XDG_CONFIG_HOME": str(dirs["config"]),
+        "XDG_RUNTIME_DIR": str(dirs["runtime"]),
+    }
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", **private}
+    script = base / "session.sh"
+    script.write_text(_SECRET_SERVICE_SCRIPT)
+    proc = subprocess.Popen(
+        ["dbus-run-session", "--", "sh", str(script), str(base)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=(base / "session.log").open("wb"),
+        env=env,
+        start_new_session=True,
+    )
+    address = base / "address"
+    try:
+        deadline = time.monotonic() + SUBPROCESS_TIMEOUT
+        while not address.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log = (base / "session.log").read_text(errors="replace")
+                pytest.fail(f"the test Secret Service did not start: {log}")
+            time.sleep(0.02)
+        yield {
+            "DBUS_SESSION_BUS_ADDRESS": address.read_text(),
+            "PYTHON_KEYRING_BACKEND": None,
+            "XDG_CONFIG_HOME": private["XDG_CONFIG_HOME"],
+        }
+    finally:
+        if proc.stdin:
+            proc.stdin.close()
+        try:
+            proc.wait(timeout=SUBPROCESS_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from locker import paths
-from locker.cli import prompts
+from locker.cli import prompts, unlock
 from locker.cli.prompts import new_passphrase, warn
 from locker.errors import (
     EXIT_INTEGRITY,
@@ -64,7 +64,7 @@ def open_vault(args: argparse.Namespace, write: bool = False, purpose: str = "wr
     check_not_a_directory(path)
     if write:
         WriterLock(path).check_free()
-    vault = Vault.open(path, passphrase(args), write=write, purpose=purpose)
+    vault = Vault.open(path, unlock.openers(args, path), write=write, purpose=purpose)
     if write:
         from locker.know.facts import recogniser
 
@@ -360,21 +360,47 @@ def cmd_mv(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+OLD_COPY_NOTE = (
+    "an old copy of this vault (a backup, a synced or copied file) still opens with the old "
+    "secret; 'locker rekey' (or --rekey) gives the current vault a new master key"
+)
+
+
 def cmd_passwd(args: argparse.Namespace) -> int:
     if getattr(args, "passphrase_file", None) == "-" and args.new_passphrase_file == "-":  # noqa: S105
         raise UsageError("only one of --passphrase-file and --new-passphrase-file can be '-'")
     with open_vault(args, write=True) as v:
+        v.require_passphrase_slot()
         new = new_passphrase(args.new_passphrase_file)
         base = v.unlocking_kdf() or DEFAULT_KDF
         cost = kdf_cost(args, base)
         weak = weak_kdf_warning(cost)
         if weak:
             warn(weak)
-        v.change_passphrase(new, cost)
-        v.record("passwd")
+        v.change_passphrase(new, cost, unlock.keyfile_secret(args))
+        v.record("passwd", detail=f"slot {v.unlocked_slot.slot_id.hex()}")
+        dropped = rekey_now(v) if getattr(args, "rekey", False) else None
         v.commit()
     print("passphrase changed (key slot rewrapped; no entry was re-encrypted)")
+    after_secret_change(dropped)
     return EXIT_OK
+
+
+def rekey_now(v: Vault) -> int:
+    """`--rekey` on a slot change: new master key; returns how many slots were dropped."""
+    dropped = v.rekey()
+    v.record("rekey", detail=f"{plural(len(v.names()), 'entry', 'entries')} re-encrypted")
+    return dropped
+
+
+def after_secret_change(dropped: int | None) -> None:
+    """What a removed slot or changed passphrase means for old copies, said plainly."""
+    if dropped is None:
+        print(f"note: {OLD_COPY_NOTE}")
+        return
+    print("new master key; every entry re-encrypted: old copies do not share it")
+    if dropped:
+        warn(f"{plural(dropped, 'other key slot was', 'other key slots were')} removed: add again")
 
 
 def cmd_rekey(args: argparse.Namespace) -> int:

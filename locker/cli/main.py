@@ -131,7 +131,29 @@ def _common_options() -> _Parser:
         default=s,
         help="read the passphrase from the first line of FILE ('-': stdin)",
     )
+    _unlock_options(p)
     return p
+
+
+def _unlock_options(p: argparse.ArgumentParser) -> None:
+    """Keys other than the passphrase, tried before it (the unlock order: docs/guides)."""
+    s = argparse.SUPPRESS
+    p.add_argument("--keyfile", metavar="PATH", default=s, help="unlock with this key file")
+    p.add_argument(
+        "--recovery-key-file",
+        metavar="FILE",
+        default=s,
+        help="unlock with the recovery key on the first line of FILE ('-': stdin)",
+    )
+    p.add_argument(
+        "--recovery-key", action="store_true", default=s, help="ask for the recovery key"
+    )
+    p.add_argument(
+        "--no-keyring",
+        action="store_true",
+        default=s,
+        help="do not look in the OS keyring for this vault's key",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -247,6 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kdf-memory", type=int, metavar="MIB", help="new Argon2id memory in MiB")
     p.add_argument("--kdf-time", type=int, metavar="N", help="new Argon2id passes")
     p.add_argument("--kdf-parallelism", type=int, metavar="N", help="new Argon2id lanes")
+    p.add_argument(
+        "--rekey", action="store_true", help="also make a new master key (old copies stay old)"
+    )
+    _slot_commands(sub, common)
 
     command(
         "rekey",
@@ -338,6 +364,62 @@ def _know_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
         default="365",
         metavar="DAYS",
         help="attention when a key is older than DAYS (default 365)",
+    )
+
+
+def _slot_commands(sub: argparse._SubParsersAction[_Parser], common: _Parser) -> None:
+    text = "list, add and remove the vault's key slots"
+    slot = sub.add_parser("slot", parents=[common], help=text, description=text)
+    verbs = slot.add_subparsers(
+        dest="slot_command", metavar="SUBCOMMAND", parser_class=_Parser, required=True
+    )
+
+    def verb(name: str, function: str, help: str) -> argparse.ArgumentParser:
+        p = verbs.add_parser(name, parents=[common], help=help, description=help)
+        p.set_defaults(handler=f"cli.slot_commands:{function}")
+        return p
+
+    def label(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--label", metavar="TEXT", help="a name for the slot, shown by 'slot ls'")
+
+    def kdf(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--kdf-memory", type=int, metavar="MIB", help="Argon2id memory in MiB")
+        p.add_argument("--kdf-time", type=int, metavar="N", help="Argon2id passes")
+        p.add_argument("--kdf-parallelism", type=int, metavar="N", help="Argon2id lanes")
+
+    def new_passphrase(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--new-passphrase-file",
+            metavar="FILE",
+            help="read the new passphrase from FILE ('-': stdin)",
+        )
+
+    p = verb("ls", "cmd_slot_ls", "list key slots (never secrets)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = verb("add-passphrase", "cmd_slot_add_passphrase", "add a passphrase slot")
+    label(p)
+    new_passphrase(p)
+    kdf(p)
+    p = verb("add-recovery", "cmd_slot_add_recovery", "add a recovery key, printed once")
+    label(p)
+    p = verb("add-keyfile", "cmd_slot_add_keyfile", "add a key-file slot")
+    p.add_argument("path", metavar="PATH", help="the key file (32 bytes to 1 MiB)")
+    p.add_argument("--generate", action="store_true", help="write a new random key file at PATH")
+    p.add_argument(
+        "--with-passphrase",
+        action="store_true",
+        help="the key file and a passphrase together (two factors)",
+    )
+    label(p)
+    new_passphrase(p)
+    kdf(p)
+    p = verb("remember", "cmd_slot_remember", "keep a key in this machine's OS keyring (no prompt)")
+    label(p)
+    verb("forget", "cmd_slot_forget", "remove this machine's keyring slot and its secret")
+    p = verb("rm", "cmd_slot_rm", "remove a key slot (never the last one)")
+    p.add_argument("id", metavar="ID", help="slot id, or its first digits ('slot ls')")
+    p.add_argument(
+        "--rekey", action="store_true", help="also make a new master key (old copies stay old)"
     )
 
 

@@ -102,6 +102,12 @@ def passphrase(spec: str | None) -> bytearray:
     return secret
 
 
+def ask(label: str) -> bytearray:
+    """Any other secret typed on the terminal (a recovery key, a PIN); hardens the process first."""
+    harden_process()
+    return _prompt(label)
+
+
 def new_passphrase(spec: str | None, what: str = "new passphrase") -> bytearray:
     """A passphrase being set: from a file, or typed twice on the terminal."""
     harden_process()

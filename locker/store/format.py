@@ -37,12 +37,29 @@ SLOT_PASSPHRASE = 1
 SLOT_RECOVERY = 2
 SLOT_KEYFILE = 3
 SLOT_KEYRING = 4
-SLOT_KIND_NAMES = {
-    SLOT_PASSPHRASE: "passphrase",
-    SLOT_RECOVERY: "recovery",
-    SLOT_KEYFILE: "keyfile",
-    SLOT_KEYRING: "keyring",
+SLOT_PASSPHRASE_KEYFILE = 5
+SLOT_X25519 = 6
+
+
+@dataclass(frozen=True)
+class SlotKind:
+    """How a slot kind frames its body: Argon2 parameters or not, and how many bytes of public,
+    kind-specific data (an ephemeral key share) sit between them and the key-wrap nonce."""
+
+    name: str
+    kdf: bool
+    extra: int
+
+
+SLOT_KINDS = {
+    SLOT_PASSPHRASE: SlotKind("passphrase", kdf=True, extra=0),
+    SLOT_RECOVERY: SlotKind("recovery", kdf=False, extra=0),
+    SLOT_KEYFILE: SlotKind("keyfile", kdf=False, extra=0),
+    SLOT_KEYRING: SlotKind("keyring", kdf=False, extra=0),
+    SLOT_PASSPHRASE_KEYFILE: SlotKind("passphrase+keyfile", kdf=True, extra=0),
+    SLOT_X25519: SlotKind("x25519", kdf=False, extra=32),
 }
+SLOT_KIND_NAMES = {code: kind.name for code, kind in SLOT_KINDS.items()}
 
 KIB = 1024
 MAX_KDF_MEMORY_KIB = 4 * 1024 * 1024  # 4 GiB
@@ -55,10 +72,19 @@ _PREFIX = struct.Struct(">8sHH16sB")  # magic, version, flags, container id, slo
 _SLOT_HEAD = struct.Struct(">BB8sH")  # kind, reserved, slot id, body length
 _KDF = struct.Struct(">III")  # memory KiB, time, parallelism
 _TRAILER = struct.Struct(">12sQ")  # index nonce, index length
-_PASSPHRASE_BODY = 1 + SALT_SIZE + _KDF.size + NONCE_SIZE + WRAPPED_KEY_SIZE
-_SECRET_BODY = 1 + SALT_SIZE + NONCE_SIZE + WRAPPED_KEY_SIZE
+
+
+def slot_body_size(kind: int) -> int:
+    """The fixed body length of a slot kind (docs/FORMAT.md, section 3)."""
+    k = SLOT_KINDS[kind]
+    return 1 + SALT_SIZE + (_KDF.size if k.kdf else 0) + k.extra + NONCE_SIZE + WRAPPED_KEY_SIZE
+
+
 MAX_HEADER_SIZE = (
-    _PREFIX.size + MAX_SLOTS * (_SLOT_HEAD.size + _PASSPHRASE_BODY) + _TRAILER.size + MAC_SIZE
+    _PREFIX.size
+    + MAX_SLOTS * (_SLOT_HEAD.size + max(slot_body_size(k) for k in SLOT_KINDS))
+    + _TRAILER.size
+    + MAC_SIZE
 )
 
 
@@ -73,7 +99,8 @@ class KdfCost:
 
 @dataclass(frozen=True)
 class Slot:
-    """One wrapping of the master key. `kdf` is set for passphrase slots only."""
+    """One wrapping of the master key. `kdf` is set for the kinds that run Argon2id; `extra`
+    holds a kind's public data (the ephemeral share of an x25519 slot), else it is empty."""
 
     kind: int
     slot_id: bytes
@@ -81,6 +108,7 @@ class Slot:
     nonce: bytes
     wrapped_key: bytes
     kdf: KdfCost | None = None
+    extra: bytes = b""
 
     @property
     def kind_name(self) -> str:
@@ -117,12 +145,15 @@ class Header:
 
 
 def _slot_without_key(slot: Slot) -> bytes:
+    kind = SLOT_KINDS[slot.kind]
     body = bytes([SALT_SIZE]) + slot.salt
-    if slot.kind == SLOT_PASSPHRASE:
+    if kind.kdf:
         if slot.kdf is None:
-            raise ValueError("passphrase slot without KDF parameters")
+            raise ValueError(f"{kind.name} slot without KDF parameters")
         body += _KDF.pack(slot.kdf.memory_kib, slot.kdf.time_cost, slot.kdf.parallelism)
-    body += slot.nonce
+    if len(slot.extra) != kind.extra:
+        raise ValueError(f"{kind.name} slot needs {kind.extra} bytes of public data")
+    body += slot.extra + slot.nonce
     length = len(body) + WRAPPED_KEY_SIZE
     return _SLOT_HEAD.pack(slot.kind, 0, slot.slot_id, length) + body
 
@@ -228,11 +259,11 @@ def _check_version(version: int) -> None:
 
 def _parse_slot(r: _Reader) -> Slot:
     kind, reserved, slot_id, length = _SLOT_HEAD.unpack(r.take(_SLOT_HEAD.size, "key slot"))
-    if kind not in SLOT_KIND_NAMES:
+    if kind not in SLOT_KINDS:
         raise FormatError(f"unknown key slot kind {kind}")
     if reserved != 0:
         raise FormatError("key slot reserved byte is not zero")
-    expected = _PASSPHRASE_BODY if kind == SLOT_PASSPHRASE else _SECRET_BODY
+    expected = slot_body_size(kind)
     if length != expected:
         raise FormatError(
             f"{SLOT_KIND_NAMES[kind]} key slot has length {length}, expected {expected}"
@@ -243,12 +274,13 @@ def _parse_slot(r: _Reader) -> Slot:
         raise FormatError(f"key slot salt is {salt_len} bytes, expected {SALT_SIZE}")
     salt = body.take(SALT_SIZE, "key slot")
     kdf = None
-    if kind == SLOT_PASSPHRASE:
+    if SLOT_KINDS[kind].kdf:
         kdf = KdfCost(*_KDF.unpack(body.take(_KDF.size, "key slot")))
         check_kdf_cost(kdf)
+    extra = body.take(SLOT_KINDS[kind].extra, "key slot")
     nonce = body.take(NONCE_SIZE, "key slot")
     wrapped = body.take(WRAPPED_KEY_SIZE, "key slot")
-    return Slot(kind, slot_id, salt, nonce, wrapped, kdf)
+    return Slot(kind, slot_id, salt, nonce, wrapped, kdf, extra)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,209 @@
+"""`locker slot ...`: list, add and remove key slots; `remember`/`forget` the OS keyring slot;
+and `locker gen identity`. Every change is one commit with an audit-log event."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+from pathlib import Path
+
+from locker.cli.commands import after_secret_change, kdf_cost, open_vault, rekey_now
+from locker.cli.prompts import new_passphrase, warn
+from locker.errors import EXIT_OK, UsageError
+from locker.store import keys
+from locker.store.format import (
+    SLOT_KEYFILE,
+    SLOT_KEYRING,
+    SLOT_PASSPHRASE,
+    SLOT_PASSPHRASE_KEYFILE,
+    SLOT_RECOVERY,
+    Slot,
+)
+from locker.text import iso_time, printable
+from locker.vault import DEFAULT_KDF, Vault, weak_kdf_warning
+
+
+def _label(args: argparse.Namespace, default: str = "") -> str:
+    label: str = getattr(args, "label", None) or default
+    if len(label.encode()) > 200 or not label.isprintable():
+        raise UsageError("a label is printable text of at most 200 bytes")
+    return label
+
+
+def _added(v: Vault, slot_id: bytes, what: str) -> None:
+    v.commit()
+    print(f"added {what} slot {slot_id.hex()}")
+
+
+def cmd_slot_ls(args: argparse.Namespace) -> int:
+    with open_vault(args) as v:
+        slots = v.slots()
+    if args.json:
+        rows = [
+            {
+                "id": s.slot_id,
+                "kind": s.kind,
+                "label": s.label,
+                "created": iso_time(s.created) if s.created is not None else None,
+                "last_used": iso_time(s.used) if s.used is not None else None,
+                "unlocked_this_time": s.unlocked,
+            }
+            for s in slots
+        ]
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    print(f"  {'ID':<16}  {'KIND':<18}  {'CREATED':<20}  {'LAST USED':<20}  LABEL")
+    for s in slots:
+        created = iso_time(s.created) if s.created is not None else "-"
+        used = iso_time(s.used) if s.used is not None else "-"
+        mark = "*" if s.unlocked else " "
+        line = f"{mark} {s.slot_id:<16}  {s.kind:<18}  {created:<20}  {used:<20}  {s.label}"
+        print(printable(line.rstrip()))
+    print("(* the slot that unlocked the vault this time)")
+    return EXIT_OK
+
+
+def cmd_slot_add_passphrase(args: argparse.Namespace) -> int:
+    if getattr(args, "passphrase_file", None) == "-" and args.new_passphrase_file == "-":  # noqa: S105
+        raise UsageError("only one of --passphrase-file and --new-passphrase-file can be '-'")
+    label = _label(args)
+    with open_vault(args, write=True) as v:
+        cost = kdf_cost(args, v.unlocking_kdf() or DEFAULT_KDF)
+        weak = weak_kdf_warning(cost)
+        if weak:
+            warn(weak)
+        secret = new_passphrase(args.new_passphrase_file)
+        slot = keys.new_slot(os.urandom, SLOT_PASSPHRASE, cost)
+        v.add_slot(slot, keys.passphrase_kek(secret, slot), label)
+        _added(v, slot.slot_id, "passphrase")
+    return EXIT_OK
+
+
+def cmd_slot_add_recovery(args: argparse.Namespace) -> int:
+    from locker.slots import recovery
+
+    label = _label(args, "recovery key")
+    with open_vault(args, write=True) as v:
+        secret = os.urandom(recovery.SECRET_SIZE)
+        slot = keys.new_slot(os.urandom, SLOT_RECOVERY)
+        v.add_slot(slot, keys.secret_kek(secret, slot), label)
+        v.commit()
+    print("recovery key (shown only now: write it down, keep it apart from the vault):")
+    print()
+    print(f"    {recovery.encode(secret)}")
+    print()
+    print(
+        f"added recovery slot {slot.slot_id.hex()}; unlock with --recovery-key or --recovery-key-file"
+    )
+    return EXIT_OK
+
+
+def cmd_slot_add_keyfile(args: argparse.Namespace) -> int:
+    from locker.slots import keyfile
+
+    path = Path(args.path)
+    if args.generate:
+        if os.path.lexists(path):
+            raise UsageError(f"{path} already exists", hint="drop --generate to use that file")
+    else:
+        keyfile.read_secret(path)  # a bad key file is said before the passphrase prompt
+    with open_vault(args, write=True) as v:
+        if args.generate:
+            keyfile.generate(path, os.urandom(32))
+            print(f"wrote a new key file {path} (keep a copy apart from the vault)")
+        secret = keyfile.read_secret(path)
+        mark = keyfile.fingerprint(secret)
+        if args.with_passphrase:
+            cost = kdf_cost(args, v.unlocking_kdf() or DEFAULT_KDF)
+            phrase = new_passphrase(args.new_passphrase_file, "passphrase for this key file")
+            slot = keys.new_slot(os.urandom, SLOT_PASSPHRASE_KEYFILE, cost)
+            kek = keys.passphrase_keyfile_kek(phrase, secret, slot)
+            what = "passphrase+keyfile"
+        else:
+            slot = keys.new_slot(os.urandom, SLOT_KEYFILE)
+            kek, what = keys.secret_kek(secret, slot), "keyfile"
+        v.add_slot(slot, kek, _label(args, f"key file {mark}"))
+        _added(v, slot.slot_id, what)
+    print(f"key file fingerprint {mark}")
+    return EXIT_OK
+
+
+def cmd_slot_rm(args: argparse.Namespace) -> int:
+    with open_vault(args, write=True) as v:
+        slot = v.find_slot(args.id)
+        v.remove_slot(slot)
+        dropped = rekey_now(v) if args.rekey else None
+        v.commit()
+        if slot.kind == SLOT_KEYRING:
+            _forget_secret(v.container_id, slot)
+    print(f"removed slot {slot.slot_id.hex()}")
+    after_secret_change(dropped)
+    return EXIT_OK
+
+
+def _keyring_slots(v: Vault, kr: object) -> list[Slot]:
+    """This vault's keyring slots whose secret the keyring at hand holds."""
+    from locker.slots import keyring_slot
+
+    return [
+        s
+        for s in v.slot_list()
+        if s.kind == SLOT_KEYRING and keyring_slot.load(kr, v.container_id, s.slot_id)
+    ]
+
+
+def cmd_slot_remember(args: argparse.Namespace) -> int:
+    from locker.slots import keyring_slot
+
+    kr = keyring_slot.backend()  # an unusable keyring is said before any prompt
+    label = _label(args, f"keyring on {socket.gethostname()}")
+    with open_vault(args, write=True) as v:
+        if _keyring_slots(v, kr):
+            print("this vault is already remembered by this machine's keyring")
+            return EXIT_OK
+        secret = os.urandom(keyring_slot.SECRET_SIZE)
+        slot = keys.new_slot(os.urandom, SLOT_KEYRING)
+        v.add_slot(slot, keys.secret_kek(secret, slot), label)
+        keyring_slot.store(kr, v.container_id, slot.slot_id, secret)
+        try:
+            v.commit()
+        except BaseException:
+            keyring_slot.delete(kr, v.container_id, slot.slot_id)
+            raise
+    print(
+        f"added keyring slot {slot.slot_id.hex()}: this machine's keyring "
+        f"({keyring_slot.describe(kr)}) now unlocks the vault without a prompt"
+    )
+    return EXIT_OK
+
+
+def cmd_slot_forget(args: argparse.Namespace) -> int:
+    from locker.slots import keyring_slot
+
+    kr = keyring_slot.backend()
+    with open_vault(args, write=True) as v:
+        mine = _keyring_slots(v, kr)
+        if not mine:
+            print("this machine's keyring holds no key for this vault: nothing to forget")
+            return EXIT_OK
+        for slot in mine:
+            v.remove_slot(slot)
+        v.commit()
+        for slot in mine:
+            keyring_slot.delete(kr, v.container_id, slot.slot_id)
+    for slot in mine:
+        print(f"removed keyring slot {slot.slot_id.hex()} and its secret from this keyring")
+    print("the next unlock asks for the passphrase (or another key)")
+    return EXIT_OK
+
+
+def _forget_secret(container_id: bytes, slot: Slot) -> None:
+    """After `slot rm` of a keyring slot: its secret leaves this machine's keyring too."""
+    from locker.slots import keyring_slot
+
+    try:
+        keyring_slot.delete(keyring_slot.backend(), container_id, slot.slot_id)
+    except keyring_slot.KeyringUnusable as exc:
+        warn(f"{exc}: its secret may stay in the keyring (it opens nothing now)")

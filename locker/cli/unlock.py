@@ -1,0 +1,84 @@
+"""The keys a command unlocks with, in the unlock order: the OS keyring's slot when the vault
+has one and the keyring can be used; then `--identity`, `--keyfile`, `--recovery-key-file`
+(or `--recovery-key`, a prompt) and a PKCS#11 token, when given; then the passphrase, asked
+for only if nothing before it opened the vault.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from locker.cli import prompts
+from locker.store.format import (
+    SLOT_KEYFILE,
+    SLOT_KEYRING,
+    SLOT_PASSPHRASE,
+    SLOT_PASSPHRASE_KEYFILE,
+    SLOT_RECOVERY,
+)
+from locker.store.keys import Opener, PassphraseOpener, SecretOpener
+
+
+def _slot_kinds(path: Path) -> set[int]:
+    from locker.store.container import Sealed
+
+    sealed = Sealed.read(path)
+    try:
+        return {s.kind for s in sealed.header.slots}
+    finally:
+        sealed.close()
+
+
+def keyfile_secret(args: argparse.Namespace) -> bytes | None:
+    spec = getattr(args, "keyfile", None)
+    if not spec:
+        return None
+    from locker.slots import keyfile
+
+    return keyfile.read_secret(Path(spec))
+
+
+def recovery_secret(args: argparse.Namespace) -> bytes | None:
+    from locker.slots import recovery
+
+    spec = getattr(args, "recovery_key_file", None)
+    if spec:
+        return recovery.decode(
+            prompts.read_secret_file(spec, "recovery key").decode("ascii", "replace")
+        )
+    if getattr(args, "recovery_key", False):
+        return recovery.decode(prompts.ask("Recovery key: ").decode("ascii", "replace"))
+    return None
+
+
+def openers(args: argparse.Namespace, path: Path) -> list[Opener]:
+    """Every key this command may try on the vault at `path`, in the unlock order."""
+    kinds = _slot_kinds(path)
+    found: list[Opener] = []
+    explicit = False
+    keyring_note: list[str] = []
+    if SLOT_KEYRING in kinds and not getattr(args, "no_keyring", False):
+        from locker.slots import keyring_slot
+
+        found.append(keyring_slot.KeyringOpener(path, keyring_note))
+    secret = keyfile_secret(args)
+    if secret is not None:
+        explicit = True
+        found.append(SecretOpener(SLOT_KEYFILE, secret))
+    recovery = recovery_secret(args)
+    if recovery is not None:
+        explicit = True
+        found.append(SecretOpener(SLOT_RECOVERY, recovery))
+    spec = getattr(args, "passphrase_file", None)
+    wants_passphrase = kinds & {SLOT_PASSPHRASE, SLOT_PASSPHRASE_KEYFILE}
+    second_factor = secret is not None and SLOT_PASSPHRASE_KEYFILE in kinds
+    if (spec or not explicit or second_factor) and (wants_passphrase or not found):
+
+        def ask() -> bytearray:
+            for note in keyring_note:
+                prompts.warn(note)
+            return prompts.passphrase(spec)
+
+        found.append(PassphraseOpener(ask, secret))
+    return found
