@@ -15,6 +15,7 @@ A vector file is UTF-8 header lines, a blank line, then the container bytes:
     expect: success | bad key | header failure | index failure | payload failure
             | format error | kdf too costly | unknown version
     passphrase: <the rest of the line, UTF-8>
+    key: <slot kind> <key>                      (zero or more: another key that opens it)
     comment: <free text>                        (any number)
     entry: <name> sha256=<hex> size=<n>         (success only, one per entry, name order)
 
@@ -49,6 +50,8 @@ KDF = (8192, 1, 1)  # Argon2id memory KiB, time, parallelism: small so the tests
 MAGIC = b"\x89LKR\r\n\x1a\n"
 VERSION = 1
 SLOT_PASSPHRASE, SLOT_RECOVERY, SLOT_KEYFILE, SLOT_KEYRING = 1, 2, 3, 4
+SLOT_PASSPHRASE_KEYFILE = 5
+RECOVERY_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 CHUNK = 64 * 1024
 TAG = 16
 MAC_SIZE = 32
@@ -130,6 +133,7 @@ class SlotSpec:
     nonce: bytes
     kdf: tuple[int, int, int] | None
     wrapped: bytes = b""
+    extra: bytes = b""  # public kind-specific data after the Argon2 parameters
     reserved: int = 0
     salt_len: int | None = None  # override of the salt length byte
     body_len: int | None = None  # override of the body length field
@@ -138,7 +142,7 @@ class SlotSpec:
         body = bytes([len(self.salt) if self.salt_len is None else self.salt_len]) + self.salt
         if self.kdf is not None:
             body += struct.pack(">III", *self.kdf)
-        body += self.nonce
+        body += self.extra + self.nonce
         length = len(body) + 48 if self.body_len is None else self.body_len
         return struct.pack(">BB8sH", self.kind, self.reserved, self.slot_id, length) + body
 
@@ -176,6 +180,8 @@ class VaultSpec:
     rng: Drbg
     version: int = VERSION
     flags: int = 0
+    labels: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, str] = field(default_factory=dict)
 
     def entry_key(self, e: EntrySpec) -> bytes:
         return hkdf(self.master, e.salt, "entry", self.container_id + e.entry_id)
@@ -207,7 +213,7 @@ class VaultSpec:
                 }
             )
             offset += length
-        return {"entries": rows, "log": self.log, "slots": {}, "settings": {}}
+        return {"entries": rows, "log": self.log, "slots": self.labels, "settings": self.settings}
 
 
 def init_event() -> dict[str, Any]:
@@ -297,9 +303,11 @@ class Vector:
     passphrase: str = PASSPHRASE
     comments: list[str] = field(default_factory=list)
     entries: list[tuple[str, bytes]] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)  # "<slot kind> <key>"
 
     def encode(self) -> bytes:
         lines = [f"expect: {self.expect}", f"passphrase: {self.passphrase}"]
+        lines += [f"key: {k}" for k in self.keys]
         lines += [f"comment: {c}" for c in self.comments]
         for name, data in sorted(self.entries):
             digest = hashlib.sha256(data).hexdigest()
@@ -392,24 +400,169 @@ def success_second_slot() -> Vector:
     )
 
 
-@vector
-def success_keyfile_slot() -> Vector:
-    v = make_vault("success_keyfile_slot", SMALL)
+# slots other than the passphrase (docs/FORMAT.md, section 3)
+
+
+def recovery_text(secret: bytes) -> str:
+    """The printed recovery key: 32 symbols of the secret, 4 of checksum, in groups of 4."""
+
+    def symbols(data: bytes, count: int) -> str:
+        bits = "".join(f"{b:08b}" for b in data)
+        return "".join(RECOVERY_ALPHABET[int(bits[5 * i : 5 * i + 5], 2)] for i in range(count))
+
+    check = hashlib.sha256(b"locker recovery key\x00" + secret).digest()[:3]
+    text = symbols(secret, 32) + symbols(check, 4)
+    return "-".join(text[i : i + 4] for i in range(0, len(text), 4))
+
+
+def keyfile_text(rng: Drbg) -> bytes:
+    """A key file as `slot add-keyfile --generate` writes it: 64 hex digits and a newline."""
+    return rng(32).hex().encode() + b"\n"
+
+
+def secret_slot(v: VaultSpec, kind: int, name: str, secret: bytes) -> SlotSpec:
     rng = v.rng
-    slot = SlotSpec(SLOT_KEYFILE, rng(8), rng(16), rng(12), None)
-    secret = rng(32)
-    slot = wrap(slot, hkdf(secret, slot.salt, "slot-kek", b"keyfile"), v.container_id, v.master)
-    v.slots.insert(0, slot)
+    slot = SlotSpec(kind, rng(8), rng(16), rng(12), None)
+    return wrap(slot, hkdf(secret, slot.salt, "slot-kek", name.encode()), v.container_id, v.master)
+
+
+def _slot_vector(label: str, kind: int, name: str, secret: bytes, key: str, what: str) -> Vector:
+    v = make_vault(label, SMALL)
+    v.slots.insert(0, secret_slot(v, kind, name, secret))
     data, _ = assemble(v)
     return Vector(
         "success",
         data,
+        keys=[f"{name} {key}"],
+        comments=[f"a {name} slot (77-byte body) before the passphrase slot; {what}"],
+        entries=SMALL,
+    )
+
+
+@vector
+def success_recovery_slot() -> Vector:
+    secret = Drbg("success_recovery_slot/key")(20)
+    return _slot_vector(
+        "success_recovery_slot",
+        SLOT_RECOVERY,
+        "recovery",
+        secret,
+        recovery_text(secret),
+        "slot secret = the 20 bytes the recovery key spells",
+    )
+
+
+@vector
+def success_keyfile_slot() -> Vector:
+    content = keyfile_text(Drbg("success_keyfile_slot/key"))
+    return _slot_vector(
+        "success_keyfile_slot",
+        SLOT_KEYFILE,
+        "keyfile",
+        hashlib.sha256(content).digest(),
+        content.hex(),
+        "slot secret = SHA-256 of the key file's bytes (given here in hex)",
+    )
+
+
+@vector
+def success_keyring_slot() -> Vector:
+    secret = Drbg("success_keyring_slot/key")(32)
+    return _slot_vector(
+        "success_keyring_slot",
+        SLOT_KEYRING,
+        "keyring",
+        secret,
+        secret.hex(),
+        "slot secret = the 32 bytes the OS keyring holds (as 64 hex digits)",
+    )
+
+
+@vector
+def success_passphrase_keyfile_slot() -> Vector:
+    v = make_vault("success_passphrase_keyfile_slot", SMALL)
+    content = keyfile_text(Drbg("success_passphrase_keyfile_slot/key"))
+    rng = v.rng
+    slot = SlotSpec(SLOT_PASSPHRASE_KEYFILE, rng(8), rng(16), rng(12), KDF)
+    stretched = argon2id(PASSPHRASE.encode(), slot.salt, KDF)
+    ikm = stretched + hashlib.sha256(content).digest()
+    kek = hkdf(ikm, slot.salt, "slot-kek", b"passphrase+keyfile")
+    v.slots.insert(0, wrap(slot, kek, v.container_id, v.master))
+    data, _ = assemble(v)
+    return Vector(
+        "success",
+        data,
+        keys=[f"passphrase+keyfile {content.hex()}"],
         comments=[
-            "a key-file slot (77-byte body) before the passphrase slot; a passphrase reader "
-            "parses it and skips it (its KEK derivation is not pinned by this vector)"
+            "the first slot needs the passphrase and the key file together: KEK = "
+            "HKDF(Argon2id(passphrase) || SHA-256(key file), salt, slot-kek, passphrase+keyfile)"
+            "; the second, a passphrase slot, opens with the passphrase alone"
         ],
         entries=SMALL,
     )
+
+
+def slot_added_event(kind: str, slot_id: bytes, label: str) -> dict[str, Any]:
+    detail = f"{kind} slot {slot_id.hex()} ({label})"
+    return {**init_event(), "event": "slot-add", "detail": detail}
+
+
+@vector
+def success_recovery_added() -> Vector:
+    """As `create()`, then `add_slot` of a recovery slot and `commit()` leave it (the library
+    reproduces this one: tests/test_slot_vectors.py)."""
+    v = make_vault("success_recovery_added", [])
+    rng = v.rng
+    secret = rng(20)
+    slot = SlotSpec(SLOT_RECOVERY, rng(8), rng(16), rng(12), None)
+    kek = hkdf(secret, slot.salt, "slot-kek", b"recovery")
+    v.slots.append(wrap(slot, kek, v.container_id, v.master))
+    v.labels = {slot.slot_id.hex(): "recovery key"}
+    v.settings = {
+        f"slot.{slot.slot_id.hex()}.created": str(CLOCK),
+        f"slot.{v.slots[0].slot_id.hex()}.used": str(CLOCK),
+    }
+    v.log.append(slot_added_event("recovery", slot.slot_id, "recovery key"))
+    v.index_nonce = rng(12)
+    rng(6)  # temp-file name of the second save
+    data, _ = assemble(v)
+    return Vector(
+        "success",
+        data,
+        keys=[f"recovery {recovery_text(secret)}"],
+        comments=[
+            "a new vault and then a recovery slot added: its label in the index's slots, its "
+            "creation time and the unlocking slot's last use in settings, a slot-add event"
+        ],
+    )
+
+
+@vector
+def bad_key_recovery_wrong() -> Vector:
+    secret = Drbg("bad_key_recovery_wrong/key")(20)
+    v = _slot_vector(
+        "bad_key_recovery_wrong",
+        SLOT_RECOVERY,
+        "recovery",
+        secret,
+        recovery_text(bytes(20)),
+        "the key given is another valid recovery key",
+    )
+    return Vector("bad key", v.container, "not the passphrase", v.comments, keys=v.keys)
+
+
+@vector
+def bad_key_keyfile_wrong() -> Vector:
+    content = keyfile_text(Drbg("bad_key_keyfile_wrong/key"))
+    v = _slot_vector(
+        "bad_key_keyfile_wrong",
+        SLOT_KEYFILE,
+        "keyfile",
+        hashlib.sha256(content).digest(),
+        (b"0" * 64 + b"\n").hex(),
+        "the key given is another key file",
+    )
+    return Vector("bad key", v.container, "not the passphrase", v.comments, keys=v.keys)
 
 
 # bad key
@@ -681,7 +834,9 @@ def format_slot_count_too_large() -> Vector:
 @vector
 def format_slot_unknown_kind() -> Vector:
     data, lay = _small("format_slot_unknown_kind")
-    return Vector("format error", put(data, lay.slot_starts[0], b"\xff"), comments=["slot kind 255"])
+    return Vector(
+        "format error", put(data, lay.slot_starts[0], b"\xff"), comments=["slot kind 255"]
+    )
 
 
 @vector

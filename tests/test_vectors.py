@@ -76,7 +76,7 @@ def parse_vector(path: Path) -> VectorFile:
     fields: dict[str, list[str]] = {}
     for line in head.decode("utf-8").split("\n"):
         key, colon, value = line.partition(": ")
-        if not colon or key not in {"expect", "passphrase", "comment", "entry"}:
+        if not colon or key not in {"expect", "passphrase", "key", "comment", "entry"}:
             raise ValueError(f"{path.name}: bad header line {line!r}")
         fields.setdefault(key, []).append(value)
     if len(fields.get("expect", [])) != 1 or len(fields.get("passphrase", [])) != 1:

@@ -1,0 +1,121 @@
+"""The vectors' `key:` lines: each slot kind's vector opens with its key through the library
+(and the CLI's unlock options), a wrong key of each kind is a bad key, and the library's own
+`add_slot` writes the `success_recovery_added` vector byte for byte."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from test_vectors import VECTOR_DIR, load, load_generator, place, read_all, run_cli
+
+from locker import vault as vault_module
+from locker.errors import EXIT_BAD_KEY, EXIT_OK, BadKeyError
+from locker.slots import recovery
+from locker.store import keys
+from locker.store.format import (
+    SLOT_KEYFILE,
+    SLOT_KEYRING,
+    SLOT_KINDS,
+    SLOT_RECOVERY,
+    KdfCost,
+)
+from locker.store.keys import Opener, PassphraseOpener, SecretOpener
+from locker.vault import Vault, create
+
+KIND_CODES = {kind.name: code for code, kind in SLOT_KINDS.items()}
+
+
+def keyed_vectors() -> list[str]:
+    return sorted(
+        p.name for p in VECTOR_DIR.iterdir() if b"\nkey: " in p.read_bytes().split(b"\n\n")[0]
+    )
+
+
+def key_lines(name: str) -> list[tuple[str, str]]:
+    head = (VECTOR_DIR / name).read_bytes().split(b"\n\n", 1)[0].decode()
+    return [
+        tuple(line.removeprefix("key: ").split(" ", 1))  # type: ignore[misc]
+        for line in head.splitlines()
+        if line.startswith("key: ")
+    ]
+
+
+def opener(kind: str, key: str, passphrase: bytes) -> Opener:
+    if kind == "recovery":
+        return SecretOpener(SLOT_RECOVERY, recovery.decode(key))
+    if kind == "keyfile":
+        return SecretOpener(SLOT_KEYFILE, hashlib.sha256(bytes.fromhex(key)).digest())
+    if kind == "keyring":
+        return SecretOpener(SLOT_KEYRING, bytes.fromhex(key))
+    if kind == "passphrase+keyfile":
+        return PassphraseOpener(passphrase, hashlib.sha256(bytes.fromhex(key)).digest())
+    raise AssertionError(f"no opener for {kind}")
+
+
+def test_every_slot_kind_has_a_success_and_the_secret_kinds_a_bad_key_vector() -> None:
+    kinds = {kind for name in keyed_vectors() for kind, _ in key_lines(name)}
+    assert kinds == set(KIND_CODES) - {"passphrase"}
+    assert {"bad_key_recovery_wrong", "bad_key_keyfile_wrong"} <= set(keyed_vectors())
+
+
+@pytest.mark.parametrize("name", keyed_vectors())
+def test_key_lines_open_their_slot(name: str, tmp_path: Path) -> None:
+    v = load(name)
+    path = place(v, tmp_path)
+    for kind, key in key_lines(name):
+        openers: Sequence[Opener] = [opener(kind, key, v.passphrase)]
+        if v.expect == "bad key":
+            with pytest.raises(BadKeyError):
+                Vault.open(path, openers)
+            continue
+        assert v.expect == "success"
+        with Vault.open(path, openers) as vault:
+            assert vault.unlocked_slot.kind == KIND_CODES[kind]
+            assert read_all(vault) == v.entries
+
+
+@pytest.mark.parametrize(
+    ("name", "option"),
+    [
+        ("success_recovery_slot", "--recovery-key-file"),
+        ("success_keyfile_slot", "--keyfile"),
+        ("bad_key_recovery_wrong", "--recovery-key-file"),
+        ("bad_key_keyfile_wrong", "--keyfile"),
+    ],
+)
+def test_key_lines_through_the_cli(name: str, option: str, tmp_path: Path) -> None:
+    v = load(name)
+    path = place(v, tmp_path)
+    ((kind, key),) = key_lines(name)
+    keyfile = tmp_path / "key"
+    keyfile.write_bytes(bytes.fromhex(key) if kind == "keyfile" else key.encode() + b"\n")
+    keyfile.chmod(0o600)
+    proc = run_cli(path, v.passphrase, "ls", option, str(keyfile))
+    if v.expect == "success":
+        assert proc.returncode == EXIT_OK, proc.stderr
+        assert proc.stdout.decode().splitlines() == sorted(v.entries)
+    else:
+        assert proc.returncode == EXIT_BAD_KEY, proc.stderr
+
+
+def test_library_add_slot_reproduces_the_recovery_vector(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gen = load_generator()
+    monkeypatch.setattr(vault_module.getpass, "getuser", lambda: gen.USER)
+    monkeypatch.setattr(vault_module.socket, "gethostname", lambda: gen.HOST)
+    name = "success_recovery_added"
+    rng, clock = gen.Drbg(name), lambda: float(gen.CLOCK)
+    path = tmp_path / "v.locker"
+    passphrase = load(name).passphrase
+    create(path, passphrase, KdfCost(*gen.KDF), rng=rng, clock=clock)
+    with Vault.open(path, passphrase, write=True, rng=rng, clock=clock) as v:
+        secret = rng(recovery.SECRET_SIZE)
+        slot = keys.new_slot(rng, SLOT_RECOVERY)
+        v.add_slot(slot, keys.secret_kek(secret, slot), "recovery key")
+        v.commit()
+    assert path.read_bytes() == load(name).container
+    assert key_lines(name) == [("recovery", recovery.encode(secret))]
