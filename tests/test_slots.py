@@ -304,3 +304,24 @@ def test_passphrase_is_asked_for_only_when_needed(
         input=PASSPHRASE + b"\n",
     )
     ok(proc)
+
+
+def test_every_slot_verb_documents_its_arguments_and_an_example() -> None:
+    import argparse
+
+    from locker.cli.main import _subparsers, build_parser
+
+    verbs = _subparsers(_subparsers(build_parser())["slot"])
+    assert {"ls", "add-passphrase", "add-recovery", "add-keyfile", "rm"} <= set(verbs)
+    for name, p in verbs.items():
+        for action in p._actions:
+            if not isinstance(action, argparse._HelpAction):
+                assert action.help, f"locker slot {name}: {action.dest} has no help text"
+        assert "\nexample:\n  $ locker slot " in p.format_help(), name
+
+
+def test_slot_verb_options_are_known_to_the_parser(cli: RunLocker, tmp_path: Path) -> None:
+    # the unknown-option check runs before argparse: it must see the verbs' own options
+    ok(cli("slot", "add-keyfile", tmp_path / "k", "--generate", "--label", "x"))
+    err = one_error(cli("slot", "add-keyfile", tmp_path / "k2", "--generat"), EXIT_USAGE)
+    assert "--generat" in err

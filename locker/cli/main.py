@@ -102,7 +102,10 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
     knows is reported before argparse runs: argparse would take the value after it for the
     command name and repeat it in its error."""
     commands = _subparsers(parser)
-    known = set(_option_names(parser)).union(*(_option_names(p) for p in commands.values()))
+    nested = [q for p in commands.values() for q in _subparsers(p).values()]  # slot verbs
+    known = set(_option_names(parser)).union(
+        *(_option_names(p) for p in [*commands.values(), *nested])
+    )
     for arg in argv:
         if arg == "--":
             break
@@ -369,13 +372,23 @@ def _know_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
 
 def _slot_commands(sub: argparse._SubParsersAction[_Parser], common: _Parser) -> None:
     text = "list, add and remove the vault's key slots"
-    slot = sub.add_parser("slot", parents=[common], help=text, description=text)
+    example = (
+        "example:\n  $ locker slot ls\n  $ locker slot add-recovery\n"
+        "  $ locker slot add-keyfile ~/deploy.key --generate\n  $ locker slot remember"
+    )
+    slot = sub.add_parser("slot", parents=[common], help=text, description=text, epilog=example)
     verbs = slot.add_subparsers(
-        dest="slot_command", metavar="SUBCOMMAND", parser_class=_Parser, required=True
+        dest="slot_command",
+        metavar="SUBCOMMAND",
+        parser_class=_Parser,
+        required=True,
+        help="what to do with the slots",
     )
 
-    def verb(name: str, function: str, help: str) -> argparse.ArgumentParser:
-        p = verbs.add_parser(name, parents=[common], help=help, description=help)
+    def verb(name: str, function: str, help: str, example: str) -> argparse.ArgumentParser:
+        p = verbs.add_parser(
+            name, parents=[common], help=help, description=help, epilog=f"example:\n  $ {example}"
+        )
         p.set_defaults(handler=f"cli.slot_commands:{function}")
         return p
 
@@ -394,15 +407,30 @@ def _slot_commands(sub: argparse._SubParsersAction[_Parser], common: _Parser) ->
             help="read the new passphrase from FILE ('-': stdin)",
         )
 
-    p = verb("ls", "cmd_slot_ls", "list key slots (never secrets)")
+    p = verb("ls", "cmd_slot_ls", "list key slots (never secrets)", "locker slot ls --json")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p = verb("add-passphrase", "cmd_slot_add_passphrase", "add a passphrase slot")
+    p = verb(
+        "add-passphrase",
+        "cmd_slot_add_passphrase",
+        "add a passphrase slot",
+        "locker slot add-passphrase --label bob",
+    )
     label(p)
     new_passphrase(p)
     kdf(p)
-    p = verb("add-recovery", "cmd_slot_add_recovery", "add a recovery key, printed once")
+    p = verb(
+        "add-recovery",
+        "cmd_slot_add_recovery",
+        "add a recovery key, printed once",
+        "locker slot add-recovery",
+    )
     label(p)
-    p = verb("add-keyfile", "cmd_slot_add_keyfile", "add a key-file slot")
+    p = verb(
+        "add-keyfile",
+        "cmd_slot_add_keyfile",
+        "add a key-file slot",
+        "locker slot add-keyfile ~/deploy.key --generate",
+    )
     p.add_argument("path", metavar="PATH", help="the key file (32 bytes to 1 MiB)")
     p.add_argument("--generate", action="store_true", help="write a new random key file at PATH")
     p.add_argument(
@@ -413,10 +441,20 @@ def _slot_commands(sub: argparse._SubParsersAction[_Parser], common: _Parser) ->
     label(p)
     new_passphrase(p)
     kdf(p)
-    p = verb("remember", "cmd_slot_remember", "keep a key in this machine's OS keyring (no prompt)")
+    p = verb(
+        "remember",
+        "cmd_slot_remember",
+        "keep a key in this machine's OS keyring (no prompt)",
+        "locker slot remember",
+    )
     label(p)
-    verb("forget", "cmd_slot_forget", "remove this machine's keyring slot and its secret")
-    p = verb("rm", "cmd_slot_rm", "remove a key slot (never the last one)")
+    verb(
+        "forget",
+        "cmd_slot_forget",
+        "remove this machine's keyring slot and its secret",
+        "locker slot forget",
+    )
+    p = verb("rm", "cmd_slot_rm", "remove a key slot (never the last one)", "locker slot rm 3ffc")
     p.add_argument("id", metavar="ID", help="slot id, or its first digits ('slot ls')")
     p.add_argument(
         "--rekey", action="store_true", help="also make a new master key (old copies stay old)"
