@@ -97,3 +97,38 @@ def _print_table(items: list[kin.Item], now: float, total: int) -> None:
     flagged = sum(1 for i in items if i.attention)
     plain = total - len(items)
     print(f"\n{len(items)} recognised, {plain} plain files; {flagged} need attention")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from locker.know import run as kr
+    from locker.mount.process import harden_process
+
+    argv = list(args.cmd)
+    if argv[:1] == ["--"]:
+        argv = argv[1:]
+    if not argv:
+        raise UsageError("no command to run", hint="locker run --env NAME -- CMD ARGS...")
+    specs = [kr.parse_file_spec(text) for text in args.file or []]
+    harden_process()
+    values: dict[str, str] = {}
+    rundir: kr.RunDir | None = None
+    with kr.Forwarder() as forwarder:
+        try:
+            with open_vault(args) as v:
+                for name in args.env or []:
+                    values.update(kr.env_from_entry(v, name))
+                paths: dict[str, Path] = {}
+                if specs:
+                    for spec in specs:
+                        v.entry(spec.entry)  # a missing entry fails before anything is made
+                    rundir = kr.RunDir(v.path)
+                    made = rundir.materialise(v, list(dict.fromkeys(s.entry for s in specs)))
+                    paths = {s.var: made[s.entry] for s in specs}
+            env = kr.child_env(dict(os.environ), values, paths)
+            return kr.run_child(argv, env, forwarder)
+        except kr.Interrupted as exc:
+            return 128 + exc.signum
+        finally:
+            values.clear()
+            if rundir is not None:
+                rundir.wipe()

@@ -369,6 +369,22 @@ def _know_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
         help="attention when a key is older than DAYS (default 365)",
     )
 
+    p = command(
+        "run",
+        "cli.know_commands:cmd_run",
+        "run a command with secrets in its environment (exits with its exit code)",
+    )
+    p.add_argument(
+        "--env", action="append", metavar="NAME", help="an env entry whose variables to set"
+    )
+    p.add_argument(
+        "--file",
+        action="append",
+        metavar="NAME:VAR",
+        help="put entry NAME in a private RAM directory and its path in $VAR (wiped after)",
+    )
+    p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ARGS")
+
 
 def _slot_commands(sub: argparse._SubParsersAction[_Parser], common: _Parser) -> None:
     text = "list, add and remove the vault's key slots"
