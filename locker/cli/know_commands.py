@@ -13,6 +13,7 @@ from typing import Any
 from locker.cli.commands import open_vault
 from locker.errors import EXIT_ATTENTION, EXIT_OK, UsageError
 from locker.know import inspect as kin
+from locker.know.facts import decode
 from locker.store import safefs
 from locker.text import iso_time
 
@@ -132,3 +133,60 @@ def cmd_run(args: argparse.Namespace) -> int:
             values.clear()
             if rundir is not None:
                 rundir.wipe()
+
+
+def cmd_gen_jwt(args: argparse.Namespace) -> int:
+    from locker.know import gen
+
+    if args.jwks:
+        if args.name:
+            raise UsageError("--jwks prints what is held; it takes no NAME")
+        with open_vault(args) as v:
+            docs = [
+                v.read_bytes(e.name)
+                for e in v.entries()
+                if (f := decode(e.attrs)) is not None and f["type"] in ("jwk", "jwks")
+            ]
+        print(json.dumps(gen.public_jwks(docs), indent=2))
+        return EXIT_OK
+    if not args.name:
+        raise UsageError("gen jwt needs a NAME for the new key (or --jwks)")
+    private, public = gen.jwt_key(args.alg)
+    with open_vault(args, write=True) as v:
+        v.add_bytes(args.name, private, force=args.force)
+        v.record("gen", (args.name,), detail=f"jwt {args.alg} kid={public['kid']}")
+        v.commit()
+    print(json.dumps(public, indent=2))
+    return EXIT_OK
+
+
+def cmd_gen_tls(args: argparse.Namespace) -> int:
+    from locker.know import gen
+
+    key, pem = gen.tls_key(args.key)
+    request = gen.csr(key, args.cn, args.san or [])
+    with open_vault(args, write=True) as v:
+        v.add_bytes(args.name, pem, force=args.force)
+        v.record("gen", (args.name,), detail=f"tls {args.key} CN={args.cn}")
+        v.commit()
+    if args.csr:
+        Path(args.csr).write_bytes(request)
+        print(f"stored the key as {args.name}; wrote the CSR to {args.csr}", file=sys.stderr)
+    else:
+        sys.stdout.buffer.write(request)
+    return EXIT_OK
+
+
+def cmd_gen_secret(args: argparse.Namespace) -> int:
+    from locker.know import gen
+    from locker.know.facts import encode
+
+    data = gen.secret(args.bytes)
+    facts = encode({"type": "secret", "bits": 8 * args.bytes, "secret": True})
+    with open_vault(args, write=True) as v:
+        v.recogniser = lambda _data, _name: facts
+        v.add_bytes(args.name, data, force=args.force)
+        v.record("gen", (args.name,), detail=f"secret {args.bytes} bytes")
+        v.commit()
+    print(f"stored {8 * args.bytes} random bits as {args.name} (base64)")
+    return EXIT_OK

@@ -335,14 +335,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--yes", action="store_true", help="save the changes into the vault, then wipe")
     p.add_argument("--discard", action="store_true", help="wipe without saving the changes")
-    _know_commands(command)
+    _know_commands(command, common)
 
     p = command("help", "cli.main:cmd_help", "show the help of a command", "locker help add")
     p.add_argument("topic", nargs="?", metavar="COMMAND", help="the command to explain")
     return parser
 
 
-def _know_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
+def _know_commands(command: Callable[..., argparse.ArgumentParser], common: _Parser) -> None:
     p = command(
         "inspect",
         "cli.know_commands:cmd_inspect",
@@ -373,6 +373,7 @@ def _know_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
         "run",
         "cli.know_commands:cmd_run",
         "run a command with secrets in its environment (exits with its exit code)",
+        "locker run --env prod.env --file tls/server.key:TLS_KEY -- ./deploy.sh",
     )
     p.add_argument(
         "--env", action="append", metavar="NAME", help="an env entry whose variables to set"
@@ -384,6 +385,34 @@ def _know_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
         help="put entry NAME in a private RAM directory and its path in $VAR (wiped after)",
     )
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ARGS")
+
+    gen = command(
+        "gen",
+        "",
+        "generate keys and secrets inside the vault",
+        "locker gen jwt auth/signing --alg EdDSA\nlocker gen tls web/server.key --cn web.example",
+    ).add_subparsers(dest="gen_kind", metavar="KIND", parser_class=_Parser, required=True)
+    p = gen.add_parser("jwt", parents=[common], help="a JWT signing key; prints its public JWK")
+    p.set_defaults(handler="cli.know_commands:cmd_gen_jwt")
+    p.add_argument("name", nargs="?", metavar="NAME")
+    p.add_argument("--alg", choices=("ES256", "ES384", "EdDSA", "RS256"), default="ES256")
+    p.add_argument("--jwks", action="store_true", help="print the JWKS of every signing key held")
+    p.add_argument("--force", action="store_true", help="replace an entry named NAME")
+    p = gen.add_parser("tls", parents=[common], help="a TLS key; writes its CSR")
+    p.set_defaults(handler="cli.know_commands:cmd_gen_tls")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--cn", required=True, help="the subject's common name")
+    p.add_argument("--san", action="append", metavar="NAME", help="a DNS name or IP (repeat)")
+    p.add_argument("--key", choices=("ec", "rsa", "ed25519"), default="ec")
+    p.add_argument("--csr", metavar="FILE", help="write the CSR here (default: standard output)")
+    p.add_argument("--force", action="store_true", help="replace an entry named NAME")
+    p = gen.add_parser(
+        "secret", parents=[common], help="random bytes for HMAC, stored base64 encoded"
+    )
+    p.set_defaults(handler="cli.know_commands:cmd_gen_secret")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--bytes", type=int, default=32, metavar="N", help="how many (default 32)")
+    p.add_argument("--force", action="store_true", help="replace an entry named NAME")
 
 
 def _slot_commands(sub: argparse._SubParsersAction[_Parser], common: _Parser) -> None:

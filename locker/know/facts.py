@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from locker.text import plural
 from locker.vault import FACTS_ATTR, RECOGNISE_LIMIT, Recogniser
 
 # Entries larger than this are plain files: no key, certificate or env file is this big, and
@@ -61,7 +62,7 @@ def summary(facts: Facts | None) -> str:
     certs = facts.get("certs") or []
     keys = facts.get("keys") or []
     if facts["type"] == "env":
-        return f"env ({facts.get('count', 0)} variables)"
+        return f"env ({plural(facts.get('count', 0), 'variable')})"
     if certs:
         leaf = certs[0]
         more = f" +{len(certs) - 1}" if len(certs) > 1 else ""
