@@ -93,3 +93,23 @@ def test_gen_secret(cli: RunLocker, vault_path: Path) -> None:
     assert _facts(vault_path, "hmac/webhook") == {"type": "secret", "bits": 384, "secret": True}
     bad = cli("gen", "secret", "x", "--bytes", "4")
     assert bad.returncode == 2 and b"--bytes must be between 16 and 1024" in bad.stderr
+
+
+def test_add_shred_removes_sources_only_after_they_are_stored(
+    cli: RunLocker, vault_path: Path, tmp_path: Path
+) -> None:
+    src = tmp_path / "certs"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.key").write_bytes(b"A" * 100_000)
+    (src / "sub" / "b.env").write_bytes(b"TOKEN=b\n")
+    keep = tmp_path / "keep.txt"
+    keep.write_bytes(b"kept")
+    assert cli("add", keep).returncode == 0
+    assert keep.read_bytes() == b"kept"  # without --shred nothing is removed
+    out = cli("add", src, "--shred")
+    assert out.returncode == 0, out.stderr
+    assert b"shredded" in out.stdout
+    assert not (src / "a.key").exists() and not (src / "sub" / "b.env").exists()
+    with Vault.open(vault_path, PASSPHRASE) as v:
+        assert v.read_bytes("certs/a.key") == b"A" * 100_000
+        assert v.read_bytes("certs/sub/b.env") == b"TOKEN=b\n"

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -172,7 +172,10 @@ def _read_stream(path: Path | None) -> bytes:
     return data
 
 
-def cmd_add(args: argparse.Namespace) -> int:
+def cmd_add(
+    args: argparse.Namespace, after: Callable[[Vault, list[tuple[str, Path]]], None] | None = None
+) -> int:
+    """`after` runs once the entries are committed, with the vault still open (add --shred)."""
     if args.as_name is not None and not args.as_name.strip("/"):
         raise UsageError("--as needs a name (it is empty)")
     if args.as_name and len(args.paths) > 1:
@@ -203,8 +206,10 @@ def cmd_add(args: argparse.Namespace) -> int:
         names = tuple(name for name, _ in (*sources, *streams))
         v.record("add", names)
         v.commit()
-    for name in names:
-        print(f"added {name}")
+        for name in names:
+            print(f"added {name}")
+        if after is not None:
+            after(v, sources)
     return EXIT_OK
 
 

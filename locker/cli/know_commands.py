@@ -10,12 +10,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from locker.cli import commands
 from locker.cli.commands import open_vault
-from locker.errors import EXIT_ATTENTION, EXIT_OK, UsageError
+from locker.cli.prompts import warn
+from locker.errors import EXIT_ATTENTION, EXIT_OK, LockerError, UsageError
 from locker.know import inspect as kin
 from locker.know.facts import decode
 from locker.store import safefs
-from locker.text import iso_time
+from locker.text import iso_time, plural
+from locker.vault import Vault
 
 
 def _days(value: str, flag: str) -> int:
@@ -98,6 +101,31 @@ def _print_table(items: list[kin.Item], now: float, total: int) -> None:
     flagged = sum(1 for i in items if i.attention)
     plain = total - len(items)
     print(f"\n{len(items)} recognised, {plain} plain files; {flagged} need attention")
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    """`add`, and with --shred: remove each source once the vault verifiably holds it."""
+    if not args.shred:
+        return commands.cmd_add(args)
+    left: list[str] = []
+
+    def shred(v: Vault, sources: list[tuple[str, Path]]) -> None:
+        from locker.know.shred import digest_of, shred_if_held
+
+        for name, path in sources:
+            why = shred_if_held(path, digest_of(v.chunks(name)))
+            if why is None:
+                print(f"shredded {path}")
+            else:
+                warn(f"left {path} in place: {why}")
+                left.append(str(path))
+
+    commands.cmd_add(args, after=shred)
+    if left:
+        raise LockerError(
+            f"{plural(len(left), 'source')} not shredded (the vault holds what was read)"
+        )
+    return EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -190,3 +218,117 @@ def cmd_gen_secret(args: argparse.Namespace) -> int:
         v.commit()
     print(f"stored {8 * args.bytes} random bits as {args.name} (base64)")
     return EXIT_OK
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from locker.know import sweep as ks
+
+    roots = [Path(p) for p in args.paths]
+    for root in roots:
+        if not os.path.lexists(root):
+            raise UsageError(f"no such file or directory: {root}")
+    found, seen = ks.sweep(roots, cross_devices=args.cross_devices)
+    left: dict[Path, str] = {f.path: "not imported" for f in found}
+    imported: dict[Path, str] = {}
+    if args.import_ and found:
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise UsageError(
+                    "sweep --import moves files into the vault and shreds them",
+                    hint="pass --yes to do it without asking",
+                )
+            sys.stderr.write(
+                f"import {len(found)} files into the vault and shred the originals [y/N]? "
+            )
+            sys.stderr.flush()
+            if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+                print("nothing imported")
+                args.import_ = False
+        if args.import_:
+            imported, reasons = _import_found(args, found)
+            left = {f.path: reasons.get(f.path, "") for f in found if f.path not in imported}
+    if args.json:
+        print(json.dumps([_finding_json(f, imported, left) for f in found], indent=2))
+    else:
+        _print_findings(found, imported, left, seen)
+    return EXIT_ATTENTION if left else EXIT_OK
+
+
+def _import_found(
+    args: argparse.Namespace, found: list[Any]
+) -> tuple[dict[Path, str], dict[Path, str]]:
+    """Add, commit, verify by reading back, and only then shred: (imported path -> entry
+    name, path left in place -> why)."""
+    from locker.know import sweep as ks
+    from locker.know.shred import digest_of, shred_if_held
+
+    reasons: dict[Path, str] = {}
+    staged: dict[Path, tuple[str, str]] = {}
+    with open_vault(args, write=True) as v:
+        held = set(v.names())
+        for f in found:
+            name = ks.entry_name(f.path)
+            data = ks.read_unchanged(f)
+            if data is None:
+                reasons[f.path] = "it changed while being imported"
+            elif name in held:
+                reasons[f.path] = f"the vault already has an entry named {name}"
+            else:
+                v.add_bytes(name, data)
+                staged[f.path] = (name, digest_of([data]))
+        if staged:
+            v.record("sweep", tuple(n for n, _ in staged.values()))
+            v.commit()
+        verified = {
+            path: (name, digest)
+            for path, (name, digest) in staged.items()
+            if digest_of(v.chunks(name)) == digest
+        }
+    imported: dict[Path, str] = {}
+    for path, (name, digest) in staged.items():
+        why = shred_if_held(path, digest) if path in verified else "it did not verify"
+        if why is None:
+            imported[path] = name
+        else:
+            reasons[path] = f"{why} (the vault holds it as {name})"
+    return imported, reasons
+
+
+def _finding_json(f: Any, imported: dict[Path, str], left: dict[Path, str]) -> dict[str, Any]:
+    return {
+        "path": str(f.path),
+        "kind": f.facts["type"],
+        "what": f.what,
+        "owner": f.owner,
+        "mode": f"{f.mode:04o}",
+        "readable_by": f.readable_by,
+        "encrypted": f.encrypted,
+        "entry": imported.get(f.path),
+        "left_in_place": f.path in left,
+        "reason": left.get(f.path) or None,
+    }
+
+
+def _print_findings(
+    found: list[Any], imported: dict[Path, str], left: dict[Path, str], seen: int
+) -> None:
+    rows = [("READABLE BY", "MODE", "OWNER", "KIND", "PATH", "WHAT")]
+    for f in found:
+        what = f.what if not f.encrypted else "encrypted"
+        if f.path in imported:
+            what += f" -> imported as {imported[f.path]}"
+        rows.append((f.readable_by, f"{f.mode:04o}", f.owner, f.facts["type"], str(f.path), what))
+    widths = [max(len(r[c]) for r in rows) for c in range(5)]
+    for r, f in zip(rows, [None, *found], strict=True):
+        print(
+            (
+                "  ".join(cell.ljust(widths[c]) for c, cell in enumerate(r[:5])) + "  " + r[5]
+            ).rstrip()
+        )
+        why = left.get(f.path) if f is not None else None
+        if why and why != "not imported":
+            print(f"  left in place: {why}")
+    print(
+        f"\n{len(found)} plaintext secrets in {seen} files; {len(imported)} imported, "
+        f"{len(left)} left in place"
+    )

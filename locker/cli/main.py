@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "add",
-        "cli.commands:cmd_add",
+        "cli.know_commands:cmd_add",
         "add files or directories (recursively)",
         "locker add ~/.ssh/id_ed25519 certs/\nprintf '%s' \"$TOKEN\" | locker add - --as api/token",
     )
@@ -214,6 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--as", dest="as_name", metavar="NAME", help="entry name (a prefix for a directory)"
     )
     p.add_argument("--force", action="store_true", help="replace entries that exist")
+    p.add_argument(
+        "--shred",
+        action="store_true",
+        help="once stored and verified, overwrite and remove the sources (best effort on SSDs)",
+    )
 
     p = command("ls", "cli.commands:cmd_ls", "list entries", "locker ls -l")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -385,6 +390,25 @@ def _know_commands(command: Callable[..., argparse.ArgumentParser], common: _Par
         help="put entry NAME in a private RAM directory and its path in $VAR (wiped after)",
     )
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ARGS")
+
+    p = command(
+        "sweep",
+        "cli.know_commands:cmd_sweep",
+        "find plaintext secrets under PATHs (exit 6 if any is left); --import moves them in",
+        "locker sweep /srv /home --json\nlocker sweep /srv/app --import",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or directories to search")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--import",
+        dest="import_",
+        action="store_true",
+        help="add each file (named by its path), verify, then shred the original",
+    )
+    p.add_argument("--yes", action="store_true", help="with --import: do not ask")
+    p.add_argument(
+        "--cross-devices", action="store_true", help="descend into other file systems too"
+    )
 
     gen = command(
         "gen",

@@ -87,7 +87,7 @@ def env_facts(text: str) -> Facts | None:
     }
 
 
-_KUBE_SECRETS = ("client-key-data", "token", "password", "auth-provider", "exec", "client-key")
+_KUBE_SECRETS = ("client-key-data", "token", "password", "auth-provider", "client-key")
 
 
 def kubeconfig_facts(text: str) -> Facts | None:
