@@ -389,7 +389,12 @@ def _know_commands(command: Callable[..., argparse.ArgumentParser], common: _Par
         metavar="NAME:VAR",
         help="put entry NAME in a private RAM directory and its path in $VAR (wiped after)",
     )
-    p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ARGS")
+    p.add_argument(
+        "cmd",
+        nargs=argparse.REMAINDER,
+        metavar="-- CMD ARGS",
+        help="the command, after '--' (its arguments are never secrets: use --env and --file)",
+    )
 
     p = command(
         "sweep",
@@ -415,26 +420,39 @@ def _know_commands(command: Callable[..., argparse.ArgumentParser], common: _Par
         "",
         "generate keys and secrets inside the vault",
         "locker gen jwt auth/signing --alg EdDSA\nlocker gen tls web/server.key --cn web.example",
-    ).add_subparsers(dest="gen_kind", metavar="KIND", parser_class=_Parser, required=True)
+    ).add_subparsers(
+        dest="gen_kind",
+        metavar="KIND",
+        parser_class=_Parser,
+        required=True,
+        help="jwt (a JWT signing key), tls (a TLS key and its CSR), secret (random bytes)",
+    )
     p = gen.add_parser("jwt", parents=[common], help="a JWT signing key; prints its public JWK")
     p.set_defaults(handler="cli.know_commands:cmd_gen_jwt")
-    p.add_argument("name", nargs="?", metavar="NAME")
-    p.add_argument("--alg", choices=("ES256", "ES384", "EdDSA", "RS256"), default="ES256")
+    p.add_argument("name", nargs="?", metavar="NAME", help="the entry for the private key")
+    p.add_argument(
+        "--alg", choices=("ES256", "ES384", "EdDSA", "RS256"), default="ES256", help="the JWS alg"
+    )
     p.add_argument("--jwks", action="store_true", help="print the JWKS of every signing key held")
     p.add_argument("--force", action="store_true", help="replace an entry named NAME")
     p = gen.add_parser("tls", parents=[common], help="a TLS key; writes its CSR")
     p.set_defaults(handler="cli.know_commands:cmd_gen_tls")
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", help="the entry for the private key")
     p.add_argument("--cn", required=True, help="the subject's common name")
     p.add_argument("--san", action="append", metavar="NAME", help="a DNS name or IP (repeat)")
-    p.add_argument("--key", choices=("ec", "rsa", "ed25519"), default="ec")
+    p.add_argument(
+        "--key",
+        choices=("ec", "rsa", "ed25519"),
+        default="ec",
+        help="EC P-256 (default), RSA 3072 or Ed25519",
+    )
     p.add_argument("--csr", metavar="FILE", help="write the CSR here (default: standard output)")
     p.add_argument("--force", action="store_true", help="replace an entry named NAME")
     p = gen.add_parser(
         "secret", parents=[common], help="random bytes for HMAC, stored base64 encoded"
     )
     p.set_defaults(handler="cli.know_commands:cmd_gen_secret")
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", help="the entry for the secret")
     p.add_argument("--bytes", type=int, default=32, metavar="N", help="how many (default 32)")
     p.add_argument("--force", action="store_true", help="replace an entry named NAME")
 
