@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from argon2.low_level import Type, hash_secret_raw
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -51,6 +52,7 @@ MAGIC = b"\x89LKR\r\n\x1a\n"
 VERSION = 1
 SLOT_PASSPHRASE, SLOT_RECOVERY, SLOT_KEYFILE, SLOT_KEYRING = 1, 2, 3, 4
 SLOT_PASSPHRASE_KEYFILE = 5
+SLOT_X25519 = 6
 RECOVERY_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 CHUNK = 64 * 1024
 TAG = 16
@@ -500,6 +502,75 @@ def success_passphrase_keyfile_slot() -> Vector:
         ],
         entries=SMALL,
     )
+
+
+BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+
+
+def bech32(hrp: str, data: bytes) -> str:
+    """BIP 173 Bech32 (age's key encoding, without the 90-character limit)."""
+
+    def polymod(values: list[int]) -> int:
+        gen = [0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3]
+        chk = 1
+        for v in values:
+            b = chk >> 25
+            chk = (chk & 0x1FFFFFF) << 5 ^ v
+            for i in range(5):
+                chk ^= gen[i] if (b >> i) & 1 else 0
+        return chk
+
+    bits = "".join(f"{b:08b}" for b in data)
+    bits += "0" * (-len(bits) % 5)
+    words = [int(bits[i : i + 5], 2) for i in range(0, len(bits), 5)]
+    expanded = [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
+    check = polymod(expanded + words + [0] * 6) ^ 1
+    words += [(check >> 5 * (5 - i)) & 31 for i in range(6)]
+    return hrp + "1" + "".join(BECH32[w] for w in words)
+
+
+def x25519_slot(v: VaultSpec, identity: bytes) -> SlotSpec:
+    """age's X25519 stanza derivation, wrapped like every other slot."""
+    rng = v.rng
+    recipient = X25519PrivateKey.from_private_bytes(identity).public_key().public_bytes_raw()
+    ephemeral = X25519PrivateKey.from_private_bytes(rng(32))
+    share = ephemeral.public_key().public_bytes_raw()
+    shared = ephemeral.exchange(X25519PublicKey.from_public_bytes(recipient))
+    wrap_key = HKDF(
+        algorithm=SHA256(), length=32, salt=share + recipient, info=b"age-encryption.org/v1/X25519"
+    ).derive(shared)
+    slot = SlotSpec(SLOT_X25519, rng(8), rng(16), rng(12), None, extra=share)
+    kek = hkdf(wrap_key, slot.salt, "slot-kek", b"x25519")
+    return wrap(slot, kek, v.container_id, v.master)
+
+
+def _x25519_vector(label: str, identity: bytes, given: bytes, expect: str) -> Vector:
+    v = make_vault(label, SMALL)
+    v.slots.insert(0, x25519_slot(v, identity))
+    data, _ = assemble(v)
+    key = bech32("age-secret-key-", given).upper()
+    public = X25519PrivateKey.from_private_bytes(identity).public_key().public_bytes_raw()
+    comment = (
+        f"an x25519 slot (109-byte body) for {bech32('age', public)} before the passphrase "
+        "slot; slot secret = age's X25519 wrap key"
+    )
+    if expect == "success":
+        return Vector(expect, data, keys=[f"x25519 {key}"], comments=[comment], entries=SMALL)
+    comment += "; the identity given is another one"
+    return Vector(expect, data, "not the passphrase", [comment], keys=[f"x25519 {key}"])
+
+
+@vector
+def success_x25519_slot() -> Vector:
+    identity = Drbg("success_x25519_slot/key")(32)
+    return _x25519_vector("success_x25519_slot", identity, identity, "success")
+
+
+@vector
+def bad_key_x25519_wrong() -> Vector:
+    identity = Drbg("bad_key_x25519_wrong/key")(32)
+    other = Drbg("bad_key_x25519_wrong/other")(32)
+    return _x25519_vector("bad_key_x25519_wrong", identity, other, "bad key")
 
 
 def slot_added_event(kind: str, slot_id: bytes, label: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from locker.store.format import (
     SLOT_PASSPHRASE,
     SLOT_PASSPHRASE_KEYFILE,
     SLOT_RECOVERY,
+    SLOT_X25519,
     parse_header,
 )
 from locker.store.keys import Opener, PassphraseOpener, SecretOpener
@@ -200,6 +201,27 @@ class TestPassphraseKeyfileSlot(SlotContract):
 
     def wrong(self, path: Path) -> Sequence[Opener]:
         return [PassphraseOpener(OTHER_PASSPHRASE, bytes(32))]
+
+
+class TestX25519Slot(SlotContract):
+    kind = SLOT_X25519
+    identity = bytes(range(7, 39))
+
+    def add(self, vault: Vault) -> None:
+        from locker.slots import recipient
+
+        slot, kek = recipient.new_recipient_slot(os.urandom, recipient.public_key(self.identity))
+        vault.add_slot(slot, kek)
+
+    def right(self, path: Path) -> Sequence[Opener]:
+        from locker.slots.recipient import IdentityOpener
+
+        return [IdentityOpener(self.identity)]
+
+    def wrong(self, path: Path) -> Sequence[Opener]:
+        from locker.slots.recipient import IdentityOpener
+
+        return [IdentityOpener(bytes(range(8, 40)))]
 
 
 class TestKeyringSlot(SlotContract):

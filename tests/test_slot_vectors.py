@@ -50,6 +50,12 @@ def opener(kind: str, key: str, passphrase: bytes) -> Opener:
         return SecretOpener(SLOT_KEYFILE, hashlib.sha256(bytes.fromhex(key)).digest())
     if kind == "keyring":
         return SecretOpener(SLOT_KEYRING, bytes.fromhex(key))
+    if kind == "x25519":
+        from locker.slots.recipient import IdentityOpener, bech32_decode
+
+        decoded = bech32_decode(key)
+        assert decoded is not None
+        return IdentityOpener(decoded[1])
     if kind == "passphrase+keyfile":
         return PassphraseOpener(passphrase, hashlib.sha256(bytes.fromhex(key)).digest())
     raise AssertionError(f"no opener for {kind}")
@@ -58,7 +64,8 @@ def opener(kind: str, key: str, passphrase: bytes) -> Opener:
 def test_every_slot_kind_has_a_success_and_the_secret_kinds_a_bad_key_vector() -> None:
     kinds = {kind for name in keyed_vectors() for kind, _ in key_lines(name)}
     assert kinds == set(KIND_CODES) - {"passphrase"}
-    assert {"bad_key_recovery_wrong", "bad_key_keyfile_wrong"} <= set(keyed_vectors())
+    bad = {"bad_key_recovery_wrong", "bad_key_keyfile_wrong", "bad_key_x25519_wrong"}
+    assert bad <= set(keyed_vectors())
 
 
 @pytest.mark.parametrize("name", keyed_vectors())
@@ -84,6 +91,8 @@ def test_key_lines_open_their_slot(name: str, tmp_path: Path) -> None:
         ("success_keyfile_slot", "--keyfile"),
         ("bad_key_recovery_wrong", "--recovery-key-file"),
         ("bad_key_keyfile_wrong", "--keyfile"),
+        ("success_x25519_slot", "--identity"),
+        ("bad_key_x25519_wrong", "--identity"),
     ],
 )
 def test_key_lines_through_the_cli(name: str, option: str, tmp_path: Path) -> None:

@@ -152,6 +152,13 @@ def _unlock_options(p: argparse.ArgumentParser) -> None:
         "--recovery-key", action="store_true", default=s, help="ask for the recovery key"
     )
     p.add_argument(
+        "--identity",
+        metavar="FILE",
+        action="append",
+        default=s,
+        help="unlock a recipient slot with the age identity (AGE-SECRET-KEY-1...) in FILE",
+    )
+    p.add_argument(
         "--no-keyring",
         action="store_true",
         default=s,
@@ -281,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--rekey", action="store_true", help="also make a new master key (old copies stay old)"
     )
     _slot_commands(sub, common)
+    _gen_commands(sub, common)
 
     command(
         "rekey",
@@ -457,6 +465,38 @@ def _know_commands(command: Callable[..., argparse.ArgumentParser], common: _Par
     p.add_argument("--force", action="store_true", help="replace an entry named NAME")
 
 
+def _gen_commands(sub: argparse._SubParsersAction[_Parser], common: _Parser) -> None:
+    text = "make new keys"
+    gen = sub.add_parser(
+        "gen",
+        parents=[common],
+        help=text,
+        description=text,
+        epilog="example:\n  $ locker gen identity --output ~/.config/locker/identity.txt",
+    )
+    kinds = gen.add_subparsers(
+        dest="gen_command",
+        metavar="KIND",
+        parser_class=_Parser,
+        required=True,
+        help="what to make",
+    )
+    text = "an X25519 identity in age's format, for 'slot add-recipient' and --identity"
+    p = kinds.add_parser(
+        "identity",
+        parents=[common],
+        help=text,
+        description=text,
+        epilog="example:\n  $ locker gen identity --output ~/.config/locker/identity.txt",
+    )
+    p.set_defaults(handler="cli.slot_commands:cmd_gen_identity")
+    p.add_argument(
+        "--output",
+        metavar="FILE",
+        help="write the identity to FILE (mode 0600, never replaced) instead of standard output",
+    )
+
+
 def _slot_commands(sub: argparse._SubParsersAction[_Parser], common: _Parser) -> None:
     text = "list, add and remove the vault's key slots"
     example = (
@@ -541,6 +581,14 @@ def _slot_commands(sub: argparse._SubParsersAction[_Parser], common: _Parser) ->
         "remove this machine's keyring slot and its secret",
         "locker slot forget",
     )
+    p = verb(
+        "add-recipient",
+        "cmd_slot_add_recipient",
+        "add a slot an X25519 public key (age1...) opens, with its identity",
+        "locker slot add-recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
+    )
+    p.add_argument("recipient", metavar="PUBKEY", help="an age X25519 recipient, age1...")
+    label(p)
     p = verb("rm", "cmd_slot_rm", "remove a key slot (never the last one)", "locker slot rm 3ffc")
     p.add_argument("id", metavar="ID", help="slot id, or its first digits ('slot ls')")
     p.add_argument(

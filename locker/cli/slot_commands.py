@@ -7,6 +7,8 @@ import argparse
 import json
 import os
 import socket
+import sys
+import time
 from pathlib import Path
 
 from locker.cli.commands import after_secret_change, kdf_cost, open_vault, rekey_now
@@ -140,6 +142,37 @@ def cmd_slot_rm(args: argparse.Namespace) -> int:
             _forget_secret(v.container_id, slot)
     print(f"removed slot {slot.slot_id.hex()}")
     after_secret_change(dropped)
+    return EXIT_OK
+
+
+def cmd_slot_add_recipient(args: argparse.Namespace) -> int:
+    from locker.slots import recipient
+
+    public = recipient.parse_recipient(args.recipient)  # a bad key is said before any prompt
+    text = recipient.format_recipient(public)
+    with open_vault(args, write=True) as v:
+        slot, kek = recipient.new_recipient_slot(os.urandom, public)
+        v.add_slot(slot, kek, _label(args, text))
+        v.commit()
+    print(f"added x25519 slot {slot.slot_id.hex()} for {text}")
+    print("unlock with --identity FILE (the file holding its AGE-SECRET-KEY-1... line)")
+    return EXIT_OK
+
+
+def cmd_gen_identity(args: argparse.Namespace) -> int:
+    """An identity file as age-keygen writes it; the public key also goes to stderr."""
+    from locker.slots import keyfile, recipient
+
+    identity = recipient.new_identity()
+    public = recipient.format_recipient(recipient.public_key(identity))
+    text = recipient.identity_file(identity, iso_time(time.time()))
+    if args.output:
+        keyfile.write_new_secret_file(Path(args.output), text.encode(), "identity file")
+        sys.stderr.write(f"Public key: {public}\n")
+        print(f"wrote identity {args.output}")
+    else:
+        sys.stdout.write(text)
+        sys.stderr.write(f"Public key: {public}\n")
     return EXIT_OK
 
 

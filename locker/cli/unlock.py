@@ -62,6 +62,11 @@ def openers(args: argparse.Namespace, path: Path) -> list[Opener]:
         from locker.slots import keyring_slot
 
         found.append(keyring_slot.KeyringOpener(path, keyring_note))
+    for spec in getattr(args, "identity", None) or []:
+        from locker.slots import recipient
+
+        explicit = True
+        found += [recipient.IdentityOpener(i) for i in recipient.read_identities(Path(spec))]
     secret = keyfile_secret(args)
     if secret is not None:
         explicit = True

@@ -47,15 +47,20 @@ def generate(path: Path, random: bytes) -> None:
     """Write a new key file (mode 0600); never replaces an existing file."""
     if len(random) != 32:
         raise ValueError("a generated key file holds 32 random bytes")
+    write_new_secret_file(path, random.hex().encode() + b"\n", "key file")
+
+
+def write_new_secret_file(path: Path, data: bytes, what: str) -> None:
+    """Create `path` (mode 0600, no symlink followed) holding `data`, synced; never replaces."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     except FileExistsError:
         raise ExistsError(
-            f"{path} already exists", hint="pass a new path, or drop --generate to use it"
+            f"{path} already exists", hint=f"choose a new path for the {what}"
         ) from None
     except OSError as exc:
-        raise UsageError(f"cannot create key file {path}: {exc.strerror}") from None
+        raise UsageError(f"cannot create {what} {path}: {exc.strerror}") from None
     with os.fdopen(fd, "wb") as f:
-        f.write(random.hex().encode() + b"\n")
+        f.write(data)
         f.flush()
         os.fsync(f.fileno())

@@ -69,6 +69,13 @@ def slot_kek(secret: bytes | bytearray, salt: bytes, kind: str) -> bytes:
     return hkdf(secret, salt, b"slot-kek", kind.encode("ascii"))
 
 
+def age_x25519_wrap_key(shared: bytes, salt: bytes) -> bytes:
+    """age's X25519 wrap key: HKDF-SHA256(ikm = shared secret, salt = ephemeral share ||
+    recipient, info = "age-encryption.org/v1/X25519"); the secret of an x25519 slot."""
+    info = b"age-encryption.org/v1/X25519"
+    return HKDF(algorithm=SHA256(), length=KEY_SIZE, salt=salt, info=info).derive(shared)
+
+
 def index_key(master: bytes | bytearray, container_id: bytes) -> bytes:
     return hkdf(master, container_id, b"index")
 

@@ -38,6 +38,7 @@ SLOT_RECOVERY = 2
 SLOT_KEYFILE = 3
 SLOT_KEYRING = 4
 SLOT_PASSPHRASE_KEYFILE = 5
+SLOT_X25519 = 6
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ SLOT_KINDS = {
     SLOT_KEYFILE: SlotKind("keyfile", kdf=False, extra=0),
     SLOT_KEYRING: SlotKind("keyring", kdf=False, extra=0),
     SLOT_PASSPHRASE_KEYFILE: SlotKind("passphrase+keyfile", kdf=True, extra=0),
+    SLOT_X25519: SlotKind("x25519", kdf=False, extra=32),
 }
 SLOT_KIND_NAMES = {code: kind.name for code, kind in SLOT_KINDS.items()}
 
@@ -98,7 +100,7 @@ class KdfCost:
 @dataclass(frozen=True)
 class Slot:
     """One wrapping of the master key. `kdf` is set for the kinds that run Argon2id; `extra`
-    holds a kind's public data (an ephemeral key share), for the kinds that have one."""
+    holds a kind's public data (the ephemeral share of an x25519 slot), else it is empty."""
 
     kind: int
     slot_id: bytes

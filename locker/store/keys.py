@@ -206,10 +206,11 @@ def unlock(header: Header, openers: Sequence[Opener]) -> Unlocked:
 def _bad_key(header: Header, openers: Sequence[Opener], tried: list[str]) -> BadKeyError:
     if len(openers) == 1:
         what = openers[0].what
+        wanted = SLOT_KINDS[openers[0].kinds[0]].name
         if not any(s.kind in openers[0].kinds for s in header.slots):
             kinds = sorted({SLOT_KINDS[s.kind].name for s in header.slots})
             return BadKeyError(
-                f"this vault has no {what} slot",
+                f"this vault has no {wanted} slot",
                 hint=f"its slots are: {', '.join(kinds)}; see 'locker info'",
             )
         if what == "passphrase":
@@ -217,7 +218,7 @@ def _bad_key(header: Header, openers: Sequence[Opener], tried: list[str]) -> Bad
                 "wrong passphrase",
                 hint="check the passphrase (and --passphrase-file) and try again",
             )
-        return BadKeyError(f"wrong {what}: it opens none of this vault's {what} slots")
+        return BadKeyError(f"wrong {what}: it opens none of this vault's {wanted} slots")
     return BadKeyError(
         "none of the keys given opens this vault (tried: " + ", ".join(tried) + ")",
         hint="check each key; 'locker info' lists the vault's slot kinds",
