@@ -288,7 +288,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--rekey", action="store_true", help="also make a new master key (old copies stay old)"
     )
     _slot_commands(sub, common)
-    _gen_commands(sub, common)
 
     command(
         "rekey",
@@ -433,7 +432,8 @@ def _know_commands(command: Callable[..., argparse.ArgumentParser], common: _Par
         metavar="KIND",
         parser_class=_Parser,
         required=True,
-        help="jwt (a JWT signing key), tls (a TLS key and its CSR), secret (random bytes)",
+        help="jwt (a JWT signing key), tls (a TLS key and its CSR), secret (random bytes), "
+        "identity (an age X25519 identity, kept outside the vault)",
     )
     p = gen.add_parser("jwt", parents=[common], help="a JWT signing key; prints its public JWK")
     p.set_defaults(handler="cli.know_commands:cmd_gen_jwt")
@@ -463,24 +463,10 @@ def _know_commands(command: Callable[..., argparse.ArgumentParser], common: _Par
     p.add_argument("name", metavar="NAME", help="the entry for the secret")
     p.add_argument("--bytes", type=int, default=32, metavar="N", help="how many (default 32)")
     p.add_argument("--force", action="store_true", help="replace an entry named NAME")
+    _gen_identity(gen, common)
 
 
-def _gen_commands(sub: argparse._SubParsersAction[_Parser], common: _Parser) -> None:
-    text = "make new keys"
-    gen = sub.add_parser(
-        "gen",
-        parents=[common],
-        help=text,
-        description=text,
-        epilog="example:\n  $ locker gen identity --output ~/.config/locker/identity.txt",
-    )
-    kinds = gen.add_subparsers(
-        dest="gen_command",
-        metavar="KIND",
-        parser_class=_Parser,
-        required=True,
-        help="what to make",
-    )
+def _gen_identity(kinds: argparse._SubParsersAction[_Parser], common: _Parser) -> None:
     text = "an X25519 identity in age's format, for 'slot add-recipient' and --identity"
     p = kinds.add_parser(
         "identity",
