@@ -23,6 +23,7 @@ from locker.errors import (
     NotFoundError,
     UsageError,
 )
+from locker.signals import exit_cleanly
 from locker.store import safefs
 from locker.store.format import KdfCost, check_kdf_cost
 from locker.store.lockfile import WriterLock
@@ -327,9 +328,10 @@ def cmd_get(args: argparse.Namespace) -> int:
                 raise UsageError(f"cannot create {target}: {exc.strerror}") from None
         root = safefs.open_dir(target, follow=True)  # the user named it; names inside never follow
         try:
-            for name in names:
-                safefs.write_file(root, name, v.chunks(name), force=args.force)
-                print(f"wrote {target / name}")
+            with exit_cleanly():  # a dropped SSH session must not leave plaintext behind
+                for name in names:
+                    safefs.write_file(root, name, v.chunks(name), force=args.force)
+                    print(f"wrote {target / name}")
         finally:
             os.close(root)
     return EXIT_OK

@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 from locker import __version__
 from locker.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, LockerError, UsageError
+from locker.signals import Terminated
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -602,6 +603,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _resolve(spec)(args)
     except LockerError as exc:
         return report(exc, exc.exit_code, exc.hint)
+    except Terminated as exc:
+        sys.stderr.write(f"locker: {exc}\n")
+        return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("\nlocker: interrupted\n")
         return 130

@@ -56,26 +56,37 @@ def walk_to_parent(root_fd: int, parts: list[str], create: bool) -> Iterator[int
 
 
 def write_file(
-    root_fd: int, name: str, chunks: Iterable[bytes], force: bool = False, durable: bool = True
+    root_fd: int,
+    name: str,
+    chunks: Iterable[bytes],
+    force: bool = False,
+    durable: bool = True,
+    anonymous: bool = True,
 ) -> os.stat_result:
-    """Write `chunks` to root/name (0600) via a temp file; rename only after the last chunk.
+    """Write `chunks` to root/name (0600); it appears under `name` only after the last chunk.
 
-    If the iterator raises (a chunk failed authentication), the temp file is removed and
-    nothing appears under `name`. `durable=False` skips the fsync: for RAM-backed mounts,
-    whose files must never reach a disk anyway. Returns the new file's stat.
+    Where the file system has `O_TMPFILE` (and `anonymous`), the data goes to an unnamed
+    file that gets a name only when complete (`linkat`): a `kill -9` mid-write leaves
+    nothing behind. Elsewhere a hidden `.locker-*.tmp` temp file is renamed into place. If
+    the iterator raises (a chunk failed authentication, `Terminated` by a signal) nothing
+    appears under `name`. `durable=False` skips the fsyncs: for RAM-backed mounts, whose
+    files must never reach a disk anyway. Returns the new file's stat.
     """
     parts = name.split("/")
     leaf = parts[-1]
     with walk_to_parent(root_fd, parts, create=True) as dir_fd:
         if not force and exists(dir_fd, leaf):
             raise ExistsError(f"{name} already exists", hint="pass --force to replace it")
-        tmp = f".locker-{secrets.token_hex(8)}.tmp"  # fits any name limit, whatever the leaf
-        fd = os.open(
-            tmp,
-            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-            0o600,
-            dir_fd=dir_fd,
-        )
+        fd = _open_anonymous(dir_fd) if anonymous else None
+        tmp: str | None = None
+        if fd is None:
+            tmp = _temp_name()
+            fd = os.open(
+                tmp,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o600,
+                dir_fd=dir_fd,
+            )
         try:
             with os.fdopen(fd, "wb") as out:
                 for chunk in chunks:
@@ -83,16 +94,60 @@ def write_file(
                 out.flush()
                 if durable:
                     os.fsync(out.fileno())
-            if exists(dir_fd, leaf) and stat.S_ISDIR(
-                os.stat(leaf, dir_fd=dir_fd, follow_symlinks=False).st_mode
-            ):
-                raise ExistsError(f"{name} is a directory; not replacing it")
-            os.rename(tmp, leaf, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+                if exists(dir_fd, leaf) and stat.S_ISDIR(
+                    os.stat(leaf, dir_fd=dir_fd, follow_symlinks=False).st_mode
+                ):
+                    raise ExistsError(f"{name} is a directory; not replacing it")
+                if tmp is None:
+                    tmp = leaf if not force else _temp_name()
+                    _link(out.fileno(), dir_fd, tmp, name)
+            if tmp != leaf:
+                os.rename(tmp, leaf, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp, dir_fd=dir_fd)
+            if tmp is not None and tmp != leaf:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp, dir_fd=dir_fd)
             raise
+        if durable:
+            _fsync_dir(dir_fd)
         return os.stat(leaf, dir_fd=dir_fd, follow_symlinks=False)
+
+
+def _temp_name() -> str:
+    return f".locker-{secrets.token_hex(8)}.tmp"  # fits any name limit, whatever the leaf
+
+
+_PROC_FD = "/proc/self/fd"
+
+
+def _open_anonymous(dir_fd: int) -> int | None:
+    """An unnamed 0600 file in the directory, or None where O_TMPFILE or /proc is missing."""
+    flag = getattr(os, "O_TMPFILE", 0)
+    if not flag or not os.path.isdir(_PROC_FD):
+        return None
+    try:
+        return os.open(".", flag | os.O_WRONLY | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT):
+            return None
+        raise
+
+
+def _link(fd: int, dir_fd: int, leaf: str, name: str) -> None:
+    """Give the unnamed file `fd` the name `leaf` (never replacing one)."""
+    try:
+        os.link(f"{_PROC_FD}/{fd}", leaf, dst_dir_fd=dir_fd, follow_symlinks=True)
+    except FileExistsError:
+        raise ExistsError(f"{name} already exists", hint="pass --force to replace it") from None
+
+
+def _fsync_dir(dir_fd: int) -> None:
+    """Make the new name durable; some file systems (FAT through FUSE) cannot sync a directory."""
+    try:
+        os.fsync(dir_fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
 
 
 def exists(dir_fd: int, leaf: str) -> bool:
