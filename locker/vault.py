@@ -41,7 +41,7 @@ from locker.store.format import (
 )
 from locker.store.index import Entry, Index, LogEvent, log_event
 from locker.store.keys import Opener, PassphraseOpener, Random, Unlocked
-from locker.store.lockfile import WriterLock
+from locker.store.lockfile import WriterLock, lock_vault_file
 from locker.store.sources import CopyCiphertext, PlainFile, Plaintext, Source
 
 Clock = Callable[[], float]
@@ -146,9 +146,9 @@ def create(
 ) -> None:
     """Write a new, empty vault. Refuses to replace anything at `path`."""
     check_kdf_cost(cost)
+    _refuse_existing(path)  # before the lock file is made, and again holding the lock
     with WriterLock(path, "init"):
-        if os.path.lexists(path):
-            raise ExistsError(f"{path} already exists", hint="choose another --vault path")
+        _refuse_existing(path)
         container_id = rng(16)
         master = bytearray(rng(32))
         slot = keys.new_passphrase_slot(rng, cost)
@@ -208,6 +208,30 @@ def _slot_setting(slot_id: str, what: str) -> str:
     return f"slot.{slot_id}.{what}"
 
 
+def _refuse_existing(path: Path) -> None:
+    if os.path.lexists(path):
+        raise ExistsError(f"{path} already exists", hint="choose another --vault path")
+
+
+def _refuse_symlink(path: Path) -> None:
+    """Before the lock file is made: a symlinked vault is refused and leaves no `.lock`."""
+    if path.is_symlink():
+        raise LockerError(f"{path} is a symbolic link; refusing to follow it")
+
+
+def _check_writable(sealed: Sealed) -> None:
+    """Take the vault file's own lock (a hard link is the same vault), and refuse to replace
+    a vault its owner made read-only: a save would silently turn it into a 0600 file."""
+    fd = sealed.file.fileno()
+    lock_vault_file(fd, sealed.path)
+    mode = os.fstat(fd).st_mode
+    if not mode & stat.S_IWUSR:
+        raise LockerError(
+            f"{sealed.path} is read-only (mode {stat.S_IMODE(mode):04o}); not changing it",
+            hint=f"chmod u+w {sealed.path} to allow changes",
+        )
+
+
 @dataclass
 class _Staged:
     entry: Entry
@@ -242,10 +266,14 @@ class Vault:
     ) -> Vault:
         """Unlock with a passphrase, or with the first of `key`'s openers that opens a slot.
         With write=True, take the writer lock first (exit 5 if held)."""
+        if write:
+            _refuse_symlink(path)
         lock = WriterLock(path, purpose).acquire() if write else None
         try:
             sealed = Sealed.read(path)
             try:
+                if write:
+                    _check_writable(sealed)
                 unlocked = keys.unlock(sealed.header, _openers(key))
                 container = Container.open(sealed, unlocked)
             except BaseException:
@@ -562,6 +590,7 @@ class Vault:
         )
         sealed = Sealed.read(self.path)
         try:
+            lock_vault_file(sealed.file.fileno(), self.path)
             self._container = Container.open(sealed, self._unlocked)
         except BaseException:
             sealed.close()

@@ -118,3 +118,24 @@ def busy_error(holder: dict[str, object]) -> BusyError:
         f"vault is in use by PID {pid} on {host}",
         hint="wait for that command to finish and try again",
     )
+
+
+def lock_vault_file(fd: int, path: Path) -> None:
+    """Hold an exclusive flock on the open vault file itself, for as long as `fd` is open.
+
+    The lock file is per name, and a hard link gives the same vault a second name: this lock
+    is per (device, inode), so two writers can never hold one vault file through two names.
+    Where `flock` is not supported (some network file systems) the name lock and the check
+    before the rename (`container.write_container`'s `expect`) are what remain.
+    """
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise BusyError(
+                f"{path} is in use under another name (a hard link to the same file)",
+                hint="wait for that command or mount to finish and try again",
+            ) from None
+        if exc.errno in (errno.ENOLCK, errno.EBADF, errno.EOPNOTSUPP, errno.EINVAL):
+            return
+        raise LockerError(f"cannot lock {path}: {exc.strerror}") from None
