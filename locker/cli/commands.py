@@ -328,9 +328,10 @@ def cmd_get(args: argparse.Namespace) -> int:
                 raise UsageError(f"cannot create {target}: {exc.strerror}") from None
         root = safefs.open_dir(target, follow=True)  # the user named it; names inside never follow
         try:
+            written: set[str] = set()
             with exit_cleanly():  # a dropped SSH session must not leave plaintext behind
                 for name in names:
-                    safefs.write_file(root, name, v.chunks(name), force=args.force)
+                    safefs.write_file(root, name, v.chunks(name), force=args.force, written=written)
                     print(f"wrote {target / name}")
         finally:
             os.close(root)

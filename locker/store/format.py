@@ -8,8 +8,8 @@ do not frame. docs/FORMAT.md is the specification this module implements.
 from __future__ import annotations
 
 import os
+import re
 import struct
-import unicodedata
 from dataclasses import dataclass
 
 from locker.errors import (
@@ -311,14 +311,51 @@ def check_name(name: str) -> str:
             raise InvalidNameError(f"entry name {name!r} contains {what}")
         if len(part.encode("utf-8")) > MAX_COMPONENT_BYTES:
             raise InvalidNameError(f"entry name {name!r} has a component over 255 bytes")
-        if not part.isprintable() and any(_is_control(c) for c in part):
+        if _FORBIDDEN_RE.search(part):
             raise InvalidNameError(f"entry name {name!r} contains a control character")
     return name
 
 
-def _is_control(c: str) -> bool:
-    """C0/C1 controls, DEL, and bidi/format characters that can disguise a name on a terminal."""
-    return unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")
+# The characters no name may hold, pinned here rather than read from `unicodedata`, whose
+# tables change with the Python version (U+13439..U+1343F were unassigned in Python 3.11 and
+# are format characters from 3.12): exactly the code points of general category Cc, Cf, Zl
+# and Zp in Unicode 14.0. C0/C1 controls, DEL, line and paragraph separators, and the
+# bidi/format characters that can disguise a name on a terminal. Later Unicode versions
+# only added to that set, so every name any locker version wrote stays valid. FORMAT.md
+# section 9 lists the same ranges.
+FORBIDDEN_NAME_CHARS = (
+    (0x0000, 0x001F),
+    (0x007F, 0x009F),
+    (0x00AD, 0x00AD),
+    (0x0600, 0x0605),
+    (0x061C, 0x061C),
+    (0x06DD, 0x06DD),
+    (0x070F, 0x070F),
+    (0x0890, 0x0891),
+    (0x08E2, 0x08E2),
+    (0x180E, 0x180E),
+    (0x200B, 0x200F),
+    (0x2028, 0x202E),
+    (0x2060, 0x2064),
+    (0x2066, 0x206F),
+    (0xFEFF, 0xFEFF),
+    (0xFFF9, 0xFFFB),
+    (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD),
+    (0x13430, 0x13438),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0001, 0xE0001),
+    (0xE0020, 0xE007F),
+)
+_FORBIDDEN_RE = re.compile(
+    "[" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in FORBIDDEN_NAME_CHARS) + "]"
+)
+
+
+def is_forbidden_char(c: str) -> bool:
+    """Whether `c` is one of FORBIDDEN_NAME_CHARS (independent of Python's Unicode tables)."""
+    return _FORBIDDEN_RE.fullmatch(c) is not None
 
 
 def check_tree(names: list[str]) -> None:

@@ -9,6 +9,7 @@ import errno
 import os
 import secrets
 import stat
+import unicodedata
 from collections.abc import Iterable, Iterator
 
 from locker.errors import ExistsError, LockerError
@@ -62,6 +63,7 @@ def write_file(
     force: bool = False,
     durable: bool = True,
     anonymous: bool = True,
+    written: set[str] | None = None,
 ) -> os.stat_result:
     """Write `chunks` to root/name (0600); it appears under `name` only after the last chunk.
 
@@ -71,10 +73,21 @@ def write_file(
     the iterator raises (a chunk failed authentication, `Terminated` by a signal) nothing
     appears under `name`. `durable=False` skips the fsyncs: for RAM-backed mounts, whose
     files must never reach a disk anyway. Returns the new file's stat.
+
+    `written` collects the caseless keys of the names one run has written: a name whose key
+    is there and that exists already is the same file on a case-insensitive or normalising
+    file system (`A` after `a` on FAT), and is refused even with `force`, never overwritten.
     """
     parts = name.split("/")
     leaf = parts[-1]
     with walk_to_parent(root_fd, parts, create=True) as dir_fd:
+        key = caseless(name)
+        if written is not None and key in written and exists(dir_fd, leaf):
+            raise ExistsError(
+                f"{name} is the same file here as an entry written just before it "
+                "(the file system ignores case or normalises Unicode); not overwriting it",
+                hint="get the entries into separate directories",
+            )
         if not force and exists(dir_fd, leaf):
             raise ExistsError(f"{name} already exists", hint="pass --force to replace it")
         fd = _open_anonymous(dir_fd) if anonymous else None
@@ -110,7 +123,15 @@ def write_file(
             raise
         if durable:
             _fsync_dir(dir_fd)
+        if written is not None:
+            written.add(key)
         return os.stat(leaf, dir_fd=dir_fd, follow_symlinks=False)
+
+
+def caseless(name: str) -> str:
+    """Canonical caseless form (Unicode 3.13 D145): equal for names that a case-insensitive,
+    normalising file system (FAT, exFAT, APFS, SMB shares) stores as one file."""
+    return unicodedata.normalize("NFD", unicodedata.normalize("NFD", name).casefold())
 
 
 def _temp_name() -> str:
