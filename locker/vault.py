@@ -18,6 +18,7 @@ from typing import Any
 from locker.errors import (
     ExistsError,
     IntegrityError,
+    KdfTooCostlyError,
     LockerError,
     NotFoundError,
     UsageError,
@@ -61,24 +62,34 @@ def calibrate_kdf(
     memory_kib: int,
     parallelism: int,
     clock: Clock = time.perf_counter,
+    derive: Callable[[bytes, bytes, crypto.KdfParams], bytes] = crypto.argon2id,
 ) -> KdfCost:
     """Argon2id cost whose unlock takes about `target_seconds` on this machine.
 
-    Times a 1-pass and a 3-pass derivation: their difference over two is the cost of each
-    further pass, the 1-pass time what the first one costs (memory set-up included). Returns
-    the most passes that fit the target, clamped to 1..16 and to the memory x time cap every
-    reader enforces.
+    Times a 1-pass and a 3-pass derivation (2-pass where 3 would cross the memory x time
+    cap): their difference is the cost of each further pass, the 1-pass time what the first
+    one costs (memory set-up included). Returns the most passes that fit the target, clamped
+    to 1..16 and to the memory x time cap every reader enforces.
     """
     if not math.isfinite(target_seconds) or target_seconds <= 0:
         raise UsageError("--kdf-target must be a positive number of seconds")
-    check_kdf_cost(KdfCost(memory_kib, 3, parallelism))
+    try:
+        check_kdf_cost(KdfCost(memory_kib, 1, parallelism))
+    except KdfTooCostlyError as exc:  # the user's values are wrong, not a file
+        raise UsageError(str(exc), hint="choose smaller --kdf-* values") from None
+    most = min(3, MAX_KDF_MEMORY_TIME_KIB // memory_kib)
+    if most == 1:
+        return KdfCost(memory_kib, 1, parallelism)
     timings = []
-    for passes in (1, 3):
+    for passes in (1, most):
         start = clock()
-        params = crypto.KdfParams(memory_kib, passes, parallelism)
-        crypto.argon2id(b"calibration", bytes(crypto.SALT_SIZE), params)
+        derive(
+            b"calibration",
+            bytes(crypto.SALT_SIZE),
+            crypto.KdfParams(memory_kib, passes, parallelism),
+        )
         timings.append(clock() - start)
-    first, per_pass = timings[0], max(timings[1] - timings[0], 0.0) / 2
+    first, per_pass = timings[0], max(timings[1] - timings[0], 0.0) / (most - 1)
     return KdfCost(memory_kib, kdf_passes(target_seconds, per_pass, memory_kib, first), parallelism)
 
 

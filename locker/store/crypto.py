@@ -13,13 +13,14 @@ import hmac
 from dataclasses import dataclass
 from hashlib import sha256
 
+from argon2.exceptions import HashingError
 from argon2.low_level import Type, hash_secret_raw
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from locker.errors import AuthenticationError, FormatError
+from locker.errors import AuthenticationError, FormatError, LockerError
 
 KEY_SIZE = 32
 SALT_SIZE = 16
@@ -45,16 +46,23 @@ class KdfParams:
 
 def argon2id(passphrase: bytes | bytearray, salt: bytes, params: KdfParams) -> bytes:
     """Derive a 256-bit key-encryption key from a passphrase (RFC 9106 Argon2id, v1.3)."""
-    return hash_secret_raw(
-        bytes(passphrase),
-        salt,
-        time_cost=params.time_cost,
-        memory_cost=params.memory_kib,
-        parallelism=params.parallelism,
-        hash_len=KEY_SIZE,
-        type=Type.ID,
-        version=19,
-    )
+    try:
+        return hash_secret_raw(
+            bytes(passphrase),
+            salt,
+            time_cost=params.time_cost,
+            memory_cost=params.memory_kib,
+            parallelism=params.parallelism,
+            hash_len=KEY_SIZE,
+            type=Type.ID,
+            version=19,
+        )
+    except HashingError as exc:  # "Memory allocation error" under ulimit -v or a cgroup cap
+        raise LockerError(
+            f"Argon2 could not run with {params.memory_kib // 1024} MiB of memory ({exc})",
+            hint="this process's memory is limited (ulimit -v, a container or cgroup limit): "
+            "raise the limit, or open the vault where more memory is allowed",
+        ) from None
 
 
 def hkdf(ikm: bytes | bytearray, salt: bytes, purpose: bytes, context: bytes = b"") -> bytes:

@@ -163,10 +163,45 @@ def _encode_slot(slot: Slot) -> bytes:
 
 
 def machine_memory_kib() -> int:
+    """Memory this process may use: physical memory, lowered by `ulimit -v` (RLIMIT_AS) and
+    by the cgroup v2 `memory.max` of the process's cgroup, whichever is least."""
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // KIB
+        limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
-        return MAX_KDF_MEMORY_KIB * 2
+        limit = MAX_KDF_MEMORY_KIB * 2 * KIB
+    for other in (_rlimit_as(), _cgroup_memory_max()):
+        if other is not None:
+            limit = min(limit, other)
+    return limit // KIB
+
+
+def _rlimit_as() -> int | None:
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError):
+        return None
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def _cgroup_memory_max() -> int | None:
+    try:
+        with open("/proc/self/cgroup", encoding="utf-8") as f:
+            path = next((line[3:].strip() for line in f if line.startswith("0::")), None)
+        if path is None:
+            return None
+        with open(f"/sys/fs/cgroup{path}/memory.max", encoding="ascii") as f:
+            value = f.read().strip()
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return int(value) if value.isdigit() else None
+
+
+def mib(kib: int) -> str:
+    """A KiB count in MiB, exactly: `4096 MiB + 1 KiB`, never a rounded `4096 MiB`."""
+    whole, rest = divmod(kib, KIB)
+    return f"{whole} MiB + {rest} KiB" if rest else f"{whole} MiB"
 
 
 def check_kdf_cost(cost: KdfCost, ram_kib: int | None = None) -> None:
@@ -180,20 +215,22 @@ def check_kdf_cost(cost: KdfCost, ram_kib: int | None = None) -> None:
     )
     if MAX_KDF_MEMORY_KIB >= m > ram // 2 and within_static_caps:
         raise KdfTooCostlyError(
-            f"this vault needs {m // KIB} MiB for Argon2, more than half of this machine's "
-            f"{ram // KIB} MiB of memory",
+            f"this vault needs {mib(m)} for Argon2, more than half of the {ram // KIB} MiB "
+            "of memory this process may use",
             hint="open it on a machine with more memory, then 'locker passwd --kdf-memory' lower",
         )
     limit = MAX_KDF_MEMORY_KIB
     problems = []
     if m > limit:
-        problems.append(f"memory {m // KIB} MiB exceeds the cap of {limit // KIB} MiB")
+        problems.append(f"memory {mib(m)} exceeds the cap of {mib(limit)}")
     if t > MAX_KDF_TIME:
         problems.append(f"time cost {t} exceeds the cap of {MAX_KDF_TIME}")
     if p > MAX_KDF_PARALLELISM:
         problems.append(f"parallelism {p} exceeds the cap of {MAX_KDF_PARALLELISM}")
     if m * t > MAX_KDF_MEMORY_TIME_KIB:
-        problems.append("memory x time exceeds the cap of 8 GiB")
+        problems.append(
+            f"memory x time ({mib(m)} x {t}) exceeds the cap of {mib(MAX_KDF_MEMORY_TIME_KIB)}"
+        )
     if problems:
         raise KdfTooCostlyError(
             "refusing to derive a key: " + "; ".join(problems),
