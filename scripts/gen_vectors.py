@@ -353,6 +353,15 @@ LIBRARY_FLOW: dict[str, list[tuple[str, bytes]]] = {
     "success_basic": BASIC,
     "success_empty_vault": [],
     "success_exact_chunks": [("one-chunk", filler("one", CHUNK))],
+    # FORMAT.md section 9: allowed code points next to forbidden ones, and U+13439 (a format
+    # character only from Unicode 15: allowed, the list is pinned to Unicode 14.0).
+    "success_name_edges": [
+        ("nbsp\u00a0after-c1", b"U+00A0 follows the C1 controls"),
+        ("after-soft-hyphen\u00ae", b"U+00AE follows U+00AD"),
+        ("gap\u2065", b"U+2065 lies between two forbidden ranges"),
+        ("hieroglyph\U00013439", b"U+13439, a format character from Unicode 15 on"),
+        ("tag\U000e0080", b"U+E0080 follows the tag characters"),
+    ],
 }
 
 
@@ -381,6 +390,13 @@ def success_empty_vault() -> Vector:
 
 
 @vector
+def success_name_edges() -> Vector:
+    return success(
+        "success_name_edges", "names with the allowed code points next to forbidden ones"
+    )
+
+
+@vector
 def success_exact_chunks() -> Vector:
     return success(
         "success_exact_chunks", "a 64 KiB entry is one full last chunk, no empty chunk after"
@@ -390,14 +406,17 @@ def success_exact_chunks() -> Vector:
 @vector
 def success_second_slot() -> Vector:
     v = make_vault("success_second_slot", SMALL, passphrase="first slot passphrase")
-    second = "Grüße, Jürgen ❤ (NFC)"
+    second = "Grüße, Jürgen ❤"
     v.slots.append(wrap_passphrase(passphrase_slot(v.rng), second, v.container_id, v.master))
     data, _ = assemble(v)
     return Vector(
         "success",
         data,
         passphrase=second,
-        comments=["two passphrase slots; this non-ASCII passphrase (raw UTF-8) opens the second"],
+        comments=[
+            "two passphrase slots; this non-ASCII passphrase (raw UTF-8, NFC: each ü is U+00FC) "
+            "opens the second"
+        ],
         entries=SMALL,
     )
 
@@ -1145,6 +1164,31 @@ def format_index_name_empty_component() -> Vector:
 @vector
 def format_index_name_control() -> Vector:
     return _name_vector("format_index_name_control", "a\nb", "with a newline")
+
+
+@vector
+def format_index_name_bidi_override() -> Vector:
+    return _name_vector("format_index_name_bidi_override", "a\u202eb", "with U+202E")
+
+
+@vector
+def format_index_name_soft_hyphen() -> Vector:
+    return _name_vector("format_index_name_soft_hyphen", "a\u00adb", "with U+00AD")
+
+
+@vector
+def format_index_name_last_tag() -> Vector:
+    return _name_vector("format_index_name_last_tag", "a\U000e007fb", "with U+E007F")
+
+
+@vector
+def format_index_slot_label_key_not_hex() -> Vector:
+    def edit(o: dict[str, Any]) -> None:
+        o["slots"]["0011AABBCCDDEEFF"] = "upper-case slot id"
+
+    return _index_vector(
+        "format_index_slot_label_key_not_hex", edit, "a slot label keyed by upper-case hex"
+    )
 
 
 @vector

@@ -15,6 +15,7 @@ from locker.store.format import (
     ID_SIZE,
     MAX_INDEX_SIZE,
     SALT_SIZE,
+    SLOT_ID_SIZE,
     TAG_SIZE,
     check_name,
     check_tree,
@@ -275,9 +276,10 @@ def decode_index(data: bytes, data_section_length: int) -> Index:
         )
     if len(log) > MAX_LOG_EVENTS:
         raise FormatError(f"index log holds more than {MAX_LOG_EVENTS} events")
-    return Index(
-        entries, log, _str_map(top["slots"], "slots"), _str_map(top["settings"], "settings")
-    )
+    labels = _str_map(top["slots"], "slots")
+    for key in labels:
+        _hex(key, SLOT_ID_SIZE, "slots key")
+    return Index(entries, log, labels, _str_map(top["settings"], "settings"))
 
 
 CHUNK_SIZE = 64 * 1024
