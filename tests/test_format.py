@@ -338,7 +338,7 @@ def sample_index() -> Index:
     return Index(
         make_entries(("a", 0), ("b/c", 70000), ("ü", 5)),
         [LogEvent(1, "init", (), "u", "h"), LogEvent(2, "add", ("a", "b/c"), "u", "h", "x")],
-        {"53535353": "laptop"},
+        {"5353535353535353": "laptop"},
         {"k": "v"},
     )
 
