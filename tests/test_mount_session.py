@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import PASSPHRASE, Places, require
@@ -313,7 +314,7 @@ def test_failed_final_sync_wipes_the_unchanged_and_keeps_only_unsaved_files(
     assert sorted(sc.scan_tree(s.root).files) == ["a.txt", "new.txt"]
     assert (s.root / "a.txt").read_bytes() == b"precious"
     [record] = list(s.journal.records())
-    assert record.state == jn.STATE_LOCKING
+    assert record.state == jn.STATE_WIPING and record.kept == ["a.txt", "new.txt"]
     assert "No space left on device" in record.error  # for `locker lock` to tell its caller
     assert sorted(record.files) == ["a.txt", "d.txt"]  # what `recover` compares with
     changes = sc.diff(s.root, record.files)
@@ -409,7 +410,7 @@ def test_wipe_overwrites_before_unlinking(tmp_path: Path) -> None:
     (root / ".k.swp").write_bytes(b"swap")
     (root / "d").chmod(0o500)
     with secret.open("rb") as held:
-        assert mountdir.wipe_tree(root, remove_root=True) == 3
+        assert mountdir.wipe_tree(root, remove_root=True).count == 3
         assert held.read() == bytes(70_000)  # the open descriptor sees the zeros
     assert not root.exists()
 
@@ -518,21 +519,21 @@ def test_lock_names_holders_in_the_journal_before_wiping(
     seen: list[jn.Record | None] = []
     real_wipe = mountdir.wipe_tree
 
-    def spy(root: Path, remove_root: bool, expect: tuple[int, int] | None = None) -> int:
+    def spy(root: Path, remove_root: bool, **kwargs: Any) -> mountdir.Wiped:
         seen.append(s.journal.read(s.record.mount_id))
-        return real_wipe(root, remove_root, expect)
+        return real_wipe(root, remove_root, **kwargs)
 
     monkeypatch.setattr(mountdir, "wipe_tree", spy)
     try:
         assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
-        synced = {n: k.sha256 for n, k in s.known.items()}  # nothing changes before the lock
         result = s.lock(m.REASON_COMMAND)
     finally:
         proc.kill()
         proc.wait()
     [before] = seen
     assert before is not None and before.state == jn.STATE_WIPING  # the final sync is in
-    assert before.files == synced
+    # Everything is in the vault: nothing is kept, and no name is left to read as deleted.
+    assert before.files == {} and before.kept == []
     assert [(h["pid"], h["paths"]) for h in before.holders] == [(proc.pid, [str(s.root / "c.env")])]
     assert "python" in before.holders[0]["command"]
     after = s.journal.read(s.record.mount_id)
@@ -632,7 +633,7 @@ def test_wipe_leaves_a_hard_linked_file_alone(tmp_path: Path) -> None:
     root.mkdir()
     os.link(precious, root / "x")
     (root / "own").write_bytes(b"secret")
-    assert mountdir.wipe_tree(root, remove_root=True) == 2
+    assert mountdir.wipe_tree(root, remove_root=True).count == 2
     assert precious.read_bytes() == b"not the mount's to zero"
     assert not root.exists()
 
@@ -645,7 +646,7 @@ def test_wipe_zeroes_read_only_files(tmp_path: Path) -> None:
     key.chmod(0o400)
     fd = os.open(key, os.O_RDONLY)
     try:
-        assert mountdir.wipe_tree(root, remove_root=True) == 1
+        assert mountdir.wipe_tree(root, remove_root=True).count == 1
         # Made writable and zeroed (as root the open for writing would succeed anyway: the
         # mode shows the wipe did not depend on that).
         assert stat.S_IMODE(os.fstat(fd).st_mode) == 0o600

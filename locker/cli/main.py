@@ -342,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p = command(
         "recover",
-        "cli.mount_commands:cmd_recover",
+        "cli.recover_commands:cmd_recover",
         "save or discard what a crashed mount left behind",
         "locker recover",
     )
@@ -663,7 +663,13 @@ def _orphan_notice() -> None:
     else:
         message = f"{len(left)} mounts were left behind by processes that are gone"
     sys.stderr.write(f"locker: warning: {message}\n")
-    sys.stderr.write("locker: hint: run 'locker recover' to save or discard their files\n")
+    command = "locker recover"
+    selected = os.environ.get("LOCKER_VAULT")  # recover looks only at that vault's mounts
+    if selected and all(f.record.vault != os.path.realpath(selected) for f in left):
+        one = len(left) == 1
+        command = f"locker recover --vault {left[0].record.vault}" if one else "locker recover"
+        command = command if one else "LOCKER_VAULT= " + command
+    sys.stderr.write(f"locker: hint: run '{command}' to save or discard their files\n")
 
 
 def report(exc: BaseException, code: int, hint: str | None, message: str | None = None) -> int:

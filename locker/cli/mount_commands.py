@@ -10,24 +10,22 @@ import contextlib
 import json
 import os
 import re
+import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from locker.cli.commands import open_vault, passphrase
+from locker.cli.commands import open_vault
 from locker.cli.prompts import warn
-from locker.errors import EXIT_ERROR, EXIT_OK, LockerError, UsageError
-from locker.know.facts import recogniser
+from locker.errors import EXIT_ERROR, EXIT_OK, UsageError
 from locker.mount import directory as mountdir
 from locker.mount import journal as jn
-from locker.mount import recovery, sync, tracker
+from locker.mount import process, sync, tracker
 from locker.mount import runtime as rt
-from locker.mount import scan as sc
 from locker.mount import session as m
 from locker.mount.process import harden_process
 from locker.text import iso_time, plural
-from locker.vault import Vault
 
 LOCK_WAIT = 10.0  # how long `locker lock` waits for each mount to sync, wipe and say so
 LOCK_POLL = 0.02
@@ -101,6 +99,7 @@ class StatusLine:
         text = (
             f"locks in {duration(left)} ({'idle' if which == tracker.REASON_IDLE else 'max time'})"
             f" · {session.saved.total} saved · Ctrl-C or 'locker lock' locks now"
+            " (Ctrl-Z is ignored)"
         )
         if text != self.shown:
             self.shown = text
@@ -120,7 +119,7 @@ def cmd_mount(args: argparse.Namespace) -> int:
     with vault:
         root, created, warning = mountdir.make_mount_dir(args.dir)
         if warning:
-            warn(f"{warning}: plaintext may reach the disk")
+            warn(warning)
         line = StatusLine(sys.stdout)
         base = rt.runtime_base()
         session = m.Session(
@@ -143,7 +142,8 @@ def cmd_mount(args: argparse.Namespace) -> int:
             if not line.tty:
                 line.event(
                     f"mounted {plural(len(session.known), 'file')}; locks after {idle:g} s idle, "
-                    f"at {time.strftime('%H:%M:%S', time.localtime(session.record.hard_deadline))} at the latest"
+                    f"at {time.strftime('%H:%M:%S', time.localtime(session.record.hard_deadline))} at the latest; "
+                    "Ctrl-Z is ignored"
                 )
             reason = session.run(tick=lambda: line.status(session))
             line.clear()
@@ -151,19 +151,40 @@ def cmd_mount(args: argparse.Namespace) -> int:
             result = session.lock(reason)
         finally:
             restore()
-    for holder in result.holders:
-        with contextlib.suppress(OSError):  # no terminal any more after SIGHUP
+    with contextlib.suppress(OSError):  # no terminal any more after SIGHUP
+        for holder in result.holders:
             warn(_holder_text(holder.pid, holder.command, holder.paths))
-    line.event(
-        f"locked ({result.reason}): {lock_summary(session.saved, session.syncs, result.wiped)}"
+        summary = lock_summary(session.saved, session.syncs, result.wiped, len(result.kept))
+        line.event(f"locked ({result.reason}): {summary}")
+        return _report_left(root, result)
+    return EXIT_ERROR if result.kept or result.not_wiped else EXIT_OK
+
+
+def _report_left(root: Path, result: m.LockResult) -> int:
+    """What the lock left in the directory, and why: files the vault could not take (kept for
+    `locker recover`) and names the wipe could not remove."""
+    if not result.kept and not result.not_wiped:
+        return EXIT_OK
+    if result.kept:
+        names = ", ".join(f"{n!r} ({why})" for n, why in sorted(result.kept.items()))
+        sys.stderr.write(
+            f"locker: error: {plural(len(result.kept), 'file')} in {root} could not be saved and "
+            f"{'were' if len(result.kept) > 1 else 'was'} kept: {names}\n"
+        )
+    if result.not_wiped:
+        sys.stderr.write(f"locker: error: could not wipe {'; '.join(result.not_wiped)}\n")
+    sys.stderr.write(
+        "locker: hint: run 'locker recover' to save them (under valid names) or discard them\n"
     )
-    return EXIT_OK
+    return EXIT_ERROR
 
 
-def lock_summary(saved: sync.SavedCounts, syncs: int, wiped: int) -> str:
-    """'3 changed, 1 added, 1 deleted saved in 3 syncs; 5 files wiped'."""
+def lock_summary(saved: sync.SavedCounts, syncs: int, wiped: int, kept: int = 0) -> str:
+    """'3 changed, 1 added, 1 deleted saved in 3 syncs; 5 files wiped' (and '; 1 file kept
+    unsaved' when the vault could not take one)."""
     head = f"{saved.summary()} saved in {plural(syncs, 'sync')}" if saved.total else "no changes"
-    return f"{head}; {plural(wiped, 'file')} wiped"
+    tail = f"; {plural(kept, 'file')} kept unsaved" if kept else ""
+    return f"{head}; {plural(wiped, 'file')} wiped{tail}"
 
 
 def _holder_text(pid: int, command: str, paths: list[str]) -> str:
@@ -178,6 +199,9 @@ def _holder_text(pid: int, command: str, paths: list[str]) -> str:
 def cmd_lock(args: argparse.Namespace) -> int:
     """Signal every selected mount, then wait for each to report its outcome in the journal:
     'locked VAULT (DIR wiped)', the processes that still held files, or why it did not lock."""
+    # A shell that runs `locker lock` from inside the mount directory holds it; this process
+    # does not need to, and must not be named as a holder of the files it is locking.
+    os.chdir("/")
     active = [f for f in _select(jn.all_mounts(), args) if f.running]
     if not active:
         print("nothing is mounted")
@@ -189,8 +213,20 @@ def cmd_lock(args: argparse.Namespace) -> int:
     for found in active:
         with contextlib.suppress(ProcessLookupError):
             os.kill(found.record.pid, m.LOCK_SIGNAL)
+            _continue_if_stopped(found.record)
     failed = sum(not _await_lock(f) for f in active)
     return EXIT_ERROR if failed or unverifiable else EXIT_OK
+
+
+def _continue_if_stopped(r: jn.Record) -> None:
+    """A stopped mount (SIGSTOP; it ignores Ctrl-Z) cannot lock: continue it, and say so."""
+    if not process.is_stopped(r.pid):
+        return
+    try:
+        os.kill(r.pid, signal.SIGCONT)
+        warn(f"the mount at {r.dir} (PID {r.pid}) was stopped; sent it SIGCONT so that it locks")
+    except PermissionError:
+        warn(f"the mount at {r.dir} (PID {r.pid}) is stopped and not ours to continue")
 
 
 def _await_lock(found: jn.Found) -> bool:
@@ -214,6 +250,15 @@ def _await_lock(found: jn.Found) -> bool:
             )
             return False
         time.sleep(LOCK_POLL)
+    if current is not None and current.state == jn.STATE_WIPING and (current.kept or current.error):
+        kept = ", ".join(repr(n) for n in current.kept)
+        why = f"kept {plural(len(current.kept), 'file')} it could not save: {kept}" if kept else ""
+        sys.stderr.write(
+            f"locker: error: the mount of {r.vault} at {r.dir} (PID {r.pid}) locked but "
+            f"{why or current.error}\n"
+            "locker: hint: run 'locker recover' to save or discard what is left\n"
+        )
+        return False
     if current is not None and current.state == jn.STATE_WIPING:
         sys.stderr.write(
             f"locker: error: the mount of {r.vault} at {r.dir} (PID {r.pid}) stopped while "
@@ -245,13 +290,19 @@ def _status_row(found: jn.Found) -> dict[str, Any]:
         "vault": r.vault,
         "dir": r.dir,
         "pid": r.pid,
-        "state": ("orphaned" if not found.running else r.state),
+        "state": _state(found),
         "since": iso_time(r.started),
         "idle_seconds": r.idle_seconds,
         "idle_deadline": iso_time(r.idle_deadline),
         "hard_deadline": iso_time(r.hard_deadline),
         "files": len(r.files),
     }
+
+
+def _state(found: jn.Found) -> str:
+    if not found.running:
+        return "orphaned"
+    return "stopped" if process.is_stopped(found.record.pid) else found.record.state
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -270,128 +321,13 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"{r.vault}: ORPHANED mount at {r.dir} (PID {r.pid} is gone) since {since}")
             continue
         print(f"{r.vault}: mounted at {r.dir} by PID {r.pid} since {since}")
+        if process.is_stopped(r.pid):
+            print(
+                f"  STOPPED: it cannot sync or lock until continued ('kill -CONT {r.pid}'); "
+                "'locker lock' continues and locks it"
+            )
         print(
             f"  locks in {duration(r.idle_deadline - now)} if idle, "
             f"in {duration(r.hard_deadline - now)} at the latest"
         )
     return EXIT_OK
-
-
-# -- recover -------------------------------------------------------------------------------------
-
-
-def _ask(question: str) -> str:
-    sys.stderr.write(question)
-    sys.stderr.flush()
-    return sys.stdin.readline().strip().lower()
-
-
-def cmd_recover(args: argparse.Namespace) -> int:
-    if args.yes and args.discard:
-        raise UsageError("--yes and --discard cannot be used together")
-    left = _select(jn.orphans(), args)
-    if not left:
-        others = jn.orphans()
-        print("nothing to recover")
-        if others:
-            print(f"({plural(len(others), 'orphaned mount')} of other vaults: run without --vault)")
-        return EXIT_OK
-    harden_process()
-    status = EXIT_OK
-    for found in left:
-        status = max(status, _recover_one(found, args))
-    return status
-
-
-def _recover_one(found: jn.Found, args: argparse.Namespace) -> int:
-    r = found.record
-    root = Path(r.dir)
-    print(f"orphaned mount of {r.vault} at {r.dir} (PID {r.pid}, since {iso_time(r.started)})")
-    if not os.path.lexists(root):
-        print("  its directory is gone; nothing to recover")
-        found.journal.remove(r.mount_id)
-        return EXIT_OK
-    try:
-        st = jn.check_mount_dir(r)
-    except (LockerError, OSError) as exc:
-        sys.stderr.write(
-            f"locker: error: refusing to recover or wipe {r.dir}: {exc}\n"
-            f"locker: hint: if this record is not yours, remove "
-            f"{found.journal.path_of(r.mount_id)}\n"
-        )
-        return EXIT_ERROR
-    expect = (st.st_dev, st.st_ino)
-    if r.state == jn.STATE_WIPING:
-        # The final sync was committed before the wipe began: nothing here is to be imported
-        # (a file already zeroed would otherwise overwrite its entry with zeros).
-        print("  it stopped while wiping, after its files were saved into the vault")
-        wiped = mountdir.wipe_tree(root, remove_root=r.created_dir, expect=expect)
-        found.journal.remove(r.mount_id)
-        print(f"  finished the wipe: wiped {plural(wiped, 'file')} and removed {r.dir}")
-        return EXIT_OK
-    if r.state == jn.STATE_MATERIALISING:
-        changes = sc.Changes()
-        print("  it stopped while materialising, before anyone could change a file")
-        scan = sc.scan_tree(root, r.files)
-        left = sorted([*scan.files, *scan.skipped])
-        for name in left:
-            print(f"  holds    {name}")
-    else:
-        changes = sc.diff(root, r.files)
-        for text in changes.lines():
-            print(f"  {text}")
-        if not changes:
-            print("  no changes since the last sync")
-    mode = "yes" if args.yes else "discard" if args.discard else None
-    if r.state == jn.STATE_MATERIALISING and left and mode is None:
-        if not sys.stdin.isatty():
-            sys.stderr.write(
-                "locker: error: the directory is not empty; it is wiped only on request\n"
-                "locker: hint: 'locker recover --discard' (or --yes) wipes it\n"
-            )
-            return EXIT_ERROR
-        if _ask("wipe these files [y/N]? ") not in ("y", "yes"):
-            print("  left as it is")
-            return EXIT_OK
-    if changes and mode != "discard":
-        if mode is None and not sys.stdin.isatty():
-            if getattr(args, "passphrase_file", None):  # a script can preview the conflicts
-                with Vault.open(Path(r.vault), passphrase(args)) as v:
-                    _show_conflicts(recovery.plan_recovery(v, r, changes))
-            sys.stderr.write(
-                "locker: error: the mount directory holds changes that are not in the vault\n"
-                "locker: hint: 'locker recover --yes' saves them into the vault, "
-                "'locker recover --discard' drops them\n"
-            )
-            return EXIT_ERROR
-        with Vault.open(Path(r.vault), passphrase(args), write=True, purpose="recover") as v:
-            v.recogniser = recogniser()
-            plan = recovery.plan_recovery(v, r, changes)
-            _show_conflicts(plan)
-            if mode is None:
-                answer = _ask(
-                    "save these changes into the vault [y], discard them [d], or leave [N]? "
-                )
-                mode = {"y": "yes", "yes": "yes", "d": "discard", "discard": "discard"}.get(answer)
-                if mode is None:
-                    print("  left as it is")
-                    return EXIT_OK
-            if mode == "yes":
-                recovery.recover(v, r, changes, plan)
-                n = len(plan.conflicts)
-                note = f"; {plural(n, 'conflict')} (see the warnings)" if n else ""
-                print(f"  saved into {r.vault}: {changes.summary()}{note}")
-                for conflict in plan.conflicts:
-                    warn(conflict.message())
-    if changes and mode == "discard":
-        print(f"  discarded: {changes.summary()}")
-    wiped = mountdir.wipe_tree(root, remove_root=r.created_dir, expect=expect)
-    found.journal.remove(r.mount_id)
-    print(f"  wiped {plural(wiped, 'file')} and removed {r.dir}")
-    return EXIT_OK
-
-
-def _show_conflicts(plan: recovery.RecoveryPlan) -> None:
-    """Before anything is saved: where the vault changed too, and what will be done instead."""
-    for conflict in plan.conflicts:
-        print(f"  conflict {conflict.message(done=False)}")

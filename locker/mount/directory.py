@@ -9,9 +9,11 @@ follows a symlink, and never zeroes a file that has another hard link.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from locker.errors import LockerError, UsageError
@@ -37,12 +39,25 @@ def make_mount_dir(requested: str | None) -> tuple[Path, bool, str | None]:
             if os.listdir(path):
                 raise UsageError(f"{path} is not empty", hint="mount into a new or empty directory")
             os.chmod(path, 0o700)
-        warning = None if runtime.is_ram_backed(path) else f"{path} is not RAM-backed (tmpfs)"
-        return path, created, warning
+        return path, created, _dir_warning(path)
     base = runtime.ram_base()  # never on disk: refused there unless --dir asks for it
     path = base.path / f"mnt-{secrets.token_hex(8)}"
     os.mkdir(path, 0o700)
     return path, True, None
+
+
+def _dir_warning(path: Path) -> str | None:
+    """Why a --dir is not as safe as tmpfs, or None: a disk keeps the plaintext, and ramfs has
+    timestamps too coarse to see every rewrite (the final sync reads every file anyway)."""
+    kind = runtime.filesystem_type(path)
+    if kind == "tmpfs":
+        return None
+    if kind == "ramfs":
+        return (
+            f"{path} is on ramfs, not tmpfs: it has no size limit and its coarse timestamps "
+            "make each sync read more"
+        )
+    return f"{path} is not RAM-backed (tmpfs): plaintext may reach the disk"
 
 
 def _zero_fd(fd: int, size: int) -> None:
@@ -97,101 +112,179 @@ def _zero_at(dir_fd: int, name: str, durable: bool) -> bool:
         os.close(fd)
 
 
-def _wipe_dir(dir_fd: int, durable: bool) -> int:
-    """Zero and unlink each file in the directory `dir_fd`, one at a time, and remove its
-    subdirectories, descending only through descriptors opened without following symlinks."""
-    with contextlib.suppress(OSError):
-        os.fchmod(dir_fd, 0o700)
-    count = 0
-    for name in os.listdir(dir_fd):
+WIPE_PASSES = 5  # a directory refilled while it is wiped is listed and wiped this many times
+
+
+@dataclass
+class Wiped:
+    """What a wipe did: files removed, and what it could not remove, each with the reason."""
+
+    count: int = 0
+    left: list[str] = field(default_factory=list)
+
+
+def _open_subdir(dir_fd: int, name: str) -> int:
+    """Open the directory `name` in `dir_fd` without following a symlink; one of ours that we
+    cannot read (mode 000) is made 0700 first, through a descriptor that cannot be swapped."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        return os.open(name, flags, dir_fd=dir_fd)
+    except PermissionError:
+        if not _O_PATH:
+            raise
+    pfd = os.open(name, _O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        via = f"/proc/self/fd/{pfd}"
+        os.chmod(via, 0o700)
+        return os.open(via, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    finally:
+        os.close(pfd)
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+class _Wiper:
+    """One wipe: walks by directory descriptors, never follows a symlink, keeps `keep` (entry
+    names, '/'-separated) and the directories that lead to them, and carries on past anything
+    it cannot remove, noting it."""
+
+    def __init__(self, durable: bool, keep: frozenset[str]) -> None:
+        self.durable, self.keep = durable, keep
+        self.keep_dirs = {n.rsplit("/", i)[0] for n in keep for i in range(1, n.count("/") + 1)}
+        self.out = Wiped()
+
+    def until_empty(self, dir_fd: int, prefix: str) -> bool:
+        """Wipe the directory's content, listing it again while something reappears (a writer
+        that recreates files by path). True once nothing but what is kept is left."""
+        with contextlib.suppress(OSError):
+            os.fchmod(dir_fd, 0o700)
+        for _ in range(WIPE_PASSES):
+            try:
+                names = [n for n in os.listdir(dir_fd) if prefix + n not in self.keep]
+            except OSError as exc:
+                self.out.left.append(f"{prefix or './'}: {_why(exc)}")
+                return False
+            names = [n for n in names if not self._only_kept_below(dir_fd, n, prefix)]
+            if not names:
+                return True
+            for name in names:
+                self._wipe_entry(dir_fd, name, prefix)
+        return False
+
+    def _only_kept_below(self, dir_fd: int, name: str, prefix: str) -> bool:
+        """A directory that leads to kept files and holds nothing else any more."""
+        rel = prefix + name
+        if rel not in self.keep_dirs:
+            return False
+        try:
+            sub = _open_subdir(dir_fd, name)
+        except OSError:
+            return False
+        try:
+            return all(
+                rel + "/" + n in self.keep or self._only_kept_below(sub, n, rel + "/")
+                for n in os.listdir(sub)
+            )
+        except OSError:
+            return False
+        finally:
+            os.close(sub)
+
+    def _wipe_entry(self, dir_fd: int, name: str, prefix: str) -> None:
+        rel = prefix + name
         try:
             st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         except FileNotFoundError:
-            continue
+            return
+        except OSError as exc:
+            self.out.left.append(f"{rel}: {_why(exc)}")
+            return
         if stat.S_ISDIR(st.st_mode):
-            try:
-                sub = os.open(
-                    name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd
-                )
-            except OSError:  # replaced by a symlink or a file since: remove just the name
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(name, dir_fd=dir_fd)
-                continue
-            try:
-                count += _wipe_dir(sub, durable)
-            finally:
-                os.close(sub)
-            try:
-                os.rmdir(name, dir_fd=dir_fd)
-            except NotADirectoryError:  # swapped for a symlink after it was opened
+            self._wipe_subdir(dir_fd, name, rel)
+            return
+        if stat.S_ISREG(st.st_mode):
+            _zero_at(dir_fd, name, self.durable)
+        try:
+            os.unlink(name, dir_fd=dir_fd)
+            self.out.count += 1
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            self.out.left.append(f"{rel}: {_why(exc)}")
+
+    def _wipe_subdir(self, dir_fd: int, name: str, rel: str) -> None:
+        try:
+            sub = _open_subdir(dir_fd, name)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            try:  # replaced by a symlink or a file since: remove just the name
                 os.unlink(name, dir_fd=dir_fd)
             except FileNotFoundError:
                 pass
-            continue
-        if stat.S_ISREG(st.st_mode):
-            _zero_at(dir_fd, name, durable)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(name, dir_fd=dir_fd)
-        count += 1
-    return count
-
-
-def wipe_tree(root: Path, remove_root: bool, expect: tuple[int, int] | None = None) -> int:
-    """Zero and unlink every file under `root` (editor litter included), file by file, then
-    remove the directories. `expect` is the (st_dev, st_ino) the directory must still have:
-    one replaced since is not touched. Returns the number of files removed."""
-    try:
-        root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return 0
-    try:
-        st = os.fstat(root_fd)
-        if expect is not None and (st.st_dev, st.st_ino) != expect:
-            raise LockerError(f"{root} was replaced by another directory; it was not wiped")
-        count = _wipe_dir(root_fd, durable=not runtime.is_ram_backed(root))
-    finally:
-        os.close(root_fd)
-    if remove_root:
-        with contextlib.suppress(FileNotFoundError):
-            now = os.lstat(root)
-            if (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino):
-                os.rmdir(root)
-    return count
-
-
-def wipe_files(root: Path, names: list[str], expect: tuple[int, int] | None = None) -> int:
-    """Zero and unlink just the files `names` ('/'-separated, relative to `root`), each reached
-    through directory descriptors that never follow a symlink. Returns how many were removed."""
-    try:
-        root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return 0
-    count = 0
-    try:
-        st = os.fstat(root_fd)
-        if expect is not None and (st.st_dev, st.st_ino) != expect:
-            raise LockerError(f"{root} was replaced by another directory; it was not wiped")
-        durable = not runtime.is_ram_backed(root)
-        for name in names:
-            *parents, leaf = name.split("/")
-            fds = [root_fd]
-            try:
-                for part in parents:
-                    fds.append(
-                        os.open(
-                            part,
-                            os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                            dir_fd=fds[-1],
-                        )
-                    )
-                if _zero_at(fds[-1], leaf, durable):
-                    os.unlink(leaf, dir_fd=fds[-1])
-                    count += 1
             except OSError:
-                continue
-            finally:
-                for fd in fds[1:]:
-                    os.close(fd)
+                self.out.left.append(f"{rel}/: {_why(exc)}")
+            return
+        try:
+            empty = self.until_empty(sub, rel + "/")
+        finally:
+            os.close(sub)
+        if rel in self.keep_dirs:
+            return
+        try:
+            os.rmdir(name, dir_fd=dir_fd)
+        except NotADirectoryError:  # swapped for a symlink after it was opened
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=dir_fd)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            if empty:  # refilled after the last pass: listed again by the caller's next pass
+                return
+            self.out.left.append(f"{rel}/: {_why(exc)}")
+
+
+def wipe_tree(
+    root: Path,
+    remove_root: bool,
+    expect: tuple[int, int] | None = None,
+    keep: frozenset[str] = frozenset(),
+) -> Wiped:
+    """Zero and unlink every file under `root` (editor litter included), file by file, then
+    remove the directories, except the files named in `keep` (and the directories leading to
+    them). `expect` is the (st_dev, st_ino) the directory must still have: one replaced since
+    is not touched. A directory refilled while it is wiped is wiped again; what cannot be
+    removed is skipped and listed in the result, and the wipe carries on with the rest."""
+    try:
+        root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return Wiped()
+    except OSError as exc:
+        return Wiped(0, [f"{root}: {_why(exc)}"])
+    wiper = _Wiper(durable=not runtime.is_ram_backed(root), keep=keep)
+    try:
+        st = os.fstat(root_fd)
+        if expect is not None and (st.st_dev, st.st_ino) != expect:
+            raise LockerError(f"{root} was replaced by another directory; it was not wiped")
+        for _ in range(WIPE_PASSES):
+            empty = wiper.until_empty(root_fd, "")
+            if not remove_root or keep or not empty:
+                break
+            try:
+                now = os.lstat(root)
+                if (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino):
+                    os.rmdir(root)
+                break
+            except FileNotFoundError:
+                break
+            except OSError as exc:
+                if exc.errno != errno.ENOTEMPTY:
+                    wiper.out.left.append(f"{root}: {_why(exc)}")
+                    break
+        else:
+            wiper.out.left.append(f"{root}: files kept reappearing while it was wiped")
     finally:
         os.close(root_fd)
-    return count
+    return wiper.out

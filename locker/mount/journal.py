@@ -32,8 +32,12 @@ JOURNAL_VERSION = 1
 STATE_MATERIALISING = "materialising"
 STATE_MOUNTED = "mounted"
 STATE_LOCKING = "locking"
-# The final sync was committed: everything left in the directory is in the vault (or was never
-# to be saved). A record found in this state is only wiped, never imported from.
+# The final sync was committed (or failed): every file left in the directory is in the vault (or
+# was never to be saved) except those the record lists as `kept`, which hold unsaved changes.
+# Recovering such a record wipes everything else first and imports only from the kept files;
+# `files` then holds only what those (and deletions the vault did not take) are compared with.
+# If the record itself cannot be written (a full tmpfs), an empty marker file beside it says
+# the same with nothing kept; without either, nothing is wiped.
 STATE_WIPING = "wiping"
 STATE_LOCKED = "locked"  # finished: left only for the `locker lock` that asked, to read the outcome
 STATES = (STATE_MATERIALISING, STATE_MOUNTED, STATE_LOCKING, STATE_WIPING, STATE_LOCKED)
@@ -64,6 +68,7 @@ class Record:
     wiped: int = 0
     error: str = ""
     finished: float = 0.0
+    kept: list[str] = field(default_factory=list)  # in state "wiping": files not to be wiped
 
     @classmethod
     def new(cls, vault: Path, directory: Path, **times: Any) -> Record:
@@ -98,6 +103,8 @@ class Record:
                 raise ValueError(f"malformed journal record: {name}")
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in self.files.items()):
             raise ValueError("malformed journal record: files")
+        if not all(isinstance(k, str) for k in self.kept):
+            raise ValueError("malformed journal record: kept")
         if not all(isinstance(h, dict) for h in self.holders):
             raise ValueError("malformed journal record: holders")
         if self.state not in STATES:
@@ -135,6 +142,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "wiped": (int,),
     "error": (str,),
     "finished": _NUMBER,
+    "kept": (list,),
 }
 
 
@@ -188,6 +196,19 @@ class Journal:
     def path_of(self, mount_id: str) -> Path:
         return self.directory / f"{mount_id}.json"
 
+    def marker_of(self, mount_id: str) -> Path:
+        return self.directory / f"{mount_id}.wiping"
+
+    def mark_wiping(self, mount_id: str) -> None:
+        """Say "wiping, nothing kept" where the record cannot be rewritten: an empty file needs
+        no data block, so it can still be made on a full tmpfs. OSError if even that fails."""
+        fd = os.open(
+            self.marker_of(mount_id),
+            os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o600,
+        )
+        os.close(fd)
+
     def write(self, record: Record) -> None:
         data = json.dumps(record.to_json(), indent=1, sort_keys=True).encode()
         tmp = self.directory / f".{record.mount_id}.{secrets.token_hex(4)}.tmp"
@@ -206,13 +227,20 @@ class Journal:
     def read(self, mount_id: str) -> Record | None:
         """The record of `mount_id`, or None if there is none (or it cannot be read)."""
         try:
-            return _load(self.path_of(mount_id))
+            return self._load(self.path_of(mount_id))
         except (OSError, ValueError, TypeError):
             return None
 
     def remove(self, mount_id: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path_of(mount_id))
+        for path in (self.path_of(mount_id), self.marker_of(mount_id)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+    def _load(self, path: Path) -> Record:
+        record = _load(path)
+        if os.path.lexists(self.marker_of(record.mount_id)) and record.state != STATE_LOCKED:
+            record.state, record.files, record.kept = STATE_WIPING, {}, []
+        return record
 
     def records(self) -> Iterator[Record]:
         try:
@@ -223,7 +251,7 @@ class Journal:
             if name.startswith(".") or not name.endswith(".json"):
                 continue
             try:
-                yield _load(self.directory / name)
+                yield self._load(self.directory / name)
             except (OSError, ValueError, TypeError):
                 continue
 

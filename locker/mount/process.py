@@ -52,6 +52,12 @@ def is_running(pid: int, start: str, boot: str) -> bool:
     return not (start and now and now != start)
 
 
+def is_stopped(pid: int) -> bool:
+    """True if `pid` is stopped (Ctrl-Z, SIGSTOP, or stopped under a tracer)."""
+    fields = _proc_stat(pid)
+    return bool(fields) and fields[0] in (b"T", b"t")
+
+
 def process_name(pid: int) -> str:
     """The command of `pid`, from /proc/PID/cmdline (else /proc/PID/comm)."""
     with contextlib.suppress(OSError):

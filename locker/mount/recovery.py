@@ -6,7 +6,9 @@ changed in the vault meanwhile (the orphan's copy is kept beside it as NAME.reco
 from __future__ import annotations
 
 import hashlib
+import re
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,8 +65,17 @@ class RecoveryPlan:
 
     def names(self) -> tuple[str, ...]:
         out = [n for pair in self.renames for n in pair] + self.removes
-        out += [n for pair in self.writes for n in dict.fromkeys(pair)]
+        out += [n for pair in self.writes for n in pair if valid_name(n)]
         return tuple(dict.fromkeys(out))
+
+
+def valid_name(name: str) -> bool:
+    """A name the vault takes (a file saved under another name has its own refused one)."""
+    try:
+        check_name(name)
+        return True
+    except UsageError:
+        return False
 
 
 def recovered_name(name: str, taken: set[str], when: float) -> str:
@@ -88,6 +99,38 @@ def recovered_name(name: str, taken: set[str], when: float) -> str:
     raise LockerError(f"no free name to save the recovered version of {name!r}")
 
 
+def suggest_name(name: str, taken: set[str], when: float) -> str:
+    """A valid entry name for a file whose name the vault refuses: systemd's `\\xNN` escapes
+    decoded where that gives a printable character, other backslashes, controls, bidi marks
+    and undecodable bytes made `_`, components cut to 255 bytes and the whole to 1024; one
+    already taken gets the `.recovered-...` suffix."""
+    raw = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    raw = re.sub(r"\\x([0-9a-fA-F]{2})", _unescape, raw)
+    parts = []
+    for part in raw.split("/"):
+        clean = "".join(
+            "_" if c in "\\\ufffd" or unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c
+            for c in part
+        )
+        if clean in ("", ".", ".."):
+            clean = clean.replace(".", "_") or "_"
+        parts.append(clean.encode()[:255].decode(errors="ignore"))
+    candidate = "/".join(parts).encode()[:1024].decode(errors="ignore").rstrip("/") or "_"
+    try:
+        check_name(candidate)
+    except UsageError:
+        candidate = "recovered"
+    if candidate in taken or any(t.startswith(candidate + "/") for t in taken):
+        return recovered_name(candidate, taken, when)
+    taken.add(candidate)
+    return candidate
+
+
+def _unescape(match: re.Match[str]) -> str:
+    c = chr(int(match.group(1), 16))
+    return c if c.isprintable() and c not in "/\\" else match.group(0)
+
+
 def _entry_hash(vault: Vault, name: str) -> str:
     """sha256 of the entry's content as the vault holds it now (streamed, each chunk verified)."""
     digest = hashlib.sha256()
@@ -97,7 +140,11 @@ def _entry_hash(vault: Vault, name: str) -> str:
 
 
 def plan_recovery(
-    vault: Vault, record: jn.Record, changes: sc.Changes, now: float | None = None
+    vault: Vault,
+    record: jn.Record,
+    changes: sc.Changes,
+    now: float | None = None,
+    sources: dict[str, str] | None = None,
 ) -> RecoveryPlan:
     """Decide how to save an orphan's changes without overwriting what the vault changed since.
 
@@ -105,7 +152,10 @@ def plan_recovery(
     entry whose vault content still has that hash is the orphan's to change; one whose content
     moved on (or that appeared or vanished) is a conflict: the vault's version stays, and the
     orphan's is saved beside it under a new name. Nothing is overwritten or deleted silently.
+    `sources` maps an entry name in `changes` to the file it comes from, where they differ (a
+    file whose name the vault refuses, saved under another).
     """
+    files = sources or {}
     root = Path(record.dir)
     when = time.time() if now is None else now
     plan = RecoveryPlan()
@@ -123,17 +173,18 @@ def plan_recovery(
     def put(name: str, mount: str) -> Conflict | None:
         """The orphan's file `name` should become that entry, which the vault was expected
         to hold with the recorded hash (or not at all, for a new name)."""
+        source = files.get(name, name)
         now_hash = in_vault(name)
         if now_hash == record.files.get(name):
-            plan.writes.append((name, name))
+            plan.writes.append((name, source))
             return None
-        if now_hash is not None and now_hash == sc.sha256_file(root / name):
+        if now_hash is not None and now_hash == sc.sha256_file(root / source):
             return None  # the vault already holds exactly this
         vault_did = (
             "deleted" if now_hash is None else "added" if name not in record.files else "changed"
         )
         saved = recovered_name(name, taken, when)
-        plan.writes.append((saved, name))
+        plan.writes.append((saved, source))
         conflict = Conflict(name, mount, vault_did, saved)
         plan.conflicts.append(conflict)
         return conflict
@@ -170,7 +221,7 @@ def plan_recovery(
         kept = None if old_now is None else Conflict(old, moved, "changed")
         if kept:
             plan.conflicts.append(kept)
-        if put(new, f"renamed from {old}") is None and (new, new) in plan.writes:
+        if put(new, f"renamed from {old}") is None and (new, files.get(new, new)) in plan.writes:
             if kept:
                 kept.saved_as = new
             else:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from locker.errors import LockerError
+from locker.text import printable
 
 # Editor swap, backup and lock files, and locker's own temp names: new files with such names are
 # never synced (and are wiped on lock). An entry the vault holds is synced whatever its name.
@@ -46,33 +47,71 @@ class FileStat:
 class Scan:
     files: dict[str, FileStat] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)  # symlinks, sockets, fifos
+    # What could not be listed or looked at (a directory ends with '/'), with the reason: what
+    # is below it is unknown, neither present nor deleted.
+    unreadable: dict[str, str] = field(default_factory=dict)
+
+    def hides(self, name: str) -> bool:
+        """True if `name` may exist but could not be seen (it is under an unreadable name)."""
+        return name in self.unreadable or any(
+            u.endswith("/") and name.startswith(u) for u in self.unreadable
+        )
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def scan_tree(root: Path, known: Collection[str] = ()) -> Scan:
     """Regular files under `root` by entry name ('/'-separated), never following symlinks.
-    Editor litter is left out unless its name is in `known` (an entry the vault holds)."""
+    Editor litter is left out unless its name is in `known` (an entry the vault holds). It walks
+    by directory descriptors, so no path length limit applies, and never raises for what it
+    cannot read: that goes to `unreadable`."""
     scan = Scan()
 
-    def walk(directory: Path, prefix: str) -> None:
+    def walk(dir_fd: int, prefix: str) -> None:
         try:
-            items = list(os.scandir(directory))
-        except FileNotFoundError:
+            names = os.listdir(dir_fd)
+        except OSError as exc:
+            scan.unreadable[prefix] = exc.strerror or type(exc).__name__
             return
-        for item in items:
-            name = prefix + item.name
+        for leaf in names:
+            name = prefix + leaf
             try:
-                st = item.stat(follow_symlinks=False)
+                st = os.stat(leaf, dir_fd=dir_fd, follow_symlinks=False)
             except FileNotFoundError:
                 continue
+            except OSError as exc:
+                scan.unreadable[name] = exc.strerror or type(exc).__name__
+                continue
             if stat.S_ISDIR(st.st_mode):
-                walk(Path(item.path), name + "/")
+                try:
+                    sub = os.open(leaf, _DIR_FLAGS, dir_fd=dir_fd)
+                except FileNotFoundError:
+                    continue
+                except OSError as exc:
+                    scan.unreadable[name + "/"] = exc.strerror or type(exc).__name__
+                    continue
+                try:
+                    walk(sub, name + "/")
+                finally:
+                    os.close(sub)
             elif stat.S_ISREG(st.st_mode):
                 if name in known or not is_ignored(name):
                     scan.files[name] = FileStat.of(st)
             else:
                 scan.skipped.append(name)
 
-    walk(root, "")
+    try:
+        root_fd = os.open(root, _DIR_FLAGS)
+    except FileNotFoundError:
+        return scan
+    except OSError as exc:
+        scan.unreadable[""] = exc.strerror or type(exc).__name__
+        return scan
+    try:
+        walk(root_fd, "")
+    finally:
+        os.close(root_fd)
     return scan
 
 
@@ -84,6 +123,18 @@ def read_regular(path: Path) -> tuple[bytes, FileStat]:
         if not stat.S_ISREG(st.st_mode):
             raise LockerError(f"{path} is not a regular file")
         return f.read(), FileStat.of(st)
+
+
+def hash_regular(path: Path) -> tuple[str, FileStat, FileStat]:
+    """sha256 of a regular file read in a stream (never through a symlink), with its stat
+    before and after the read: when they differ, the file changed while it was read."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise LockerError(f"{path} is not a regular file")
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+        return digest, FileStat.of(st), FileStat.of(os.fstat(fd))
 
 
 def sha256_file(path: Path) -> str:
@@ -100,15 +151,20 @@ class Changes:
     added: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     renamed: list[tuple[str, str]] = field(default_factory=list)
+    # Files whose content could not be read, with the reason: not known to be changed or not.
+    unreadable: dict[str, str] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.changed or self.added or self.deleted or self.renamed)
+        return bool(self.changed or self.added or self.deleted or self.renamed or self.unreadable)
 
     def lines(self) -> list[str]:
-        out = [f"changed  {n}" for n in self.changed]
-        out += [f"added    {n}" for n in self.added]
-        out += [f"deleted  {n}" for n in self.deleted]
-        out += [f"renamed  {a} -> {b}" for a, b in self.renamed]
+        """One line per change, names made safe for a terminal."""
+        p = printable
+        out = [f"changed  {p(n)}" for n in self.changed]
+        out += [f"added    {p(n)}" for n in self.added]
+        out += [f"deleted  {p(n)}" for n in self.deleted]
+        out += [f"renamed  {p(a)} -> {p(b)}" for a, b in self.renamed]
+        out += [f"unreadable {p(n)}: {why}" for n, why in sorted(self.unreadable.items())]
         return out
 
     def summary(self) -> str:
@@ -142,11 +198,24 @@ def pair_renames(
 
 
 def diff(root: Path, recorded: dict[str, str]) -> Changes:
-    """Compare every file under `root` with the recorded hashes (recovery: no stat shortcut)."""
-    current = {name: sha256_file(root / name) for name in scan_tree(root, recorded).files}
+    """Compare every file under `root` with the recorded hashes (recovery: no stat shortcut).
+    What cannot be read is listed as unreadable, and a recorded name that may be hidden under
+    it is not taken as deleted."""
+    scan = scan_tree(root, recorded)
+    current: dict[str, str] = {}
+    unreadable = {n.rstrip("/") or ".": why for n, why in scan.unreadable.items()}
+    for name in scan.files:
+        try:
+            current[name] = sha256_file(root / name)
+        except OSError as exc:
+            unreadable[name] = exc.strerror or type(exc).__name__
     changed = sorted(n for n, h in current.items() if n in recorded and recorded[n] != h)
     added, deleted, renamed = pair_renames(
         {n: h for n, h in current.items() if n not in recorded},
-        {n: h for n, h in recorded.items() if n not in current},
+        {
+            n: h
+            for n, h in recorded.items()
+            if n not in current and n not in unreadable and not scan.hides(n)
+        },
     )
-    return Changes(changed, added, deleted, renamed)
+    return Changes(changed, added, deleted, renamed, unreadable)

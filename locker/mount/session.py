@@ -18,7 +18,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
 
@@ -61,6 +61,8 @@ class LockResult:
     synced: sc.Changes
     holders: list[process.Holder]
     wiped: int
+    kept: dict[str, str] = field(default_factory=dict)  # left for `locker recover`, and why
+    not_wiped: list[str] = field(default_factory=list)  # what the wipe could not remove, and why
 
 
 Notify = Callable[[str], None]
@@ -200,8 +202,10 @@ class Session:
             self._save_journal()
 
     def _save_journal(self) -> None:
-        """Write the record, with the hash of every file as the vault now holds it."""
-        self.record.files = {n: k.sha256 for n, k in self.known.items()}
+        """Write the record, with the hash of every file as the vault now holds it (once it is
+        wiping, the record keeps only what the kept files are compared with)."""
+        if self.record.state not in (jn.STATE_WIPING, jn.STATE_LOCKED):
+            self.record.files = {n: k.sha256 for n, k in self.known.items()}
         try:
             self.journal.write(self.record)
         except OSError as exc:
@@ -256,12 +260,14 @@ class Session:
         """Final sync (with the lock event), name processes that still hold files, wipe.
 
         The journal record says "locking" and names the holders before anything is wiped, so
-        `locker lock` in another shell can report them; once the final sync is committed it
-        says "wiping", so a crash during the wipe is finished by `locker recover` without
-        importing anything. If the final sync fails, every file the vault already holds as it
-        is is wiped anyway; only files with unsaved changes stay (and the record, with the
-        error, lists just those) for `locker recover`. When `locker lock` asked, the record is
-        left in state "locked" with the outcome, for it to read and remove.
+        `locker lock` in another shell can report them. Nothing is wiped before the record says
+        "wiping" (with the files kept, if any, and no file that is in the vault left listed as
+        one the mount deleted): if that cannot be written, not even as an empty marker, nothing
+        is wiped at all. Files the final sync could not save (unreadable, still being written,
+        a name the vault refuses) are kept for `locker recover`, which is what `kept` in the
+        result lists. If the final sync fails altogether, `_lock_after_failed_sync` decides.
+        When `locker lock` asked, the record is left in state "locked" with the outcome, for it
+        to read and remove.
         """
         self.stop_watching()
         holders = process.find_holders(self.root)
@@ -274,51 +280,98 @@ class Session:
         try:
             result = self.sync(final=("lock", detail[:500]), strict=True)
         except (LockerError, OSError) as exc:
-            result = self._lock_after_failed_sync(exc)
+            return self._lock_after_failed_sync(exc, reason, holders)
+        for name, why in sorted(result.unsaved.items()):
+            self.notify(f"warning: {name} is kept, not saved: {why}")
+        return self._wipe(reason, holders, result.changes, result.unsaved, gone=[])
+
+    def _wipe(
+        self,
+        reason: str,
+        holders: list[process.Holder],
+        synced: sc.Changes,
+        kept: dict[str, str],
+        gone: list[str],
+    ) -> LockResult:
+        """Put "wiping" on record (what stays, and what it is compared with), then wipe."""
+        if not self.root_intact():
+            self.journal.remove(self.record.mount_id)
+            return LockResult(reason, synced, holders, 0)
         self.record.state = jn.STATE_WIPING
-        self._save_journal()
-        wiped = 0
-        if self.root_intact():
-            wiped = mountdir.wipe_tree(
-                self.root, remove_root=self.record.created_dir, expect=self._root_id
-            )
-        if reason == REASON_COMMAND:
+        self.record.kept = sorted(kept)
+        self.record.files = {
+            n: k.sha256 for n, k in self.known.items() if n in gone or _under(n, self.record.kept)
+        }
+        self._record_wiping()
+        wiped = mountdir.wipe_tree(
+            self.root,
+            remove_root=self.record.created_dir and not kept,
+            expect=self._root_id,
+            keep=frozenset(kept),
+        )
+        for what in wiped.left:
+            self.notify(f"warning: could not wipe {what}")
+        if wiped.left:
+            self.record.error = "could not wipe " + "; ".join(wiped.left)
+        self.record.wiped = wiped.count
+        if kept or wiped.left:
+            self._save_journal()  # stays for `locker recover`
+        elif reason == REASON_COMMAND:
             self.record.state = jn.STATE_LOCKED
             self.known.clear()
-            self.record.wiped = wiped
             self.record.finished = time.time()
             self._save_journal()
         else:
             self.journal.remove(self.record.mount_id)
-        return LockResult(reason, result.changes, holders, wiped)
+        return LockResult(reason, synced, holders, wiped.count, dict(kept), wiped.left)
 
-    def _lock_after_failed_sync(self, exc: BaseException) -> SyncResult:
+    def _record_wiping(self) -> None:
+        """Write the "wiping" record, or failing that (a full tmpfs) the empty marker that says
+        the same when nothing is kept; raise if neither is on record: then nothing is wiped."""
+        try:
+            self.journal.write(self.record)
+            return
+        except OSError as exc:
+            problem = exc.strerror or str(exc)
+        if not self.record.kept and not self.record.files:
+            try:
+                self.journal.mark_wiping(self.record.mount_id)
+                return
+            except OSError:
+                pass
+        raise LockerError(
+            f"cannot record the lock in the mount journal ({problem}); nothing was wiped",
+            hint=f"{self.root} still holds the files: free space in "
+            f"{self.journal.directory}, then run 'locker recover'",
+        )
+
+    def _lock_after_failed_sync(
+        self, exc: BaseException, reason: str, holders: list[process.Holder]
+    ) -> LockResult:
         """The final sync failed: wipe every file whose content the vault holds as it is, keep
         only those with unsaved changes, and raise saying which. If nothing is unsaved, the
-        lock goes on (only its audit event is missing) and the caller wipes the rest."""
-        unchanged: list[str] = []
-        kept: list[str] = []
+        lock goes on (only its audit event is missing). The names that stay, and the deletions
+        the vault did not take, are on record before anything is wiped."""
         scan = sc.scan_tree(self.root, self.known) if self.root_intact() else sc.Scan()
+        kept = {n.rstrip("/") or ".": why for n, why in scan.unreadable.items()}
         for name in sorted(scan.files):
             known = self.known.get(name)
             try:
                 same = known is not None and sc.sha256_file(self.root / name) == known.sha256
             except OSError:
                 same = False
-            (unchanged if same else kept).append(name)
-        gone = sorted(n for n in self.known if n not in scan.files)
+            if not same:
+                kept[name] = "not saved"
+        gone = sorted(n for n in self.known if n not in scan.files and not scan.hides(n))
         if not kept and not gone:
             self.notify(f"warning: the lock could not be recorded in the vault ({exc})")
-            return SyncResult()
-        wiped = mountdir.wipe_files(self.root, unchanged, expect=self._root_id)
-        for name in unchanged:
-            self.known.pop(name, None)
+            return self._wipe(reason, holders, sc.Changes(), {}, [])
         self.record.error = str(exc)
-        self._save_journal()
+        result = self._wipe(reason, holders, sc.Changes(), kept, gone)
         unsaved = [*kept, *(f"{n} (deleted)" for n in gone)]
         raise LockerError(
             f"could not save the mount directory into the vault: {exc}; wiped "
-            f"{plural(wiped, 'unchanged file')}, kept {plural(len(unsaved), 'file')} "
+            f"{plural(result.wiped, 'unchanged file')}, kept {plural(len(unsaved), 'file')} "
             f"with unsaved changes: {', '.join(unsaved)}",
             hint=f"they are still in {self.root}: fix the problem, then run 'locker recover'",
         ) from None
@@ -335,15 +388,22 @@ class Session:
 
 
 def install_signal_handlers(session: Session) -> Callable[[], None]:
-    """SIGINT/SIGTERM/SIGHUP and `locker lock`'s SIGUSR1 ask the session to lock. Returns undo."""
+    """SIGINT/SIGTERM/SIGHUP and `locker lock`'s SIGUSR1 ask the session to lock; Ctrl-Z
+    (SIGTSTP) is ignored: a stopped mount would never lock. Returns undo."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
         session.request_lock(SIGNAL_REASONS.get(signal.Signals(signum), str(signum)))
 
     previous = {sig: signal.signal(sig, handler) for sig in SIGNAL_REASONS}
+    previous[signal.SIGTSTP] = signal.signal(signal.SIGTSTP, signal.SIG_IGN)
 
     def restore() -> None:
         for sig, old in previous.items():
             signal.signal(sig, old)
 
     return restore
+
+
+def _under(name: str, kept: list[str]) -> bool:
+    """`name` is one of the kept names or inside a kept directory."""
+    return any(name == k or name.startswith(k + "/") for k in kept)

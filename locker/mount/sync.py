@@ -1,15 +1,22 @@
 """The sync planner: what changed in the mount directory since the last sync, and its commit.
 
-A sync scans the directory, reads only files whose stat changed since they were last read,
-compares their hashes with what the vault holds, pairs deletes and adds with the same content
-as renames, holds back a mass delete until the directory has stayed empty for a while, drops
-names the vault refuses, and commits everything as one atomic save with one audit event.
+A sync scans the directory, reads only files whose stat changed since they were last read (and
+files read within one timestamp tick of their last change: on coarse-timestamp file systems a
+same-size rewrite in that tick leaves the stat as it was), compares their hashes with what the
+vault holds, pairs deletes and adds with the same content as renames, holds back a mass delete
+until the directory has stayed empty for a while, leaves out names the vault refuses, and
+commits everything as one atomic save with one audit event. The final sync reads every file.
+
+Memory stays flat: small files are read once into a bounded budget, the rest are hashed and
+then streamed into the container by the writer. A file that changes while it is saved (still
+growing) is left for a later sync instead of failing the whole commit.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +28,13 @@ from locker.store import safefs
 from locker.store.format import check_name
 from locker.vault import Vault
 
-INLINE_LIMIT = 64 * 1024 * 1024  # larger files are hashed and encrypted in two streaming reads
+SMALL_FILE = 1024 * 1024  # files up to this size are read once and kept for the commit...
+MEMORY_BUDGET = 16 * 1024 * 1024  # ...up to this much per sync; the rest are streamed
 ALL_GONE_GRACE = 2.0  # an emptied directory must stay empty this long before the vault follows
+# Coarse file timestamps (ramfs; tmpfs before Linux 6.13) advance once per jiffy (10 ms at
+# HZ=100): a file changed this close to its read may be rewritten with the same stat.
+RACY_NS = 50_000_000
+STILL_WRITTEN = "it is still being written"
 
 Warn = Callable[[str, str], None]  # (key, message): said once per key
 
@@ -31,12 +43,21 @@ Warn = Callable[[str, str], None]  # (key, message): said once per key
 class Known:
     sha256: str
     stat: sc.FileStat
+    read_ns: int = 0  # wall clock when it was read (or written by materialise), in ns
+
+    def trusted(self, st: sc.FileStat) -> bool:
+        """The file is as it was read: same stat, and that stat was not taken within a tick of
+        the file's last change (a rewrite in the same tick would keep it)."""
+        return self.stat == st and self.read_ns - max(st.mtime_ns, st.ctime_ns) > RACY_NS
 
 
 @dataclass
 class SyncResult:
     changes: sc.Changes = field(default_factory=sc.Changes)
     skipped: list[str] = field(default_factory=list)
+    # Files with changes this sync could not save, with the reason (unreadable, still being
+    # written, a name the vault refuses, under a directory that cannot be read).
+    unsaved: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -62,6 +83,12 @@ class SavedCounts:
         return sc.change_summary(self.changed, self.added, self.deleted, self.renamed)
 
 
+@dataclass
+class _Read:
+    known: Known
+    data: bytes | None  # None: streamed from the file at commit
+
+
 class Syncer:
     """Keeps what the vault holds of each file (`known`) and saves what changed into the vault."""
 
@@ -83,54 +110,97 @@ class Syncer:
                 digest = hashlib.sha256()
                 chunks = _hashing(self.vault.chunks(entry.name), digest)
                 st = safefs.write_file(root_fd, entry.name, chunks, durable=False)
-                self.known[entry.name] = Known(digest.hexdigest(), sc.FileStat.of(st))
+                self.known[entry.name] = Known(digest.hexdigest(), sc.FileStat.of(st), 0)
         finally:
             os.close(root_fd)
+        done = time.time_ns()  # nobody else knows the directory yet: it was all written by now
+        for known in self.known.values():
+            known.read_ns = done
 
     def sync(self, final: tuple[str, str] | None = None, strict: bool = False) -> SyncResult:
         """Save what changed into the vault: one commit, one audit event (plus `final`, an
-        extra (event, detail) recorded in the same commit). `strict` makes an unreadable file
-        an error instead of a retry later."""
+        extra (event, detail) recorded in the same commit). `strict` (the final sync) reads
+        every file whatever its stat says; what cannot be saved is in `unsaved` either way."""
         scan = sc.scan_tree(self.root, self.known)
         result = SyncResult(skipped=scan.skipped)
         for name in scan.skipped:
             self._warn_once(f"skip:{name}", f"{name} is not a regular file; it is not saved")
-        contents: dict[str, bytes | None] = {}
-        fresh: dict[str, Known] = {}
+        for name, why in scan.unreadable.items():
+            self._warn_once(f"read:{name}", f"cannot read {name or './'}: {why}")
+            result.unsaved[name.rstrip("/") or "."] = why
+        fresh: dict[str, _Read] = {}
+        budget = [MEMORY_BUDGET]
         for name, st in scan.files.items():
             known = self.known.get(name)
-            if known and known.stat == st:
+            if known and not strict and known.trusted(st):
                 continue
-            read = self._read(name, st)
-            if read is None:
-                if strict and os.path.lexists(self.root / name):
-                    raise LockerError(f"cannot read {self.root / name}")
+            read = self._read(name, st, budget)
+            if not isinstance(read, _Read):
+                if read:  # else it vanished: an editor replacing it, seen by the next sync
+                    result.unsaved[name] = read
                 self.tracker.mark_dirty()
                 continue
-            data, new = read
-            fresh[name] = new
-            if not known or known.sha256 != new.sha256:
-                contents[name] = data
-        gone = {n: k.sha256 for n, k in self.known.items() if n not in scan.files}
-        new_names = {n: fresh[n].sha256 for n in contents if n not in self.known}
+            if known and known.sha256 == read.known.sha256:
+                known.stat, known.read_ns = read.known.stat, read.known.read_ns
+                continue
+            fresh[name] = read
+        gone = {
+            n: k.sha256 for n, k in self.known.items() if n not in scan.files and not scan.hides(n)
+        }
+        new_names = {n: r.known.sha256 for n, r in fresh.items() if n not in self.known}
         added, deleted, renamed = sc.pair_renames(new_names, gone)
-        changes = sc.Changes(
-            sorted(n for n in contents if n in self.known), added, deleted, renamed
-        )
-        changes = self._drop_invalid(self._hold_mass_delete(changes, bool(scan.files)))
+        changes = sc.Changes(sorted(n for n in fresh if n in self.known), added, deleted, renamed)
+        changes = self._hold_mass_delete(changes, bool(scan.files))
+        changes = self._drop_invalid(changes, result.unsaved)
         if changes or final:
-            self.commit(changes, contents, final)
+            changes = self._commit_settled(changes, fresh, final, result.unsaved)
         for name in changes.deleted + [old for old, _ in changes.renamed]:
             self.known.pop(name, None)
-        for name, new in fresh.items():
-            if name in contents and not self._valid(name):
-                continue
-            self.known[name] = new
+        for name in changes.changed + changes.added + [new for _, new in changes.renamed]:
+            self.known[name] = fresh[name].known
+        self._distrust_moved(changes, fresh)
         if changes:
             self.syncs += 1
             self.saved.add(changes)
         result.changes = changes
         return result
+
+    def _read(self, name: str, st: sc.FileStat, budget: list[int]) -> _Read | str:
+        """The file's hash (and its content if small and within the budget), or why not
+        ('' if it is gone)."""
+        path = self.root / name
+        try:
+            self.tracker.expect_own_read(path)
+            read_ns = time.time_ns()
+            if st.size <= SMALL_FILE and st.size <= budget[0]:
+                data, actual = sc.read_regular(path)
+                budget[0] -= len(data)
+                return _Read(Known(hashlib.sha256(data).hexdigest(), actual, read_ns), data)
+            digest, actual, after = sc.hash_regular(path)
+            if after != actual:
+                self._warn_once(f"busy:{name}", f"{name}: {STILL_WRITTEN}; saved once it settles")
+                return STILL_WRITTEN
+            return _Read(Known(digest, actual, read_ns), None)
+        except FileNotFoundError:
+            return ""
+        except (OSError, LockerError) as exc:
+            message = exc.strerror if isinstance(exc, OSError) else str(exc)
+            self._warn_once(f"read:{name}", f"cannot read {name}: {message}")
+            return message or "unreadable"
+
+    def _distrust_moved(self, changes: sc.Changes, fresh: dict[str, _Read]) -> None:
+        """A streamed file changed after it was hashed: what the vault took is unknown, so the
+        next sync reads and saves it again."""
+        for name in changes.changed + changes.added:
+            if fresh[name].data is None and self._stat(name) != fresh[name].known.stat:
+                self.known[name] = Known("", fresh[name].known.stat, 0)
+                self.tracker.mark_dirty()
+
+    def _stat(self, name: str) -> sc.FileStat | None:
+        try:
+            return sc.FileStat.of(os.lstat(self.root / name))
+        except OSError:
+            return None
 
     def _hold_mass_delete(self, changes: sc.Changes, files_left: bool) -> sc.Changes:
         """Every file gone at once is saved only once the directory has stayed empty for
@@ -147,40 +217,60 @@ class Syncer:
         self.tracker.mark_dirty()
         return sc.Changes(changes.changed, changes.added, [], changes.renamed)
 
-    def _read(self, name: str, st: sc.FileStat) -> tuple[bytes | None, Known] | None:
-        path = self.root / name
-        try:
-            self.tracker.expect_own_read(path)
-            if st.size > INLINE_LIMIT:
-                return None, Known(sc.sha256_file(path), st)
-            data, actual = sc.read_regular(path)
-            return data, Known(hashlib.sha256(data).hexdigest(), actual)
-        except FileNotFoundError:
-            return None  # an editor is replacing it; the next sync sees the result
-        except (OSError, LockerError) as exc:
-            message = exc.strerror if isinstance(exc, OSError) else str(exc)
-            self._warn_once(f"read:{name}", f"cannot read {name}: {message}")
-            return None
-
-    def _valid(self, name: str) -> bool:
+    def _valid(self, name: str, unsaved: dict[str, str]) -> bool:
         try:
             check_name(name)
             return True
         except UsageError as exc:
             self._warn_once(f"name:{name}", f"{exc}; it is not saved")
+            unsaved[name] = str(exc)
             return False
 
-    def _drop_invalid(self, changes: sc.Changes) -> sc.Changes:
-        """Names the vault refuses are not saved (and a rename to one keeps the old entry)."""
+    def _drop_invalid(self, changes: sc.Changes, unsaved: dict[str, str]) -> sc.Changes:
+        """Names the vault refuses are not saved (and a rename to one keeps the old entry);
+        they go to `unsaved`, to be kept at lock and renamed by `locker recover`."""
         return sc.Changes(
-            [n for n in changes.changed if self._valid(n)],
-            [n for n in changes.added if self._valid(n)],
+            [n for n in changes.changed if self._valid(n, unsaved)],
+            [n for n in changes.added if self._valid(n, unsaved)],
             changes.deleted,
-            [(old, new) for old, new in changes.renamed if self._valid(new)],
+            [(old, new) for old, new in changes.renamed if self._valid(new, unsaved)],
         )
 
+    def _commit_settled(
+        self,
+        changes: sc.Changes,
+        fresh: dict[str, _Read],
+        final: tuple[str, str] | None,
+        unsaved: dict[str, str],
+    ) -> sc.Changes:
+        """Commit; if that fails while a streamed file changed since it was hashed (one still
+        growing), commit again without the files that moved, which wait for a later sync."""
+        try:
+            self.commit(changes, fresh, final)
+            return changes
+        except (LockerError, OSError):
+            moved = {
+                n
+                for n in changes.changed + changes.added
+                if fresh[n].data is None and self._stat(n) != fresh[n].known.stat
+            }
+            if not moved:
+                raise
+        for name in sorted(moved):
+            self._warn_once(f"busy:{name}", f"{name}: {STILL_WRITTEN}; saved once it settles")
+            unsaved[name] = STILL_WRITTEN
+        rest = sc.Changes(
+            [n for n in changes.changed if n not in moved],
+            [n for n in changes.added if n not in moved],
+            changes.deleted,
+            changes.renamed,
+        )
+        if rest or final:
+            self.commit(rest, fresh, final)
+        return rest
+
     def commit(
-        self, changes: sc.Changes, contents: dict[str, bytes | None], final: tuple[str, str] | None
+        self, changes: sc.Changes, fresh: dict[str, _Read], final: tuple[str, str] | None
     ) -> None:
         v = self.vault
         try:
@@ -189,7 +279,7 @@ class Syncer:
             for name in changes.deleted:
                 v.remove(name)
             for name in changes.changed + changes.added:
-                data = contents[name]
+                data = fresh[name].data
                 if data is None:
                     self.tracker.expect_own_read(self.root / name)
                     v.add_file(name, self.root / name, force=True)
