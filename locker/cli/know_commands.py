@@ -312,14 +312,14 @@ def _finding_json(f: Any, imported: dict[Path, str], left: dict[Path, str]) -> d
 def _print_findings(
     found: list[Any], imported: dict[Path, str], left: dict[Path, str], seen: int
 ) -> None:
-    rows = [("READABLE BY", "MODE", "OWNER", "KIND", "PATH", "WHAT")]
+    rows = [("READABLE BY", "MODE", "OWNER", "KIND", "PATH", "WHAT")] if found else []
     for f in found:
         what = f.what if not f.encrypted else "encrypted"
         if f.path in imported:
             what += f" -> imported as {imported[f.path]}"
         rows.append((f.readable_by, f"{f.mode:04o}", f.owner, f.facts["type"], str(f.path), what))
-    widths = [max(len(r[c]) for r in rows) for c in range(5)]
-    for r, f in zip(rows, [None, *found], strict=True):
+    widths = [max(len(r[c]) for r in rows) for c in range(5)] if rows else []
+    for r, f in zip(rows, [None, *found], strict=False):
         print(
             (
                 "  ".join(cell.ljust(widths[c]) for c, cell in enumerate(r[:5])) + "  " + r[5]
@@ -329,6 +329,7 @@ def _print_findings(
         if why and why != "not imported":
             print(f"  left in place: {why}")
     print(
-        f"\n{len(found)} plaintext secrets in {seen} files; {len(imported)} imported, "
+        ("\n" if found else "")
+        + f"{plural(len(found), 'plaintext secret')} in {plural(seen, 'file')}; {len(imported)} imported, "
         f"{len(left)} left in place"
     )

@@ -55,21 +55,40 @@ def recogniser() -> Recogniser:
 
 
 def summary(facts: Facts | None) -> str:
-    """One short line for `ls -l`: 'certificate CN=a.example (expires 2026-12-01)'."""
+    """One short line for `ls -l`: 'certificate CN=a.example'; '' for a plain file."""
     if facts is None:
         return ""
-    kind = str(facts["type"])
+    what = describe(facts)
+    return f"{facts['type']} {what}" if what else str(facts["type"])
+
+
+def describe(facts: Facts) -> str:
+    """What an entry holds in a few words: 'CN=a.example +1 in chain', 'RSA 2048'."""
     certs = facts.get("certs") or []
-    keys = facts.get("keys") or []
-    if facts["type"] == "env":
-        return f"env ({plural(facts.get('count', 0), 'variable')})"
-    if certs:
+    if certs and facts["type"] != "kubeconfig":
         leaf = certs[0]
-        more = f" +{len(certs) - 1}" if len(certs) > 1 else ""
-        return f"{kind} {leaf.get('subject', '')}{more}"
+        text = leaf["subject"] or "(no subject)"
+        if len(certs) > 1:
+            text += f" +{len(certs) - 1} in chain"
+        return text
+    if facts["type"] == "env":
+        creds = facts.get("credentials") or []
+        count = plural(facts.get("count", 0), "variable")
+        return f"{count}, {len(creds)} like credentials"
+    if facts["type"] == "kubeconfig":
+        users = facts.get("users") or []
+        clusters = ", ".join(facts.get("clusters") or []) or "-"
+        return f"clusters {clusters}; {plural(len(users), 'user')}"
+    keys = (facts.get("keys") or []) + (facts.get("jwks") or [])
     if keys:
-        return f"{kind} {key_label(keys[0])}"
-    return kind
+        label = key_label(keys[0])
+        kid = keys[0].get("kid")
+        return (
+            label + (f" kid={kid}" if kid else "") + (f" +{len(keys) - 1}" if len(keys) > 1 else "")
+        )
+    if facts["type"] == "secret":
+        return f"{facts.get('bits', '?')}-bit secret"
+    return ""
 
 
 def key_label(key: Facts) -> str:

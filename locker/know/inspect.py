@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from locker.know.facts import Facts, decode, key_label
+from locker.know.facts import Facts, decode, describe
 from locker.store.index import Entry
-from locker.text import plural
 
 DAY = 86400
 KEY_TYPES = ("private-key", "ssh-private-key", "pkcs12", "jwk", "jwks", "secret")
@@ -53,34 +52,6 @@ def _public_spkis(facts: Facts) -> set[str]:
     return found
 
 
-def _what(facts: Facts) -> str:
-    certs = facts.get("certs") or []
-    if certs and facts["type"] != "kubeconfig":
-        leaf = certs[0]
-        text = leaf["subject"] or "(no subject)"
-        if len(certs) > 1:
-            text += f" +{len(certs) - 1} in chain"
-        return text
-    if facts["type"] == "env":
-        creds = facts.get("credentials") or []
-        count = plural(facts.get("count", 0), "variable")
-        return f"{count}, {len(creds)} like credentials"
-    if facts["type"] == "kubeconfig":
-        users = facts.get("users") or []
-        clusters = ", ".join(facts.get("clusters") or []) or "-"
-        return f"clusters {clusters}; {plural(len(users), 'user')}"
-    keys = (facts.get("keys") or []) + (facts.get("jwks") or [])
-    if keys:
-        label = key_label(keys[0])
-        kid = keys[0].get("kid")
-        return (
-            label + (f" kid={kid}" if kid else "") + (f" +{len(keys) - 1}" if len(keys) > 1 else "")
-        )
-    if facts["type"] == "secret":
-        return f"{facts.get('bits', '?')}-bit secret"
-    return ""
-
-
 def _holds_private_key(facts: Facts) -> bool:
     keys = (facts.get("keys") or []) + (facts.get("jwks") or [])
     return facts["type"] in KEY_TYPES and (
@@ -100,9 +71,12 @@ def report(
             private_by_spki.setdefault(s, []).append(e.name)
         for s in _public_spkis(f):
             public_by_spki.setdefault(s, []).append(e.name)
+    issuers = {
+        c["issuer"] for _, f in known for c in f.get("certs") or [] if c["issuer"] != c["subject"]
+    }
     items = []
     for e, f in known:
-        item = Item(e.name, f["type"], _what(f))
+        item = Item(e.name, f["type"], describe(f))
         if f.get("encrypted") or any(k.get("encrypted") for k in f.get("keys") or []):
             item.notes.append("encrypted")
         own_private, own_public = _private_spkis(f), _public_spkis(f)
@@ -112,7 +86,7 @@ def report(
         item.pairs = sorted(partners)
         if own_private & own_public:
             item.notes.append("key and certificate in one file")
-        _pairing_notes(item, f, own_private, own_public)
+        _pairing_notes(item, f, own_private, own_public, issuers)
         certs = f.get("certs") or []
         if certs:
             item.not_after = min(c["not_after"] for c in certs)
@@ -146,11 +120,16 @@ def _side_by_side(items: list[Item]) -> list[Item]:
     return sorted(items, key=order)
 
 
-def _pairing_notes(item: Item, f: Facts, own_private: set[str], own_public: set[str]) -> None:
+def _pairing_notes(
+    item: Item, f: Facts, own_private: set[str], own_public: set[str], issuers: set[str]
+) -> None:
+    """A certificate without its key, a key without its certificate. A CA certificate that
+    issued others held here needs no key in the vault."""
     if item.pairs or own_private & own_public:
         return
     certs = f.get("certs") or []
-    if f["type"] in ("certificate", "certificate-chain") and certs and not certs[0]["ca"]:
+    issuing_ca = bool(certs) and certs[0]["ca"] and certs[0]["subject"] in issuers
+    if f["type"] in ("certificate", "certificate-chain") and certs and not issuing_ca:
         item.notes.append("its key is not in the vault")
     elif f["type"] == "private-key" and own_private:
         item.notes.append("no certificate for this key")

@@ -91,12 +91,13 @@ _KUBE_SECRETS = ("client-key-data", "token", "password", "auth-provider", "clien
 
 
 def kubeconfig_facts(text: str) -> Facts | None:
-    if "clusters" not in text and "users" not in text:
+    if "Config" not in text or ("clusters" not in text and "users" not in text):
         return None
     import yaml
 
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when it is there
     try:
-        obj = yaml.safe_load(text)
+        obj = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
     except (yaml.YAMLError, RecursionError, ValueError):
         return None
     if not isinstance(obj, dict) or obj.get("kind") != "Config":
