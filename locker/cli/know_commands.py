@@ -316,8 +316,9 @@ def _print_findings(
     for f in found:
         what = f.what if not f.encrypted else "encrypted"
         if f.path in imported:
-            what += f" -> imported as {imported[f.path]}"
-        rows.append((f.readable_by, f"{f.mode:04o}", f.owner, f.facts["type"], str(f.path), what))
+            what += " (imported)"
+        owner = "you" if f.uid == os.getuid() else f.owner
+        rows.append((f.readable_by, f"{f.mode:04o}", owner, f.facts["type"], str(f.path), what))
     widths = [max(len(r[c]) for r in rows) for c in range(5)] if rows else []
     for r, f in zip(rows, [None, *found], strict=False):
         print(

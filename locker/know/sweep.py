@@ -28,6 +28,7 @@ class Finding:
     path: Path
     facts: Facts
     owner: str
+    uid: int
     mode: int
     size: int
     mtime_ns: int
@@ -141,6 +142,7 @@ def sweep(paths: list[Path], cross_devices: bool = False) -> tuple[list[Finding]
                     Path(path),
                     facts,
                     _owner(st.st_uid),
+                    st.st_uid,
                     stat.S_IMODE(st.st_mode),
                     st.st_size,
                     st.st_mtime_ns,
