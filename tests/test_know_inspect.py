@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import base64
 import json
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import PASSPHRASE, RunLocker, locker_env
+from conftest import LOCKER, PASSPHRASE, RunLocker, locker_env
 from pki_factory import DAY, cert, cert_pem, ec_key, ed_key, jwk_json, key_pem, rsa_key
 
 from locker.know import inspect as kin
@@ -166,3 +167,31 @@ def test_listing_does_not_load_x509(
         [sys.executable, "-c", code], capture_output=True, check=True, env=locker_env(tmp_path)
     )
     assert out.stdout.decode().splitlines()[-1] == "0 False False"
+
+
+def test_a_key_written_into_a_mount_is_recognised_when_it_syncs(
+    vault_path: Path, pwfile: Path, tmp_path: Path
+) -> None:
+    proc = subprocess.Popen(
+        [*LOCKER, "--vault", str(vault_path), "--passphrase-file", str(pwfile), "mount"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=locker_env(tmp_path),
+    )
+    try:
+        assert proc.stdout is not None
+        directory = Path(proc.stdout.readline().decode().strip())
+        assert directory.is_dir(), proc.stderr.read() if proc.stderr else b""
+        key = ec_key()
+        (directory / "tls").mkdir()
+        (directory / "tls" / "k.pem").write_bytes(key_pem(key))
+        (directory / "tls" / "c.pem").write_bytes(cert_pem(cert(key, "mnt.example", NOW, 9)))
+    finally:
+        proc.send_signal(signal.SIGTERM)  # the final sync saves what the debounce has not
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    with Vault.open(vault_path, PASSPHRASE) as v:
+        items = {i.name: i for i in kin.report(v.entries(), time.time())}
+    assert items["tls/c.pem"].pairs == ["tls/k.pem"]
+    assert items["tls/c.pem"].attention == ["expires in 8 days"]
