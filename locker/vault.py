@@ -599,7 +599,13 @@ class Vault:
             self._rng,
             expect=old.sealed.identity,
         )
-        sealed = Sealed.read(self.path)
+        try:
+            sealed = Sealed.read(self.path)
+        except LockerError as exc:
+            raise LockerError(
+                f"saved {self.path}, but reopening it to check failed: {exc}",
+                hint="run 'locker verify' once the cause is fixed",
+            ) from None
         try:
             lock_vault_file(sealed.file.fileno(), self.path)
             self._container = Container.open(sealed, self._unlocked)

@@ -188,7 +188,9 @@ def test_the_temp_file_is_read_back_before_the_rename(tiny_vault: Path) -> None:
     with Vault.open(tiny_vault, PASSPHRASE, write=True) as v:
         v.add_bytes("b", b"beta")
         v._staged["b"].source = _Scribbler()
-        with pytest.raises(LockerError, match=r"did not read back.*vault is unchanged"):
+        with pytest.raises(
+            LockerError, match=r"cannot save .*: the new copy did not read back.*vault is unchanged"
+        ):
             v.commit()
     assert_unchanged(tiny_vault, before)
 

@@ -224,11 +224,13 @@ def write_container(
 
     tmp = temp_path(path, rng(6).hex())
     try:
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        fd = os.open(
+            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+        )
     except OSError as exc:
         raise _save_error(path, exc) from None
     try:
-        with os.fdopen(fd, "w+b", buffering=COPY_BLOCK) as out:
+        with os.fdopen(fd, "wb", buffering=COPY_BLOCK) as out:
             out.write(body + mac)
             out.write(index_ct)
             for p in plan:
@@ -240,7 +242,7 @@ def write_container(
                     )
             out.flush()
             os.fsync(out.fileno())
-            verify_written(out.fileno(), master, container_id)
+        verify_written(tmp, master, container_id, path)
         if expect is not None and FileIdentity.of_path(path) != expect:
             raise BusyError(
                 f"{path} was changed by another writer while this save was made; nothing was saved",
@@ -269,8 +271,18 @@ def _save_error(path: Path, exc: OSError) -> LockerError:
     return LockerError(f"cannot save {path}{where}: {exc.strerror or exc}; the vault is unchanged")
 
 
-def verify_written(fd: int, master: bytes | bytearray, container_id: bytes) -> None:
-    """Read a just-written container back as a reader would: header, MAC, index, size."""
+def verify_written(tmp: Path, master: bytes | bytearray, container_id: bytes, path: Path) -> None:
+    """Read a just-written container back as a reader would, through a new descriptor
+    (some FUSE file systems return stale data through the writing one): header, MAC, index,
+    size."""
+    fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        _verify_fd(fd, master, container_id, path)
+    finally:
+        os.close(fd)
+
+
+def _verify_fd(fd: int, master: bytes | bytearray, container_id: bytes, path: Path) -> None:
     sealed_head = os.pread(fd, MAX_HEADER_SIZE, 0)
     try:
         header = parse_header(sealed_head)
@@ -284,7 +296,7 @@ def verify_written(fd: int, master: bytes | bytearray, container_id: bytes) -> N
         decode_index(plain, os.fstat(fd).st_size - data_start)
     except IntegrityError as exc:
         raise LockerError(
-            f"the new file did not read back ({exc}); the vault is unchanged",
+            f"cannot save {path}: the new copy did not read back ({exc}); the vault is unchanged",
             hint="check the disk",
         ) from None
 

@@ -1,0 +1,203 @@
+"""Fault injection over the save path (issue 10, item 7).
+
+A layer between `store/container.py` and the operating system makes one `open`, `write`,
+`fsync` or `rename` of a save fail with ENOSPC, EIO or EPERM, each call in turn. Every time:
+the error names the vault, nothing was renamed over it (it stays byte-identical) unless the
+failure came after the rename, no temp file is left, and a failed fsync is never followed by
+the rename. Then the same on a real full FAT file system.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import subprocess
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from conftest import PASSPHRASE, TINY_KDF, require
+
+from locker.errors import LockerError
+from locker.store import container as ct
+from locker.vault import Vault, create
+
+ERRNOS = (errno.ENOSPC, errno.EIO, errno.EPERM)
+OPS = ("open", "write", "fsync", "replace")
+
+
+class _FaultyFile:
+    """A file object whose `write`s count toward the plan and may fail."""
+
+    def __init__(self, real: Any, layer: FaultLayer) -> None:
+        self._real, self._layer = real, layer
+
+    def write(self, data: Any) -> int:
+        self._layer.step("write")
+        n: int = self._real.write(data)
+        return n
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def __enter__(self) -> _FaultyFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._real.__exit__(*exc)
+
+
+class FaultLayer:
+    """Stands in for `os` inside store/container.py: counts calls, fails the planned one."""
+
+    def __init__(self, op: str | None = None, nth: int = 0, err: int = 0) -> None:
+        self.op, self.nth, self.err = op, nth, err
+        self.calls: Counter[str] = Counter()
+        self.failed = False
+        self.after_failure: list[str] = []
+
+    def step(self, op: str) -> None:
+        if self.failed:
+            self.after_failure.append(op)
+        self.calls[op] += 1
+        if op == self.op and self.calls[op] == self.nth:
+            self.failed = True
+            raise OSError(self.err, os.strerror(self.err), "injected")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
+
+    def open(self, *args: Any, **kwargs: Any) -> int:
+        self.step("open")
+        return os.open(*args, **kwargs)
+
+    def fsync(self, fd: int) -> None:
+        self.step("fsync")
+        os.fsync(fd)
+
+    def replace(self, src: Any, dst: Any) -> None:
+        self.step("replace")
+        os.replace(src, dst)
+
+    def fdopen(self, fd: int, *args: Any, **kwargs: Any) -> _FaultyFile:
+        return _FaultyFile(os.fdopen(fd, *args, **kwargs), self)
+
+
+@pytest.fixture
+def vault(tmp_path: Path) -> Path:
+    path = tmp_path / "v.locker"
+    create(path, PASSPHRASE, TINY_KDF)
+    with Vault.open(path, PASSPHRASE, write=True) as v:
+        v.add_bytes("keep.env", b"A=1\n")
+        v.add_bytes("big.bin", os.urandom(300_000))
+        v.commit()
+    return path
+
+
+def contents(path: Path) -> dict[str, bytes]:
+    with Vault.open(path, PASSPHRASE) as v:
+        return {e.name: v.read_bytes(e.name) for e in v.entries()}
+
+
+def save(path: Path, layer: FaultLayer, monkeypatch: pytest.MonkeyPatch, src: Path) -> None:
+    with Vault.open(path, PASSPHRASE, write=True) as v:
+        v.add_file("new.bin", src)
+        v.remove("keep.env")
+        with monkeypatch.context() as m:
+            m.setattr(ct, "os", layer)
+            v.commit()
+
+
+def trials(vault: Path, monkeypatch: pytest.MonkeyPatch, src: Path) -> Iterator[FaultLayer]:
+    """One trial per (operation, call of it, errno); counts from a save without faults."""
+    probe = vault.with_name("probe.locker")
+    shutil.copyfile(vault, probe)
+    clean = FaultLayer()
+    save(probe, clean, monkeypatch, src)
+    assert all(clean.calls[op] for op in OPS), clean.calls
+    for op in OPS:
+        for nth in range(1, clean.calls[op] + 1):
+            for err in ERRNOS:
+                yield FaultLayer(op, nth, err)
+
+
+def test_every_failing_call_of_a_save_leaves_the_vault_intact(
+    vault: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "new.bin"
+    src.write_bytes(os.urandom(3 * 1024 * 1024 + 7))
+    old_bytes, old = vault.read_bytes(), contents(vault)
+    new = {**{k: v for k, v in old.items() if k != "keep.env"}, "new.bin": src.read_bytes()}
+    outcomes: Counter[str] = Counter()
+    for layer in trials(vault, monkeypatch, src):
+        where = f"{layer.op} #{layer.nth} {errno.errorcode[layer.err]}"
+        renamed = False
+        try:
+            save(vault, layer, monkeypatch, src)
+        except LockerError as exc:
+            assert layer.failed, where
+            renamed = layer.calls["replace"] > 0 and layer.op != "replace"
+            assert str(vault) in str(exc), f"{where}: the error does not name the vault: {exc}"
+            assert os.strerror(layer.err) in str(exc), f"{where}: {exc}"
+        else:
+            pytest.fail(f"{where}: the save reported success")
+        if layer.op == "fsync" and layer.nth == 1:
+            assert "replace" not in layer.after_failure, f"{where}: renamed after a failed fsync"
+        leftovers = [p.name for p in vault.parent.iterdir() if ".tmp-" in p.name]
+        assert leftovers == [], f"{where}: {leftovers}"
+        if renamed:  # failed after the rename (the directory sync, the reopen): the new state
+            assert contents(vault) == new, where
+            outcomes["new, error said so"] += 1
+            vault.write_bytes(old_bytes)
+        else:
+            assert vault.read_bytes() == old_bytes, where
+            outcomes["old, byte-identical"] += 1
+    print(f"fault injection: {sum(outcomes.values())} trials: {dict(outcomes)}")
+    assert contents(vault) == old
+
+
+@pytest.fixture
+def full_fat(tmp_path: Path) -> Iterator[SimpleNamespace]:
+    """A real 2 MiB FAT file system through FUSE holding a vault, with almost no space left."""
+    mkfs = require("mkfs.fat", "mkfs.fat (dosfstools) for a real FAT image")
+    fusefat = require("fusefat", "fusefat for mounting a FAT image without root")
+    fusermount = require(shutil.which("fusermount3") or shutil.which("fusermount"), "fusermount")
+    image, mnt = tmp_path / "fat.img", tmp_path / "fat"
+    mnt.mkdir()
+    with image.open("wb") as f:
+        f.truncate(2 * 1024 * 1024)
+    subprocess.run([mkfs, image], check=True, capture_output=True)
+    subprocess.run([fusefat, "-o", "rw+", image, mnt], check=True, capture_output=True)
+    try:
+        yield SimpleNamespace(dir=mnt, image=image)
+    finally:
+        subprocess.run([fusermount, "-u", mnt], check=False, capture_output=True)
+
+
+def test_a_save_on_a_full_fat_file_system(full_fat: SimpleNamespace, tmp_path: Path) -> None:
+    vault = full_fat.dir / "v.locker"
+    create(vault, PASSPHRASE, TINY_KDF)
+    with Vault.open(vault, PASSPHRASE, write=True) as v:
+        v.add_bytes("a", os.urandom(600_000))
+        v.commit()
+    before = vault.read_bytes()
+    src = tmp_path / "big"
+    src.write_bytes(os.urandom(900_000))  # old 600 KB + new copy 1.5 MB: over 2 MiB
+    with Vault.open(vault, PASSPHRASE, write=True) as v:
+        v.add_file("b", src)
+        with pytest.raises(LockerError) as caught:
+            v.commit()
+    message = str(caught.value)
+    print(f"full FAT: {message}")
+    assert message.startswith(f"cannot save {vault}"), message
+    assert message.endswith("the vault is unchanged"), message
+    assert vault.read_bytes() == before
+    assert sorted(p.name for p in full_fat.dir.iterdir()) in (
+        ["v.locker"],
+        ["v.locker", "v.locker.lock"],
+    )
+    assert contents(vault).keys() == {"a"}
