@@ -17,7 +17,7 @@ from conftest import RunLocker
 
 from locker.errors import UsageError
 from locker.store.format import MAX_KDF_MEMORY_TIME_KIB, MAX_KDF_TIME, KdfCost, check_kdf_cost
-from locker.vault import Vault, calibrate_kdf, info, kdf_passes
+from locker.vault import Vault, calibrate_kdf, info, kdf_passes, weak_kdf_warning
 
 MIB = 1024
 
@@ -110,7 +110,7 @@ def test_init_with_kdf_target(run_locker: RunLocker, tmp_path: Path, pwfile: Pat
         "1",
     )
     assert result.returncode == 0, result.stderr
-    assert b"calibrated Argon2id to t=" in result.stdout
+    assert b"calibrated Argon2id to 8 MiB, t=" in result.stdout
     slot = info(path)["slots"][0]["kdf"]
     assert slot["memory_mib"] == 8
     assert slot["parallelism"] == 1
@@ -138,3 +138,54 @@ def test_kdf_target_must_be_positive(run_locker: RunLocker, tmp_path: Path, pwfi
     assert result.returncode == 2
     assert b"locker: error: --kdf-target must be a positive number" in result.stderr
     assert not path.exists()
+
+
+@pytest.mark.parametrize(
+    ("target", "first", "per_pass", "expected"),
+    [
+        (0.3, 0.6, 0.6, KdfCost(128 * MIB, 1, 4)),  # issue 8: one pass took twice the target
+        (0.3, 0.25, 0.25, KdfCost(256 * MIB, 1, 4)),  # 0.25 s is within 20 %: kept as it is
+        (0.7, 0.4, 0.4, KdfCost(224 * MIB, 2, 4)),  # 1 pass 0.4, 2 passes 0.8: 2 at less memory
+        (1.0, 0.3, 0.3, KdfCost(256 * MIB, 3, 4)),  # 0.9 s: within 20 %
+    ],
+)
+def test_kdf_target_lands_within_20_percent_by_lowering_memory(
+    target: float, first: float, per_pass: float, expected: KdfCost
+) -> None:
+    """Issue 8 item 11: `--kdf-target 0.3` took twice the target. Without --kdf-memory, memory
+    (whose cost is about linear) is lowered until whole passes land within ±20 %."""
+    cost = calibrate_kdf(
+        target, 256 * MIB, 4, clock=pass_takes(per_pass, first=first), fixed_memory=False
+    )
+    assert cost == expected
+    scale = cost.memory_kib / (256 * MIB)
+    predicted = scale * (first + (cost.time_cost - 1) * per_pass)
+    assert 0.8 * target <= predicted <= 1.2 * target
+
+
+def test_given_memory_is_never_changed() -> None:
+    cost = calibrate_kdf(0.3, 256 * MIB, 4, clock=pass_takes(0.6), fixed_memory=True)
+    assert cost == KdfCost(256 * MIB, 1, 4)
+
+
+@pytest.mark.parametrize(
+    ("memory_mib", "time_cost", "weak"),
+    [
+        (46, 1, False),
+        (45, 1, True),
+        (19, 2, False),
+        (18, 2, True),
+        (12, 3, False),  # the old rule (19 MiB and t >= 2 for everything) warned here
+        (11, 3, True),
+        (9, 4, False),
+        (7, 5, False),
+        (7, 9, False),
+        (6, 9, True),
+        (256, 1, False),  # the old rule warned about t=1 whatever the memory
+    ],
+)
+def test_weak_warning_follows_owasps_table(memory_mib: int, time_cost: int, weak: bool) -> None:
+    warning = weak_kdf_warning(KdfCost(memory_mib * MIB, time_cost, 1))
+    assert (warning is not None) == weak
+    if warning:
+        assert "46 MiB/t=1, 19 MiB/t=2, 12 MiB/t=3, 9 MiB/t=4, 7 MiB/t=5" in warning

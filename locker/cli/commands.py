@@ -94,8 +94,12 @@ def cmd_init(args: argparse.Namespace) -> int:
     cost = kdf_cost(args, DEFAULT_KDF)
     target = getattr(args, "kdf_target", None)
     if target is not None:
-        cost = calibrate_kdf(target, cost.memory_kib, cost.parallelism)
-        print(f"calibrated Argon2id to t={cost.time_cost} for a {target:g} s target")
+        fixed = getattr(args, "kdf_memory", None) is not None
+        cost = calibrate_kdf(target, cost.memory_kib, cost.parallelism, fixed_memory=fixed)
+        print(
+            f"calibrated Argon2id to {cost.memory_kib / 1024:g} MiB, t={cost.time_cost} "
+            f"for a {target:g} s target"
+        )
     weak = weak_kdf_warning(cost)
     if weak:
         warn(weak)
