@@ -14,6 +14,7 @@ from typing import Any
 
 from locker import paths
 from locker.cli import prompts, unlock
+from locker.cli.progress import Progress
 from locker.cli.prompts import new_passphrase, warn
 from locker.errors import (
     EXIT_INTEGRITY,
@@ -204,13 +205,15 @@ def cmd_add(
         raise UsageError("nothing to add")
     with open_vault(args, write=True) as v:
         _check_places(v, [name for name, _ in (*sources, *streams)])
-        for name, path in sources:
-            v.add_file(name, path, force=args.force)
-        for name, data in streams:
-            v.add_bytes(name, data, force=args.force)
-        names = tuple(name for name, _ in (*sources, *streams))
-        v.record("add", names)
-        v.commit()
+        moved = sum(p.stat().st_size for _, p in sources) + sum(len(d) for _, d in streams)
+        with Progress("adding", 2 * (moved + _vault_size(args))):
+            for name, path in sources:
+                v.add_file(name, path, force=args.force)
+            for name, data in streams:
+                v.add_bytes(name, data, force=args.force)
+            names = tuple(name for name, _ in (*sources, *streams))
+            v.record("add", names)
+            v.commit()
         for name in names:
             print(f"added {name}")
         if after is not None:
@@ -285,10 +288,24 @@ def cmd_cat(args: argparse.Namespace) -> int:
                 recursive=False,
                 what=f"cat shows one entry; 'locker get {args.name} --to DIR' writes them all",
             )
-        for chunk in v.chunks(args.name):
-            out.write(chunk)
-            out.flush()
+        size = _sizes(v).get(args.name, 0)
+        to_file = not sys.stdout.isatty()  # no bar over what cat shows on a terminal
+        with Progress("reading", 2 * size if to_file else 0):
+            for chunk in v.chunks(args.name):
+                out.write(chunk)
+                out.flush()
     return EXIT_OK
+
+
+def _sizes(v: Vault) -> dict[str, int]:
+    return {e.name: e.size for e in v.entries()}
+
+
+def _vault_size(args: argparse.Namespace) -> int:
+    try:
+        return os.path.getsize(vault_path(args))
+    except OSError:
+        return 0
 
 
 def _expand(
@@ -333,7 +350,9 @@ def cmd_get(args: argparse.Namespace) -> int:
         root = safefs.open_dir(target, follow=True)  # the user named it; names inside never follow
         try:
             written: set[str] = set()
-            with exit_cleanly():  # a dropped SSH session must not leave plaintext behind
+            sizes = _sizes(v)
+            total = 2 * sum(sizes.get(name, 0) for name in names)
+            with exit_cleanly(), Progress("writing", total):  # no plaintext left on SIGHUP
                 for name in names:
                     safefs.write_file(root, name, v.chunks(name), force=args.force, written=written)
                     print(f"wrote {target / name}")
@@ -416,7 +435,7 @@ def after_secret_change(dropped: int | None) -> None:
 
 
 def cmd_rekey(args: argparse.Namespace) -> int:
-    with open_vault(args, write=True) as v:
+    with open_vault(args, write=True) as v, Progress("re-encrypting", 2 * _vault_size(args)):
         dropped = v.rekey()
         count = len(v.names())
         v.record("rekey", detail=f"{count} entries re-encrypted")
@@ -428,7 +447,7 @@ def cmd_rekey(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    with open_vault(args) as v:
+    with open_vault(args) as v, Progress("verifying", _vault_size(args)):
         count = len(v.entries())
         failures = v.verify()
     for failure in failures:

@@ -38,6 +38,11 @@ exit codes:
 'locker help COMMAND' (or 'locker COMMAND --help') shows a command's arguments and an example.
 """
 
+# What shtab completes an argument with (its FILE and DIRECTORY, without importing shtab).
+FILE = {"bash": "_shtab_compgen_files", "zsh": "_files", "tcsh": "f"}
+DIRECTORY = {"bash": "_shtab_compgen_dirs", "zsh": "_files -/", "tcsh": "d"}
+SHELLS = ("bash", "zsh", "tcsh")
+
 # Options whose values are secrets or name them: an error never repeats what follows them.
 _SECRET_HINTS = ("pass", "secret", "key", "token", "pin")
 
@@ -123,18 +128,20 @@ def _common_options() -> _Parser:
     """Options every command takes, before or after the command name."""
     p = _Parser(add_help=False)
     s = argparse.SUPPRESS
-    p.add_argument(
+    vault = p.add_argument(
         "--vault",
         metavar="PATH",
         default=s,
         help="vault file (default: $LOCKER_VAULT or the user data dir)",
     )
-    p.add_argument(
+    secret = p.add_argument(
         "--passphrase-file",
         metavar="FILE",
         default=s,
         help="read the passphrase from the first line of FILE ('-': stdin)",
     )
+    for action in (vault, secret):
+        setattr(action, "complete", FILE)  # noqa: B010 - shtab reads this attribute
     _unlock_options(p)
     return p
 
@@ -212,12 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
         "add files or directories (recursively)",
         "locker add ~/.ssh/id_ed25519 certs/\nprintf '%s' \"$TOKEN\" | locker add - --as api/token",
     )
-    p.add_argument(
+    paths = p.add_argument(
         "paths",
         nargs="+",
         metavar="PATH",
         help="a file, a directory (added with everything under it) or '-' (standard input)",
     )
+    setattr(paths, "complete", FILE)  # noqa: B010
     p.add_argument(
         "--as", dest="as_name", metavar="NAME", help="entry name (a prefix for a directory)"
     )
@@ -247,12 +255,13 @@ def build_parser() -> argparse.ArgumentParser:
         "locker get certs --to /run/deploy",
     )
     p.add_argument("names", nargs="+", metavar="NAME", help="an entry, or a directory of entries")
-    p.add_argument(
+    to = p.add_argument(
         "--to",
         metavar="DIR",
         default=".",
         help="target directory, made if only its last part is missing (default: .)",
     )
+    setattr(to, "complete", DIRECTORY)  # noqa: B010
     p.add_argument("--force", action="store_true", help="replace files that exist")
 
     p = command("rm", "cli.commands:cmd_rm", "remove entries", "locker rm -r old-certs")
@@ -320,7 +329,10 @@ def build_parser() -> argparse.ArgumentParser:
         "work on the files in a private directory until locked",
         "locker mount --idle 120 --max-time 1h",
     )
-    p.add_argument("--dir", metavar="DIR", help="mount here (default: a new private RAM dir)")
+    mount_dir = p.add_argument(
+        "--dir", metavar="DIR", help="mount here (default: a new private RAM dir)"
+    )
+    setattr(mount_dir, "complete", DIRECTORY)  # noqa: B010
     p.add_argument(
         "--idle", default="300", metavar="SECONDS", help="lock after this long unused (default 300)"
     )
@@ -352,6 +364,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("help", "cli.main:cmd_help", "show the help of a command", "locker help add")
     p.add_argument("topic", nargs="?", metavar="COMMAND", help="the command to explain")
+
+    p = command(
+        "completion",
+        "cli.main:cmd_completion",
+        "print a shell completion script (bash, zsh or tcsh) generated from this parser",
+        "locker completion bash > ~/.local/share/bash-completion/completions/locker",
+    )
+    p.add_argument("shell", choices=SHELLS, metavar="SHELL", help="bash, zsh or tcsh")
     return parser
 
 
@@ -593,6 +613,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parse(parser, args_list)
         if getattr(args, "command", None) == "help":
             return cmd_help(args, parser)
+        if getattr(args, "command", None) == "completion":
+            return cmd_completion(args, parser)
         spec: str | None = getattr(args, "handler", None)
         if getattr(args, "command", None) not in ("recover", "status"):
             _orphan_notice()
@@ -638,6 +660,14 @@ def cmd_help(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         hint = f"did you mean 'locker help {close[0]}'? " if close else ""
         raise UsageError(f"unknown command {topic!r}", hint=f"{hint}'locker --help' lists them")
     commands[topic].print_help()
+    return EXIT_OK
+
+
+def cmd_completion(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """`locker completion SHELL`: shtab's completion script for this very parser."""
+    import shtab
+
+    sys.stdout.write(shtab.complete(parser, shell=args.shell))
     return EXIT_OK
 
 

@@ -1,0 +1,111 @@
+"""A progress bar on stderr for work that takes more than about a second, drawn with rich.
+
+Only when stderr is a terminal; nothing at all otherwise (scripts, pipes, logs). The work is
+measured without touching the layers below: by this process's own I/O counters
+(/proc/self/io: bytes read and written through system calls), against the number of bytes the
+command expects to move. rich is imported only once a bar is actually shown.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, TextIO
+
+SHOW_AFTER = 1.0  # seconds of work before a bar appears
+POLL = 0.1
+
+
+def io_bytes() -> int:
+    """Bytes this process has read and written through system calls so far (0 if unknown)."""
+    try:
+        with open("/proc/self/io", "rb") as f:
+            fields = dict(line.split(b":", 1) for line in f.read().splitlines() if b":" in line)
+        return int(fields[b"rchar"]) + int(fields[b"wchar"])
+    except (OSError, KeyError, ValueError):
+        return 0
+
+
+class Progress:
+    """`with Progress("adding", total_bytes): ...` shows a bar while the block runs."""
+
+    def __init__(
+        self,
+        label: str,
+        total: int,
+        stream: TextIO | None = None,
+        counter: Callable[[], int] = io_bytes,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.label = label
+        self.total = max(total, 1)
+        self.stream = stream if stream is not None else sys.stderr
+        self.counter = counter
+        self.clock = clock
+        self.start = clock()
+        self.base = counter()
+        self.bar: Any = None
+        self.task: Any = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Progress:
+        if self._is_terminal():
+            self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self.bar is not None:
+            self.bar.stop()
+
+    def _is_terminal(self) -> bool:
+        try:
+            return self.stream.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    def _run(self) -> None:
+        while not self._stop.wait(POLL):
+            self.tick()
+
+    def tick(self) -> None:
+        """Show the bar once SHOW_AFTER has passed, and move it to what the counter says."""
+        if self.clock() - self.start < SHOW_AFTER:
+            return
+        if self.bar is None:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+            from rich.progress import Progress as Bar
+
+            console = Console(file=self.stream, stderr=True)
+            self.bar = Bar(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(binary_units=True),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task(self.label, total=self.total)
+        done = min(self.counter() - self.base, self.total)
+        self.bar.update(self.task, completed=done)

@@ -1,0 +1,90 @@
+"""Progress bars (issue 8 item 15): on stderr when it is a terminal and the work lasts more
+than about a second, nothing otherwise. Time and the I/O counter are injected; the bar is
+rich's, drawn on a real pseudo-terminal."""
+
+from __future__ import annotations
+
+import io
+import os
+import pty
+import subprocess
+from pathlib import Path
+
+from conftest import LOCKER, locker_env
+
+from locker.cli import progress
+from locker.cli.progress import Progress
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.value = 1000
+
+    def __call__(self) -> int:
+        return self.value
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_no_bar_when_stderr_is_not_a_terminal() -> None:
+    stream = io.StringIO()
+    with Progress("adding", 100, stream=stream) as bar:
+        assert bar._thread is None  # no thread, no rich import, no output
+    assert stream.getvalue() == ""
+
+
+def test_bar_only_after_a_second_and_it_follows_the_counter() -> None:
+    master, slave = pty.openpty()
+    try:
+        with os.fdopen(slave, "w", closefd=False) as tty:
+            counter, clock = Counter(), Clock()
+            bar = Progress("adding", 1 << 20, stream=tty, counter=counter, clock=clock)
+            bar.tick()
+            assert bar.bar is None  # quick work shows nothing
+            clock.now = progress.SHOW_AFTER + 0.1
+            counter.value += 1 << 19
+            bar.tick()
+            assert bar.bar is not None
+            task = bar.bar.tasks[0]
+            assert (task.description, task.completed, task.total) == ("adding", 1 << 19, 1 << 20)
+            counter.value += 1 << 30  # more I/O than expected: the bar stops at its end
+            bar.tick()
+            assert bar.bar.tasks[0].completed == 1 << 20
+            bar.bar.refresh()
+            bar.__exit__(None, None, None)
+            tty.flush()
+        drawn = os.read(master, 65536).decode(errors="replace")
+        assert "adding" in drawn
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_io_counter_moves_with_reads(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.write_bytes(b"x" * 100_000)
+    before = progress.io_bytes()
+    data.read_bytes()
+    assert progress.io_bytes() - before >= 100_000
+
+
+def test_commands_write_no_bar_to_a_pipe(tmp_path: Path, vault_path: Path, pwfile: Path) -> None:
+    """The real commands with stderr a pipe: not a byte of progress output."""
+    big = tmp_path / "big"
+    big.write_bytes(os.urandom(4 << 20))
+    for args in (["add", big], ["verify"], ["get", "big", "--to", tmp_path / "out"], ["rekey"]):
+        proc = subprocess.run(
+            [*LOCKER, *args, "--vault", vault_path, "--passphrase-file", pwfile],
+            capture_output=True,
+            env=locker_env(tmp_path),
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stderr == b"", proc.stderr
