@@ -125,7 +125,7 @@ def test_status_and_lock_find_a_mount_under_run_user_without_xdg_runtime_dir(
     assert out == f"locked {vault} ({mnt.dir} wiped)\n"
     assert mnt.wait()[0] == 0 and not mnt.dir.exists()
     assert main(["status", "--vault", str(vault)]) == 0
-    assert capsys.readouterr().out == "nothing is mounted\n"
+    assert capsys.readouterr().out == f"nothing is mounted for {vault.resolve()}\n"
 
 
 def test_status_names_an_orphan_once(

@@ -10,6 +10,7 @@ import pty
 import subprocess
 from pathlib import Path
 
+import pytest
 from conftest import LOCKER, locker_env
 
 from locker.cli import progress
@@ -39,7 +40,22 @@ def test_no_bar_when_stderr_is_not_a_terminal() -> None:
     assert stream.getvalue() == ""
 
 
-def test_bar_only_after_a_second_and_it_follows_the_counter() -> None:
+def test_no_bar_on_a_dumb_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    master, slave = pty.openpty()
+    try:
+        with os.fdopen(slave, "w", closefd=False) as tty:
+            monkeypatch.setenv("TERM", "dumb")
+            with Progress("adding", 100, stream=tty) as bar:
+                assert bar._thread is None
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_bar_only_after_a_second_and_it_follows_the_counter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TERM", "xterm")
     master, slave = pty.openpty()
     try:
         with os.fdopen(slave, "w", closefd=False) as tty:

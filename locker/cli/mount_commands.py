@@ -67,6 +67,11 @@ def _select(found: list[jn.Found], args: argparse.Namespace) -> list[jn.Found]:
     return [f for f in found if wanted is None or f.record.vault == wanted]
 
 
+def _nothing_mounted(args: argparse.Namespace) -> str:
+    wanted = _explicit_vault(args)
+    return f"nothing is mounted for {wanted}" if wanted else "nothing is mounted"
+
+
 # -- mount ---------------------------------------------------------------------------------------
 
 
@@ -204,7 +209,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
     os.chdir("/")
     active = [f for f in _select(jn.all_mounts(), args) if f.running]
     if not active:
-        print("nothing is mounted")
+        print(_nothing_mounted(args))
         return EXIT_OK
     unverifiable = [f for f in active if not f.record.proc_start and os.path.isdir("/proc")]
     for found in unverifiable:  # a record locker wrote has its start time: never signal blind
@@ -311,7 +316,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps([_status_row(f) for f in found], indent=2))
         return EXIT_OK
     if not found:
-        print("nothing is mounted")
+        print(_nothing_mounted(args))
         return EXIT_OK
     now = time.time()
     for f in found:

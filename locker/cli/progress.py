@@ -1,6 +1,7 @@
 """A progress bar on stderr for work that takes more than about a second, drawn with rich.
 
-Only when stderr is a terminal; nothing at all otherwise (scripts, pipes, logs). The work is
+Only when stderr is a terminal that can redraw a line; nothing at all otherwise (scripts,
+pipes, logs, TERM=dumb). The work is
 measured without touching the layers below: by this process's own I/O counters
 (/proc/self/io: bytes read and written through system calls), against the number of bytes the
 command expects to move. rich is imported only once a bar is actually shown.
@@ -8,6 +9,7 @@ command expects to move. rich is imported only once a bar is actually shown.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -71,6 +73,9 @@ class Progress:
             self.bar.stop()
 
     def _is_terminal(self) -> bool:
+        """A terminal that can redraw a line (not TERM=dumb, where a bar would leave lines)."""
+        if os.environ.get("TERM", "") in ("", "dumb"):
+            return False
         try:
             return self.stream.isatty()
         except (AttributeError, ValueError):
