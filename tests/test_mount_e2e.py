@@ -432,10 +432,11 @@ def test_sentinel_is_nowhere_after_lock(
     assert contents(vault)["secret.txt"] == b"key=" + sentinel + b"\n"
 
 
-def test_lock_status_recover_with_nothing_mounted(lk: Run) -> None:
+def test_lock_status_recover_with_nothing_mounted(lk: Run, vault: Path) -> None:
+    named = f"nothing is mounted for {vault.resolve()}".encode()  # --vault is given: named
     for args, text in (
-        (("lock",), b"nothing is mounted"),
-        (("status",), b"nothing is mounted"),
+        (("lock",), named),
+        (("status",), named),
         (("recover", "--yes"), b"nothing to recover"),
     ):
         result = lk(*args)
