@@ -578,8 +578,17 @@ class Vault:
         Returns how many other slots were dropped (their secrets are not at hand).
         """
         self._require_writer()
-        master = bytearray(self._rng(32))
         used = self._unlocked.slot
+        if all(s.slot_id != used.slot_id for s in self._slots):
+            # Keeping it would bring back the removed slot as the only one (and, for a keyring
+            # slot whose secret then leaves the keyring, leave nothing that opens the vault).
+            raise UsageError(
+                "the slot being removed is the one that unlocked the vault, and a rekey keeps "
+                "only that slot",
+                hint="unlock with a key whose slot stays (--no-keyring, --passphrase-file, "
+                "--recovery-key-file, --keyfile, --identity) and try again",
+            )
+        master = bytearray(self._rng(32))
         renew = self._unlocked.renew
         if renew is not None:
             fresh, kek = renew(self._rng, used)
