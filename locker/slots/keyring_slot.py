@@ -37,7 +37,14 @@ def backend() -> Any:
         raise KeyringUnusable(
             "the OS keyring cannot be used: the keyring package is missing"
         ) from None
+    from keyring.backends.chainer import ChainerBackend
+
     kr = keyring.get_keyring()
+    if isinstance(kr, ChainerBackend):
+        # The chainer claims priority 10 for any two backends of positive priority (a plaintext
+        # file keyring among them); secrets go to its first backend: judge and use that one.
+        chained = list(kr.backends)
+        kr = chained[0] if chained else kr
     name = describe(kr)
     try:
         priority = float(kr.priority)
