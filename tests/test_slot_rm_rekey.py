@@ -92,3 +92,30 @@ def test_rm_of_the_keyring_slot_with_rekey_never_bricks_the_vault(
     ok(cli("slot", "rm", keyring_id, "--rekey", "--no-keyring", env=secret_service))
     assert [r["kind"] for r in slot_rows(cli, env=secret_service)] == ["passphrase"]
     assert ok(cli("cat", "s.txt", env=secret_service)) == "kept\n"
+
+
+def test_rekey_through_the_keyring_never_drops_the_passphrase_unasked(
+    run_locker: RunLocker,
+    cli: RunLocker,
+    vault_path: Path,
+    tmp_path: Path,
+    secret_service: dict[str, str | None],
+) -> None:
+    """The keyring opens first even when --passphrase-file is given, and a rekey keeps only
+    the slot that unlocked: `locker rekey --passphrase-file pw` left a vault that only this
+    machine's keyring opens, the passphrase and the recovery key dropped."""
+    (tmp_path / "s.txt").write_bytes(b"kept\n")
+    ok(cli("add", tmp_path / "s.txt"))
+    recovery = add_recovery(cli, tmp_path)
+    ok(cli("slot", "remember", env=secret_service))
+    before = vault_path.read_bytes()
+    proc = cli("rekey", env=secret_service)
+    assert proc.returncode == EXIT_USAGE, (proc.stdout, proc.stderr)
+    assert proc.stderr.decode().startswith("locker: error: ")
+    assert b"--no-keyring" in proc.stderr
+    assert vault_path.read_bytes() == before
+    # with the passphrase unlocking, the rekey keeps the passphrase slot
+    ok(cli("rekey", "--no-keyring", env=secret_service))
+    assert ok(cli("cat", "s.txt", "--no-keyring", env=secret_service)) == "kept\n"
+    gone = run_locker("ls", "--vault", vault_path, "--recovery-key-file", recovery)
+    assert gone.returncode != EXIT_OK  # the rekey dropped the other slots, as documented

@@ -26,7 +26,7 @@ from locker.errors import (
 )
 from locker.signals import exit_cleanly
 from locker.store import safefs
-from locker.store.format import KdfCost, check_kdf_cost
+from locker.store.format import SLOT_KEYRING, KdfCost, check_kdf_cost
 from locker.store.lockfile import WriterLock
 from locker.text import iso_time, plural, printable
 from locker.vault import DEFAULT_KDF, Vault, calibrate_kdf, create, info, weak_kdf_warning
@@ -417,8 +417,20 @@ def cmd_passwd(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def refuse_keyring_rekey(v: Vault) -> None:
+    """A rekey keeps only the slot that unlocked; the keyring unlocks first, unasked. Never
+    let it leave a vault that only this machine's keyring opens."""
+    if v.unlocked_slot.kind == SLOT_KEYRING and len(v.slot_list()) > 1:
+        raise UsageError(
+            "this machine's keyring unlocked the vault, and a rekey keeps only the slot that "
+            "unlocked: the passphrase and every other key would stop opening it",
+            hint="add --no-keyring to rekey with the passphrase (or another key) you keep",
+        )
+
+
 def rekey_now(v: Vault) -> int:
     """`--rekey` on a slot change: new master key; returns how many slots were dropped."""
+    refuse_keyring_rekey(v)
     dropped = v.rekey()
     v.record("rekey", detail=f"{plural(len(v.names()), 'entry', 'entries')} re-encrypted")
     return dropped
@@ -436,6 +448,7 @@ def after_secret_change(dropped: int | None) -> None:
 
 def cmd_rekey(args: argparse.Namespace) -> int:
     with open_vault(args, write=True) as v, Progress("re-encrypting", 2 * _vault_size(args)):
+        refuse_keyring_rekey(v)
         dropped = v.rekey()
         count = len(v.names())
         v.record("rekey", detail=f"{count} entries re-encrypted")
