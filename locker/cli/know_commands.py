@@ -13,7 +13,7 @@ from typing import Any
 from locker.cli import commands
 from locker.cli.commands import open_vault
 from locker.cli.prompts import warn
-from locker.errors import EXIT_ATTENTION, EXIT_OK, LockerError, UsageError
+from locker.errors import EXIT_ATTENTION, EXIT_OK, InvalidNameError, LockerError, UsageError
 from locker.know import inspect as kin
 from locker.know.facts import decode
 from locker.store import safefs
@@ -274,7 +274,11 @@ def _import_found(
             elif name in held:
                 reasons[f.path] = f"the vault already has an entry named {name}"
             else:
-                v.add_bytes(name, data)
+                try:
+                    v.add_bytes(name, data)
+                except InvalidNameError as exc:  # a name someone else chose: skip just this file
+                    reasons[f.path] = f"its path cannot be an entry name: {exc}"
+                    continue
                 staged[f.path] = (name, digest_of([data]))
         if staged:
             v.record("sweep", tuple(n for n, _ in staged.values()))
