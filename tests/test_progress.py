@@ -94,7 +94,14 @@ def test_commands_write_no_bar_to_a_pipe(tmp_path: Path, vault_path: Path, pwfil
     """The real commands with stderr a pipe: not a byte of progress output."""
     big = tmp_path / "big"
     big.write_bytes(os.urandom(4 << 20))
-    for args in (["add", big], ["verify"], ["get", "big", "--to", tmp_path / "out"], ["rekey"]):
+    for args in (
+        ["add", big],
+        ["verify"],
+        ["get", "big", "--to", tmp_path / "out"],
+        ["rekey"],
+        ["mv", "big", "moved"],
+        ["rm", "moved"],
+    ):
         proc = subprocess.run(
             [*LOCKER, *args, "--vault", vault_path, "--passphrase-file", pwfile],
             capture_output=True,

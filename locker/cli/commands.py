@@ -367,7 +367,8 @@ def cmd_rm(args: argparse.Namespace) -> int:
         for name in names:
             v.remove(name)
         v.record("rm", tuple(names))
-        v.commit()
+        with Progress("saving", 2 * _vault_size(args)):  # a large vault is copied
+            v.commit()
     for name in names:
         print(f"removed {name}")
     return EXIT_OK
@@ -385,7 +386,8 @@ def cmd_mv(args: argparse.Namespace) -> int:
         for src, dst in moves:
             v.rename(src, dst, force=args.force)
         v.record("mv", (args.old, args.new), plural(len(moves), "entry", "entries"))
-        v.commit()
+        with Progress("saving", 2 * _vault_size(args)):  # a large vault is copied
+            v.commit()
     for src, dst in moves:
         print(f"renamed {src} -> {dst}")
     return EXIT_OK
@@ -411,7 +413,8 @@ def cmd_passwd(args: argparse.Namespace) -> int:
         v.change_passphrase(new, cost, unlock.keyfile_secret(args))
         v.record("passwd", detail=f"slot {v.unlocked_slot.slot_id.hex()}")
         dropped = rekey_now(v) if getattr(args, "rekey", False) else None
-        v.commit()
+        with Progress("saving", 2 * _vault_size(args)):  # a large vault is copied
+            v.commit()
     print("passphrase changed (key slot rewrapped; no entry was re-encrypted)")
     after_secret_change(dropped)
     return EXIT_OK
