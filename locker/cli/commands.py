@@ -263,9 +263,10 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
         for e in entries:
             what = summary(decode(e.attrs))
-            print(
-                f"{e.size:>12}  {iso_time(e.modified)}  {e.name}" + (f"  ({what})" if what else "")
+            line = f"{e.size:>12}  {iso_time(e.modified)}  {e.name}" + (
+                f"  ({what})" if what else ""
             )
+            print(printable(line))  # facts come from file content: never raw to the terminal
     else:
         for e in entries:
             print(e.name)

@@ -17,7 +17,7 @@ from locker.errors import EXIT_ATTENTION, EXIT_OK, InvalidNameError, LockerError
 from locker.know import inspect as kin
 from locker.know.facts import decode
 from locker.store import safefs
-from locker.text import iso_time, plural
+from locker.text import iso_time, plural, printable
 from locker.vault import Vault
 
 
@@ -97,7 +97,7 @@ def _print_table(items: list[kin.Item], now: float, total: int) -> None:
     widths = [max(len(r[c]) for r in rows) for c in range(5)]
     for r in rows:
         line = "  ".join(cell.ljust(widths[c]) for c, cell in enumerate(r[:5]))
-        print(f"{line}  {r[5]}".rstrip())
+        print(printable(f"{line}  {r[5]}".rstrip()))  # subjects and SANs are the signer's text
     flagged = sum(1 for i in items if i.attention)
     plain = total - len(items)
     print(f"\n{len(items)} recognised, {plain} plain files; {flagged} need attention")
@@ -325,14 +325,11 @@ def _print_findings(
         rows.append((f.readable_by, f"{f.mode:04o}", owner, f.facts["type"], str(f.path), what))
     widths = [max(len(r[c]) for r in rows) for c in range(5)] if rows else []
     for r, f in zip(rows, [None, *found], strict=False):
-        print(
-            (
-                "  ".join(cell.ljust(widths[c]) for c, cell in enumerate(r[:5])) + "  " + r[5]
-            ).rstrip()
-        )
+        line = "  ".join(cell.ljust(widths[c]) for c, cell in enumerate(r[:5])) + "  " + r[5]
+        print(printable(line.rstrip()))  # file names in a swept tree are anyone's choice
         why = left.get(f.path) if f is not None else None
         if why and why != "not imported":
-            print(f"  left in place: {why}")
+            print(printable(f"  left in place: {why}"))
     print(
         ("\n" if found else "")
         + f"{plural(len(found), 'plaintext secret')} in {plural(seen, 'file')}; {len(imported)} imported, "
