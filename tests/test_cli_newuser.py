@@ -33,6 +33,7 @@ def modes_count() -> list[str]:
     return [setpriv, "--bounding-set=-dac_override,-dac_read_search", "--"]
 
 
+@pytest.mark.permissions
 def test_add_dir_with_an_unreadable_subdirectory_adds_nothing(
     tmp_path: Path, vault_path: Path, pwfile: Path
 ) -> None:

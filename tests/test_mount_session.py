@@ -401,6 +401,7 @@ def test_real_observer_reads_count_own_reads_do_not(filled_vault: Path, tmp_path
 # -- wipe and holders ----------------------------------------------------------------------------
 
 
+@pytest.mark.permissions
 def test_wipe_overwrites_before_unlinking(tmp_path: Path) -> None:
     root = tmp_path / "w"
     (root / "d" / "e").mkdir(parents=True)
@@ -638,6 +639,7 @@ def test_wipe_leaves_a_hard_linked_file_alone(tmp_path: Path) -> None:
     assert not root.exists()
 
 
+@pytest.mark.permissions
 def test_wipe_zeroes_read_only_files(tmp_path: Path) -> None:
     root = tmp_path / "w"
     root.mkdir()

@@ -54,6 +54,7 @@ def test_a_symlinked_vault_leaves_no_lock_file(vault_path: Path) -> None:
     assert not link.with_name("link.locker.lock").exists()
 
 
+@pytest.mark.permissions
 def test_a_read_only_vault_is_not_replaced(vault_path: Path) -> None:
     vault_path.chmod(0o400)
     before = vault_path.read_bytes()
