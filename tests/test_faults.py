@@ -59,8 +59,10 @@ class FaultLayer:
         self.calls: Counter[str] = Counter()
         self.failed = False
         self.after_failure: list[str] = []
+        self.log: list[str] = []
 
     def step(self, op: str) -> None:
+        self.log.append(op)
         if self.failed:
             self.after_failure.append(op)
         self.calls[op] += 1
@@ -119,6 +121,9 @@ def trials(vault: Path, monkeypatch: pytest.MonkeyPatch, src: Path) -> Iterator[
     clean = FaultLayer()
     save(probe, clean, monkeypatch, src)
     assert all(clean.calls[op] for op in OPS), clean.calls
+    # the temp file is synced before the rename, the directory after it
+    syncs = [op for op in clean.log if op in ("fsync", "replace")]
+    assert syncs[:3] == ["fsync", "replace", "fsync"], clean.log
     for op in OPS:
         for nth in range(1, clean.calls[op] + 1):
             for err in ERRNOS:
