@@ -15,6 +15,16 @@ def iso_time(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
+def duration(seconds: float) -> str:
+    """A time left that cannot be misread: '42s', '59m57s', '7h59m' (never negative)."""
+    seconds = max(0, int(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    if h:
+        return f"{h}h{m:02d}m"
+    return f"{m}m{s:02d}s" if m else f"{s}s"
+
+
 def printable(text: str) -> str:
     """Escape control characters so text from a vault cannot drive the terminal."""
     if text.isprintable():

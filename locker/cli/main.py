@@ -361,6 +361,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="save the changes into the vault, then wipe")
     p.add_argument("--discard", action="store_true", help="wipe without saving the changes")
     _know_commands(command, common)
+    p = command(
+        "edit",
+        "cli.edit_commands:cmd_edit",
+        "edit an entry in $EDITOR (a private RAM copy)",
+        "locker edit prod.env",
+    )
+    p.add_argument("name", metavar="NAME", help="the entry to edit")
+    p = command(
+        "tui",
+        "cli.tui_commands:cmd_tui",
+        "open the terminal app (bare 'locker' on a terminal does too)",
+        "locker --vault ~/ops.locker tui --idle 10m",
+    )
+    p.add_argument(
+        "--idle", default="300", metavar="SECONDS", help="lock after this long unused (default 300)"
+    )
 
     p = command("help", "cli.main:cmd_help", "show the help of a command", "locker help add")
     p.add_argument("topic", nargs="?", metavar="COMMAND", help="the command to explain")
@@ -616,7 +632,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "command", None) == "completion":
             return cmd_completion(args, parser)
         spec: str | None = getattr(args, "handler", None)
-        if getattr(args, "command", None) not in ("recover", "status"):
+        if spec is None and sys.stdin.isatty() and sys.stdout.isatty():
+            spec = "cli.tui_commands:cmd_tui"  # bare `locker` on a terminal opens the app
+        if getattr(args, "command", None) not in ("recover", "status") and not spec_is_tui(spec):
             _orphan_notice()
         if spec is None:
             from locker.cli.commands import cmd_overview
@@ -669,6 +687,11 @@ def cmd_completion(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
 
     sys.stdout.write(shtab.complete(parser, shell=args.shell))
     return EXIT_OK
+
+
+def spec_is_tui(spec: str | None) -> bool:
+    """The app shows orphaned mounts itself, on its unlock screen."""
+    return spec == "cli.tui_commands:cmd_tui"
 
 
 def _resolve(spec: str) -> Handler:

@@ -25,7 +25,7 @@ from locker.mount import process, sync, tracker
 from locker.mount import runtime as rt
 from locker.mount import session as m
 from locker.mount.process import harden_process
-from locker.text import iso_time, plural
+from locker.text import duration, iso_time, plural
 
 LOCK_WAIT = 10.0  # how long `locker lock` waits for each mount to sync, wipe and say so
 LOCK_POLL = 0.02
@@ -44,16 +44,6 @@ def parse_duration(text: str, what: str) -> float:
     if seconds <= 0:
         raise UsageError(f"{what} must be more than zero")
     return seconds
-
-
-def duration(seconds: float) -> str:
-    """A time left that cannot be misread: '42s', '59m57s', '7h59m'."""
-    seconds = max(0, int(seconds))
-    h, rest = divmod(seconds, 3600)
-    m_, s_ = divmod(rest, 60)
-    if h:
-        return f"{h}h{m_:02d}m"
-    return f"{m_}m{s_:02d}s" if m_ else f"{s_}s"
 
 
 def _explicit_vault(args: argparse.Namespace) -> str | None:

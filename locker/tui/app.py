@@ -1,0 +1,283 @@
+"""The Textual app: which screen shows, the unlocked vault, the idle and hard deadlines, the
+clipboard and reveal timers, and locking (on request, on idle, on quit, on SIGTERM/SIGHUP).
+
+Time comes from an injected `tracker.Clock`; `tick()` (every second) checks every deadline
+against it, so tests move the clock and call `tick()` instead of waiting.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual import events
+from textual.app import App, SuspendNotSupported, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from locker.mount.tracker import DEFAULT_IDLE, DEFAULT_MAX_TIME, Clock, Deadlines
+from locker.store.format import KdfCost
+from locker.tui.messages import MountLocked
+from locker.tui.screens.dialogs import RevealModal
+from locker.tui.screens.unlock import CreateScreen, UnlockScreen
+from locker.tui.widgets.status import StatusBar
+from locker.tui.words import debug_trace, describe
+
+if TYPE_CHECKING:
+    from locker.mount.edit import Editor
+    from locker.mount.session import Session
+    from locker.vault import Vault
+
+WARN_BEFORE = 30.0
+REVEAL_SECONDS = 15.0
+CLIPBOARD_SECONDS = 30.0
+REASON_QUIT = "quit the TUI"
+
+
+class LockerApp(App[None]):
+    CSS_PATH = "locker.tcss"
+    TITLE = "locker"
+    BINDINGS = [
+        Binding("s", "stay", "Stay unlocked", show=False),
+        Binding("ctrl+q", "quit", "Quit", show=False),
+    ]
+
+    def __init__(
+        self,
+        vault_path: Path,
+        *,
+        idle: float = DEFAULT_IDLE,
+        max_time: float = DEFAULT_MAX_TIME,
+        clock: Clock | None = None,
+        kdf_cost: KdfCost | None = None,
+        editor: Editor | None = None,
+    ) -> None:
+        super().__init__()
+        from locker.vault import DEFAULT_KDF
+
+        self.vault_path = vault_path
+        self.idle, self.max_time = idle, max_time
+        self.clock = clock or Clock()
+        self.kdf_cost = kdf_cost or DEFAULT_KDF
+        self.editor = editor
+        self.vault: Vault | None = None
+        self.vault_lock = threading.Lock()
+        self.deadlines: Deadlines | None = None
+        self.warned = False
+        self.clipboard_clear_at: float | None = None
+        self.reveal_hide_at: float | None = None
+        self.debug_log: list[str] = []
+
+    # -- start and stop ----------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        first = UnlockScreen() if os.path.lexists(self.vault_path) else CreateScreen()
+        self.push_screen(first)
+        self.set_interval(1.0, self.tick)
+        if not self.is_headless:
+            loop = __import__("asyncio").get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                loop.add_signal_handler(sig, self.exit)
+
+    async def action_quit(self) -> None:
+        self.lock_everything(REASON_QUIT)
+        self.exit()
+
+    def on_unmount(self) -> None:
+        self.lock_everything(REASON_QUIT)
+
+    def lock_everything(self, reason: str) -> None:
+        """Synchronous and final: lock a running mount (waiting for its worker), close the vault."""
+        from locker.tui.screens.mount import MountScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, MountScreen):
+                screen.stop(reason)
+        self._close_vault()
+
+    def _close_vault(self) -> None:
+        if self.clipboard_clear_at is not None:
+            self._clear_clipboard()
+        vault, self.vault, self.deadlines = self.vault, None, None
+        if vault is not None:
+            with self.vault_lock:
+                vault.close()
+
+    # -- unlocking and locking ---------------------------------------------------------------
+
+    def unlocked(self, vault: Vault) -> None:
+        from locker.tui.screens.main import MainScreen
+
+        self.vault = vault
+        self.deadlines = Deadlines(self.clock, self.idle, self.max_time)
+        self.warned = False
+        self.switch_screen(MainScreen())
+
+    def lock_now(self, reason: str) -> None:
+        """Lock: a mount locks first (its worker reports back), then the vault closes."""
+        from locker.tui.screens.mount import MountScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, MountScreen) and screen.is_running_worker():
+                screen.request_stop(reason)
+                return
+        self.call_later(self._locked, reason, "")
+
+    def mount_locked(self, message: MountLocked) -> None:
+        for line in message.holders:
+            self.notify(line, severity="warning", timeout=30)
+        self.call_later(self._locked, message.reason, message.summary)
+
+    async def _locked(self, reason: str, summary: str) -> None:
+        self._close_vault()
+        while len(self.screen_stack) > 2:
+            await self.pop_screen()
+        await self.switch_screen(UnlockScreen())
+        self.notify(f"locked ({reason})" + (f": {summary}" if summary else ""), timeout=10)
+
+    # -- deadlines ---------------------------------------------------------------------------
+
+    def touch(self) -> None:
+        if self.deadlines is not None:
+            self.deadlines.touch()
+        session = self.mount_session()
+        if session is not None:
+            session.deadlines.touch()
+        self.warned = False
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key | events.MouseDown):
+            self.touch()
+        await super().on_event(event)
+
+    def action_stay(self) -> None:
+        self.touch()
+        self.notify("staying unlocked")
+
+    def mount_session(self) -> Session | None:
+        from locker.tui.screens.mount import MountScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, MountScreen):
+                return screen.session
+        return None
+
+    def tick(self) -> None:
+        """Every second: deadlines, the warning before the lock, the clipboard, the reveal."""
+        from locker.tui.screens.mount import MountScreen
+
+        now = self.clock.monotonic()
+        if self.clipboard_clear_at is not None and now >= self.clipboard_clear_at:
+            self._clear_clipboard()
+        if self.reveal_hide_at is not None and now >= self.reveal_hide_at:
+            self.reveal_hide_at = None
+            if isinstance(self.screen, RevealModal):
+                self.screen.dismiss(None)
+        if self.vault is None or self.deadlines is None:
+            return
+        mount = next((s for s in self.screen_stack if isinstance(s, MountScreen)), None)
+        if mount is not None and mount.session is not None:
+            deadlines = mount.session.deadlines  # the session locks itself; shown here
+            mount.show_left(deadlines.idle_left(), deadlines.hard_left())
+        else:
+            deadlines = self.deadlines
+            reason = deadlines.expired()
+            if reason and mount is None:
+                self.lock_now(reason)
+                return
+        idle_left, hard_left = deadlines.idle_left(), deadlines.hard_left()
+        for bar in self.screen.query(StatusBar):
+            state = f"mounted at {mount.session.root}" if mount and mount.session else "unlocked"
+            bar.show(str(self.vault_path), state, idle_left, hard_left)
+        left = min(idle_left, hard_left)
+        if left <= WARN_BEFORE and not self.warned:
+            self.warned = True
+            self.notify(
+                f"locking in {int(left)} s: press s to stay unlocked",
+                severity="warning",
+                timeout=WARN_BEFORE,
+            )
+
+    # -- secrets on screen and on the clipboard ----------------------------------------------
+
+    def copy_secret(self, name: str, text: str) -> None:
+        self.copy_to_clipboard(text)
+        self.clipboard_clear_at = self.clock.monotonic() + CLIPBOARD_SECONDS
+        if os.environ.get("TERM_PROGRAM") == "Apple_Terminal":
+            self.notify(
+                "this terminal does not take clipboard writes (OSC 52); nothing was copied",
+                severity="warning",
+            )
+            return
+        self.notify(f"copied {name}; the clipboard is cleared in {CLIPBOARD_SECONDS:g} s")
+
+    def _clear_clipboard(self) -> None:
+        self.clipboard_clear_at = None
+        self.copy_to_clipboard("")
+        self.notify(
+            "clipboard cleared (a clipboard manager may keep its own copy: clear it there too)"
+        )
+
+    def reveal(self, name: str, text: str) -> None:
+        self.reveal_hide_at = self.clock.monotonic() + REVEAL_SECONDS
+        self.push_screen(RevealModal(name, text, REVEAL_SECONDS))
+
+    # -- edit ---------------------------------------------------------------------------------
+
+    def edit(self, name: str, then: Callable[[], None]) -> None:
+        """The entry in $EDITOR (the app suspended meanwhile); saved only if it changed."""
+        from locker.mount import edit
+
+        if self.vault is None:
+            return
+        if self.mount_session() is not None:
+            self.notify("the vault is mounted: edit the file in the mount directory")
+            return
+        run = self.editor or edit.run_editor
+
+        def editor(path: Path) -> None:
+            try:
+                with self.suspend():
+                    run(path)
+            except SuspendNotSupported:
+                run(path)
+
+        try:
+            with self.vault_lock:
+                try:
+                    result = edit.edit_entry(self.vault, name, editor)
+                except BaseException:
+                    self.vault.discard()
+                    raise
+        except Exception as exc:
+            self.report(exc)
+            return
+        finally:
+            self.touch()
+        then()
+        self.notify(f"saved {name}" if result.changed else f"{name} unchanged")
+
+    # -- errors and the palette --------------------------------------------------------------
+
+    def report(self, exc: BaseException) -> None:
+        """An error as a notification in the CLI's words; never a crash."""
+        message, hint = describe(exc)
+        self.notify(message + (f"\nhint: {hint}" if hint else ""), severity="error", timeout=10)
+        self.log_unexpected(exc)
+
+    def log_unexpected(self, exc: BaseException) -> None:
+        trace = debug_trace(exc)
+        if trace:
+            self.debug_log.append(trace)
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        from locker.tui.screens.main import ACTIONS, MainScreen
+
+        yield from super().get_system_commands(screen)
+        if isinstance(screen, MainScreen):
+            for _, action, label, help in ACTIONS:
+                yield SystemCommand(label, help, getattr(screen, f"action_{action}"))

@@ -1,0 +1,252 @@
+"""The locked face of the app: unlock an existing vault, or create the first one.
+
+The KDF runs in a thread worker behind a progress bar; wrong passphrase, tampered container,
+busy vault and orphaned mount each get their own state in the CLI's words. The library is
+imported inside the workers, so the screen draws before cryptography and argon2 are loaded.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Label, ProgressBar, Static
+
+from locker.tui.words import describe
+
+if TYPE_CHECKING:
+    from locker.store.format import KdfCost
+    from locker.tui.app import LockerApp
+    from locker.vault import Vault
+
+
+class _LockedScreen(Screen[None]):
+    """What the unlock and create screens share: the app, the state line, the progress bar."""
+
+    @property
+    def locker(self) -> LockerApp:
+        from locker.tui.app import LockerApp
+
+        app = self.app
+        if not isinstance(app, LockerApp):
+            raise TypeError("locker screens run in LockerApp")
+        return app
+
+    def set_state(self, kind: str, message: str, hint: str | None = None) -> None:
+        """kind: '' (plain), 'error', 'wrong', 'tampered', 'busy', 'orphan', 'working'."""
+        state = self.query_one("#state", Static)
+        state.update(message + (f"\n[dim]hint: {hint}[/dim]" if hint else ""))
+        state.set_classes(kind)
+        self.query_one("#progress", ProgressBar).display = kind == "working"
+
+    def failed(self, exc: BaseException) -> None:
+        from locker.errors import BadKeyError, BusyError, IntegrityError
+
+        message, hint = describe(exc)
+        kind = (
+            "wrong"
+            if isinstance(exc, BadKeyError)
+            else "busy"
+            if isinstance(exc, BusyError)
+            else "tampered"
+            if isinstance(exc, IntegrityError)
+            else "error"
+        )
+        self.set_state(kind, f"error: {message}", hint)
+        self.locker.log_unexpected(exc)
+        for field in self.query(Input):
+            field.disabled = False
+            field.value = ""
+        self.query(Input).first().focus()
+
+
+class UnlockScreen(_LockedScreen):
+    """Masked passphrase; Enter unlocks in a worker."""
+
+    BINDINGS = [("ctrl+q", "app.quit", "Quit")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="locked"):
+            yield Label("locker", classes="title")
+            yield Label(f"vault {self.locker.vault_path}", id="vault-path")
+            yield Input(password=True, placeholder="passphrase", id="passphrase")
+            yield ProgressBar(total=None, show_eta=False, id="progress")
+            yield Static("", id="state")
+            yield Static("", id="notice")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#progress", ProgressBar).display = False
+        self.query_one("#passphrase", Input).focus()
+        self.preflight()
+
+    @work(thread=True, exclusive=True, group="preflight")
+    def preflight(self) -> None:
+        """Busy and orphaned-mount checks before anyone types (the CLI's early checks)."""
+        from locker.mount import journal as jn
+        from locker.store.lockfile import WriterLock
+
+        path = self.locker.vault_path
+        notices: list[tuple[str, str, str | None]] = []
+        try:
+            WriterLock(path).check_free()
+        except Exception as exc:
+            notices.append(("busy", *describe(exc)))
+        try:
+            wanted = str(path.resolve())
+            left = [f.record for f in jn.orphans() if f.record.vault == wanted]
+        except Exception:
+            left = []
+        for r in left:
+            notices.append(
+                (
+                    "orphan",
+                    f"a mount of {r.vault} at {r.dir} was left behind by PID {r.pid}, which is gone",
+                    "run 'locker recover' to save or discard its files",
+                )
+            )
+        if notices:
+            self.app.call_from_thread(self._show_notices, notices)
+
+    def _show_notices(self, notices: list[tuple[str, str, str | None]]) -> None:
+        for kind, message, hint in notices:
+            if kind == "busy":
+                self.set_state("busy", f"error: {message}", hint)
+            else:
+                notice = self.query_one("#notice", Static)
+                notice.update(
+                    f"warning: {message}" + (f"\n[dim]hint: {hint}[/dim]" if hint else "")
+                )
+                notice.set_classes("orphan")
+
+    @on(Input.Submitted, "#passphrase")
+    def submitted(self, event: Input.Submitted) -> None:
+        if not event.value:
+            return
+        secret = bytearray(event.value.encode())
+        event.input.value = ""
+        event.input.disabled = True
+        self.set_state("working", "deriving the key (Argon2id)…")
+        self.unlock(secret)
+
+    @work(thread=True, exclusive=True, group="unlock")
+    def unlock(self, secret: bytearray) -> None:
+        from locker.mount.process import harden_process
+        from locker.vault import Vault
+
+        try:
+            harden_process()
+            vault = Vault.open(self.locker.vault_path, secret, write=True, purpose="tui")
+        except Exception as exc:
+            self.app.call_from_thread(self.failed, exc)
+            return
+        finally:
+            secret[:] = bytes(len(secret))
+        self.app.call_from_thread(self.locker.unlocked, vault)
+
+
+class CreateScreen(_LockedScreen):
+    """First run: a passphrase twice with strength feedback, the KDF cost and its time here."""
+
+    BINDINGS = [("ctrl+q", "app.quit", "Quit")]
+
+    def compose(self) -> ComposeResult:
+        cost = self.locker.kdf_cost
+        with Vertical(classes="locked"):
+            yield Label("locker: create a vault", classes="title")
+            yield Label(f"no vault at {self.locker.vault_path} yet", id="vault-path")
+            yield Input(password=True, placeholder="new passphrase", id="first")
+            yield Static("", id="strength")
+            yield Input(password=True, placeholder="repeat it", id="second")
+            yield Static(
+                f"key derivation: Argon2id {cost.memory_kib // 1024} MiB, t={cost.time_cost}, "
+                f"p={cost.parallelism}; timing it on this machine…",
+                id="cost",
+            )
+            yield ProgressBar(total=None, show_eta=False, id="progress")
+            yield Static("", id="state")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#progress", ProgressBar).display = False
+        self.query_one("#first", Input).focus()
+        self.time_kdf(self.locker.kdf_cost)
+
+    @work(thread=True, exclusive=True, group="time-kdf")
+    def time_kdf(self, cost: KdfCost) -> None:
+        from locker.store import crypto
+
+        start = time.perf_counter()
+        params = crypto.KdfParams(cost.memory_kib, cost.time_cost, cost.parallelism)
+        crypto.argon2id(b"timing", bytes(crypto.SALT_SIZE), params)
+        took = time.perf_counter() - start
+        text = (
+            f"key derivation: Argon2id {cost.memory_kib // 1024} MiB, t={cost.time_cost}, "
+            f"p={cost.parallelism}; unlocking takes about {took:.2f} s on this machine"
+        )
+        self.app.call_from_thread(self.query_one("#cost", Static).update, text)
+
+    @on(Input.Changed, "#first")
+    def strength(self, event: Input.Changed) -> None:
+        self.query_one("#strength", Static).update(strength_text(event.value))
+
+    @on(Input.Submitted, "#first")
+    def first_done(self) -> None:
+        self.query_one("#second", Input).focus()
+
+    @on(Input.Submitted, "#second")
+    def second_done(self) -> None:
+        first, second = self.query_one("#first", Input), self.query_one("#second", Input)
+        if not first.value:
+            self.set_state("error", "error: the passphrase is empty")
+            first.focus()
+            return
+        if first.value != second.value:
+            self.set_state("error", "error: the two passphrases differ; nothing was created")
+            second.value = ""
+            return
+        secret = bytearray(first.value.encode())
+        first.value = second.value = ""
+        first.disabled = second.disabled = True
+        self.set_state("working", "creating the vault (Argon2id)…")
+        self.create(secret)
+
+    @work(thread=True, exclusive=True, group="create")
+    def create(self, secret: bytearray) -> None:
+        from locker.mount.process import harden_process
+        from locker.vault import Vault, create
+
+        path = self.locker.vault_path
+        try:
+            harden_process()
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            create(path, secret, self.locker.kdf_cost)
+            vault: Vault = Vault.open(path, secret, write=True, purpose="tui")
+        except Exception as exc:
+            self.app.call_from_thread(self.failed, exc)
+            return
+        finally:
+            secret[:] = bytes(len(secret))
+        self.app.call_from_thread(self.locker.unlocked, vault)
+
+
+STRENGTH = ("very weak", "weak", "fair", "strong", "very strong")
+
+
+def strength_text(value: str) -> str:
+    """zxcvbn's score and its advice, in one or two lines."""
+    if not value:
+        return ""
+    from zxcvbn import zxcvbn
+
+    result = zxcvbn(value[:100])
+    score = int(result["score"])
+    style = ("red", "red", "yellow", "green", "green")[score]
+    crack = result["crack_times_display"]["offline_slow_hashing_1e4_per_second"]
+    text = f"[{style}]{STRENGTH[score]}[/]: guessed in {crack} offline"
+    advice = result["feedback"].get("warning") or " ".join(result["feedback"]["suggestions"])
+    return text + (f"\n[dim]{advice}[/dim]" if advice else "")

@@ -1,0 +1,1 @@
+"""Widgets that display and post messages; they never call the vault."""

@@ -1,0 +1,166 @@
+"""`locker edit NAME`: a private RAM copy in $EDITOR, saved only if changed, wiped on every way
+out (editor failure, SIGTERM), found by `locker recover` after kill -9. Real subprocesses and a
+fake editor script."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import LOCKER, PASSPHRASE, RunLocker, locker_env
+
+from locker.vault import Vault
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "run"
+    path.mkdir(mode=0o700)
+    return path
+
+
+def editor(tmp_path: Path, body: str) -> Path:
+    """A fake $EDITOR: a shell script run as `editor FILE`."""
+    script = tmp_path / "fake-editor"
+    script.write_text("#!/bin/sh\n" + body)
+    script.chmod(0o700)
+    return script
+
+
+def wait_for_file(path: Path, proc: subprocess.Popen[bytes], timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while not path.exists() or not path.read_text().endswith("\n"):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"no {path}"
+        time.sleep(0.02)
+    return path.read_text()
+
+
+def content(vault: Path, name: str) -> bytes:
+    with Vault.open(vault, PASSPHRASE) as v:
+        return v.read_bytes(name)
+
+
+def events(vault: Path) -> list[str]:
+    with Vault.open(vault, PASSPHRASE) as v:
+        return [e.event for e in v.log()]
+
+
+def test_changed_entry_is_saved_and_the_copy_wiped(
+    cli: RunLocker, filled_vault: Path, tmp_path: Path, run_dir: Path
+) -> None:
+    seen = tmp_path / "seen"
+    ed = editor(
+        tmp_path,
+        f'stat -c %a "$1" > {seen}; dirname "$1" >> {seen}; printf "beta\\n" >> "$1"\n',
+    )
+    r = cli("edit", "a.txt", env={"EDITOR": str(ed), "XDG_RUNTIME_DIR": str(run_dir)})
+    assert r.returncode == 0, r.stderr
+    assert b"saved a.txt" in r.stdout
+    assert content(filled_vault, "a.txt") == b"alpha\nbeta\n"
+    assert events(filled_vault)[-1] == "edit"
+    mode, where = seen.read_text().split()
+    assert mode == "600"
+    assert where.startswith(str(run_dir / "locker" / "mnt-"))
+    assert not Path(where).exists()
+    assert os.listdir(run_dir / "locker" / "journal") == []
+
+
+def test_unchanged_entry_is_not_saved(
+    cli: RunLocker, filled_vault: Path, tmp_path: Path, run_dir: Path
+) -> None:
+    before = events(filled_vault)
+    r = cli("edit", "sub/deep/b.key", env={"EDITOR": "true", "XDG_RUNTIME_DIR": str(run_dir)})
+    assert r.returncode == 0, r.stderr
+    assert b"sub/deep/b.key unchanged" in r.stdout
+    assert events(filled_vault) == before
+    assert [p.name for p in (run_dir / "locker").iterdir()] == ["journal"]
+
+
+def test_failing_editor_saves_nothing(
+    cli: RunLocker, filled_vault: Path, tmp_path: Path, run_dir: Path
+) -> None:
+    ed = editor(tmp_path, 'echo lost >> "$1"; exit 3\n')
+    r = cli("edit", "a.txt", env={"EDITOR": str(ed), "XDG_RUNTIME_DIR": str(run_dir)})
+    assert r.returncode == 1
+    assert b"locker: error: the editor exited with status 3" in r.stderr
+    assert content(filled_vault, "a.txt") == b"alpha\n"
+    assert [p.name for p in (run_dir / "locker").iterdir()] == ["journal"]
+
+
+def test_missing_entry_and_missing_editor(
+    cli: RunLocker, filled_vault: Path, run_dir: Path
+) -> None:
+    r = cli("edit", "nope", env={"EDITOR": "true", "XDG_RUNTIME_DIR": str(run_dir)})
+    assert r.returncode == 1
+    assert b"locker: error: no entry named 'nope'" in r.stderr
+    r = cli("edit", "a.txt", env={"EDITOR": "no-such-editor-x", "XDG_RUNTIME_DIR": str(run_dir)})
+    assert r.returncode == 2
+    assert b"locker: error: editor not found: no-such-editor-x" in r.stderr
+
+
+def _start_edit(
+    tmp_path: Path, vault: Path, pwfile: Path, run_dir: Path, body: str
+) -> subprocess.Popen[bytes]:
+    ed = editor(tmp_path, body)
+    env = locker_env(tmp_path, {"EDITOR": str(ed), "XDG_RUNTIME_DIR": str(run_dir)})
+    return subprocess.Popen(
+        [*LOCKER, "--vault", str(vault), "--passphrase-file", str(pwfile), "edit", "a.txt"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_sigterm_wipes_the_copy_and_saves_nothing(
+    filled_vault: Path, pwfile: Path, tmp_path: Path, run_dir: Path
+) -> None:
+    marker = tmp_path / "editing"
+    proc = _start_edit(
+        tmp_path,
+        filled_vault,
+        pwfile,
+        run_dir,
+        f'echo changed >> "$1"; echo "$1" > {marker}; exec sleep 600\n',
+    )
+    copy = Path(wait_for_file(marker, proc).strip())
+    assert copy.exists()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert b"interrupted by SIGTERM; nothing was saved" in err
+    assert not copy.exists() and not copy.parent.exists()
+    assert os.listdir(run_dir / "locker" / "journal") == []
+    assert content(filled_vault, "a.txt") == b"alpha\n"
+
+
+def test_kill_9_leaves_a_journal_that_recover_saves(
+    filled_vault: Path, pwfile: Path, tmp_path: Path, run_dir: Path, run_locker: RunLocker
+) -> None:
+    marker = tmp_path / "editing"
+    proc = _start_edit(
+        tmp_path,
+        filled_vault,
+        pwfile,
+        run_dir,
+        f'echo saved-by-recover > "$1"; echo "$$ $1" > {marker}; exec sleep 600\n',
+    )
+    editor_pid, copy = wait_for_file(marker, proc).split()
+    proc.kill()
+    proc.wait(timeout=60)
+    os.kill(int(editor_pid), signal.SIGKILL)
+    env = {"XDG_RUNTIME_DIR": str(run_dir)}
+    status = run_locker("--vault", filled_vault, "status", env=env)
+    assert b"ORPHANED" in status.stdout
+    r = run_locker(
+        "--vault", filled_vault, "--passphrase-file", pwfile, "recover", "--yes", env=env
+    )
+    assert r.returncode == 0, r.stderr
+    assert b"changed  a.txt" in r.stdout or b"a.txt" in r.stdout
+    assert content(filled_vault, "a.txt") == b"saved-by-recover\n"
+    assert not Path(copy).exists()
