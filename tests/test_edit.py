@@ -11,16 +11,15 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import LOCKER, PASSPHRASE, RunLocker, locker_env
+from conftest import LOCKER, PASSPHRASE, Places, RunLocker, locker_env
 
 from locker.vault import Vault
 
 
 @pytest.fixture
-def run_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "run"
-    path.mkdir(mode=0o700)
-    return path
+def run_dir(places: Places) -> Path:
+    """This test's $XDG_RUNTIME_DIR (conftest's `places`): the edit copy and journal go there."""
+    return places.xdg
 
 
 def editor(tmp_path: Path, body: str) -> Path:
@@ -58,7 +57,7 @@ def test_changed_entry_is_saved_and_the_copy_wiped(
         tmp_path,
         f'stat -c %a "$1" > {seen}; dirname "$1" >> {seen}; printf "beta\\n" >> "$1"\n',
     )
-    r = cli("edit", "a.txt", env={"EDITOR": str(ed), "XDG_RUNTIME_DIR": str(run_dir)})
+    r = cli("edit", "a.txt", env={"EDITOR": str(ed)})
     assert r.returncode == 0, r.stderr
     assert b"saved a.txt" in r.stdout
     assert content(filled_vault, "a.txt") == b"alpha\nbeta\n"
@@ -74,7 +73,7 @@ def test_unchanged_entry_is_not_saved(
     cli: RunLocker, filled_vault: Path, tmp_path: Path, run_dir: Path
 ) -> None:
     before = events(filled_vault)
-    r = cli("edit", "sub/deep/b.key", env={"EDITOR": "true", "XDG_RUNTIME_DIR": str(run_dir)})
+    r = cli("edit", "sub/deep/b.key", env={"EDITOR": "true"})
     assert r.returncode == 0, r.stderr
     assert b"sub/deep/b.key unchanged" in r.stdout
     assert events(filled_vault) == before
@@ -85,7 +84,7 @@ def test_failing_editor_saves_nothing(
     cli: RunLocker, filled_vault: Path, tmp_path: Path, run_dir: Path
 ) -> None:
     ed = editor(tmp_path, 'echo lost >> "$1"; exit 3\n')
-    r = cli("edit", "a.txt", env={"EDITOR": str(ed), "XDG_RUNTIME_DIR": str(run_dir)})
+    r = cli("edit", "a.txt", env={"EDITOR": str(ed)})
     assert r.returncode == 1
     assert b"locker: error: the editor exited with status 3" in r.stderr
     assert content(filled_vault, "a.txt") == b"alpha\n"
@@ -95,10 +94,10 @@ def test_failing_editor_saves_nothing(
 def test_missing_entry_and_missing_editor(
     cli: RunLocker, filled_vault: Path, run_dir: Path
 ) -> None:
-    r = cli("edit", "nope", env={"EDITOR": "true", "XDG_RUNTIME_DIR": str(run_dir)})
+    r = cli("edit", "nope", env={"EDITOR": "true"})
     assert r.returncode == 1
     assert b"locker: error: no entry named 'nope'" in r.stderr
-    r = cli("edit", "a.txt", env={"EDITOR": "no-such-editor-x", "XDG_RUNTIME_DIR": str(run_dir)})
+    r = cli("edit", "a.txt", env={"EDITOR": "no-such-editor-x"})
     assert r.returncode == 2
     assert b"locker: error: editor not found: no-such-editor-x" in r.stderr
 
@@ -107,7 +106,7 @@ def _start_edit(
     tmp_path: Path, vault: Path, pwfile: Path, run_dir: Path, body: str
 ) -> subprocess.Popen[bytes]:
     ed = editor(tmp_path, body)
-    env = locker_env(tmp_path, {"EDITOR": str(ed), "XDG_RUNTIME_DIR": str(run_dir)})
+    env = locker_env(tmp_path, {"EDITOR": str(ed)})
     return subprocess.Popen(
         [*LOCKER, "--vault", str(vault), "--passphrase-file", str(pwfile), "edit", "a.txt"],
         env=env,
@@ -154,12 +153,9 @@ def test_kill_9_leaves_a_journal_that_recover_saves(
     proc.kill()
     proc.wait(timeout=60)
     os.kill(int(editor_pid), signal.SIGKILL)
-    env = {"XDG_RUNTIME_DIR": str(run_dir)}
-    status = run_locker("--vault", filled_vault, "status", env=env)
+    status = run_locker("--vault", filled_vault, "status")
     assert b"ORPHANED" in status.stdout
-    r = run_locker(
-        "--vault", filled_vault, "--passphrase-file", pwfile, "recover", "--yes", env=env
-    )
+    r = run_locker("--vault", filled_vault, "--passphrase-file", pwfile, "recover", "--yes")
     assert r.returncode == 0, r.stderr
     assert b"changed  a.txt" in r.stdout or b"a.txt" in r.stdout
     assert content(filled_vault, "a.txt") == b"saved-by-recover\n"

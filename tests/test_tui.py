@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from conftest import MOUNT_FILES, PASSPHRASE
 from tui_helpers import SIZE, make_app, run, type_text, unlock, wait_for
 
@@ -13,14 +12,6 @@ from locker.tui.screens.main import MainScreen
 from locker.tui.screens.unlock import CreateScreen, UnlockScreen
 from locker.tui.widgets.entry_tree import EntryTree
 from locker.vault import Vault
-
-
-@pytest.fixture(autouse=True)
-def _runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test its own runtime base (mounts, edit copies, the journal)."""
-    run_dir = tmp_path / "run"
-    run_dir.mkdir(mode=0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run_dir))
 
 
 def leaves(app: object) -> list[str]:
