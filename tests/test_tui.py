@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import MOUNT_FILES, PASSPHRASE
-from tui_helpers import SIZE, make_app, run, type_text, unlock, wait_for
+from tui_helpers import SIZE, FakeTime, make_app, run, type_text, unlock, wait_for
 
 from locker.tui.screens.main import MainScreen
 from locker.tui.screens.unlock import CreateScreen, UnlockScreen
@@ -114,5 +114,193 @@ def test_create_on_first_run(tmp_path: Path) -> None:
             assert cost is not None
         with Vault.open(path, b"correct horse") as v:
             assert v.entries() == []
+
+    run(go)
+
+
+def select(app: object, name: str) -> None:
+    app.screen.query_one(EntryTree).select_name(name)  # type: ignore[attr-defined]
+
+
+def vault_of(app: object) -> Vault:
+    vault = app.vault  # type: ignore[attr-defined]
+    assert vault is not None
+    return vault
+
+
+def test_add_a_file_by_its_path(filled_vault: Path, tmp_path: Path) -> None:
+    from textual.widgets import Input
+
+    source = tmp_path / "server.key"
+    source.write_bytes(b"KEY\n")
+
+    async def go() -> None:
+        app = make_app(filled_vault)
+        async with app.run_test(size=SIZE) as pilot:
+            await unlock(pilot)
+            await pilot.press("a")
+            await wait_for(pilot, lambda: app.screen.query("#path"), "the add dialog")
+            app.screen.query_one("#path", Input).value = str(source)
+            await pilot.press("enter")
+            assert app.screen.query_one("#name", Input).value == "server.key"
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: "server.key" in leaves(app), "the new entry")
+            assert vault_of(app).read_bytes("server.key") == b"KEY\n"
+            assert vault_of(app).log()[-1].event == "add"
+
+    run(go)
+
+
+def test_edit_runs_editor_and_saves_the_change(
+    filled_vault: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = tmp_path / "fake-editor"
+    script.write_text('#!/bin/sh\nprintf "edited\\n" > "$1"\n')
+    script.chmod(0o700)
+    monkeypatch.setenv("EDITOR", str(script))
+
+    async def go() -> None:
+        app = make_app(filled_vault)
+        async with app.run_test(size=SIZE) as pilot:
+            await unlock(pilot)
+            select(app, "c.env")
+            await pilot.press("e")
+            await wait_for(pilot, lambda: vault_of(app).log()[-1].event == "edit", "the save")
+            assert vault_of(app).read_bytes("c.env") == b"edited\n"
+
+    run(go)
+
+
+def test_rename_and_remove(filled_vault: Path) -> None:
+    from textual.widgets import Input
+
+    async def go() -> None:
+        app = make_app(filled_vault)
+        async with app.run_test(size=SIZE) as pilot:
+            await unlock(pilot)
+            select(app, "a.txt")
+            await pilot.press("r")
+            await wait_for(pilot, lambda: app.screen.query("#answer"), "the rename dialog")
+            app.screen.query_one("#answer", Input).value = "moved/a.txt"
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: "moved/a.txt" in leaves(app), "the rename")
+            assert "a.txt" not in vault_of(app).names()
+            select(app, "d.txt")
+            await pilot.press("x")
+            await wait_for(pilot, lambda: app.screen.query("#yes"), "the confirmation")
+            await pilot.press("n")  # the default is no
+            await pilot.pause()
+            assert "d.txt" in vault_of(app).names()
+            await pilot.press("x")
+            await wait_for(pilot, lambda: app.screen.query("#yes"), "the confirmation")
+            await pilot.press("y")
+            await wait_for(pilot, lambda: "d.txt" not in leaves(app), "the removal")
+            assert "d.txt" not in vault_of(app).names()
+            assert vault_of(app).log()[-1].event == "rm"
+
+    run(go)
+
+
+def test_filter_as_you_type(filled_vault: Path) -> None:
+    async def go() -> None:
+        app = make_app(filled_vault)
+        async with app.run_test(size=SIZE) as pilot:
+            await unlock(pilot)
+            await pilot.press("slash")
+            await type_text(pilot, "bkey")
+            await wait_for(pilot, lambda: leaves(app) == ["sub/deep/b.key"], "the filter")
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: len(leaves(app)) == len(MOUNT_FILES), "all again")
+
+    run(go)
+
+
+def test_mount_syncs_and_lock_wipes(filled_vault: Path) -> None:
+    from locker.tui.screens.mount import MountScreen
+
+    time = FakeTime()
+
+    async def go() -> None:
+        app = make_app(filled_vault, time)
+        async with app.run_test(size=SIZE) as pilot:
+            await unlock(pilot)
+            await pilot.press("m")
+            await wait_for(
+                pilot,
+                lambda: isinstance(app.screen, MountScreen) and app.screen.session is not None,
+                "the mount",
+            )
+            screen = app.screen
+            assert isinstance(screen, MountScreen) and screen.session is not None
+            root = screen.session.root
+            assert (root / "a.txt").read_bytes() == b"alpha\n"
+            (root / "a.txt").write_bytes(b"changed in the mount\n")
+
+            def synced() -> bool:
+                time.advance(1.0)  # the debounce runs on the injected clock
+                return screen.session is not None and screen.session.syncs > 0
+
+            await wait_for(pilot, synced, "the sync")
+            await pilot.press("l")
+            await wait_for(pilot, lambda: isinstance(app.screen, UnlockScreen), "the lock")
+            assert not root.exists()
+            assert app.vault is None
+        with Vault.open(filled_vault, PASSPHRASE) as v:
+            assert v.read_bytes("a.txt") == b"changed in the mount\n"
+            assert [e.event for e in v.log()][-3:] == ["mount", "sync", "lock"]
+
+    run(go)
+
+
+def test_idle_warns_then_locks_with_the_injected_clock(filled_vault: Path) -> None:
+    time = FakeTime()
+
+    async def go() -> None:
+        app = make_app(filled_vault, time, idle=300)
+        async with app.run_test(size=SIZE) as pilot:
+            await unlock(pilot)
+            time.advance(275)
+            app.tick()
+            assert app.warned
+            await pilot.press("s")  # stay unlocked
+            assert not app.warned
+            time.advance(275)
+            app.tick()
+            assert isinstance(app.screen, MainScreen)
+            time.advance(30)
+            app.tick()
+            await wait_for(pilot, lambda: isinstance(app.screen, UnlockScreen), "the idle lock")
+            assert app.vault is None
+            assert not app.screen.query(EntryTree)
+
+    run(go)
+
+
+def test_copy_clears_the_clipboard_after_30_s_and_reveal_hides(filled_vault: Path) -> None:
+    from locker.tui.screens.dialogs import RevealModal
+
+    time = FakeTime()
+
+    async def go() -> None:
+        app = make_app(filled_vault, time)
+        async with app.run_test(size=SIZE) as pilot:
+            await unlock(pilot)
+            select(app, "c.env")
+            await pilot.press("c")
+            await wait_for(pilot, lambda: app.clipboard == "TOKEN=1\n", "the copy")
+            time.advance(29)
+            app.tick()
+            assert app.clipboard == "TOKEN=1\n"
+            time.advance(2)
+            app.tick()
+            assert app.clipboard == ""
+            await pilot.press("v")
+            await wait_for(pilot, lambda: app.screen.query("#yes"), "the question")
+            await pilot.press("y")
+            await wait_for(pilot, lambda: isinstance(app.screen, RevealModal), "the reveal")
+            assert "TOKEN=1" in str(app.screen.query_one("#secret").render())
+            time.advance(16)
+            app.tick()
+            await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "hidden again")
 
     run(go)
