@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import MOUNT_FILES, PASSPHRASE
 from tui_helpers import SIZE, FakeTime, make_app, run, type_text, unlock, wait_for
 
