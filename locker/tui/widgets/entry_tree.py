@@ -80,6 +80,8 @@ class EntryTree(Tree[str]):
             parent.add_leaf(self._label(leaf, entry, now), entry.name)
         self.shown = len(keep)
         self.root.expand()
+        if keep:
+            self.cursor_line = 0
         self.post_message(EntrySelected(self.selected_name()))
 
     def _label(self, leaf: str, entry: Entry, now: float) -> Text:
