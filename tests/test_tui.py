@@ -305,3 +305,36 @@ def test_copy_clears_the_clipboard_after_30_s_and_reveal_hides(filled_vault: Pat
             await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "hidden again")
 
     run(go)
+
+
+def test_recognised_entries_show_their_kind_and_expiry_colour(vault_path: Path) -> None:
+    import time as clock
+
+    from pki_factory import cert, cert_pem, ec_key
+
+    from locker.know.facts import recogniser
+    from locker.tui.widgets.entry_tree import expiry
+
+    now = clock.time()
+    with Vault.open(vault_path, PASSPHRASE, write=True) as v:
+        v.recogniser = recogniser()
+        v.add_bytes("tls/soon.crt", cert_pem(cert(ec_key(), "soon.example", now, 10)))
+        v.add_bytes("tls/late.crt", cert_pem(cert(ec_key(), "late.example", now, 200)))
+        v.add_bytes("tls/gone.crt", cert_pem(cert(ec_key(), "gone.example", now - 86400 * 5, 1)))
+        v.commit()
+
+    async def go() -> None:
+        app = make_app(vault_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await unlock(pilot)
+            entries = {e.name: e for e in vault_of(app).entries()}
+            assert expiry(entries["tls/soon.crt"], now) == ("expires in 9 days", "yellow")
+            assert expiry(entries["tls/late.crt"], now)[1] == "green"  # type: ignore[index]
+            assert expiry(entries["tls/gone.crt"], now)[1] == "bold red"  # type: ignore[index]
+            tree = app.screen.query_one(EntryTree)
+            labels = [str(tree.get_node_at_line(i).label) for i in range(tree.last_line + 1)]  # type: ignore[union-attr]
+            assert any(
+                "certificate CN=soon.example" in t and "expires in 9 days" in t for t in labels
+            )
+
+    run(go)

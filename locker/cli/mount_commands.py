@@ -9,7 +9,6 @@ import argparse
 import contextlib
 import json
 import os
-import re
 import signal
 import sys
 import time
@@ -17,8 +16,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from locker.cli.commands import open_vault
+from locker.cli.durations import parse_duration
 from locker.cli.prompts import warn
-from locker.errors import EXIT_ERROR, EXIT_OK, UsageError
+from locker.errors import EXIT_ERROR, EXIT_OK
 from locker.mount import directory as mountdir
 from locker.mount import journal as jn
 from locker.mount import process, sync, tracker
@@ -29,21 +29,6 @@ from locker.text import duration, iso_time, plural
 
 LOCK_WAIT = 10.0  # how long `locker lock` waits for each mount to sync, wipe and say so
 LOCK_POLL = 0.02
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str, what: str) -> float:
-    """'90', '90s', '5m', '1h30m', '2.5h' -> seconds (> 0)."""
-    spec = text.strip().lower()
-    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([smhd]?)", spec)
-    if not parts or re.sub(r"(\d+(?:\.\d+)?)\s*([smhd]?)", "", spec).strip():
-        raise UsageError(
-            f"{what} {text!r} is not a duration", hint="use e.g. 300, 90s, 5m, 8h, 1h30m"
-        )
-    seconds = sum(float(n) * _UNITS[u] for n, u in parts)
-    if seconds <= 0:
-        raise UsageError(f"{what} must be more than zero")
-    return seconds
 
 
 def _explicit_vault(args: argparse.Namespace) -> str | None:

@@ -57,12 +57,10 @@ class LockerApp(App[None]):
         editor: Editor | None = None,
     ) -> None:
         super().__init__()
-        from locker.vault import DEFAULT_KDF
-
         self.vault_path = vault_path
         self.idle, self.max_time = idle, max_time
         self.clock = clock or Clock()
-        self.kdf_cost = kdf_cost or DEFAULT_KDF
+        self._kdf_cost = kdf_cost
         self.editor = editor
         self.vault: Vault | None = None
         self.vault_lock = threading.Lock()
@@ -71,6 +69,15 @@ class LockerApp(App[None]):
         self.clipboard_clear_at: float | None = None
         self.reveal_hide_at: float | None = None
         self.debug_log: list[str] = []
+
+    @property
+    def kdf_cost(self) -> KdfCost:
+        """What a vault created here costs to unlock (the library's default unless given)."""
+        if self._kdf_cost is None:
+            from locker.vault import DEFAULT_KDF  # the crypto loads only when it is needed
+
+            self._kdf_cost = DEFAULT_KDF
+        return self._kdf_cost
 
     # -- start and stop ----------------------------------------------------------------------
 

@@ -82,7 +82,7 @@ class UnlockScreen(_LockedScreen):
     def on_mount(self) -> None:
         self.query_one("#progress", ProgressBar).display = False
         self.query_one("#passphrase", Input).focus()
-        self.preflight()
+        self.call_after_refresh(self.preflight)  # after the first frame: drawing comes first
 
     @work(thread=True, exclusive=True, group="preflight")
     def preflight(self) -> None:
@@ -135,12 +135,14 @@ class UnlockScreen(_LockedScreen):
 
     @work(thread=True, exclusive=True, group="unlock")
     def unlock(self, secret: bytearray) -> None:
+        from locker.know.facts import recogniser
         from locker.mount.process import harden_process
         from locker.vault import Vault
 
         try:
             harden_process()
             vault = Vault.open(self.locker.vault_path, secret, write=True, purpose="tui")
+            vault.recogniser = recogniser()  # what is added here is described in the index
         except Exception as exc:
             self.app.call_from_thread(self.failed, exc)
             return
@@ -217,6 +219,7 @@ class CreateScreen(_LockedScreen):
 
     @work(thread=True, exclusive=True, group="create")
     def create(self, secret: bytearray) -> None:
+        from locker.know.facts import recogniser
         from locker.mount.process import harden_process
         from locker.vault import Vault, create
 
@@ -226,6 +229,7 @@ class CreateScreen(_LockedScreen):
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             create(path, secret, self.locker.kdf_cost)
             vault: Vault = Vault.open(path, secret, write=True, purpose="tui")
+            vault.recogniser = recogniser()
         except Exception as exc:
             self.app.call_from_thread(self.failed, exc)
             return

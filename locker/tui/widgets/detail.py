@@ -7,9 +7,10 @@ import time
 from rich.table import Table
 from textual.widgets import Static
 
+from locker.know import facts as kf
 from locker.store.index import Entry
 from locker.text import printable
-from locker.tui.widgets.entry_tree import expiry, human_size
+from locker.tui.widgets.entry_tree import expiry, human_size, kind
 
 
 class EntryDetail(Static):
@@ -26,15 +27,18 @@ class EntryDetail(Static):
         table.add_column()
         table.add_row("name", printable(entry.name))
         table.add_row("size", f"{human_size(entry.size)} ({entry.size} bytes)")
-        table.add_row("kind", entry.kind or "file")
+        table.add_row("kind", printable(kind(entry) or "file"))
         table.add_row("modified", _when(entry.modified))
         table.add_row("created", _when(entry.created))
         when = expiry(entry, time.time())
         if when:
             table.add_row("expiry", f"[{when[1]}]{when[0]}[/]")
-        for key, value in sorted(entry.attrs.items()):
-            if key not in ("not_after", "expires"):
-                table.add_row(printable(str(key)), printable(str(value))[:200])
+        found = kf.decode(entry.attrs) or {}
+        for cert in found.get("certs") or []:
+            table.add_row("subject", printable(str(cert.get("subject", "?"))))
+            table.add_row("issuer", printable(str(cert.get("issuer", "?"))))
+        for key in found.get("keys") or []:
+            table.add_row("key", printable(kf.key_label(key)))
         self.update(table)
 
 

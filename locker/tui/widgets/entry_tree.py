@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from locker.know import facts as kf
 from locker.store.index import Entry
 from locker.tui.messages import EntrySelected
 
@@ -26,18 +27,22 @@ def human_size(size: int) -> str:
 
 
 def expiry(entry: Entry, now: float) -> tuple[str, str] | None:
-    """(text, style) for an entry whose recognised facts carry an expiry time."""
-    raw = entry.attrs.get("not_after") or entry.attrs.get("expires")
+    """(text, style) for an entry holding certificates: the soonest expiry, colour-coded."""
+    found = kf.decode(entry.attrs)
+    certs = (found or {}).get("certs") or []
     try:
-        when = float(raw) if raw is not None else None
-    except ValueError:
-        when = None
-    if when is None:
+        when = min(float(c["not_after"]) for c in certs)
+    except (KeyError, TypeError, ValueError):
         return None
     days = int((when - now) // 86400)
     if when <= now:
-        return f"expired {-days}d ago", "bold red"
-    return f"expires in {days}d", "yellow" if when - now < SOON else "green"
+        return f"expired {-days} days ago", "bold red"
+    return f"expires in {days} days", "yellow" if when - now < SOON else "green"
+
+
+def kind(entry: Entry) -> str:
+    """What the recogniser found ('certificate CN=api', 'env (3 variables)'), or ''."""
+    return kf.summary(kf.decode(entry.attrs))
 
 
 def matches(name: str, pattern: str) -> bool:
@@ -88,8 +93,9 @@ class EntryTree(Tree[str]):
         label = Text(leaf)
         modified = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.modified))
         label.append(f"  {human_size(entry.size)} · {modified}", style="dim")
-        if entry.kind and entry.kind != "file":
-            label.append(f"  {entry.kind}", style="cyan")
+        what = kind(entry)
+        if what:
+            label.append(f"  {what}", style="cyan")
         when = expiry(entry, now)
         if when:
             label.append(f"  {when[0]}", style=when[1])
