@@ -23,9 +23,9 @@ def run_dir(places: Places) -> Path:
 
 
 def editor(tmp_path: Path, body: str) -> Path:
-    """A fake $EDITOR: a shell script run as `editor FILE`."""
+    """A fake $EDITOR: a shell script run as `editor -- FILE`, with $1 set to FILE."""
     script = tmp_path / "fake-editor"
-    script.write_text("#!/bin/sh\n" + body)
+    script.write_text('#!/bin/sh\nfor f; do :; done; set -- "$f"\n' + body)  # $1: the file
     script.chmod(0o700)
     return script
 

@@ -156,7 +156,7 @@ def test_edit_runs_editor_and_saves_the_change(
     filled_vault: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     script = tmp_path / "fake-editor"
-    script.write_text('#!/bin/sh\nprintf "edited\\n" > "$1"\n')
+    script.write_text('#!/bin/sh\nfor f; do :; done\nprintf "edited\\n" > "$f"\n')
     script.chmod(0o700)
     monkeypatch.setenv("EDITOR", str(script))
 
@@ -338,3 +338,55 @@ def test_recognised_entries_show_their_kind_and_expiry_colour(vault_path: Path) 
             )
 
     run(go)
+
+
+def test_an_unexpected_error_is_a_notification_not_a_crash(
+    filled_vault: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: MainScreen) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(MainScreen, "action_log", broken)
+
+    async def go() -> None:
+        app = make_app(filled_vault)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await unlock(pilot)
+            await pilot.press("h")
+            await pilot.pause()
+            assert isinstance(app.screen, MainScreen)
+            shown = [n.message for n in app._notifications]
+            assert any("internal error (RuntimeError)" in m for m in shown), shown
+            assert app.return_code is None
+
+    run(go)
+
+
+def test_orphaned_mount_is_named_on_the_unlock_screen(filled_vault: Path, places: object) -> None:
+    import json
+    import os
+
+    from locker.mount import journal as jn
+    from locker.mount import runtime as rt
+
+    base = rt.runtime_base()
+    orphan = base.path / "mnt-0123456789abcdef"
+    orphan.mkdir(mode=0o700)
+    record = jn.Record.new(
+        filled_vault, orphan, started=1.0, idle_seconds=300.0, idle_deadline=2.0, hard_deadline=3.0
+    )
+    record.pid, record.proc_start = 2**22 - 1, "1"
+    (base.journal_dir / f"{record.mount_id}.json").write_text(json.dumps(record.to_json()))
+    assert jn.orphans()
+
+    async def go() -> None:
+        app = make_app(filled_vault)
+        async with app.run_test(size=SIZE) as pilot:
+            notice = app.screen.query_one("#notice")
+            await wait_for(pilot, lambda: notice.has_class("orphan"), "the orphan notice")
+            text = str(notice.render())
+            assert f"at {orphan} was left behind by PID" in text
+            assert "locker recover" in text
+
+    run(go)
+    os.rmdir(orphan)

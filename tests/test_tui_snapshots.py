@@ -104,3 +104,16 @@ def test_locked_again(demo: Path, snap_compare: Any) -> None:
         assert field.value == ""
 
     assert snap_compare(make_app(demo), run_before=locked, terminal_size=(80, 24))
+
+
+def test_entry_list_light_theme_no_color(
+    demo: Path, snap_compare: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(demo)
+
+    async def light(pilot: Pilot[Any]) -> None:
+        pilot.app.theme = "textual-light"
+        await unlock(pilot)
+
+    assert snap_compare(app, run_before=light, terminal_size=(80, 24))

@@ -27,6 +27,7 @@ from locker.mount import directory as mountdir
 from locker.mount import journal as jn
 from locker.mount import runtime
 from locker.mount import scan as sc
+from locker.mount.editor import private_editor
 from locker.store import safefs
 from locker.vault import Vault
 
@@ -50,8 +51,8 @@ class EditResult:
     warning: str | None = None  # the runtime base is not RAM-backed
 
 
-def editor_command(environ: dict[str, str] | None = None) -> list[str]:
-    """$VISUAL, else $EDITOR, else vi: split as a shell would (`code --wait` works)."""
+def editor_command(environ: dict[str, str] | None = None) -> str:
+    """$VISUAL, else $EDITOR, else vi, checked to split as a shell would (`code --wait`)."""
     env = os.environ if environ is None else environ
     spec = env.get("VISUAL") or env.get("EDITOR") or "vi"
     try:
@@ -60,19 +61,20 @@ def editor_command(environ: dict[str, str] | None = None) -> list[str]:
         raise UsageError(f"cannot parse the editor command {spec!r} ($EDITOR)") from None
     if not words:
         raise UsageError("$EDITOR is empty", hint="set EDITOR to your editor, e.g. EDITOR=nano")
-    return words
+    return spec
 
 
-def run_editor(path: Path, command: list[str] | None = None) -> None:
-    """Run the editor on `path` and wait. A non-zero exit or death by a signal is an error
-    (nothing is saved); a missing editor says which command it tried."""
-    words = command or editor_command()
+def run_editor(path: Path, command: str | None = None) -> None:
+    """Run the editor on `path` and wait (vim without viminfo or undo files: see
+    `editor.private_editor`). A non-zero exit or death by a signal is an error (nothing is
+    saved); a missing editor says which command it tried."""
+    argv = private_editor(command or editor_command(), str(path))
     with _ctrl_c_for_the_editor():
         try:
-            status = subprocess.run([*words, str(path)], check=False).returncode
+            status = subprocess.run(argv, check=False).returncode
         except FileNotFoundError:
             raise UsageError(
-                f"editor not found: {words[0]}", hint="set EDITOR to an installed editor"
+                f"editor not found: {argv[0]}", hint="set EDITOR to an installed editor"
             ) from None
     if status < 0:
         raise LockerError(f"the editor was stopped by {signal.Signals(-status).name}")

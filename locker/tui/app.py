@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import events
+from textual.actions import ActionParseResult
 from textual.app import App, SuspendNotSupported, SystemCommand
 from textual.binding import Binding
+from textual.dom import DOMNode
 from textual.screen import Screen
 
 from locker.mount.tracker import DEFAULT_IDLE, DEFAULT_MAX_TIME, Clock, Deadlines
@@ -281,10 +283,34 @@ class LockerApp(App[None]):
         if trace:
             self.debug_log.append(trace)
 
+    async def run_action(
+        self,
+        action: str | ActionParseResult,
+        default_namespace: DOMNode | None = None,
+        namespaces: Mapping[str, DOMNode] | None = None,
+    ) -> bool:
+        """Every key's action: an unexpected error is a notification, never a crash."""
+        try:
+            return await super().run_action(action, default_namespace, namespaces)
+        except Exception as exc:
+            self.report(exc)
+            return True
+
+    def safely(self, callback: Callable[[], object]) -> Callable[[], None]:
+        """A palette command's callback, with the same promise as run_action."""
+
+        def run() -> None:
+            try:
+                callback()
+            except Exception as exc:
+                self.report(exc)
+
+        return run
+
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         from locker.tui.screens.main import ACTIONS, MainScreen
 
         yield from super().get_system_commands(screen)
         if isinstance(screen, MainScreen):
             for _, action, label, help in ACTIONS:
-                yield SystemCommand(label, help, getattr(screen, f"action_{action}"))
+                yield SystemCommand(label, help, self.safely(getattr(screen, f"action_{action}")))
