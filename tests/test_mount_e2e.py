@@ -13,8 +13,10 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from conftest import LOCKER, PASSPHRASE, Places, locker_env, require
 from locker.vault import Vault
 
 Run = Callable[..., "subprocess.CompletedProcess[bytes]"]
+RESIDUE_READ_LIMIT = 64 * 1024 * 1024
 
 
 @pytest.fixture
@@ -37,28 +40,60 @@ def env(runtime: Path) -> dict[str, str | None]:
     return {"XDG_RUNTIME_DIR": str(runtime)}
 
 
+# -- the residue check (issue 9.13): after every mount test, a sentinel secret that the vault
+# held is in no file under the test's runtime bases, /dev/shm or the temp dir, and in no output.
+
+SENTINEL_ENTRY = "residue/sentinel.key"
+
+
+@dataclass
+class Residue:
+    sentinel: bytes
+    since: float
+    outputs: list[bytes] = field(default_factory=list)
+
+
+@pytest.fixture(autouse=True)
+def residue(places: Places) -> Iterator[Residue]:
+    found = Residue(b"LOCKER-RESIDUE-" + secrets.token_hex(16).encode(), time.time() - 1)
+    yield found
+    roots = [*places.all(), Path("/dev/shm"), Path(tempfile.gettempdir())]
+    left = files_holding(roots, found.sentinel, since=found.since)
+    assert left == [], f"the vault's sentinel secret was left in {left}"
+    assert [o for o in found.outputs if found.sentinel in o] == [], "a locker output showed it"
+
+
 @pytest.fixture
-def vault(filled_vault: Path) -> Path:
+def vault(filled_vault: Path, residue: Residue) -> Path:
+    with Vault.open(filled_vault, PASSPHRASE, write=True) as v:
+        v.add_bytes(SENTINEL_ENTRY, b"key=" + residue.sentinel + b"\n")
+        v.commit()
     return filled_vault
 
 
 @pytest.fixture
-def lk(cli: Run, env: dict[str, str | None], vault: Path) -> Run:
+def lk(cli: Run, env: dict[str, str | None], vault: Path, residue: Residue) -> Run:
     """`locker ... --vault V --passphrase-file P` with this test's runtime dir."""
 
     def run(*args: str | os.PathLike[str], **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
-        return cli(*args, env={**env, **kwargs.pop("env", {})}, **kwargs)
+        done = cli(*args, env={**env, **kwargs.pop("env", {})}, **kwargs)
+        residue.outputs += [done.stdout, done.stderr]
+        return done
 
     return run
 
 
 class Mount:
-    def __init__(self, proc: subprocess.Popen[bytes], directory: Path) -> None:
+    def __init__(
+        self, proc: subprocess.Popen[bytes], directory: Path, outputs: list[bytes]
+    ) -> None:
         self.proc = proc
         self.dir = directory
+        self.outputs = outputs
 
     def wait(self, timeout: float = 15) -> tuple[int, str, str]:
         out, err = self.proc.communicate(timeout=timeout)
+        self.outputs += [out, err]
         return self.proc.returncode, out.decode(), err.decode()
 
     def alive(self) -> bool:
@@ -67,7 +102,7 @@ class Mount:
 
 @pytest.fixture
 def mount(
-    tmp_path: Path, vault: Path, pwfile: Path, env: dict[str, str | None]
+    tmp_path: Path, vault: Path, pwfile: Path, env: dict[str, str | None], residue: Residue
 ) -> Iterator[Callable[..., Mount]]:
     started: list[Mount] = []
 
@@ -99,7 +134,7 @@ def mount(
         if not line.endswith(b"\n"):
             proc.kill()
             raise AssertionError(f"mount printed no directory: {proc.communicate()}")
-        started.append(Mount(proc, Path(line.decode().strip())))
+        started.append(Mount(proc, Path(line.decode().strip()), residue.outputs))
         return started[-1]
 
     yield start
@@ -114,8 +149,9 @@ def mount(
 
 
 def contents(vault: Path) -> dict[str, bytes]:
+    """The vault's entries (the residue sentinel left out)."""
     with Vault.open(vault, PASSPHRASE) as v:
-        return {e.name: v.read_bytes(e.name) for e in v.entries()}
+        return {e.name: v.read_bytes(e.name) for e in v.entries() if e.name != SENTINEL_ENTRY}
 
 
 def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
@@ -202,7 +238,13 @@ def test_writing_commands_are_busy_while_reads_work(
         result = lk(*args)
         assert result.returncode == 5, (args, result.stderr)
         assert b"mount" in result.stderr and b"locker: hint:" in result.stderr
-    assert lk("ls").stdout.split() == [b"a.txt", b"c.env", b"d.txt", b"sub/deep/b.key"]
+    assert lk("ls").stdout.split() == [
+        b"a.txt",
+        b"c.env",
+        b"d.txt",
+        b"residue/sentinel.key",
+        b"sub/deep/b.key",
+    ]
     assert lk("cat", "a.txt").stdout == b"alpha\n"
     assert lk("verify").returncode == 0
     assert lk("info").returncode == 0
@@ -221,8 +263,8 @@ def test_idle_lock_without_activity(mount: Callable[..., Mount], lk: Run) -> Non
     code, out, _ = mnt.wait(timeout=10)
     assert code == 0
     assert 1.4 < time.monotonic() - start < 8
-    assert "locked (idle): no changes; 4 files wiped" in out
-    assert "mounted 4 files;" in out
+    assert "locked (idle): no changes; 5 files wiped" in out
+    assert "mounted 5 files;" in out
     assert not mnt.dir.exists()
     assert log_events(lk)[-1]["detail"] == "idle"
 
@@ -251,7 +293,7 @@ def test_signals_sync_and_lock(
     mnt.proc.send_signal(sig)  # before the debounce: the final sync must save it
     code, out, err = mnt.wait()
     assert code == 0, err
-    assert f"locked ({sig.name}): 1 changed saved in 1 sync; 4 files wiped" in out
+    assert f"locked ({sig.name}): 1 changed saved in 1 sync; 5 files wiped" in out
     assert not mnt.dir.exists()
     assert contents(vault)["a.txt"] == b"written just before the signal\n"
     last = log_events(lk)[-1]
@@ -355,7 +397,7 @@ def test_killed_while_wiping_then_recover_yes_imports_nothing(
     mnt.proc.wait(timeout=15)
     assert mnt.proc.returncode == -signal.SIGKILL
     left = sorted(p.name for p in mnt.dir.rglob("*") if p.is_file())
-    assert len(left) == 3  # one wiped, one zeroed in place, two untouched
+    assert len(left) == 4  # one wiped, one zeroed in place, three untouched
     [record] = [json.loads(p.read_bytes()) for p in (runtime / "locker" / "journal").iterdir()]
     assert record["state"] == "wiping"
     expected = {
@@ -407,12 +449,23 @@ def holds(path: Path, needle: bytes) -> bool:
     return False
 
 
-def files_holding(roots: list[Path], needle: bytes) -> list[Path]:
+def files_holding(roots: list[Path], needle: bytes, since: float = 0.0) -> list[Path]:
+    """Files under `roots` that hold `needle`; with `since`, only those changed since then
+    (a shared /tmp holds much that no test of ours wrote)."""
     found = []
     for top in roots:
         for dirpath, _, filenames in os.walk(top, onerror=lambda e: None):
-            found += [Path(dirpath, n) for n in filenames if holds(Path(dirpath, n), needle)]
-    return found
+            for name in filenames:
+                path = Path(dirpath, name)
+                try:
+                    st = os.lstat(path)
+                except OSError:
+                    continue
+                if since and (st.st_mtime < since or st.st_size > RESIDUE_READ_LIMIT):
+                    continue
+                if holds(path, needle):
+                    found.append(path)
+    return sorted(set(found))
 
 
 def test_sentinel_is_nowhere_after_lock(

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import test_mount_e2e as e2e
+from conftest import LOCKER, locker_env, require
 from test_mount_e2e import Mount, Run, contents
 
 from locker.mount import process
 
 # The end-to-end fixtures: a runtime dir, the filled vault, `locker` bound to both, a real mount.
 runtime, env, vault, lk, mount = e2e.runtime, e2e.env, e2e.vault, e2e.lk, e2e.mount
+residue = e2e.residue  # autouse: the residue check after every test here too
 
 
 def wait_state(pid: int, stopped: bool, timeout: float = 10) -> bool:
@@ -101,3 +104,34 @@ def test_orphan_notice_names_the_vault_when_locker_vault_selects_another(
     listed = run_locker("ls", env={"LOCKER_VAULT": other, "XDG_RUNTIME_DIR": str(runtime)})
     assert f"run 'locker recover --vault {vault}'".encode() in listed.stderr, listed.stderr
     assert lk("recover", "--discard").returncode == 0
+
+
+def test_unreadable_files_and_dirs_are_kept_at_lock_and_discard_wipes_them(
+    mount: Callable[..., Mount], lk: Run, vault: Path, env: dict[str, str | None], tmp_path: Path
+) -> None:
+    """Issue 9.8, with root's DAC override dropped so that modes bind: a mode-000 file and a
+    mode-000 directory make no sync fail; the lock saves the rest, keeps those two and says
+    so; `recover --discard` wipes them too."""
+    setpriv = require("setpriv", "setpriv (util-linux) to drop root's DAC override")
+    no_override = (setpriv, "--bounding-set=-dac_override,-dac_read_search", "--")
+    mnt = mount(command=(*no_override, *LOCKER))
+    (mnt.dir / "closed").mkdir()
+    (mnt.dir / "closed" / "inside.txt").write_bytes(b"behind a closed door\n")
+    (mnt.dir / "closed").chmod(0)
+    (mnt.dir / "sealed.txt").write_bytes(b"mode 000\n")
+    (mnt.dir / "sealed.txt").chmod(0)
+    (mnt.dir / "a.txt").write_bytes(b"saved next to them\n")
+    locked = lk("lock")
+    assert locked.returncode == 1 and b"locked but kept 2 files" in locked.stderr, locked.stderr
+    code, _, err = mnt.wait()
+    assert code == 1 and "closed" in err and "sealed.txt" in err, err
+    assert contents(vault)["a.txt"] == b"saved next to them\n"
+    assert sorted(p.name for p in mnt.dir.iterdir()) == ["closed", "sealed.txt"]
+    done = subprocess.run(
+        [*no_override, *LOCKER, "--vault", str(vault), "recover", "--discard"],
+        env=locker_env(tmp_path, env),
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert not mnt.dir.exists()
