@@ -91,6 +91,7 @@ sys.exit(code)
 """,
 )
 MODES = ("normal", "full journal", "failed sync")
+LONG = pytest.mark.timeout(3000 if STRESS else 300)
 
 
 def report(capsys: pytest.CaptureFixture[str], text: str) -> None:
@@ -124,6 +125,7 @@ def edit(root: Path, start: dict[str, bytes], rnd: random.Random) -> dict[str, b
     return want
 
 
+@LONG
 def test_kill_during_lock_then_recover_loses_nothing(
     mount: Callable[..., Mount],
     lk: Run,
@@ -134,7 +136,7 @@ def test_kill_during_lock_then_recover_loses_nothing(
 ) -> None:
     rnd = random.Random(SEED)
     files = 300 if STRESS else 12
-    trials = 150 if STRESS else 2 * len(MODES)
+    trials = 90 if STRESS else 2 * len(MODES)
     start = fill(vault, files)
     count_file = tmp_path / "steps"
     results = {mode: [0, 0] for mode in MODES}  # trials, killed
@@ -255,6 +257,7 @@ class Writers:
         os.close(self.held)
 
 
+@LONG
 def test_writers_racing_the_lock_lose_no_byte_written_before_it(
     mount: Callable[..., Mount],
     lk: Run,
