@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Places
-from test_mount_e2e import Mount, env, mount, runtime, vault  # noqa: F401 - fixtures
+from test_mount_e2e import Mount, env, mount, residue, runtime, vault  # noqa: F401 - fixtures
 
 from locker.cli import mount_commands as cm
 from locker.cli.main import main

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PASSPHRASE
-from test_mount_e2e import Mount, contents, env, mount  # noqa: F401 - fixtures
+from test_mount_e2e import Mount, contents, env, mount, residue  # noqa: F401 - fixtures
 
 from locker.mount import journal as jn
 from locker.mount import runtime as rt
