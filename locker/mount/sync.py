@@ -35,6 +35,7 @@ ALL_GONE_GRACE = 2.0  # an emptied directory must stay empty this long before th
 # HZ=100): a file changed this close to its read may be rewritten with the same stat.
 RACY_NS = 50_000_000
 STILL_WRITTEN = "it is still being written"
+VANISHED_RESCANS = 50  # the final sync looks again this often for files that moved mid-read
 
 Warn = Callable[[str, str], None]  # (key, message): said once per key
 
@@ -130,22 +131,26 @@ class Syncer:
             result.unsaved[name.rstrip("/") or "."] = why
         fresh: dict[str, _Read] = {}
         budget = [MEMORY_BUDGET]
-        for name, st in scan.files.items():
-            known = self.known.get(name)
-            if known and not strict and known.trusted(st):
-                continue
-            read = self._read(name, st, budget)
-            if not isinstance(read, _Read):
-                if read:  # else it vanished: an editor replacing it, seen by the next sync
-                    result.unsaved[name] = read
-                self.tracker.mark_dirty()
-                continue
-            if known and known.sha256 == read.known.sha256:
-                known.stat, known.read_ns = read.known.stat, read.known.read_ns
-                continue
-            fresh[name] = read
+        pending, present = dict(scan.files), set(scan.files)
+        for attempt in range(VANISHED_RESCANS if strict else 1):
+            vanished = self._read_all(pending, strict, fresh, budget, result)
+            if not vanished or attempt == VANISHED_RESCANS - 1:
+                break
+            # A file moved between the scan and its read (renamed, replaced): look again at
+            # once for what was not read, so that the final sync catches it where it went.
+            again = sc.scan_tree(self.root, self.known)
+            pending = {
+                n: st
+                for n, st in again.files.items()
+                if n not in fresh and (n in vanished or n not in present)
+            }
+            present |= set(again.files)
+        # While files move under the scan no deletion is saved (a rename seen half-way would
+        # read as one): the sync is due again and sees where they went.
         gone = {
-            n: k.sha256 for n, k in self.known.items() if n not in scan.files and not scan.hides(n)
+            n: k.sha256
+            for n, k in self.known.items()
+            if n not in present and not scan.hides(n) and not vanished
         }
         new_names = {n: r.known.sha256 for n, r in fresh.items() if n not in self.known}
         added, deleted, renamed = sc.pair_renames(new_names, gone)
@@ -164,6 +169,36 @@ class Syncer:
             self.saved.add(changes)
         result.changes = changes
         return result
+
+    def _read_all(
+        self,
+        files: dict[str, sc.FileStat],
+        strict: bool,
+        fresh: dict[str, _Read],
+        budget: list[int],
+        result: SyncResult,
+    ) -> set[str]:
+        """Read what may have changed into `fresh` (what cannot be read goes to
+        `result.unsaved`); return the names that vanished before they could be read."""
+        vanished = set()
+        for name, st in files.items():
+            known = self.known.get(name)
+            if known and not strict and known.trusted(st):
+                continue
+            read = self._read(name, st, budget)
+            if not isinstance(read, _Read):
+                if read:
+                    result.unsaved[name] = read
+                else:  # it vanished: renamed or replaced since the scan
+                    vanished.add(name)
+                self.tracker.mark_dirty()
+                continue
+            result.unsaved.pop(name, None)
+            if known and known.sha256 == read.known.sha256:
+                known.stat, known.read_ns = read.known.stat, read.known.read_ns
+                continue
+            fresh[name] = read
+        return vanished
 
     def _read(self, name: str, st: sc.FileStat, budget: list[int]) -> _Read | str:
         """The file's hash (and its content if small and within the budget), or why not
