@@ -409,8 +409,12 @@ def test_a_growing_large_file_does_not_hold_back_other_edits(
     stop = threading.Event()
 
     def grow() -> None:
+        # Paced and bounded (at most 256 MiB more): it must still be growing while the sync
+        # reads it, and must never fill the machine's RAM if the sync hangs.
         with big.open("ab") as f:
-            while not stop.is_set():
+            for _ in range(64 * 1024):
+                if stop.wait(0.0005):
+                    break
                 f.write(block[:4096])
                 f.flush()
 

@@ -129,18 +129,34 @@ def hash_regular(path: Path) -> tuple[str, FileStat, FileStat]:
     """sha256 of a regular file read in a stream (never through a symlink), with its stat
     before and after the read: when they differ, the file changed while it was read."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as f:
+    with os.fdopen(fd, "rb"):
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise LockerError(f"{path} is not a regular file")
-        digest = hashlib.file_digest(f, "sha256").hexdigest()
+        digest = _sha256_upto(fd, st.st_size)
         return digest, FileStat.of(st), FileStat.of(os.fstat(fd))
 
 
 def sha256_file(path: Path) -> str:
+    """sha256 of a file as large as it was when opened: one that keeps growing while it is read
+    must not keep the reader busy for ever (the caller sees the change by its stat)."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+    try:
+        return _sha256_upto(fd, os.fstat(fd).st_size)
+    finally:
+        os.close(fd)
+
+
+def _sha256_upto(fd: int, size: int) -> str:
+    digest = hashlib.sha256()
+    done = 0
+    while done < size:
+        block = os.pread(fd, min(1024 * 1024, size - done), done)
+        if not block:
+            break
+        digest.update(block)
+        done += len(block)
+    return digest.hexdigest()
 
 
 @dataclass
