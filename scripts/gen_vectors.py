@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from argon2.low_level import Type, hash_secret_raw
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
@@ -53,6 +55,8 @@ VERSION = 1
 SLOT_PASSPHRASE, SLOT_RECOVERY, SLOT_KEYFILE, SLOT_KEYRING = 1, 2, 3, 4
 SLOT_PASSPHRASE_KEYFILE = 5
 SLOT_X25519 = 6
+SLOT_PKCS11 = 7
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 RECOVERY_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 CHUNK = 64 * 1024
 TAG = 16
@@ -590,6 +594,49 @@ def bad_key_x25519_wrong() -> Vector:
     identity = Drbg("bad_key_x25519_wrong/key")(32)
     other = Drbg("bad_key_x25519_wrong/other")(32)
     return _x25519_vector("bad_key_x25519_wrong", identity, other, "bad key")
+
+
+def p256_scalar(random: bytes) -> int:
+    return int.from_bytes(random, "big") % (P256_ORDER - 1) + 1
+
+
+def _pkcs11_vector(label: str, token: int, given: int, expect: str) -> Vector:
+    """A pkcs11-p256 slot: ECDH between a one-time P-256 key and the token's key; the key
+    line holds the token's private scalar in hex (a real token never gives it out)."""
+    v = make_vault(label, SMALL)
+    rng = v.rng
+    token_public = ec.derive_private_key(token, ec.SECP256R1()).public_key()
+    ephemeral = ec.derive_private_key(p256_scalar(rng(32)), ec.SECP256R1())
+    share = ephemeral.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    shared = ephemeral.exchange(ec.ECDH(), token_public)
+    slot = SlotSpec(SLOT_PKCS11, rng(8), rng(16), rng(12), None, extra=share)
+    v.slots.insert(
+        0, wrap(slot, hkdf(shared, slot.salt, "slot-kek", b"pkcs11-p256"), v.container_id, v.master)
+    )
+    data, _ = assemble(v)
+    comment = (
+        "a pkcs11-p256 slot (142-byte body: a 65-byte uncompressed P-256 point) before the "
+        "passphrase slot; slot secret = the ECDH x coordinate"
+    )
+    key = f"pkcs11-p256 {given:064x}"
+    if expect == "success":
+        return Vector(expect, data, keys=[key], comments=[comment], entries=SMALL)
+    return Vector(expect, data, "not the passphrase", [comment + "; another token key"], keys=[key])
+
+
+@vector
+def success_pkcs11_slot() -> Vector:
+    token = p256_scalar(Drbg("success_pkcs11_slot/key")(32))
+    return _pkcs11_vector("success_pkcs11_slot", token, token, "success")
+
+
+@vector
+def bad_key_pkcs11_wrong() -> Vector:
+    token = p256_scalar(Drbg("bad_key_pkcs11_wrong/key")(32))
+    other = p256_scalar(Drbg("bad_key_pkcs11_wrong/other")(32))
+    return _pkcs11_vector("bad_key_pkcs11_wrong", token, other, "bad key")
 
 
 def slot_added_event(kind: str, slot_id: bytes, label: str) -> dict[str, Any]:

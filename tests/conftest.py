@@ -13,6 +13,8 @@ Everything here works on real files and real subprocesses; nothing mocks the fil
   environment, which every subprocess inherits; nothing a test does reaches the machine's
   real runtime bases, and a mount of the machine's own user changes no test's outcome.
 - `secret_service`: a real, unlocked gnome-keyring-daemon on a private D-Bus session bus.
+- `softhsm`: a real PKCS#11 token (SoftHSM2) in a private token directory, holding a P-256
+  key pair labelled "locker".
 
 Subprocesses get keyring's fail backend unless a test passes `secret_service`'s environment,
 so no test reads or writes the machine's own keyring.
@@ -351,3 +353,102 @@ def secret_service(tmp_path: Path) -> Iterator[dict[str, str | None]]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
             proc.wait()
+
+
+SOFTHSM_MODULES = (
+    "/usr/lib/softhsm/libsofthsm2.so",
+    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+    "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
+    "/usr/local/lib/softhsm/libsofthsm2.so",
+)
+
+
+class SoftHsm:
+    """A SoftHSM2 token of the test's own: module path, label, PIN and environment."""
+
+    label = "locker-test"
+    pin = "4321"
+    key = "locker"
+
+    def __init__(self, module: str, env: dict[str, str]) -> None:
+        self.module = module
+        self.env = env
+
+    def options(self, pin_file: Path) -> list[str]:
+        return [
+            "--pkcs11-module",
+            self.module,
+            "--pkcs11-token",
+            self.label,
+            "--pin-file",
+            str(pin_file),
+        ]
+
+    def add_key(self, label: str) -> None:
+        """Generate another P-256 key pair on the token (ECDH allowed, never extractable)."""
+        import pkcs11
+        from pkcs11 import Attribute, KeyType
+        from pkcs11.util.ec import encode_named_curve_parameters
+
+        token = pkcs11.lib(self.module).get_token(token_label=self.label)
+        with token.open(user_pin=self.pin, rw=True) as session:
+            params = session.create_domain_parameters(
+                KeyType.EC,
+                {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")},
+                local=True,
+            )
+            params.generate_keypair(
+                store=True,
+                label=label,
+                private_template={
+                    Attribute.DERIVE: True,
+                    Attribute.SENSITIVE: True,
+                    Attribute.EXTRACTABLE: False,
+                },
+            )
+
+
+def _finalize_pkcs11(module: str) -> None:
+    """python-pkcs11 keeps a module loaded and initialised per process; finalising it makes
+    the next use initialise again, reading this test's SOFTHSM2_CONF."""
+    import pkcs11
+
+    pkcs11.lib(module).finalize()
+
+
+@pytest.fixture
+def softhsm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SoftHsm]:
+    """A fresh SoftHSM2 token with a P-256 key pair labelled "locker", in tmp_path only.
+    SOFTHSM2_CONF is set in this process (and so in every subprocess) for the test."""
+    util = require("softhsm2-util", "softhsm2-util (apt: softhsm2) makes the test token")
+    module = next((m for m in SOFTHSM_MODULES if Path(m).exists()), None)
+    require(module is not None, "libsofthsm2.so (apt: softhsm2) is the PKCS#11 module under test")
+    assert module is not None
+    base = tmp_path / "softhsm"
+    (base / "tokens").mkdir(parents=True)
+    conf = base / "softhsm2.conf"
+    conf.write_text(
+        f"directories.tokendir = {base / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n"
+    )
+    monkeypatch.setenv("SOFTHSM2_CONF", str(conf))
+    hsm = SoftHsm(module, {"SOFTHSM2_CONF": str(conf)})
+    subprocess.run(
+        [
+            util,
+            "--init-token",
+            "--free",
+            "--label",
+            hsm.label,
+            "--pin",
+            hsm.pin,
+            "--so-pin",
+            "8765",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=SUBPROCESS_TIMEOUT,
+    )
+    _finalize_pkcs11(module)
+    hsm.add_key(hsm.key)
+    yield hsm
+    _finalize_pkcs11(module)

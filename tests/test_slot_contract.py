@@ -8,9 +8,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from conftest import OTHER_PASSPHRASE, PASSPHRASE, SMALL_KDF
+from conftest import OTHER_PASSPHRASE, PASSPHRASE, SMALL_KDF, SoftHsm
 
 from locker.errors import EXIT_BAD_KEY, BadKeyError
 from locker.store import keys
@@ -20,12 +21,16 @@ from locker.store.format import (
     SLOT_KINDS,
     SLOT_PASSPHRASE,
     SLOT_PASSPHRASE_KEYFILE,
+    SLOT_PKCS11,
     SLOT_RECOVERY,
     SLOT_X25519,
     parse_header,
 )
 from locker.store.keys import Opener, PassphraseOpener, SecretOpener
 from locker.vault import Vault
+
+if TYPE_CHECKING:
+    from locker.slots.token import TokenSpec
 
 
 class SlotContract:
@@ -222,6 +227,45 @@ class TestX25519Slot(SlotContract):
         from locker.slots.recipient import IdentityOpener
 
         return [IdentityOpener(bytes(range(8, 40)))]
+
+
+class TestTokenSlot(SlotContract):
+    """Against a real PKCS#11 module: SoftHSM2 with a P-256 key of the `softhsm` fixture."""
+
+    kind = SLOT_PKCS11
+
+    @pytest.fixture(autouse=True)
+    def _token(self, softhsm: SoftHsm) -> None:
+        self.hsm = softhsm
+
+    def spec(self, key: str = "locker", pin: str | None = None) -> TokenSpec:
+        from locker.slots.token import TokenSpec
+
+        secret = (pin or self.hsm.pin).encode()
+        return TokenSpec(self.hsm.module, self.hsm.label, key, lambda: secret)
+
+    def add(self, vault: Vault) -> None:
+        from locker.slots import token
+
+        slot, kek = token.new_token_slot(os.urandom, token.public_point(self.spec()))
+        vault.add_slot(slot, kek)
+
+    def right(self, path: Path) -> Sequence[Opener]:
+        from locker.slots.token import TokenOpener
+
+        return [TokenOpener(self.spec())]
+
+    def wrong(self, path: Path) -> Sequence[Opener]:
+        from locker.slots.token import TokenOpener
+
+        self.hsm.add_key("another")
+        return [TokenOpener(self.spec("another"))]
+
+    def test_wrong_pin_is_a_bad_key(self, vault: Path) -> None:
+        from locker.slots.token import TokenOpener
+
+        with pytest.raises(BadKeyError, match="wrong PIN"):
+            Vault.open(vault, [TokenOpener(self.spec(pin="0000"))])
 
 
 class TestKeyringSlot(SlotContract):

@@ -19,8 +19,11 @@ from locker.store.format import (
     SLOT_KEYFILE,
     SLOT_KEYRING,
     SLOT_KINDS,
+    SLOT_PKCS11,
     SLOT_RECOVERY,
+    Header,
     KdfCost,
+    Slot,
 )
 from locker.store.keys import Opener, PassphraseOpener, SecretOpener
 from locker.vault import Vault, create
@@ -43,6 +46,27 @@ def key_lines(name: str) -> list[tuple[str, str]]:
     ]
 
 
+class SoftwareToken:
+    """A stand-in for a token whose private key the vector gives: the same ECDH in software."""
+
+    what = "token"
+    kinds = (SLOT_PKCS11,)
+
+    def __init__(self, scalar: int) -> None:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        self._key = ec.derive_private_key(scalar, ec.SECP256R1())
+
+    def kek(self, header: Header, slot: Slot) -> bytes | None:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        point = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), slot.extra)
+        return keys.secret_kek(self._key.exchange(ec.ECDH(), point), slot)
+
+    def renew(self, rng: keys.Random, slot: Slot) -> tuple[Slot, bytes]:
+        raise AssertionError("not used")
+
+
 def opener(kind: str, key: str, passphrase: bytes) -> Opener:
     if kind == "recovery":
         return SecretOpener(SLOT_RECOVERY, recovery.decode(key))
@@ -50,6 +74,8 @@ def opener(kind: str, key: str, passphrase: bytes) -> Opener:
         return SecretOpener(SLOT_KEYFILE, hashlib.sha256(bytes.fromhex(key)).digest())
     if kind == "keyring":
         return SecretOpener(SLOT_KEYRING, bytes.fromhex(key))
+    if kind == "pkcs11-p256":
+        return SoftwareToken(int(key, 16))
     if kind == "x25519":
         from locker.slots.recipient import IdentityOpener, bech32_decode
 
@@ -64,7 +90,12 @@ def opener(kind: str, key: str, passphrase: bytes) -> Opener:
 def test_every_slot_kind_has_a_success_and_the_secret_kinds_a_bad_key_vector() -> None:
     kinds = {kind for name in keyed_vectors() for kind, _ in key_lines(name)}
     assert kinds == set(KIND_CODES) - {"passphrase"}
-    bad = {"bad_key_recovery_wrong", "bad_key_keyfile_wrong", "bad_key_x25519_wrong"}
+    bad = {
+        "bad_key_recovery_wrong",
+        "bad_key_keyfile_wrong",
+        "bad_key_x25519_wrong",
+        "bad_key_pkcs11_wrong",
+    }
     assert bad <= set(keyed_vectors())
 
 

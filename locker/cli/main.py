@@ -167,6 +167,27 @@ def _unlock_options(p: argparse.ArgumentParser) -> None:
         help="unlock a recipient slot with the age identity (AGE-SECRET-KEY-1...) in FILE",
     )
     p.add_argument(
+        "--pkcs11-module",
+        metavar="PATH",
+        default=s,
+        help="unlock a token slot through this PKCS#11 module (.so)",
+    )
+    p.add_argument(
+        "--pkcs11-token", metavar="LABEL", default=s, help="the token's label (if several)"
+    )
+    p.add_argument(
+        "--pkcs11-key",
+        metavar="LABEL",
+        default=s,
+        help="the label of the P-256 key on the token (default: locker)",
+    )
+    p.add_argument(
+        "--pin-file",
+        metavar="FILE",
+        default=s,
+        help="read the token's PIN from the first line of FILE ('-': stdin)",
+    )
+    p.add_argument(
         "--no-keyring",
         action="store_true",
         default=s,
@@ -611,6 +632,13 @@ def _slot_commands(sub: argparse._SubParsersAction[_Parser], common: _Parser) ->
         "locker slot add-recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
     )
     p.add_argument("recipient", metavar="PUBKEY", help="an age X25519 recipient, age1...")
+    label(p)
+    p = verb(
+        "add-pkcs11",
+        "cmd_slot_add_pkcs11",
+        "add a slot a P-256 key on a PKCS#11 token opens (YubiKey PIV, smart card, HSM)",
+        "locker slot add-pkcs11 --pkcs11-module /usr/lib/x86_64-linux-gnu/libykcs11.so",
+    )
     label(p)
     p = verb("rm", "cmd_slot_rm", "remove a key slot (never the last one)", "locker slot rm 3ffc")
     p.add_argument("id", metavar="ID", help="slot id, or its first digits ('slot ls')")

@@ -159,6 +159,28 @@ def cmd_slot_add_recipient(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_slot_add_pkcs11(args: argparse.Namespace) -> int:
+    from locker.cli import unlock
+    from locker.slots import token
+
+    spec = unlock.token_spec(args)
+    if spec is None:
+        raise UsageError("add-pkcs11 needs --pkcs11-module PATH (the token's PKCS#11 module)")
+    point = token.public_point(spec)  # the token, its key and the PIN, before the vault
+    token_options = ("pkcs11_module", "pkcs11_token", "pkcs11_key", "pin_file")
+    keys_at_hand = argparse.Namespace(
+        **{k: v for k, v in vars(args).items() if k not in token_options}
+    )  # the token is the new slot, not a key to unlock with
+    with open_vault(keys_at_hand, write=True) as v:
+        slot, kek = token.new_token_slot(os.urandom, point)
+        if token.token_kek(spec, slot) != kek:
+            raise UsageError(f"{spec.describe()} derives another secret than its public key says")
+        v.add_slot(slot, kek, _label(args, f"{spec.describe()}, key {spec.key!r}"))
+        v.commit()
+    print(f"added pkcs11-p256 slot {slot.slot_id.hex()} for key {spec.key!r} on {spec.describe()}")
+    return EXIT_OK
+
+
 def cmd_gen_identity(args: argparse.Namespace) -> int:
     """An identity file as age-keygen writes it; the public key also goes to stderr."""
     from locker.slots import keyfile, recipient

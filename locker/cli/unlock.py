@@ -1,6 +1,6 @@
 """The keys a command unlocks with, in the unlock order: the OS keyring's slot when the vault
 has one and the keyring can be used; then `--identity`, `--keyfile`, `--recovery-key-file`
-(or `--recovery-key`, a prompt) and a PKCS#11 token, when given; then the passphrase, asked
+(or `--recovery-key`, a prompt) and a PKCS#11 token (`--pkcs11-module`), when given; then the passphrase, asked
 for only if nothing before it opened the vault.
 """
 
@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from locker.cli import prompts
+from locker.errors import UsageError
 from locker.store.format import (
     SLOT_KEYFILE,
     SLOT_KEYRING,
@@ -18,6 +20,9 @@ from locker.store.format import (
     SLOT_RECOVERY,
 )
 from locker.store.keys import Opener, PassphraseOpener, SecretOpener
+
+if TYPE_CHECKING:
+    from locker.slots.token import TokenSpec
 
 
 def _slot_kinds(path: Path) -> set[int]:
@@ -52,6 +57,31 @@ def recovery_secret(args: argparse.Namespace) -> bytes | None:
     return None
 
 
+def token_spec(args: argparse.Namespace) -> TokenSpec | None:
+    """The PKCS#11 token named by the options; its PIN is read once, when first needed."""
+    module = getattr(args, "pkcs11_module", None)
+    if not module:
+        for flag in ("pkcs11_token", "pkcs11_key", "pin_file"):
+            if getattr(args, flag, None):
+                raise UsageError(f"--{flag.replace('_', '-')} needs --pkcs11-module")
+        return None
+    from locker.slots.token import DEFAULT_KEY_LABEL, TokenSpec
+
+    token = getattr(args, "pkcs11_token", None)
+    pin: list[bytearray] = []
+
+    def read_pin() -> bytearray:
+        if not pin:
+            spec = getattr(args, "pin_file", None)
+            label = f"PIN for token {token}: " if token else "Token PIN: "
+            pin.append(prompts.read_secret_file(spec, "PIN") if spec else prompts.ask(label))
+        return pin[0]
+
+    return TokenSpec(
+        module, token, getattr(args, "pkcs11_key", None) or DEFAULT_KEY_LABEL, read_pin
+    )
+
+
 def openers(args: argparse.Namespace, path: Path) -> list[Opener]:
     """Every key this command may try on the vault at `path`, in the unlock order."""
     kinds = _slot_kinds(path)
@@ -67,6 +97,12 @@ def openers(args: argparse.Namespace, path: Path) -> list[Opener]:
 
         explicit = True
         found += [recipient.IdentityOpener(i) for i in recipient.read_identities(Path(spec))]
+    token = token_spec(args)
+    if token is not None:
+        from locker.slots.token import TokenOpener
+
+        explicit = True
+        found.append(TokenOpener(token))
     secret = keyfile_secret(args)
     if secret is not None:
         explicit = True

@@ -39,6 +39,7 @@ SLOT_KEYFILE = 3
 SLOT_KEYRING = 4
 SLOT_PASSPHRASE_KEYFILE = 5
 SLOT_X25519 = 6
+SLOT_PKCS11 = 7
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ SLOT_KINDS = {
     SLOT_KEYRING: SlotKind("keyring", kdf=False, extra=0),
     SLOT_PASSPHRASE_KEYFILE: SlotKind("passphrase+keyfile", kdf=True, extra=0),
     SLOT_X25519: SlotKind("x25519", kdf=False, extra=32),
+    SLOT_PKCS11: SlotKind("pkcs11-p256", kdf=False, extra=65),
 }
 SLOT_KIND_NAMES = {code: kind.name for code, kind in SLOT_KINDS.items()}
 
@@ -100,7 +102,7 @@ class KdfCost:
 @dataclass(frozen=True)
 class Slot:
     """One wrapping of the master key. `kdf` is set for the kinds that run Argon2id; `extra`
-    holds a kind's public data (the ephemeral share of an x25519 slot), else it is empty."""
+    holds a kind's public data (the ephemeral share of an x25519 or pkcs11-p256 slot)."""
 
     kind: int
     slot_id: bytes
