@@ -88,3 +88,15 @@ def test_bad_token_options_are_usage_errors(
     assert b"--pin-file needs --pkcs11-module" in proc.stderr
     rows = json.loads(ok(cli("slot", "ls", "--json")))
     assert [r["kind"] for r in rows] == ["passphrase"]
+
+
+def test_add_pkcs11_can_make_the_key(
+    run_locker: RunLocker, cli: RunLocker, vault_path: Path, softhsm: SoftHsm, pin_file: Path
+) -> None:
+    options = [*softhsm.options(pin_file), "--pkcs11-key", "made-by-locker"]
+    out = ok(cli("slot", "add-pkcs11", "--generate", *options))
+    assert "made a P-256 key 'made-by-locker'" in out
+    ok(run_locker("ls", "--vault", vault_path, *options))
+    again = cli("slot", "add-pkcs11", "--generate", *options)
+    assert again.returncode == EXIT_USAGE
+    assert b"already has a key labelled 'made-by-locker'" in again.stderr

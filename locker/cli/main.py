@@ -639,6 +639,11 @@ def _slot_commands(sub: argparse._SubParsersAction[_Parser], common: _Parser) ->
         "add a slot a P-256 key on a PKCS#11 token opens (YubiKey PIV, smart card, HSM)",
         "locker slot add-pkcs11 --pkcs11-module /usr/lib/x86_64-linux-gnu/libykcs11.so",
     )
+    p.add_argument(
+        "--generate",
+        action="store_true",
+        help="first make the P-256 key (--pkcs11-key LABEL) on the token",
+    )
     label(p)
     p = verb("rm", "cmd_slot_rm", "remove a key slot (never the last one)", "locker slot rm 3ffc")
     p.add_argument("id", metavar="ID", help="slot id, or its first digits ('slot ls')")

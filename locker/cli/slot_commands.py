@@ -166,6 +166,9 @@ def cmd_slot_add_pkcs11(args: argparse.Namespace) -> int:
     spec = unlock.token_spec(args)
     if spec is None:
         raise UsageError("add-pkcs11 needs --pkcs11-module PATH (the token's PKCS#11 module)")
+    if args.generate:
+        token.generate_key(spec)
+        print(f"made a P-256 key {spec.key!r} on {spec.describe()}")
     point = token.public_point(spec)  # the token, its key and the PIN, before the vault
     token_options = ("pkcs11_module", "pkcs11_token", "pkcs11_key", "pin_file")
     keys_at_hand = argparse.Namespace(

@@ -46,7 +46,7 @@ def _pkcs11() -> Any:
 
 
 @contextmanager
-def session(spec: TokenSpec) -> Iterator[Any]:
+def session(spec: TokenSpec, write: bool = False) -> Iterator[Any]:
     """A logged-in session on the token; every PKCS#11 failure becomes a one-line error."""
     pkcs11 = _pkcs11()
     from pkcs11 import exceptions as p11
@@ -68,7 +68,7 @@ def session(spec: TokenSpec) -> Iterator[Any]:
         ) from None
     pin = bytes(spec.pin()).decode("utf-8", "replace")
     try:
-        with token.open(user_pin=pin) as opened:
+        with token.open(user_pin=pin, rw=write) as opened:
             yield opened
     except (p11.PinIncorrect, p11.PinInvalid, p11.PinLenRange):
         raise BadKeyError(f"wrong PIN for {spec.describe()}") from None
@@ -93,6 +93,41 @@ def _private_key(opened: Any, spec: TokenSpec) -> Any:
             f"{spec.describe()} has no EC private key labelled {spec.key!r}",
             hint="choose the key with --pkcs11-key LABEL",
         ) from None
+
+
+def generate_key(spec: TokenSpec) -> None:
+    """Make a P-256 key pair labelled spec.key on the token: ECDH allowed, the private key
+    sensitive and never extractable. Refuses when a key of that label exists."""
+    from pkcs11 import Attribute, KeyType, ObjectClass
+    from pkcs11 import exceptions as p11
+    from pkcs11.util.ec import encode_named_curve_parameters
+
+    with session(spec, write=True) as opened:
+        try:
+            opened.get_key(object_class=ObjectClass.PRIVATE_KEY, label=spec.key)
+        except p11.NoSuchKey:
+            pass
+        except p11.MultipleObjectsReturned:
+            raise UsageError(f"{spec.describe()} already has keys labelled {spec.key!r}") from None
+        else:
+            raise UsageError(
+                f"{spec.describe()} already has a key labelled {spec.key!r}",
+                hint="drop --generate to use it, or choose another --pkcs11-key",
+            )
+        params = opened.create_domain_parameters(
+            KeyType.EC,
+            {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")},
+            local=True,
+        )
+        params.generate_keypair(
+            store=True,
+            label=spec.key,
+            private_template={
+                Attribute.DERIVE: True,
+                Attribute.SENSITIVE: True,
+                Attribute.EXTRACTABLE: False,
+            },
+        )
 
 
 def public_point(spec: TokenSpec) -> bytes:
