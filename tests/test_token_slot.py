@@ -100,3 +100,20 @@ def test_add_pkcs11_can_make_the_key(
     again = cli("slot", "add-pkcs11", "--generate", *options)
     assert again.returncode == EXIT_USAGE
     assert b"already has a key labelled 'made-by-locker'" in again.stderr
+
+
+def test_an_off_curve_share_is_refused_before_the_token_is_asked(tmp_path: Path) -> None:
+    """A crafted vault must not use the token as an oracle: the module is never even loaded."""
+    from locker.errors import FormatError
+    from locker.slots.token import TokenSpec, token_kek
+    from locker.store.format import SLOT_PKCS11, Slot
+
+    asked: list[str] = []
+    spec = TokenSpec(
+        str(tmp_path / "no-such-module.so"), None, "k", lambda: asked.append("pin") or b""
+    )
+    share = b"\x04" + b"\x01" * 64  # not on P-256
+    slot = Slot(SLOT_PKCS11, b"\0" * 8, b"\0" * 16, b"\0" * 12, b"\0" * 48, None, extra=share)
+    with pytest.raises(FormatError, match="not a P-256 point"):
+        token_kek(spec, slot)
+    assert asked == []

@@ -17,7 +17,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from locker.errors import BadKeyError, LockerError, UsageError
+from locker.errors import BadKeyError, FormatError, LockerError, UsageError
 from locker.store.format import SLOT_PKCS11, Header, Slot
 from locker.store.keys import Random, new_slot, secret_kek
 
@@ -166,7 +166,13 @@ def new_token_slot(rng: Random, point: bytes, slot_id: bytes = b"") -> tuple[Slo
 
 
 def token_kek(spec: TokenSpec, slot: Slot) -> bytes:
-    """The slot's KEK, with the ECDH done on the token."""
+    """The slot's KEK, with the ECDH done on the token. The share in the header is checked to
+    be a point on P-256 first: a crafted off-curve point must never reach a token that might
+    not check it (an invalid-curve attack would leak its key through unlock attempts)."""
+    try:
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), slot.extra)
+    except ValueError:
+        raise FormatError("the token slot's key share is not a P-256 point") from None
     from pkcs11 import KDF, Attribute, KeyType
 
     with session(spec) as opened:
