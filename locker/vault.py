@@ -190,16 +190,7 @@ def create(
     clock: Clock = time.time,
 ) -> None:
     """Write a new, empty vault. Refuses to replace anything at `path`."""
-    check_kdf_cost(cost)
-    _refuse_existing(path)  # before the lock file is made, and again holding the lock
-    with WriterLock(path, "init"):
-        _refuse_existing(path)
-        container_id = rng(16)
-        master = bytearray(rng(32))
-        slot = keys.new_passphrase_slot(rng, cost)
-        slot = keys.wrap_master(container_id, slot, keys.passphrase_kek(passphrase, slot), master)
-        index = Index(log=[_event(clock, "init")])
-        ct.write_container(path, container_id, [slot], master, index, [], rng)
+    Vault.new(path, passphrase, cost, rng=rng, clock=clock).close()
 
 
 def _event(clock: Clock, event: str, names: tuple[str, ...] = (), detail: str = "") -> LogEvent:
@@ -332,6 +323,44 @@ class Vault:
                 lock.release()
             raise
 
+    @classmethod
+    def new(
+        cls,
+        path: Path,
+        passphrase: bytes | bytearray,
+        cost: KdfCost = DEFAULT_KDF,
+        *,
+        purpose: str = "init",
+        rng: Random = os.urandom,
+        clock: Clock = time.time,
+    ) -> Vault:
+        """Write a new, empty vault and return it open for writing (one key derivation).
+
+        Refuses to replace anything at `path`.
+        """
+        check_kdf_cost(cost)
+        _refuse_existing(path)  # before the lock file is made, and again holding the lock
+        lock = WriterLock(path, purpose).acquire()
+        try:
+            _refuse_existing(path)
+            container_id = rng(16)
+            master = bytearray(rng(32))
+            slot = keys.new_passphrase_slot(rng, cost)
+            kek = keys.passphrase_kek(passphrase, slot)
+            slot = keys.wrap_master(container_id, slot, kek, master)
+            index = Index(log=[_event(clock, "init")])
+            ct.write_container(path, container_id, [slot], master, index, [], rng)
+            sealed = Sealed.read(path)
+            try:
+                container = Container.open(sealed, Unlocked(master, slot, kek))
+            except BaseException:
+                sealed.close()
+                raise
+            return cls(path, container, lock, rng, clock)
+        except BaseException:
+            lock.release()
+            raise
+
     def close(self) -> None:
         self._container.unlocked.forget()
         self._container.close()
@@ -373,6 +402,16 @@ class Vault:
             except IntegrityError as exc:
                 failures.append(str(exc))
         return failures
+
+    def on_disk(self) -> bool:
+        """The file at `path` is still the one this vault has open: False once its drive went
+        away (unplugged, unmounted, or mounted again as another device)."""
+        try:
+            st = os.stat(self.path, follow_symlinks=False)
+            mine = os.fstat(self._container.sealed.file.fileno())
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
 
     def log(self) -> list[LogEvent]:
         return list(self._container.index.log)
@@ -437,6 +476,32 @@ class Vault:
             raise UsageError(f"{path} is not a regular file")
         head = _read_small(path) if self.recogniser and st.st_size <= RECOGNISE_LIMIT else None
         self._new_content(name, st.st_size, PlainFile(path, st.st_size), force, head)
+
+    def copy_entry(
+        self, other: Vault, name: str, as_name: str | None = None, force: bool = False
+    ) -> None:
+        """Stage `other`'s entry `name` here (as `as_name`), content and metadata, re-encrypted
+        under this vault's key; every chunk is verified as it is read. `other` stays open until
+        the commit."""
+        self._require_writer()
+        src = other.entry(name)
+        new_name = check_name(as_name or name)
+        old = self._staged.get(new_name)
+        if old and not force:
+            raise ExistsError(
+                f"entry {new_name!r} already exists", hint="pass --force to replace it"
+            )
+        entry = Entry(
+            entry_id=old.entry.entry_id if old else self._rng(16),
+            name=new_name,
+            size=src.size,
+            created=src.created,
+            modified=src.modified,
+            content_salt=self._rng(16),
+            kind=src.kind,
+            attrs=dict(src.attrs),
+        )
+        self._staged[new_name] = _Staged(entry, Reencrypt(other._container, src))
 
     def add_bytes(self, name: str, data: bytes, force: bool = False) -> None:
         small = data if len(data) <= RECOGNISE_LIMIT else None
