@@ -452,3 +452,89 @@ def softhsm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SoftHsm
     hsm.add_key(hsm.key)
     yield hsm
     _finalize_pkcs11(module)
+
+
+class FatImage:
+    """A real FAT file system in an image file, mounted through FUSE by `fusefat -f`.
+
+    `unmount()` takes it away (lazily, as a pulled drive: whoever holds a file there keeps it)
+    and `mount()` brings it back. The fixture unmounts it and reaps fusefat whatever happens.
+    """
+
+    def __init__(self, image: Path, mount_point: Path) -> None:
+        self.image, self.mount_point = image, mount_point
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def mounted(self) -> bool:
+        point = os.fspath(self.mount_point)
+        with open("/proc/self/mountinfo", encoding="utf-8") as f:
+            return any(line.split()[4] == point for line in f)
+
+    def mount(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                require("fusefat", "fusefat (Debian fusefat) mounts the FAT image"),
+                "-f",
+                "-o",
+                "rw+",
+                os.fspath(self.image),
+                os.fspath(self.mount_point),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        import time
+
+        deadline = time.monotonic() + SUBPROCESS_TIMEOUT
+        while not self.mounted():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"fusefat did not mount {self.image}")
+            time.sleep(0.01)
+
+    def unmount(self, lazy: bool = False) -> None:
+        if self.mounted():
+            fusermount = shutil.which("fusermount3") or shutil.which("fusermount") or "fusermount"
+            subprocess.run(
+                [fusermount, "-u", *(["-z"] if lazy else []), os.fspath(self.mount_point)],
+                check=True,
+                capture_output=True,
+            )
+        if self.process is not None:
+            try:
+                self.process.wait(timeout=SUBPROCESS_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+    def listing(self) -> list[str]:
+        return sorted(os.listdir(self.mount_point))
+
+
+@pytest.fixture
+def fat_image(tmp_path: Path) -> Iterator[Callable[..., FatImage]]:
+    """Factory: fat_image(size_mib=64) makes, formats (mkfs.fat) and mounts a FAT image."""
+    made: list[FatImage] = []
+
+    def make(size_mib: int = 64) -> FatImage:
+        require(Path("/dev/fuse").exists(), "/dev/fuse is missing: no FUSE on this machine")
+        mkfs = require("mkfs.fat", "mkfs.fat (Debian dosfstools) makes the FAT image")
+        require("fusefat", "fusefat (Debian fusefat) mounts the FAT image")
+        require(shutil.which("fusermount3") or shutil.which("fusermount"), "fusermount (fuse3)")
+        n = len(made)
+        image, point = tmp_path / f"fat{n}.img", tmp_path / f"fat{n}"
+        with image.open("wb") as f:
+            f.truncate(size_mib * 1024 * 1024)
+        subprocess.run([mkfs, os.fspath(image)], check=True, capture_output=True)
+        point.mkdir()
+        fat = FatImage(image, point)
+        made.append(fat)
+        fat.mount()
+        return fat
+
+    try:
+        yield make
+    finally:
+        for fat in made:
+            fat.unmount(lazy=True)

@@ -398,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--idle", default="300", metavar="SECONDS", help="lock after this long unused (default 300)"
     )
+    _bundle_commands(command)
 
     p = command("help", "cli.main:cmd_help", "show the help of a command", "locker help add")
     p.add_argument("topic", nargs="?", metavar="COMMAND", help="the command to explain")
@@ -410,6 +411,50 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("shell", choices=SHELLS, metavar="SHELL", help="bash, zsh or tcsh")
     return parser
+
+
+def _bundle_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
+    p = command(
+        "export",
+        "cli.bundle_commands:cmd_export",
+        "write entries to a protected bundle (a locker container) and verify it there",
+        "locker export /media/stick/keys.locker tls --generate-passphrase",
+    )
+    p.add_argument("bundle", metavar="BUNDLE", help="the bundle file to create")
+    p.add_argument("names", nargs="*", metavar="NAME", help="entries or directories (default: all)")
+    secret = p.add_mutually_exclusive_group()
+    secret.add_argument(
+        "--bundle-passphrase-file",
+        metavar="FILE",
+        help="read the bundle's passphrase from FILE ('-': stdin)",
+    )
+    secret.add_argument(
+        "--generate-passphrase",
+        action="store_true",
+        help="make a random passphrase (>= 128 bits), shown once",
+    )
+    p.add_argument("--kdf-memory", type=int, metavar="MIB", help="Argon2id memory in MiB")
+    p.add_argument("--kdf-time", type=int, metavar="N", help="Argon2id passes")
+    p.add_argument("--kdf-parallelism", type=int, metavar="N", help="Argon2id lanes")
+
+    p = command(
+        "import",
+        "cli.bundle_commands:cmd_import",
+        "merge a bundle's entries, with their metadata, into the vault",
+        "locker import /media/stick/keys.locker --on-conflict rename",
+    )
+    p.add_argument("bundle", metavar="BUNDLE", help="the bundle to read")
+    p.add_argument("names", nargs="*", metavar="NAME", help="entries or directories (default: all)")
+    p.add_argument(
+        "--bundle-passphrase-file",
+        metavar="FILE",
+        help="read the bundle's passphrase from FILE ('-': stdin)",
+    )
+    p.add_argument(
+        "--on-conflict",
+        choices=("skip", "overwrite", "rename"),
+        help="for names the vault holds already (default: stop before writing anything)",
+    )
 
 
 def _know_commands(command: Callable[..., argparse.ArgumentParser], common: _Parser) -> None:

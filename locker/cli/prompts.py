@@ -125,3 +125,9 @@ def new_passphrase(spec: str | None, what: str = "new passphrase") -> bytearray:
             "a stolen vault is only as strong as it"
         )
     return secret
+
+
+def secret(spec: str | None, what: str) -> bytearray:
+    """A secret other than the vault's (a bundle's passphrase): from a file, else asked once."""
+    harden_process()
+    return read_secret_file(spec, what) if spec else _prompt(f"{what.capitalize()}: ")

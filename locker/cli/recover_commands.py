@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from locker.bundle import recover_exports
 from locker.cli.commands import passphrase
 from locker.cli.prompts import warn
 from locker.errors import EXIT_ERROR, EXIT_OK, LockerError, UsageError
@@ -48,6 +49,8 @@ def _wanted_vault(args: argparse.Namespace) -> tuple[str | None, str]:
 def cmd_recover(args: argparse.Namespace) -> int:
     if args.yes and args.discard:
         raise UsageError("--yes and --discard cannot be used together")
+    for temp in recover_exports():
+        print(f"removed an interrupted export's temporary file {temp}")
     wanted, how = _wanted_vault(args)
     every = jn.orphans()
     left = [f for f in every if wanted is None or f.record.vault == wanted]

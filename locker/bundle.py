@@ -1,0 +1,396 @@
+"""Protected bundles: export entries into a new locker container on a drive, verify it from
+the drive, and import a bundle's entries into a vault.
+
+A bundle is an ordinary container (its own master key and passphrase slot), so every command
+reads it with `--vault BUNDLE`. Export writes it under a temporary name beside the target,
+held by a writer lock, verifies every entry against the source, and only then renames it to
+its final name: a bundle under its final name is always complete and verified. Temporaries a
+killed export left behind are removed by the next export into that directory or by `recover`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import re
+import time
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from locker.errors import (
+    BusyError,
+    ExistsError,
+    IntegrityError,
+    LockerError,
+    NotFoundError,
+    UsageError,
+)
+from locker.mount.runtime import ensure_private_dir, lookup_candidates, runtime_base
+from locker.store import drives
+from locker.store.container import fsync_dir
+from locker.store.format import MAX_HEADER_SIZE, KdfCost, check_name, check_tree
+from locker.store.index import Entry, Index, encode_index, sealed_length
+from locker.store.keys import Random
+from locker.store.lockfile import WriterLock, lock_path
+from locker.text import plural
+from locker.vault import DEFAULT_KDF, Clock, Vault
+
+TEMP_PREFIX = ".locker-export-"
+_TEMP_NAME = re.compile(r"^\.?\.locker-export-([0-9a-f]{16})(?:$|\.)")
+_SPACE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+CONFLICT_POLICIES = ("skip", "overwrite", "rename")
+
+
+@dataclass
+class Exported:
+    path: Path
+    bundle_id: str
+    names: list[str]
+    size: int
+    drive: drives.Drive | None
+
+
+@dataclass
+class Imported:
+    bundle_id: str
+    added: list[tuple[str, str]] = field(default_factory=list)  # (name in bundle, name here)
+    replaced: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def select(vault: Vault, names: Iterable[str]) -> list[str]:
+    """Exact entry names, or every entry under a directory name; no names means everything."""
+    known = sorted(e.name for e in vault.entries())
+    wanted = list(names)
+    if not wanted:
+        return known
+    picked: list[str] = []
+    for name in wanted:
+        under = [k for k in known if k.startswith(name.rstrip("/") + "/")]
+        if name in known:
+            picked.append(name)
+        elif under:
+            picked.extend(under)
+        else:
+            raise NotFoundError(f"no entry named {name!r}", hint="'locker ls' lists the entries")
+    return list(dict.fromkeys(picked))
+
+
+def mib(size: int) -> str:
+    return f"{size / 1024**2:.1f} MiB"
+
+
+# -- export --------------------------------------------------------------------------------------
+
+
+def bundle_size(entries: list[Entry]) -> int:
+    """An upper bound on the size of a bundle holding `entries` with one passphrase slot."""
+    draft = [
+        Entry(bytes(16), e.name, e.size, e.created, e.modified, bytes(16), e.kind, dict(e.attrs))
+        for e in entries
+    ]
+    data = 0
+    for d in draft:
+        d.offset, d.length = data, sealed_length(d.size)
+        data += d.length
+    index = len(encode_index(Index(draft))) + 4096  # + tag and the bundle's own log events
+    return MAX_HEADER_SIZE + index + data
+
+
+def check_target(target: Path, size: int, entries: list[Entry]) -> drives.Drive | None:
+    """Refuse, before anything is written, a bundle that cannot exist at `target`."""
+    directory = target.parent
+    if not directory.is_dir():
+        raise NotFoundError(f"no directory {directory} to write the bundle into")
+    if os.path.lexists(target):
+        raise ExistsError(f"{target} already exists", hint="choose another bundle name")
+    drive = drives.drive_of(directory)
+    if drive is not None and drive.fat_like:
+        problem = drives.fat_name_problem(target.name)
+        if problem:
+            raise UsageError(
+                f"cannot name the bundle {target.name!r} on {drive.describe()}: {problem}"
+            )
+    if drive is not None and drive.fat and size > drives.FAT_MAX_FILE:
+        big = [e for e in entries if e.size > drives.FAT_MAX_FILE]
+        what = f"entry {big[0].name!r} is" if big else f"the bundle would be {mib(size)},"
+        raise UsageError(
+            f"{what} over 4 GiB, the largest file FAT can hold",
+            hint="export fewer entries per bundle, or use a drive formatted exFAT or ext4",
+        )
+    return drive
+
+
+def export(
+    vault: Vault,
+    target: Path,
+    names: list[str],
+    passphrase: bytes | bytearray,
+    cost: KdfCost = DEFAULT_KDF,
+    *,
+    rng: Random = os.urandom,
+    clock: Clock = time.time,
+    free_space: Callable[[Path], int | None] = drives.free_bytes,
+) -> Exported:
+    """Write the entries `names` of `vault` into a new bundle at `target` and verify it there.
+
+    Records an "export" event in `vault` (opened for writing) and commits it.
+    """
+    target = Path(os.path.abspath(target))
+    entries = [vault.entry(n) for n in names]
+    size = bundle_size(entries)
+    drive = check_target(target, size, entries)
+    clean_stale_exports(target.parent)
+    free = free_space(target.parent)
+    needed = size + 4 * drives.cluster_size(target.parent)
+    if free is not None and free < needed:
+        raise LockerError(
+            f"not enough free space in {target.parent}: the bundle needs {mib(needed)}, "
+            f"{mib(free)} is free; nothing was written",
+            hint="free some space, choose another drive, or export fewer entries",
+        )
+    temp = target.with_name(TEMP_PREFIX + rng(8).hex())
+    record = _record_export(temp)
+    try:
+        bundle_id = _write_and_verify(vault, temp, target, names, passphrase, cost, rng, clock)
+    except OSError as exc:
+        _remove_export(temp)
+        if exc.errno in _SPACE_ERRORS or (free is None and exc.errno == errno.EPERM):
+            raise LockerError(
+                f"not enough free space in {target.parent}: the bundle needs {mib(needed)} "
+                f"(the file system said: {exc.strerror}); nothing was left there",
+                hint="free some space, choose another drive, or export fewer entries",
+            ) from None
+        raise LockerError(f"cannot write the bundle to {target.parent}: {exc.strerror}") from None
+    except BaseException:
+        _remove_export(temp)
+        raise
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(record)
+    vault.record("export", tuple(names), f"bundle {bundle_id} to {target}")
+    vault.commit()
+    return Exported(target, bundle_id, names, os.stat(target).st_size, drive)
+
+
+def _write_and_verify(
+    vault: Vault,
+    temp: Path,
+    target: Path,
+    names: list[str],
+    passphrase: bytes | bytearray,
+    cost: KdfCost,
+    rng: Random,
+    clock: Clock,
+) -> str:
+    with Vault.new(temp, passphrase, cost, purpose="export", rng=rng, clock=clock) as bundle:
+        bundle_id = bundle.container_id.hex()
+        for name in names:
+            bundle.copy_entry(vault, name)
+        bundle.record("export", (), f"from vault {vault.container_id.hex()}")
+        bundle.commit()
+        _verify_from_drive(temp, passphrase, vault, names)
+        if os.path.lexists(target):
+            raise ExistsError(f"{target} appeared while exporting; the bundle was not written")
+        os.rename(temp, target)
+        fsync_dir(target.parent)
+    with contextlib.suppress(OSError):
+        os.unlink(lock_path(temp))
+    return bundle_id
+
+
+def _verify_from_drive(
+    path: Path, passphrase: bytes | bytearray, source: Vault, names: list[str]
+) -> None:
+    """Re-open the bundle from the drive (page cache dropped) and compare every entry, content
+    and metadata, with the source."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+        with contextlib.suppress(OSError, AttributeError):
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    with Vault.open(path, passphrase) as bundle:
+        held = sorted(e.name for e in bundle.entries())
+        if held != sorted(names):
+            raise IntegrityError(f"the bundle at {path} does not hold the exported entries")
+        for name in names:
+            a, b = source.entry(name), bundle.entry(name)
+            same_meta = (a.size, a.created, a.modified, a.kind, a.attrs) == (
+                b.size,
+                b.created,
+                b.modified,
+                b.kind,
+                b.attrs,
+            )
+            if not same_meta or _digest(source.chunks(name)) != _digest(bundle.chunks(name)):
+                raise IntegrityError(f"entry {name!r} reads back differently from the drive")
+
+
+def _digest(chunks: Iterable[bytes]) -> bytes:
+    h = hashlib.sha256()
+    for chunk in chunks:
+        h.update(chunk)
+    return h.digest()
+
+
+# -- interrupted exports -------------------------------------------------------------------------
+
+
+def _exports_dir() -> Path:
+    directory = runtime_base().path / "exports"
+    ensure_private_dir(directory)
+    return directory
+
+
+def _record_export(temp: Path) -> Path:
+    """Note the temporary bundle in the runtime directory, for `recover` to find."""
+    record = _exports_dir() / temp.name
+    record.write_text(json.dumps({"temp": str(temp), "pid": os.getpid()}), encoding="utf-8")
+    return record
+
+
+def _remove_export(temp: Path) -> None:
+    """Remove a temporary bundle and everything beside it that its writer made."""
+    with contextlib.suppress(OSError):
+        for name in os.listdir(temp.parent):
+            if name == temp.name or name.startswith(f".{temp.name}.tmp-"):
+                with contextlib.suppress(OSError):
+                    os.unlink(temp.parent / name)
+    with contextlib.suppress(OSError):
+        os.unlink(lock_path(temp))
+
+
+def clean_stale_exports(directory: Path) -> list[Path]:
+    """Remove the temporaries of exports into `directory` whose writer is gone; return them.
+
+    An export holds the writer lock of its temporary name while it runs, so a lock that can
+    be taken means nobody is writing that bundle any more.
+    """
+    try:
+        listing = os.listdir(directory)
+    except OSError:
+        return []
+    ids = sorted({m.group(1) for m in map(_TEMP_NAME.match, listing) if m})
+    removed = []
+    for ident in ids:
+        temp = directory / (TEMP_PREFIX + ident)
+        try:
+            lock = WriterLock(temp, "cleanup").acquire()
+        except (BusyError, LockerError):
+            continue
+        try:
+            _remove_export(temp)
+        finally:
+            lock.release()
+            with contextlib.suppress(OSError):
+                os.unlink(lock_path(temp))
+        removed.append(temp)
+    return removed
+
+
+def recover_exports() -> list[Path]:
+    """What `recover` does for exports: clean up after every interrupted one it knows of whose
+    drive is reachable; the record of one on a drive that is away is kept for next time."""
+    removed: list[Path] = []
+    for base in lookup_candidates():
+        records = base.path / "exports"
+        try:
+            listing = sorted(os.listdir(records))
+        except OSError:
+            continue
+        for name in listing:
+            try:
+                temp = Path(json.loads((records / name).read_text(encoding="utf-8"))["temp"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if not temp.parent.is_dir():
+                continue
+            removed.extend(clean_stale_exports(temp.parent))
+            if not os.path.lexists(temp) or temp in removed:
+                with contextlib.suppress(OSError):
+                    os.unlink(records / name)
+    return removed
+
+
+# -- import --------------------------------------------------------------------------------------
+
+
+def _fold(name: str) -> str:
+    """Names that FAT, macOS or Windows would take for the same file fold to the same key."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFD", name).casefold())
+
+
+def check_bundle_names(names: list[str], existing: list[str]) -> None:
+    """Every name from a bundle is untrusted: refuse unsafe ones, duplicates, and names that
+    differ from another (in the bundle or the vault) only in case or Unicode normalisation."""
+    for name in names:
+        check_name(name)
+    if len(set(names)) != len(names):
+        raise IntegrityError("the bundle names one entry twice; nothing was imported")
+    in_bundle: dict[str, str] = {}
+    in_vault: dict[str, list[str]] = {}
+    for name in existing:
+        in_vault.setdefault(_fold(name), []).append(name)
+    for name in names:
+        other = in_bundle.setdefault(_fold(name), name)
+        if other == name:
+            other = next((n for n in in_vault.get(_fold(name), []) if n != name), name)
+        if other != name:
+            raise LockerError(
+                f"the bundle's entry {name!r} differs from {other!r} only in case or Unicode "
+                "normalisation; nothing was imported",
+                hint="rename one of them ('locker mv') and import again",
+            )
+
+
+def _free_name(name: str, taken: set[str]) -> str:
+    candidate, n = f"{name}.imported", 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{name}.imported-{n}"
+    return candidate
+
+
+def import_bundle(
+    vault: Vault, bundle: Vault, names: list[str], on_conflict: str | None
+) -> Imported:
+    """Stage the bundle's entries `names` into `vault` with their metadata, then commit once.
+
+    Without a conflict policy any name that exists already stops the import before anything
+    is written. A chunk of the bundle that fails to verify aborts the commit: nothing is saved.
+    """
+    existing = vault.names()
+    check_bundle_names(names, existing)
+    conflicts = [n for n in names if n in existing]
+    if conflicts and on_conflict is None:
+        raise ExistsError(
+            f"{plural(len(conflicts), 'entry', 'entries')} of the bundle exist in the vault "
+            f"already: {', '.join(conflicts)}; nothing was imported",
+            hint="pass --on-conflict skip, overwrite or rename",
+        )
+    result = Imported(bundle.container_id.hex())
+    taken = set(existing) | set(names)
+    for name in names:
+        if name in conflicts and on_conflict == "skip":
+            result.skipped.append(name)
+            continue
+        as_name = name
+        if name in conflicts and on_conflict == "rename":
+            as_name = _free_name(name, taken)
+            taken.add(as_name)
+        elif name in conflicts:
+            result.replaced.append(name)
+        vault.copy_entry(bundle, name, as_name, force=on_conflict == "overwrite")
+        result.added.append((name, as_name))
+    check_tree(vault.names())
+    moved = tuple(a for _, a in result.added)
+    vault.record("import", moved, f"bundle {result.bundle_id} from {bundle.path}")
+    vault.commit()
+    return result

@@ -1,0 +1,88 @@
+"""CLI handlers for `export` and `import`: protected bundles for removable drives.
+
+The work is locker.bundle's; these parse, prompt and print.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from locker import bundle
+from locker.cli import prompts
+from locker.cli.commands import kdf_cost, open_vault, vault_path
+from locker.errors import EXIT_OK, NotFoundError, UsageError
+from locker.readable import readable_secret
+from locker.text import plural, printable
+from locker.vault import DEFAULT_KDF, Vault, weak_kdf_warning
+
+GENERATED_BITS = 128
+
+
+def _one_stdin(args: argparse.Namespace) -> None:
+    if getattr(args, "passphrase_file", None) == "-" and args.bundle_passphrase_file == "-":  # noqa: S105
+        raise UsageError("only one of --passphrase-file and --bundle-passphrase-file can be '-'")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    _one_stdin(args)
+    target = Path(os.path.abspath(args.bundle))
+    if target == Path(os.path.abspath(vault_path(args))):
+        raise UsageError("the bundle cannot be the vault itself")
+    cost = kdf_cost(args, DEFAULT_KDF)
+    weak = weak_kdf_warning(cost)
+    if weak:
+        prompts.warn(weak)
+    with open_vault(args, write=True, purpose="export") as v:
+        names = bundle.select(v, args.names)
+        if not names:
+            raise UsageError("the vault holds no entries; nothing to export")
+        entries = [v.entry(n) for n in names]
+        bundle.check_target(target, bundle.bundle_size(entries), entries)
+        if args.generate_passphrase:
+            secret = bytearray(readable_secret(GENERATED_BITS).encode("ascii"))
+        else:
+            secret = prompts.new_passphrase(args.bundle_passphrase_file, "bundle passphrase")
+        total = sum(e.size for e in entries)
+        print(
+            f"exporting {plural(len(names), 'entry', 'entries')} ({bundle.mib(total)}) to {target}"
+        )
+        done = bundle.export(v, target, names, secret, cost)
+    where = (
+        f" on {done.drive.describe()}"
+        if done.drive and (done.drive.fat_like or done.drive.removable)
+        else ""
+    )
+    print(
+        f"verified: {plural(len(names), 'entry', 'entries')} in {done.path}{where} "
+        f"({bundle.mib(done.size)}, bundle {done.bundle_id})"
+    )
+    if args.generate_passphrase:
+        print("bundle passphrase (shown once and stored nowhere; write it down now):")
+        print(f"    {secret.decode('ascii')}")
+    return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    _one_stdin(args)
+    source = Path(args.bundle)
+    if not os.path.lexists(source):
+        raise NotFoundError(f"no bundle at {source}")
+    if Path(os.path.abspath(source)) == Path(os.path.abspath(vault_path(args))):
+        raise UsageError("cannot import a vault into itself")
+    with open_vault(args, write=True, purpose="import") as v:
+        secret = prompts.secret(args.bundle_passphrase_file, "bundle passphrase")
+        with Vault.open(source, secret) as b:
+            names = bundle.select(b, args.names)
+            done = bundle.import_bundle(v, b, names, args.on_conflict)
+    replaced = set(done.replaced)
+    for name, as_name in done.added:
+        if name != as_name:
+            print(printable(f"imported {name} as {as_name}"))
+        else:
+            print(printable(f"{'replaced' if name in replaced else 'imported'} {name}"))
+    for name in done.skipped:
+        print(printable(f"skipped {name} (exists in the vault)"))
+    print(f"{plural(len(done.added), 'entry', 'entries')} imported from bundle {done.bundle_id}")
+    return EXIT_OK
