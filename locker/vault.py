@@ -4,6 +4,7 @@ verify and the audit log. Writes are staged and saved in one atomic commit under
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import math
 import os
@@ -363,9 +364,11 @@ class Vault:
 
     def close(self) -> None:
         self._container.unlocked.forget()
-        self._container.close()
+        with contextlib.suppress(OSError):  # a file on a drive that went away
+            self._container.close()
         if self._lock:
-            self._lock.release()
+            with contextlib.suppress(OSError):
+                self._lock.release()
             self._lock = None
 
     def __enter__(self) -> Vault:

@@ -457,13 +457,15 @@ def softhsm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SoftHsm
 class FatImage:
     """A real FAT file system in an image file, mounted through FUSE by `fusefat -f`.
 
-    `unmount()` takes it away (lazily, as a pulled drive: whoever holds a file there keeps it)
-    and `mount()` brings it back. The fixture unmounts it and reaps fusefat whatever happens.
+    `unmount(lazy=True)` takes it away as a pulled drive would (files open there stay usable
+    to whoever holds them; fusefat exits when the last one is closed) and `mount()` brings it
+    back. The fixture unmounts it and reaps every fusefat it started, whatever happens.
     """
 
     def __init__(self, image: Path, mount_point: Path) -> None:
         self.image, self.mount_point = image, mount_point
         self.process: subprocess.Popen[bytes] | None = None
+        self.processes: list[subprocess.Popen[bytes]] = []
 
     def mounted(self) -> bool:
         point = os.fspath(self.mount_point)
@@ -471,6 +473,8 @@ class FatImage:
             return any(line.split()[4] == point for line in f)
 
     def mount(self) -> None:
+        import time
+
         self.process = subprocess.Popen(
             [
                 require("fusefat", "fusefat (Debian fusefat) mounts the FAT image"),
@@ -484,8 +488,7 @@ class FatImage:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        import time
-
+        self.processes.append(self.process)
         deadline = time.monotonic() + SUBPROCESS_TIMEOUT
         while not self.mounted():
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -500,13 +503,17 @@ class FatImage:
                 check=True,
                 capture_output=True,
             )
-        if self.process is not None:
+
+    def reap(self) -> None:
+        """Wait for every fusefat started here to exit (kill one that will not)."""
+        for process in self.processes:
             try:
-                self.process.wait(timeout=SUBPROCESS_TIMEOUT)
+                process.wait(timeout=SUBPROCESS_TIMEOUT)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-            self.process = None
+                process.kill()
+                process.wait()
+        self.processes.clear()
+        self.process = None
 
     def listing(self) -> list[str]:
         return sorted(os.listdir(self.mount_point))
@@ -538,3 +545,4 @@ def fat_image(tmp_path: Path) -> Iterator[Callable[..., FatImage]]:
     finally:
         for fat in made:
             fat.unmount(lazy=True)
+            fat.reap()

@@ -24,6 +24,7 @@ from locker.mount import journal as jn
 from locker.mount import process, sync, tracker
 from locker.mount import runtime as rt
 from locker.mount import session as m
+from locker.mount.drive_watch import mount_note
 from locker.mount.process import harden_process
 from locker.text import duration, iso_time, plural
 
@@ -97,6 +98,9 @@ def cmd_mount(args: argparse.Namespace) -> int:
     vault = open_vault(args, write=True, purpose="mount")
     harden_process()
     with vault:
+        note = mount_note(vault.path, os.path.getsize(vault.path))
+        if note:
+            sys.stderr.write(f"locker: note: {note}\n")
         root, created, warning = mountdir.make_mount_dir(args.dir)
         if warning:
             warn(warning)

@@ -27,6 +27,7 @@ from locker.mount import directory as mountdir
 from locker.mount import journal as jn
 from locker.mount import process
 from locker.mount import scan as sc
+from locker.mount.drive_watch import REASON_DRIVE_GONE, DriveWatch
 from locker.mount.sync import Known, SavedCounts, Syncer, SyncResult
 from locker.mount.tracker import (
     DEFAULT_IDLE,
@@ -107,6 +108,7 @@ class Session:
             created_dir=created_dir,
         )
         self.syncer = Syncer(vault, root, self.tracker, self.clock, self._warn_once)
+        self.drive = DriveWatch(vault, self.clock.monotonic)
 
     @property
     def known(self) -> dict[str, Known]:
@@ -168,6 +170,10 @@ class Session:
         reason = self.deadlines.expired()
         if reason:
             return reason
+        if self.drive.gone():
+            self._warn_once("drive", f"the drive holding {self.vault.path} went away; locking")
+            self.request_lock(REASON_DRIVE_GONE)
+            return REASON_DRIVE_GONE
         if self.tracker.sync_due() and self.clock.monotonic() >= self._retry_at:
             try:
                 self.sync()
@@ -224,6 +230,7 @@ class Session:
         `final` is an extra (event, detail) to record in the same commit (the lock event).
         `strict` makes any unreadable file an error instead of a retry later.
         """
+        self.drive.check()  # never write where the vault used to be
         self.tracker.take()
         if not self.root_intact():
             # Removed under us (logind clears $XDG_RUNTIME_DIR at logout): that is no reason
