@@ -1,7 +1,7 @@
-"""Random secrets a person can read aloud and type: bundle passphrases, recovery keys.
+"""Random secrets a person can read aloud and type: recovery keys and generated bundle
+passphrases share one alphabet without look-alikes (no 0/O, no 1/I) and groups of four.
 
-Crockford's base32 alphabet (digits and upper-case letters without I, L, O and U, so no two
-characters look alike), in dash-separated groups of four. Randomness comes in from outside.
+Randomness comes in from outside; nothing here knows what the secret unlocks.
 """
 
 from __future__ import annotations
@@ -10,23 +10,26 @@ import math
 import os
 from collections.abc import Callable
 
-ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-BITS_PER_CHAR = 5
+ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # 32 symbols: 5 bits each
+BITS_PER_SYMBOL = 5
 GROUP = 4
 
 
-def readable_secret(
-    bits: int = 128, rng: Callable[[int], bytes] = os.urandom, group: int = GROUP
-) -> str:
+def symbols(data: bytes, count: int) -> str:
+    """The first `count` 5-bit symbols of `data`, most significant bits first."""
+    number = int.from_bytes(data, "big")
+    bits = len(data) * 8
+    return "".join(ALPHABET[(number >> (bits - 5 * (i + 1))) & 31] for i in range(count))
+
+
+def grouped(text: str) -> str:
+    """'ABCDEFGH' -> 'ABCD-EFGH'."""
+    return "-".join(text[i : i + GROUP] for i in range(0, len(text), GROUP))
+
+
+def readable_secret(bits: int = 128, rng: Callable[[int], bytes] = os.urandom) -> str:
     """At least `bits` random bits as 'XXXX-XXXX-...' (whole groups, so often a few more)."""
     if bits <= 0:
         raise ValueError("bits must be positive")
-    chars = math.ceil(bits / BITS_PER_CHAR)
-    chars = math.ceil(chars / group) * group
-    value = int.from_bytes(rng(math.ceil(chars * BITS_PER_CHAR / 8)), "big")
-    symbols = []
-    for _ in range(chars):
-        symbols.append(ALPHABET[value & 31])
-        value >>= BITS_PER_CHAR
-    text = "".join(symbols)
-    return "-".join(text[i : i + group] for i in range(0, chars, group))
+    count = math.ceil(math.ceil(bits / BITS_PER_SYMBOL) / GROUP) * GROUP
+    return grouped(symbols(rng(math.ceil(count * BITS_PER_SYMBOL / 8)), count))

@@ -17,11 +17,9 @@ from locker.vault import Vault, create
 
 
 @pytest.fixture
-def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "run"
-    path.mkdir(mode=0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(path))
-    return path
+def journal(places) -> Path:
+    """Where this test's mounts keep their journal."""
+    return places.xdg / "locker" / "journal"
 
 
 def vault_on(directory: Path) -> Path:
@@ -51,7 +49,7 @@ def start_mount(vault: Path, pwfile: Path, tmp_path: Path) -> tuple[subprocess.P
 
 @pytest.mark.parametrize("how", ["unmounted", "fusefat killed"])
 def test_mount_survives_its_fat_drive_going_away_and_recover_saves_the_rest(
-    fat_image, pwfile, tmp_path, runtime, how
+    fat_image, pwfile, tmp_path, journal, how
 ):
     fat = fat_image()
     vault = vault_on(fat.mount_point)
@@ -83,7 +81,7 @@ def test_mount_survives_its_fat_drive_going_away_and_recover_saves_the_rest(
     # What the vault already held is wiped; only the unsaved changes stay.
     assert sorted(p.name for p in root.rglob("*") if p.is_file()) == ["a.txt", "new.key"]
     assert not (root / "c.env").exists() and not (root / "sub" / "deep" / "b.key").exists()
-    [record] = [json.loads(p.read_bytes()) for p in (runtime / "locker" / "journal").iterdir()]
+    [record] = [json.loads(p.read_bytes()) for p in journal.iterdir()]
     assert "went away" in record["error"]
 
     fat.mount()  # the drive is back
@@ -97,7 +95,7 @@ def test_mount_survives_its_fat_drive_going_away_and_recover_saves_the_rest(
     )
     assert done.returncode == 0, done.stderr
     assert not root.exists()
-    assert list((runtime / "locker" / "journal").iterdir()) == []
+    assert list(journal.iterdir()) == []
     with Vault.open(vault, PASSPHRASE) as v:
         assert v.read_bytes("a.txt") == b"changed while the drive was away\n"
         assert v.read_bytes("new.key") == b"new\n"
@@ -107,7 +105,7 @@ def test_mount_survives_its_fat_drive_going_away_and_recover_saves_the_rest(
 
 
 def test_a_drive_that_goes_away_with_nothing_unsaved_locks_and_wipes_everything(
-    fat_image, pwfile, tmp_path, runtime
+    fat_image, pwfile, tmp_path, journal
 ):
     fat = fat_image()
     vault = vault_on(fat.mount_point)
@@ -123,7 +121,7 @@ def test_a_drive_that_goes_away_with_nothing_unsaved_locks_and_wipes_everything(
     assert b"went away; locking" in out, err
     assert proc.returncode == 0, err
     assert not root.exists()
-    assert list((runtime / "locker" / "journal").iterdir()) == []
+    assert list(journal.iterdir()) == []
     fat.mount()
     assert vault.read_bytes() == before  # the lock could not be recorded there, nothing else
 

@@ -9,29 +9,21 @@ from __future__ import annotations
 import hashlib
 
 from locker.errors import BadKeyError
+from locker.readable import ALPHABET, grouped, symbols
 
-ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # 32 symbols: 5 bits each
 SECRET_SIZE = 20  # 160 bits: 32 symbols
-GROUP = 4
 _CHECK_SYMBOLS = 4  # 20 bits of SHA-256 over the secret
 
 
-def _symbols(data: bytes, count: int) -> str:
-    number = int.from_bytes(data, "big")
-    bits = len(data) * 8
-    return "".join(ALPHABET[(number >> (bits - 5 * (i + 1))) & 31] for i in range(count))
-
-
 def _checksum(secret: bytes) -> str:
-    return _symbols(hashlib.sha256(b"locker recovery key\x00" + secret).digest()[:3], 4)
+    return symbols(hashlib.sha256(b"locker recovery key\x00" + secret).digest()[:3], 4)
 
 
 def encode(secret: bytes) -> str:
     """The printed form of a 20-byte recovery secret."""
     if len(secret) != SECRET_SIZE:
         raise ValueError("a recovery secret is 20 bytes")
-    text = _symbols(secret, 32) + _checksum(secret)
-    return "-".join(text[i : i + GROUP] for i in range(0, len(text), GROUP))
+    return grouped(symbols(secret, 32) + _checksum(secret))
 
 
 def decode(text: str) -> bytes:
