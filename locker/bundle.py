@@ -37,7 +37,7 @@ from locker.store.format import MAX_HEADER_SIZE, KdfCost, check_name, check_tree
 from locker.store.index import Entry, Index, encode_index, sealed_length
 from locker.store.keys import Random
 from locker.store.lockfile import WriterLock, lock_path
-from locker.text import plural
+from locker.text import plural, size_text
 from locker.vault import DEFAULT_KDF, Clock, Vault
 
 TEMP_PREFIX = ".locker-export-"
@@ -81,10 +81,6 @@ def select(vault: Vault, names: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(picked))
 
 
-def mib(size: int) -> str:
-    return f"{size / 1024**2:.1f} MiB"
-
-
 # -- export --------------------------------------------------------------------------------------
 
 
@@ -114,11 +110,11 @@ def check_target(target: Path, size: int, entries: list[Entry]) -> drives.Drive 
         problem = drives.fat_name_problem(target.name)
         if problem:
             raise UsageError(
-                f"cannot name the bundle {target.name!r} on {drive.describe()}: {problem}"
+                f"cannot name the bundle {target.name!r} on a {drive.describe()}: {problem}"
             )
     if drive is not None and drive.fat and size > drives.FAT_MAX_FILE:
         big = [e for e in entries if e.size > drives.FAT_MAX_FILE]
-        what = f"entry {big[0].name!r} is" if big else f"the bundle would be {mib(size)},"
+        what = f"entry {big[0].name!r} is" if big else f"the bundle would be {size_text(size)},"
         raise UsageError(
             f"{what} over 4 GiB, the largest file FAT can hold",
             hint="export fewer entries per bundle, or use a drive formatted exFAT or ext4",
@@ -150,8 +146,8 @@ def export(
     needed = size + 4 * drives.cluster_size(target.parent)
     if free is not None and free < needed:
         raise LockerError(
-            f"not enough free space in {target.parent}: the bundle needs {mib(needed)}, "
-            f"{mib(free)} is free; nothing was written",
+            f"not enough free space in {target.parent}: the bundle needs {size_text(needed)}, "
+            f"{size_text(free)} is free; nothing was written",
             hint="free some space, choose another drive, or export fewer entries",
         )
     temp = target.with_name(TEMP_PREFIX + rng(8).hex())
@@ -162,7 +158,7 @@ def export(
         _remove_export(temp)
         if exc.errno in _SPACE_ERRORS or (free is None and exc.errno == errno.EPERM):
             raise LockerError(
-                f"not enough free space in {target.parent}: the bundle needs {mib(needed)} "
+                f"not enough free space in {target.parent}: the bundle needs {size_text(needed)} "
                 f"(the file system said: {exc.strerror}); nothing was left there",
                 hint="free some space, choose another drive, or export fewer entries",
             ) from None

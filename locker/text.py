@@ -30,3 +30,14 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() or c == " " else f"\\x{{{ord(c):x}}}" for c in text)
+
+
+def size_text(size: int) -> str:
+    """'912 bytes', '3.4 KiB', '100.0 MiB', '4.2 GiB'."""
+    if size < 1024:
+        return plural(size, "byte")
+    if size < 1024**2:
+        return f"{size / 1024:.1f} KiB"
+    if size < 1024**3:
+        return f"{size / 1024**2:.1f} MiB"
+    return f"{size / 1024**3:.1f} GiB"

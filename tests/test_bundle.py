@@ -71,6 +71,23 @@ def log_json(run_locker: RunLocker, vault: Path, pw: Path) -> list[dict[str, obj
     return rows
 
 
+def import_into(
+    run_locker: RunLocker, bundle: Path, vault: Path, pw: Path, bpw: Path, *args: str
+) -> subprocess.CompletedProcess[bytes]:
+    """`locker import BUNDLE --vault V --passphrase-file P --bundle-passphrase-file B ARGS`."""
+    return run_locker(
+        "import",
+        bundle,
+        "--vault",
+        vault,
+        "--passphrase-file",
+        pw,
+        "--bundle-passphrase-file",
+        bpw,
+        *args,
+    )
+
+
 def export(cli: RunLocker, target: Path, *args: str | Path) -> subprocess.CompletedProcess[bytes]:
     return cli("export", target, *args, *SMALL_KDF_FLAGS)
 
@@ -94,16 +111,7 @@ def test_export_onto_fat_verify_then_import_into_another_vault(
 
     other = tmp_path / "other.locker"
     create(other, PASSPHRASE, SMALL_KDF)
-    done = run_locker(
-        "import",
-        target,
-        "--vault",
-        other,
-        "--passphrase-file",
-        pwfile,
-        "--bundle-passphrase-file",
-        bpw,
-    )
+    done = import_into(run_locker, target, other, pwfile, bpw)
     assert done.returncode == 0, done.stderr
     assert ls_json(run_locker, other, pwfile) == bundle_rows
     for name, data in FILES.items():
@@ -253,16 +261,7 @@ def test_tampered_bundle_exits_4_and_imports_nothing(
     other = tmp_path / "other.locker"
     create(other, PASSPHRASE, SMALL_KDF)
     before, listing = other.read_bytes(), sorted(os.listdir(tmp_path))
-    out = run_locker(
-        "import",
-        target,
-        "--vault",
-        other,
-        "--passphrase-file",
-        pwfile,
-        "--bundle-passphrase-file",
-        bpw,
-    )
+    out = import_into(run_locker, target, other, pwfile, bpw)
     assert out.returncode == 4, out.stderr
     assert out.stderr.startswith(b"locker: error: ")
     assert other.read_bytes() == before
@@ -315,18 +314,7 @@ def test_crafted_bundle_names_are_refused_with_nothing_written(
     craft_bundle(evil, names, monkeypatch)
     before = source.read_bytes()
     listing = sorted(os.listdir(tmp_path))
-    out = run_locker(
-        "import",
-        evil,
-        "--vault",
-        source,
-        "--passphrase-file",
-        pwfile,
-        "--bundle-passphrase-file",
-        bpw,
-        "--on-conflict",
-        "overwrite",
-    )
+    out = import_into(run_locker, evil, source, pwfile, bpw, "--on-conflict", "overwrite")
     assert out.returncode == code, out.stderr
     assert message in out.stderr
     assert out.stderr.count(b"locker: error:") == 1
@@ -341,16 +329,7 @@ def test_a_bundle_name_colliding_by_case_with_the_vault_is_refused(
     evil = tmp_path / "evil.locker"
     craft_bundle(evil, ["A.ENV"], monkeypatch)
     before = source.read_bytes()
-    out = run_locker(
-        "import",
-        evil,
-        "--vault",
-        source,
-        "--passphrase-file",
-        pwfile,
-        "--bundle-passphrase-file",
-        bpw,
-    )
+    out = import_into(run_locker, evil, source, pwfile, bpw)
     assert out.returncode == 1
     assert b"'A.ENV' differs from 'a.env' only in case" in out.stderr
     assert source.read_bytes() == before

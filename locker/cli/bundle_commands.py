@@ -14,7 +14,7 @@ from locker.cli import prompts
 from locker.cli.commands import kdf_cost, open_vault, vault_path
 from locker.errors import EXIT_OK, NotFoundError, UsageError
 from locker.readable import readable_secret
-from locker.text import plural, printable
+from locker.text import plural, printable, size_text
 from locker.vault import DEFAULT_KDF, Vault, weak_kdf_warning
 
 GENERATED_BITS = 128
@@ -39,24 +39,21 @@ def cmd_export(args: argparse.Namespace) -> int:
         if not names:
             raise UsageError("the vault holds no entries; nothing to export")
         entries = [v.entry(n) for n in names]
-        bundle.check_target(target, bundle.bundle_size(entries), entries)
+        drive = bundle.check_target(target, bundle.bundle_size(entries), entries)
         if args.generate_passphrase:
             secret = bytearray(readable_secret(GENERATED_BITS).encode("ascii"))
         else:
             secret = prompts.new_passphrase(args.bundle_passphrase_file, "bundle passphrase")
         total = sum(e.size for e in entries)
+        where = f" ({drive.describe()})" if drive and (drive.fat_like or drive.removable) else ""
         print(
-            f"exporting {plural(len(names), 'entry', 'entries')} ({bundle.mib(total)}) to {target}"
+            f"exporting {plural(len(names), 'entry', 'entries')} ({size_text(total)}) "
+            f"to {target}{where}"
         )
         done = bundle.export(v, target, names, secret, cost)
-    where = (
-        f" on {done.drive.describe()}"
-        if done.drive and (done.drive.fat_like or done.drive.removable)
-        else ""
-    )
     print(
-        f"verified: {plural(len(names), 'entry', 'entries')} in {done.path}{where} "
-        f"({bundle.mib(done.size)}, bundle {done.bundle_id})"
+        f"verified: {plural(len(names), 'entry', 'entries')} read back from {done.path} "
+        f"({size_text(done.size)}; bundle {done.bundle_id})"
     )
     if args.generate_passphrase:
         print("bundle passphrase (shown once and stored nowhere; write it down now):")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from locker.errors import LockerError
 from locker.store import drives
+from locker.text import size_text
 from locker.vault import Vault
 
 REASON_DRIVE_GONE = "the vault's drive went away"
@@ -51,8 +52,8 @@ def mount_note(vault: Path, size: int) -> str | None:
     if drive is None or not (drive.fat_like or drive.removable):
         return None
     return (
-        f"{vault} is on {drive.describe()}: each sync rewrites the whole vault there "
-        f"({size / 1024**2:.1f} MiB) and waits for the drive to confirm it; if the drive goes "
+        f"{vault} is on a {drive.describe()}: each sync rewrites the whole vault there "
+        f"({size_text(size)}) and waits for the drive to confirm it; if the drive goes "
         "away, the mount locks within 2 s, wipes what is saved, and keeps unsaved changes "
         "for 'locker recover' once the drive is back"
     )

@@ -27,7 +27,7 @@ from locker.mount import directory as mountdir
 from locker.mount import journal as jn
 from locker.mount import process
 from locker.mount import scan as sc
-from locker.mount.drive_watch import REASON_DRIVE_GONE, DriveWatch
+from locker.mount.drive_watch import REASON_DRIVE_GONE, DriveGoneError, DriveWatch
 from locker.mount.sync import Known, SavedCounts, Syncer, SyncResult
 from locker.mount.tracker import (
     DEFAULT_IDLE,
@@ -170,16 +170,18 @@ class Session:
         reason = self.deadlines.expired()
         if reason:
             return reason
+        if self.tracker.sync_due() and self.clock.monotonic() >= self._retry_at:
+            try:
+                self.sync()
+            except DriveGoneError:
+                pass  # said and locked just below
+            except (LockerError, OSError) as exc:
+                self._retry_at = self.clock.monotonic() + RETRY_AFTER
+                self.notify(f"error: sync failed ({exc}); retrying in {RETRY_AFTER:g} s")
         if self.drive.gone():
             self._warn_once("drive", f"the drive holding {self.vault.path} went away; locking")
             self.request_lock(REASON_DRIVE_GONE)
             return REASON_DRIVE_GONE
-        if self.tracker.sync_due() and self.clock.monotonic() >= self._retry_at:
-            try:
-                self.sync()
-            except (LockerError, OSError) as exc:
-                self._retry_at = self.clock.monotonic() + RETRY_AFTER
-                self.notify(f"error: sync failed ({exc}); retrying in {RETRY_AFTER:g} s")
         self._update_deadlines()
         return self._requested or self.deadlines.expired()
 

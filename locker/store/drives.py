@@ -38,10 +38,10 @@ class Drive:
         return self.fat or self.fstype in EXFAT_TYPES
 
     def describe(self) -> str:
-        """'a FAT file system on a removable drive', 'a FAT file system (/media/stick)'."""
+        """'FAT file system at /media/stick', '... on a removable drive at /media/stick'."""
         kind = "FAT" if self.fat else "exFAT" if self.fat_like else self.fstype
-        where = "on a removable drive" if self.removable else f"({self.mount_point})"
-        return f"a {kind} file system {where}"
+        removable = " on a removable drive" if self.removable else ""
+        return f"{kind} file system{removable} at {self.mount_point}"
 
 
 def _unescape(field: str) -> str:
