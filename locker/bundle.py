@@ -387,6 +387,7 @@ def import_bundle(
         result.added.append((name, as_name))
     check_tree(vault.names())
     moved = tuple(a for _, a in result.added)
-    vault.record("import", moved, f"bundle {result.bundle_id} from {bundle.path}")
+    source = os.path.abspath(bundle.path)
+    vault.record("import", moved, f"bundle {result.bundle_id} from {source}")
     vault.commit()
     return result

@@ -29,7 +29,7 @@ The rules a page follows (docs/ARCHITECTURE.md says the same):
 
 - Ignored when comparing: times and dates, `ls`'s `total N`, durations (`0.20 s`, `4m57s`), hex ids of 8 or more
   digits, PIDs, byte counts (`N bytes`, `header N`, size columns of `ls -l`), `user@host`,
-  the uid in `locker-UID` and `/run/user/UID`, base64 lines of a PEM body, recovery keys, age public keys and key-file fingerprints,
+  the uid in `locker-UID` and `/run/user/UID`, base64 lines of a PEM body, recovery keys, generated passphrases, age public keys and key-file fingerprints,
   trailing spaces.
 """
 
@@ -154,6 +154,7 @@ RULES = [
     (re.compile(r"/run/user/\d+"), "/run/user/<uid>"),
     (re.compile(r"^[A-Za-z0-9+/]{40,}={0,2}$"), "<base64>"),  # the body of a PEM key
     (re.compile(r"\b([0-9A-Z]{4}-){8}[0-9A-Z]{4}\b"), "<recovery key>"),
+    (re.compile(r"\b([0-9A-Z]{4}-){6}[0-9A-Z]{4}\b"), "<generated passphrase>"),
     (re.compile(r"\b[0-9a-f]{4}(-[0-9a-f]{4}){3}\b"), "<fingerprint>"),
     (re.compile(r"\bage1[0-9a-z]{58}\b"), "<age public key>"),
 ]
