@@ -18,7 +18,7 @@ import os
 import re
 import time
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,12 +33,20 @@ from locker.errors import (
 from locker.mount.runtime import ensure_private_dir, lookup_candidates, runtime_base
 from locker.store import drives
 from locker.store.container import fsync_dir
-from locker.store.format import MAX_HEADER_SIZE, KdfCost, check_name, check_tree
+from locker.store.format import (
+    MAX_HEADER_SIZE,
+    SLOT_X25519,
+    Header,
+    KdfCost,
+    Slot,
+    check_name,
+    check_tree,
+)
 from locker.store.index import Entry, Index, encode_index, sealed_length
-from locker.store.keys import Random
+from locker.store.keys import Opener, Random
 from locker.store.lockfile import WriterLock, lock_path
 from locker.text import plural, size_text
-from locker.vault import DEFAULT_KDF, Clock, Vault
+from locker.vault import DEFAULT_KDF, Clock, Key, Vault
 
 TEMP_PREFIX = ".locker-export-"
 _TEMP_NAME = re.compile(r"^\.?\.locker-export-([0-9a-f]{16})(?:$|\.)")
@@ -126,17 +134,22 @@ def export(
     vault: Vault,
     target: Path,
     names: list[str],
-    passphrase: bytes | bytearray,
+    passphrase: bytes | bytearray | None,
     cost: KdfCost = DEFAULT_KDF,
     *,
+    recipients: Sequence[bytes] = (),
     rng: Random = os.urandom,
     clock: Clock = time.time,
     free_space: Callable[[Path], int | None] = drives.free_bytes,
 ) -> Exported:
     """Write the entries `names` of `vault` into a new bundle at `target` and verify it there.
 
-    Records an "export" event in `vault` (opened for writing) and commits it.
+    The bundle opens with `passphrase` and with each of the X25519 `recipients`' identities
+    (at least one of the two). Records an "export" event in `vault` (opened for writing) and
+    commits it.
     """
+    if passphrase is None and not recipients:
+        raise UsageError("a bundle needs a passphrase or a recipient")
     target = Path(os.path.abspath(target))
     entries = [vault.entry(n) for n in names]
     size = bundle_size(entries)
@@ -153,7 +166,9 @@ def export(
     temp = target.with_name(TEMP_PREFIX + rng(8).hex())
     record = _record_export(temp)
     try:
-        bundle_id = _write_and_verify(vault, temp, target, names, passphrase, cost, rng, clock)
+        bundle_id = _write_and_verify(
+            vault, temp, target, names, (passphrase, recipients), cost, rng, clock
+        )
     except OSError as exc:
         _remove_export(temp)
         if exc.errno in _SPACE_ERRORS or (free is None and exc.errno == errno.EPERM):
@@ -179,18 +194,29 @@ def _write_and_verify(
     temp: Path,
     target: Path,
     names: list[str],
-    passphrase: bytes | bytearray,
+    keys: tuple[bytes | bytearray | None, Sequence[bytes]],
     cost: KdfCost,
     rng: Random,
     clock: Clock,
 ) -> str:
-    with Vault.new(temp, passphrase, cost, purpose="export", rng=rng, clock=clock) as bundle:
+    passphrase, recipients = keys
+    # Recipients only: the first slot's passphrase is random and the slot is dropped before
+    # the bundle is written with its entries.
+    first = passphrase if passphrase is not None else rng(32).hex().encode()
+    with Vault.new(temp, first, cost, purpose="export", rng=rng, clock=clock) as bundle:
         bundle_id = bundle.container_id.hex()
+        verify_with: Key = first
+        if recipients:
+            verify_with = _add_recipients(bundle, recipients, rng)
+            if passphrase is None:
+                bundle.remove_slot(bundle.unlocked_slot)
+            else:
+                verify_with = first
         for name in names:
             bundle.copy_entry(vault, name)
         bundle.record("export", (), f"from vault {vault.container_id.hex()}")
         bundle.commit()
-        _verify_from_drive(temp, passphrase, vault, names)
+        _verify_from_drive(temp, verify_with, vault, names)
         if os.path.lexists(target):
             raise ExistsError(f"{target} appeared while exporting; the bundle was not written")
         os.rename(temp, target)
@@ -200,9 +226,36 @@ def _write_and_verify(
     return bundle_id
 
 
-def _verify_from_drive(
-    path: Path, passphrase: bytes | bytearray, source: Vault, names: list[str]
-) -> None:
+def _add_recipients(bundle: Vault, recipients: Sequence[bytes], rng: Random) -> list[Opener]:
+    """An x25519 slot for each recipient; returns an opener for the first one's slot."""
+    from locker.slots import recipient
+
+    opener: list[Opener] = []
+    for public in recipients:
+        slot, kek = recipient.new_recipient_slot(rng, public)
+        bundle.add_slot(slot, kek, label=recipient.format_recipient(public))
+        opener = opener or [_KnownSlot(slot.slot_id, kek)]
+    return opener
+
+
+class _KnownSlot:
+    """Opens the one slot whose KEK the exporter made: verifying a recipients-only bundle
+    needs no identity."""
+
+    what = "recipient"
+    kinds = (SLOT_X25519,)
+
+    def __init__(self, slot_id: bytes, kek: bytes) -> None:
+        self._slot_id, self._kek = slot_id, kek
+
+    def kek(self, header: Header, slot: Slot) -> bytes | None:
+        return self._kek if slot.slot_id == self._slot_id else None
+
+    def renew(self, rng: Random, slot: Slot) -> tuple[Slot, bytes]:
+        raise LockerError("internal error: the exporter's opener renews nothing")
+
+
+def _verify_from_drive(path: Path, key: Key, source: Vault, names: list[str]) -> None:
     """Re-open the bundle from the drive (page cache dropped) and compare every entry, content
     and metadata, with the source."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -212,7 +265,7 @@ def _verify_from_drive(
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     finally:
         os.close(fd)
-    with Vault.open(path, passphrase) as bundle:
+    with Vault.open(path, key) as bundle:
         held = sorted(e.name for e in bundle.entries())
         if held != sorted(names):
             raise IntegrityError(f"the bundle at {path} does not hold the exported entries")

@@ -394,3 +394,49 @@ def test_readable_secret_has_no_look_alikes_and_enough_bits():
     groups = fixed.split("-")
     assert len(groups) == 7 and all(len(g) == 4 for g in groups)
     assert len({readable_secret() for _ in range(50)}) == 50
+
+
+@pytest.mark.parametrize("with_passphrase", [False, True], ids=["recipients-only", "both"])
+def test_recipient_bundles_open_with_the_identity_and_import(
+    cli, run_locker, source, pwfile, bpw, tmp_path, with_passphrase
+):
+    from locker.slots import recipient
+
+    identity = recipient.new_identity()
+    idfile = tmp_path / "id.txt"
+    idfile.write_text(recipient.identity_file(identity, "2026-11-30T00:00:00Z"))
+    idfile.chmod(0o600)
+    public = recipient.format_recipient(recipient.public_key(identity))
+    target = tmp_path / "r.locker"
+    extra = ("--bundle-passphrase-file", bpw) if with_passphrase else ()
+    out = export(cli, target, "tls", "--recipient", public, *extra)
+    assert out.returncode == 0, out.stderr
+    assert b"verified: 2 entries" in out.stdout
+    kinds = [
+        s["kind"]
+        for s in json.loads(run_locker("info", "--json", "--vault", target).stdout)["slots"]
+    ]
+    assert sorted(kinds) == sorted(["x25519", *(["passphrase"] if with_passphrase else [])])
+    listed = run_locker("ls", "--vault", target, "--identity", idfile)
+    assert listed.returncode == 0 and listed.stdout.split() == [b"tls/site.crt", b"tls/site.key"]
+    other = tmp_path / "other.locker"
+    create(other, PASSPHRASE, SMALL_KDF)
+    done = run_locker(
+        "import",
+        target,
+        "--vault",
+        other,
+        "--passphrase-file",
+        pwfile,
+        "--bundle-identity",
+        idfile,
+    )
+    assert done.returncode == 0, done.stderr
+    assert [r["name"] for r in ls_json(run_locker, other, pwfile)] == [
+        "tls/site.crt",
+        "tls/site.key",
+    ]
+    wrong = recipient.format_identity(recipient.new_identity())
+    (tmp_path / "wrong.txt").write_text(wrong + "\n")
+    refused = run_locker("ls", "--vault", target, "--identity", tmp_path / "wrong.txt")
+    assert refused.returncode == 3

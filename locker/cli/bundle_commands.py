@@ -15,7 +15,7 @@ from locker.cli.commands import kdf_cost, open_vault, vault_path
 from locker.errors import EXIT_OK, NotFoundError, UsageError
 from locker.readable import readable_secret
 from locker.text import plural, printable, size_text
-from locker.vault import DEFAULT_KDF, Vault, weak_kdf_warning
+from locker.vault import DEFAULT_KDF, Key, Vault, weak_kdf_warning
 
 GENERATED_BITS = 128
 
@@ -25,8 +25,30 @@ def _one_stdin(args: argparse.Namespace) -> None:
         raise UsageError("only one of --passphrase-file and --bundle-passphrase-file can be '-'")
 
 
+def _recipients(texts: list[str] | None) -> list[bytes]:
+    if not texts:
+        return []
+    from locker.slots import recipient
+
+    return [recipient.parse_recipient(text) for text in texts]  # said before any prompt
+
+
+def _bundle_key(args: argparse.Namespace) -> Key:
+    """The bundle's passphrase, or the openers of --bundle-identity files."""
+    if not args.bundle_identity:
+        return prompts.secret(args.bundle_passphrase_file, "bundle passphrase")
+    from locker.slots import recipient
+
+    return [
+        recipient.IdentityOpener(identity)
+        for path in args.bundle_identity
+        for identity in recipient.read_identities(Path(path))
+    ]
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     _one_stdin(args)
+    recipients = _recipients(args.recipient)
     target = Path(os.path.abspath(args.bundle))
     if target == Path(os.path.abspath(vault_path(args))):
         raise UsageError("the bundle cannot be the vault itself")
@@ -40,9 +62,10 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise UsageError("the vault holds no entries; nothing to export")
         entries = [v.entry(n) for n in names]
         drive = bundle.check_target(target, bundle.bundle_size(entries), entries)
+        secret: bytearray | None = None
         if args.generate_passphrase:
             secret = bytearray(readable_secret(GENERATED_BITS).encode("ascii"))
-        else:
+        elif args.bundle_passphrase_file or not recipients:
             secret = prompts.new_passphrase(args.bundle_passphrase_file, "bundle passphrase")
         total = sum(e.size for e in entries)
         where = f" ({drive.describe()})" if drive and (drive.fat_like or drive.removable) else ""
@@ -50,12 +73,14 @@ def cmd_export(args: argparse.Namespace) -> int:
             f"exporting {plural(len(names), 'entry', 'entries')} ({size_text(total)}) "
             f"to {target}{where}"
         )
-        done = bundle.export(v, target, names, secret, cost)
+        done = bundle.export(v, target, names, secret, cost, recipients=recipients)
     print(
         f"verified: {plural(len(names), 'entry', 'entries')} read back from {done.path} "
         f"({size_text(done.size)}; bundle {done.bundle_id})"
     )
-    if args.generate_passphrase:
+    if recipients:
+        print(f"opens with the identity of {plural(len(recipients), 'recipient')} as well")
+    if args.generate_passphrase and secret is not None:
         print("bundle passphrase (shown once and stored nowhere; write it down now):")
         print(f"    {secret.decode('ascii')}")
     return EXIT_OK
@@ -68,11 +93,12 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise NotFoundError(f"no bundle at {source}")
     if Path(os.path.abspath(source)) == Path(os.path.abspath(vault_path(args))):
         raise UsageError("cannot import a vault into itself")
-    with open_vault(args, write=True, purpose="import") as v:
-        secret = prompts.secret(args.bundle_passphrase_file, "bundle passphrase")
-        with Vault.open(source, secret) as b:
-            names = bundle.select(b, args.names)
-            done = bundle.import_bundle(v, b, names, args.on_conflict)
+    with (
+        open_vault(args, write=True, purpose="import") as v,
+        Vault.open(source, _bundle_key(args)) as b,
+    ):
+        names = bundle.select(b, args.names)
+        done = bundle.import_bundle(v, b, names, args.on_conflict)
     replaced = set(done.replaced)
     for name, as_name in done.added:
         if name != as_name:

@@ -433,6 +433,12 @@ def _bundle_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
         action="store_true",
         help="make a random passphrase (>= 128 bits), shown once",
     )
+    p.add_argument(
+        "--recipient",
+        action="append",
+        metavar="PUBKEY",
+        help="also (or, without a passphrase option, only) open with this age1... key's identity",
+    )
     p.add_argument("--kdf-memory", type=int, metavar="MIB", help="Argon2id memory in MiB")
     p.add_argument("--kdf-time", type=int, metavar="N", help="Argon2id passes")
     p.add_argument("--kdf-parallelism", type=int, metavar="N", help="Argon2id lanes")
@@ -449,6 +455,12 @@ def _bundle_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
         "--bundle-passphrase-file",
         metavar="FILE",
         help="read the bundle's passphrase from FILE ('-': stdin)",
+    )
+    p.add_argument(
+        "--bundle-identity",
+        action="append",
+        metavar="FILE",
+        help="open the bundle with the age identity (AGE-SECRET-KEY-1...) in FILE",
     )
     p.add_argument(
         "--on-conflict",
