@@ -79,7 +79,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         f"({size_text(done.size)}; bundle {done.bundle_id})"
     )
     if recipients:
-        print(f"opens with the identity of {plural(len(recipients), 'recipient')} as well")
+        who = f"the identity of {plural(len(recipients), 'recipient')}"
+        print(f"opens with {who}" + (" or the passphrase" if secret is not None else " only"))
     if args.generate_passphrase and secret is not None:
         print("bundle passphrase (shown once and stored nowhere; write it down now):")
         print(f"    {secret.decode('ascii')}")
