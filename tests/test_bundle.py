@@ -268,7 +268,12 @@ def test_tampered_bundle_exits_4_and_imports_nothing(
     assert sorted(os.listdir(tmp_path)) == listing  # no temporary left beside the vault
 
 
-def craft_bundle(path: Path, names: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def craft_bundle(
+    path: Path,
+    names: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    attrs: dict[str, str] | None = None,
+) -> None:
     """A bundle made by an attacker: valid crypto, names our writer would never produce (so
     its checks of what it writes are switched off here)."""
     from locker.store.index import encode_index
@@ -284,7 +289,8 @@ def craft_bundle(path: Path, names: list[str], monkeypatch: pytest.MonkeyPatch) 
     from locker.store.sources import Plaintext
 
     planned = [
-        ct.Planned(Entry(rng(16), name, 4, 0, 0, rng(16)), Plaintext(b"evil")) for name in names
+        ct.Planned(Entry(rng(16), name, 4, 0, 0, rng(16), attrs=attrs or {}), Plaintext(b"evil"))
+        for name in names
     ]
     index = Index([p.entry for p in planned])
     ct.write_container(path, container_id, [slot], master, index, planned, rng)
@@ -440,3 +446,16 @@ def test_recipient_bundles_open_with_the_identity_and_import(
     (tmp_path / "wrong.txt").write_text(wrong + "\n")
     refused = run_locker("ls", "--vault", target, "--identity", tmp_path / "wrong.txt")
     assert refused.returncode == 3
+
+
+def test_facts_a_bundle_claims_are_recognised_again_on_import(
+    run_locker, source, pwfile, bpw, tmp_path, monkeypatch
+):
+    """A crafted bundle cannot make inspect report a certificate it does not hold."""
+    claim = json.dumps({"type": "certificate", "subject": "CN=forged", "not_after": "2020-01-01"})
+    evil = tmp_path / "evil.locker"
+    craft_bundle(evil, ["forged.crt"], monkeypatch, attrs={"facts": claim})
+    out = import_into(run_locker, evil, source, pwfile, bpw)
+    assert out.returncode == 0, out.stderr
+    [entry] = [e for e in ls_json(run_locker, source, pwfile) if e["name"] == "forged.crt"]
+    assert "forged" not in json.dumps(entry.get("facts"))
