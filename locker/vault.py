@@ -502,14 +502,16 @@ class Vault:
             modified=src.modified,
             content_salt=self._rng(16),
             kind=src.kind,
-            # Facts are recognised here, never taken on trust: a crafted bundle must not be
-            # able to make inspect report a false expiry or pairing.
-            attrs={k: v for k, v in src.attrs.items() if k != FACTS_ATTR},
+            attrs=dict(src.attrs),
         )
-        if self.recogniser is not None and src.size <= RECOGNISE_LIMIT:
-            facts = self.recogniser(b"".join(other.chunks(name)), new_name)
-            if facts is not None:
-                entry.attrs[FACTS_ATTR] = facts
+        if self.recogniser is not None:
+            # A vault that recognises (import) never takes facts on trust: a crafted bundle
+            # must not make inspect report a false expiry or pairing.
+            entry.attrs.pop(FACTS_ATTR, None)
+            if src.size <= RECOGNISE_LIMIT:
+                facts = self.recogniser(b"".join(other.chunks(name)), new_name)
+                if facts is not None:
+                    entry.attrs[FACTS_ATTR] = facts
         self._staged[new_name] = _Staged(entry, Reencrypt(other._container, src))
 
     def add_bytes(self, name: str, data: bytes, force: bool = False) -> None:

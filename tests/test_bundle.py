@@ -50,7 +50,10 @@ def bpw(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def source(vault_path: Path) -> Path:
+    from locker.know.facts import recogniser
+
     with Vault.open(vault_path, PASSPHRASE, write=True) as v:
+        v.recogniser = recogniser()  # as the CLI does: the facts travel with the bundle
         for name, data in FILES.items():
             v.add_bytes(name, data)
         v.commit()
@@ -114,6 +117,7 @@ def test_export_onto_fat_verify_then_import_into_another_vault(
     done = import_into(run_locker, target, other, pwfile, bpw)
     assert done.returncode == 0, done.stderr
     assert ls_json(run_locker, other, pwfile) == bundle_rows
+    assert any(r["facts"] for r in bundle_rows)  # recognised again on import, and the same
     for name, data in FILES.items():
         cat = run_locker("cat", name, "--vault", other, "--passphrase-file", pwfile)
         assert cat.stdout == data
