@@ -12,15 +12,13 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import subprocess
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from conftest import PASSPHRASE, TINY_KDF, require
+from conftest import PASSPHRASE, TINY_KDF, FatImage
 
 from locker.errors import LockerError
 from locker.store import container as ct
@@ -165,26 +163,12 @@ def test_every_failing_call_of_a_save_leaves_the_vault_intact(
     assert contents(vault) == old
 
 
-@pytest.fixture
-def full_fat(tmp_path: Path) -> Iterator[SimpleNamespace]:
+def test_a_save_on_a_full_fat_file_system(
+    fat_image: Callable[..., FatImage], tmp_path: Path
+) -> None:
     """A real 2 MiB FAT file system through FUSE holding a vault, with almost no space left."""
-    mkfs = require("mkfs.fat", "mkfs.fat (dosfstools) for a real FAT image")
-    fusefat = require("fusefat", "fusefat for mounting a FAT image without root")
-    fusermount = require(shutil.which("fusermount3") or shutil.which("fusermount"), "fusermount")
-    image, mnt = tmp_path / "fat.img", tmp_path / "fat"
-    mnt.mkdir()
-    with image.open("wb") as f:
-        f.truncate(2 * 1024 * 1024)
-    subprocess.run([mkfs, image], check=True, capture_output=True)
-    subprocess.run([fusefat, "-o", "rw+", image, mnt], check=True, capture_output=True)
-    try:
-        yield SimpleNamespace(dir=mnt, image=image)
-    finally:
-        subprocess.run([fusermount, "-u", mnt], check=False, capture_output=True)
-
-
-def test_a_save_on_a_full_fat_file_system(full_fat: SimpleNamespace, tmp_path: Path) -> None:
-    vault = full_fat.dir / "v.locker"
+    fat = fat_image(size_mib=2)
+    vault = fat.mount_point / "v.locker"
     create(vault, PASSPHRASE, TINY_KDF)
     with Vault.open(vault, PASSPHRASE, write=True) as v:
         v.add_bytes("a", os.urandom(600_000))
@@ -201,7 +185,7 @@ def test_a_save_on_a_full_fat_file_system(full_fat: SimpleNamespace, tmp_path: P
     assert message.startswith(f"cannot save {vault}"), message
     assert message.endswith("the vault is unchanged"), message
     assert vault.read_bytes() == before
-    assert sorted(p.name for p in full_fat.dir.iterdir()) in (
+    assert sorted(p.name for p in fat.mount_point.iterdir()) in (
         ["v.locker"],
         ["v.locker", "v.locker.lock"],
     )

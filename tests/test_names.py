@@ -4,14 +4,12 @@ a case-insensitive file system would merge are refused by `get`, never overwritt
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import PASSPHRASE, RunLocker, require
+from conftest import PASSPHRASE, FatImage, RunLocker
 
 from locker.errors import InvalidNameError
 from locker.store.format import FORBIDDEN_NAME_CHARS, check_name, is_forbidden_char
@@ -55,21 +53,9 @@ def test_every_forbidden_character_is_a_control_in_this_pythons_tables() -> None
 
 
 @pytest.fixture
-def fat_dir(tmp_path: Path) -> Iterator[Path]:
+def fat_dir(fat_image: Callable[..., FatImage]) -> Path:
     """A real FAT file system (case-insensitive) mounted through FUSE; unmounted afterwards."""
-    mkfs = require("mkfs.fat", "mkfs.fat (dosfstools) for a real FAT image")
-    fusefat = require("fusefat", "fusefat for mounting a FAT image without root")
-    fusermount = require(shutil.which("fusermount3") or shutil.which("fusermount"), "fusermount")
-    image, mnt = tmp_path / "fat.img", tmp_path / "fat"
-    mnt.mkdir()
-    with image.open("wb") as f:
-        f.truncate(8 * 1024 * 1024)
-    subprocess.run([mkfs, image], check=True, capture_output=True)
-    subprocess.run([fusefat, "-o", "rw+", image, mnt], check=True, capture_output=True)
-    try:
-        yield mnt
-    finally:
-        subprocess.run([fusermount, "-u", mnt], check=False, capture_output=True)
+    return fat_image(size_mib=8).mount_point
 
 
 @pytest.mark.parametrize("force", [False, True])
