@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Places
+from conftest import Places, require
 
 from locker.errors import LockerError
 from locker.mount import journal as jn
@@ -82,8 +82,7 @@ def test_reused_pid_is_an_orphan(tmp_path: Path) -> None:
 
 def test_record_from_another_boot_is_an_orphan(tmp_path: Path) -> None:
     record = make_record(tmp_path)
-    if not record.boot_id:
-        pytest.skip("no /proc/sys/kernel/random/boot_id here")
+    require(bool(record.boot_id), "/proc/sys/kernel/random/boot_id (Linux) tells boots apart")
     record.boot_id = "00000000-0000-0000-0000-000000000000"
     assert not record.running()
 
@@ -221,8 +220,7 @@ def test_new_mounts_keep_their_preference_order(
 def test_foreign_run_user_dir_is_not_searched(
     run_user: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if os.getuid() != 0:
-        pytest.skip("needs root to make a directory owned by someone else")
+    require(os.getuid() == 0, "root, to make a directory owned by someone else")
     os.chown(run_user, 65534, 65534)
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     assert all(c.path != run_user / "locker" for c in rt.lookup_candidates())
