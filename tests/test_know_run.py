@@ -139,3 +139,38 @@ def test_file_dir_is_found_and_wiped_by_recover_after_kill_9(
     assert b"no changes since the last sync" in out.stdout
     assert not Path(path).exists() and not Path(path).parent.parent.exists()
     assert b"nothing to recover" in cli("recover").stdout
+
+
+def test_a_second_signal_does_not_stop_the_wipe(
+    vault_path: Path, pwfile: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM before the child starts unwinds into the wipe; another SIGTERM arriving as the
+    wipe begins must not unwind out of it and leave the secret file behind (in-process: the
+    second signal is sent from inside the wipe, so it lands there every time)."""
+    from locker.cli.main import main
+    from locker.know import run as kr
+    from locker.mount import directory as mountdir
+
+    _fill(vault_path)
+    real_wipe = mountdir.wipe_tree
+    roots: list[Path] = []
+
+    def signalled_wipe(root: Path, **kwargs: Any) -> None:
+        roots.append(root)
+        os.kill(os.getpid(), signal.SIGTERM)
+        real_wipe(root, **kwargs)
+
+    def signalled_start(*args: Any) -> int:
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("the first SIGTERM unwinds before the child starts")
+
+    monkeypatch.setattr("locker.mount.process.harden_process", lambda: None)
+    monkeypatch.setattr(kr, "run_child", signalled_start)
+    monkeypatch.setattr(mountdir, "wipe_tree", signalled_wipe)
+    code = main(
+        ["run", "--vault", str(vault_path), "--passphrase-file", str(pwfile),
+         "--file", "tls/server.key:F", "--", "true"]
+    )  # fmt: skip
+    assert code == 128 + signal.SIGTERM
+    assert len(roots) == 1 and not roots[0].exists()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handlers are put back

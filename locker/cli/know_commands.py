@@ -158,6 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         except kr.Interrupted as exc:
             return 128 + exc.signum
         finally:
+            forwarder.cleaning_up()
             values.clear()
             if rundir is not None:
                 rundir.wipe()

@@ -138,6 +138,7 @@ class Forwarder:
     def __init__(self) -> None:
         self.child: subprocess.Popen[bytes] | None = None
         self._previous: dict[int, object] = {}
+        self._unwinding = False  # once set, a signal with no child to pass it to does nothing
         # Ctrl-C and Ctrl-\ from our terminal reach the child directly when it shares our
         # foreground process group: passing them on would deliver them twice.
         self._terminal_delivers = _in_foreground()
@@ -151,10 +152,17 @@ class Forwarder:
         for sig, old in self._previous.items():
             signal.signal(sig, old)  # type: ignore[arg-type]
 
+    def cleaning_up(self) -> None:
+        """From here on no signal unwinds: a second SIGTERM must not stop the wipe."""
+        self._unwinding = True
+
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         child = self.child
         if child is None:
-            raise Interrupted(signum)
+            if not self._unwinding:
+                self._unwinding = True  # unwind once; the cleanup it starts runs to the end
+                raise Interrupted(signum)
+            return
         if signum in (signal.SIGINT, signal.SIGQUIT) and self._terminal_delivers:
             return
         if child.poll() is None:
