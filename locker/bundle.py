@@ -217,13 +217,43 @@ def _write_and_verify(
         bundle.record("export", (), f"from vault {vault.container_id.hex()}")
         bundle.commit()
         _verify_from_drive(temp, verify_with, vault, names)
-        if os.path.lexists(target):
-            raise ExistsError(f"{target} appeared while exporting; the bundle was not written")
-        os.rename(temp, target)
+        try:
+            _rename_noreplace(temp, target)
+        except FileExistsError:
+            raise ExistsError(
+                f"{target} appeared while exporting; the bundle was not written",
+                hint="choose another bundle name",
+            ) from None
         fsync_dir(target.parent)
     with contextlib.suppress(OSError):
         os.unlink(lock_path(temp))
     return bundle_id
+
+
+def _rename_noreplace(src: Path, dst: Path) -> None:
+    """Rename `src` to `dst`, or raise FileExistsError if `dst` exists: in one step, so a file
+    made at `dst` by someone else after any check is never replaced."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)  # glibc 2.28+, musl 1.2.4+
+    if renameat2 is not None:
+        at_fdcwd, rename_noreplace = -100, 1
+        if renameat2(at_fdcwd, os.fsencode(src), at_fdcwd, os.fsencode(dst), rename_noreplace) == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # else: flag unsupported
+            raise OSError(err, os.strerror(err), str(dst))  # EEXIST: FileExistsError
+    try:
+        os.link(src, dst)  # a new name never replaces one either
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK):  # no hard links
+            raise
+        if os.path.lexists(dst):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(dst)) from None
+        os.rename(src, dst)
+        return
+    os.unlink(src)
 
 
 def _add_recipients(bundle: Vault, recipients: Sequence[bytes], rng: Random) -> list[Opener]:

@@ -168,6 +168,32 @@ def test_free_space_is_checked_before_anything_is_written(source, tmp_path):
     assert os.listdir(target.parent) == []
 
 
+def test_a_file_made_at_the_target_during_the_export_is_never_replaced(
+    source, tmp_path, monkeypatch
+):
+    """A colleague's file appears at the bundle's name after every check has passed (here:
+    the last check is told nothing is there): the export fails and the file is untouched."""
+    target = tmp_path / "out" / "b.locker"
+    target.parent.mkdir()
+    verify, lexists = bundle._verify_from_drive, os.path.lexists
+    verified = []
+
+    def verify_then_race(path, *args):
+        verify(path, *args)
+        target.write_bytes(b"a colleague's bundle\n")
+        verified.append(path)
+
+    monkeypatch.setattr(bundle, "_verify_from_drive", verify_then_race)
+    monkeypatch.setattr(
+        os.path, "lexists", lambda p: False if verified and p == target else lexists(p)
+    )
+    with Vault.open(source, PASSPHRASE, write=True) as v, pytest.raises(LockerError) as err:
+        bundle.export(v, target, sorted(FILES), BUNDLE_PASSPHRASE, SMALL_KDF)
+    assert "appeared while exporting" in str(err.value)
+    assert target.read_bytes() == b"a colleague's bundle\n"
+    assert os.listdir(target.parent) == ["b.locker"]  # the temporary bundle is gone
+
+
 def test_fat_refuses_names_it_cannot_hold_and_files_over_4_gib(source, fat_image):
     fat = fat_image()
     with pytest.raises(UsageError, match="FAT file names cannot contain ':'"):
