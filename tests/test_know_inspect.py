@@ -153,14 +153,16 @@ def test_cli_add_records_facts_and_ls_shows_them(cli: RunLocker, tmp_path: Path)
     assert rows[0]["facts"]["keys"][0]["bits"] == 2048
 
 
-@pytest.mark.parametrize("args", [["ls", "-l"], ["ls", "--json"], ["info"]])
-def test_listing_does_not_load_x509(
+@pytest.mark.parametrize(
+    "args", [["ls", "-l"], ["ls", "--json"], ["info"], ["run", "--env", "e.env", "--", "true"]]
+)
+def test_listing_and_run_do_not_load_x509(
     vault_path: Path, pwfile: Path, tmp_path: Path, args: list[str]
 ) -> None:
-    _fill(vault_path, {"k.pem": key_pem(ec_key())})
+    _fill(vault_path, {"k.pem": key_pem(ec_key()), "e.env": b"A=1\n"})
     code = (
         "import sys\nfrom locker.cli.main import main\n"
-        f"rc = main({[*args, '--vault', str(vault_path), '--passphrase-file', str(pwfile)]!r})\n"
+        f"rc = main({['--vault', str(vault_path), '--passphrase-file', str(pwfile), *args]!r})\n"
         "print(rc, 'cryptography.x509' in sys.modules, 'locker.know.pki' in sys.modules)\n"
     )
     out = subprocess.run(

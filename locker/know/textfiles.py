@@ -14,10 +14,7 @@ import os
 import re
 from typing import Any
 
-from cryptography import x509
-
 from locker.know.facts import Facts
-from locker.know.pki import cert_facts
 
 _WORDS = re.compile(r"[A-Z0-9]+")
 _SECRET_WORDS = {
@@ -134,6 +131,10 @@ def kubeconfig_facts(text: str) -> Facts | None:
 def _embedded_cert(value: Any) -> Facts | None:
     if not isinstance(value, str):
         return None
+    from cryptography import x509  # here: `locker run` parses env files and needs no X.509
+
+    from locker.know.pki import cert_facts
+
     try:
         pem = base64.b64decode(value, validate=False)
         return cert_facts(x509.load_pem_x509_certificate(pem))
