@@ -109,7 +109,7 @@ def parse(path: Path) -> Page:
                     while command.endswith("\\") or lines[i + 1].startswith("> "):
                         i += 1
                         more = lines[i][2:] if lines[i].startswith("> ") else lines[i]
-                        command = command.removesuffix("\\") + "\n" + more
+                        command += "\n" + more  # bash joins `\` + newline itself
                     step = Step(first + 1, command, [])
                     page.steps.append(step)
                 elif step is not None and step.expected is not None:
@@ -196,8 +196,13 @@ class Shell:
         self.count += 1
         marker = f"__doc_test_done_{self.count}__"
         # One compound command: bash reads all of it before running it, so nothing of the
-        # script is left in the terminal's input for a prompt to take as typed.
-        os.write(self.fd, f"{{ {command}\n}}; printf '\\n%s\\n' {marker}\n".encode())
+        # script is left in the terminal's input for a prompt to take as typed. It starts
+        # with the exit code the page's previous command left (for `echo $?`), not printf's.
+        os.write(
+            self.fd,
+            f"{{ (exit ${{__doc_status:-0}}); {command}\n}}; __doc_status=$?; "
+            f"printf '\\n%s\\n' {marker}\n".encode(),
+        )
         out = b""
         answered = 0
         deadline = time.monotonic() + COMMAND_TIMEOUT
@@ -303,7 +308,7 @@ def test_the_harness_reads_pages_by_its_rules(tmp_path: Path) -> None:
     assert [(s.command, s.expected, s.typed) for s in page.steps] == [
         ("touch f", None, None),
         ("", None, ("Passphrase: ", "a b")),
-        ("ls \n  f", ["f"], None),
+        ("ls \\\n  f", ["f"], None),
         ("for a in b; do\n  echo a\ndone", ["..."], None),
         ("tool() (\n# tool ARG: does it\necho $1\n)", None, None),
     ]
@@ -314,3 +319,26 @@ def test_the_harness_reads_pages_by_its_rules(tmp_path: Path) -> None:
         "took <n> s; PID <n>; <n> bytes; mnt-<hex>"
     )
     assert normalise("-rw------- 1 dev dev 102 Nov 28 14:55 .env") == "-rw------- <ls> .env"
+
+
+def test_a_command_sees_the_exit_code_of_the_command_before_it(tmp_path: Path) -> None:
+    """`$ echo $?` on its own line shows the page's previous command's exit code, not the
+    harness's own marker."""
+    shell = Shell(tmp_path, locker_env(tmp_path, {"PS1": "", "PS2": "", "TERM": "dumb"}))
+    try:
+        shell.run("sh -c 'exit 5'")
+        assert shell.run("echo $?").split() == ["5"]
+        assert shell.run("echo $?").split() == ["0"]
+    finally:
+        shell.close()
+
+
+def test_a_backslash_continued_line_is_one_command(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.md"
+    sample.write_text("```console\n$ echo one \\\n    two\none two\n```\n")
+    (step,) = parse(sample).steps
+    shell = Shell(tmp_path, locker_env(tmp_path, {"PS1": "", "PS2": "", "TERM": "dumb"}))
+    try:
+        assert shell.run(step.command).split() == ["one", "two"]
+    finally:
+        shell.close()
