@@ -733,33 +733,64 @@ def test_bare_locker_prints_status_and_commands(run_locker: RunLocker, vault_pat
 # -- start-up: what each command imports (its time is scripts/bench's, not a test's) ------------
 
 
-HEAVY = ("textual", "watchdog", "keyring", "cryptography", "argon2")
+# Never on these commands' path: the app, the libraries of other rooms, error-only helpers.
+NEVER = (
+    "textual", "rich", "yaml", "dotenv", "keyring", "pkcs11", "watchdog", "shtab",
+    "cryptography.x509", "difflib", "traceback", "locker.tui", "locker.know.pki",
+    "locker.slots.recovery", "locker.bundle",
+)  # fmt: skip
+# What each command may import in all (the interpreter's own start-up included): a ceiling a
+# new top-level import trips, with room for Python versions to differ by a few modules.
+BUDGET = {"--version": 100, "info": 215, "ls": 220, "ls -l": 225}
 
 
-def test_version_imports_nothing_heavy(tmp_path: Path) -> None:
-    env = locker_env(tmp_path)
+def imported_by(env: dict[str, str], args: list[str]) -> list[str]:
+    """The modules `python -X importtime -m locker ARGS` imports, in order."""
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "locker", "--version"],
+        [sys.executable, "-X", "importtime", "-m", "locker", *args],
         env=env,
         capture_output=True,
         check=True,
     )
-    imported = {
-        line.split("|")[-1].strip().split(".")[0]
+    return [
+        line.split("|")[-1].strip()
         for line in proc.stderr.decode().splitlines()
-        if line.startswith("import time:") and "|" in line
-    }
-    assert "locker" in imported
-    assert not imported & set(HEAVY), sorted(imported & set(HEAVY))
+        if line.startswith("import time:") and "|" in line and "imported package" not in line
+    ]
+
+
+@pytest.mark.parametrize("command", list(BUDGET))
+def test_a_command_imports_only_what_it_needs(
+    filled_vault: Path, pwfile: Path, tmp_path: Path, command: str
+) -> None:
+    env = locker_env(tmp_path)
+    args = [*command.split(), "--vault", str(filled_vault), "--passphrase-file", str(pwfile)]
+    modules = imported_by(env, ["--version"] if command == "--version" else args)
+    assert "locker" in modules
+    never = NEVER + (("cryptography", "argon2", "locker.store") if command == "--version" else ())
+    banned = sorted({m for m in modules for n in never if m == n or m.startswith(n + ".")})
+    assert banned == []
+    assert len(modules) <= BUDGET[command], sorted(modules)
+
+
+def test_version_in_process_imports_nothing_heavy(tmp_path: Path) -> None:
     code = (
         "import sys\n"
         "from locker.cli.main import main\n"
         "assert main(['--version']) == 0\n"
         "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))\n"
     )
+    env = locker_env(tmp_path)
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, check=True)
     loaded = set(proc.stdout.decode().split())
-    assert not loaded & set(HEAVY)
+    assert not loaded & {"textual", "watchdog", "keyring", "cryptography", "argon2"}
+
+
+def test_a_mistyped_command_still_gets_its_suggestion(run_locker: RunLocker) -> None:
+    # difflib is loaded only on this path: the hint must survive the deferred import.
+    proc = run_locker("lss")
+    assert proc.returncode == 2
+    assert "did you mean 'locker ls'?" in proc.stderr.decode()
 
 
 # -- terminal prompts (a real pseudo-terminal) -------------------------------------------------

@@ -7,11 +7,9 @@ the commands that need them so `locker --version` stays fast.
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib
 import os
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
@@ -62,12 +60,20 @@ class _Parser(argparse.ArgumentParser):
 
     def _check_value(self, action: argparse.Action, value: Any) -> None:
         if isinstance(action, argparse._SubParsersAction) and value not in action.choices:
-            close = difflib.get_close_matches(str(value), list(action.choices), n=1, cutoff=0.5)
-            hint = f"did you mean 'locker {close[0]}'? " if close else ""
+            close = _closest(str(value), list(action.choices), 0.5)
+            hint = f"did you mean 'locker {close}'? " if close else ""
             raise UsageError(
                 f"unknown command {value!r}", hint=f"{hint}'locker --help' lists the commands"
             )
         super()._check_value(action, value)
+
+
+def _closest(word: str, choices: list[str], cutoff: float) -> str | None:
+    """The choice `word` most looks like (difflib, loaded only when a command line is wrong)."""
+    import difflib
+
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=cutoff)
+    return close[0] if close else None
 
 
 def _option_names(parser: argparse.ArgumentParser) -> list[str]:
@@ -87,10 +93,12 @@ def _unrecognized(
     if option is None:
         return UsageError(f"unexpected argument {extras[0]!r}", hint=f"see {help_of}")
     name = option.split("=", 1)[0]
-    close = difflib.get_close_matches(name, _option_names(where), n=1, cutoff=0.6)
+    close = _closest(name, _option_names(where), 0.6)
     if not close:  # `--passphrase` for `--passphrase-file`: a prefix is a near miss too
-        close = [o for o in _option_names(where) if o.startswith(name) and len(name) > 2][:1]
-    hint = f"did you mean {close[0]!r}? see {help_of}" if close else f"see {help_of}"
+        close = next(
+            (o for o in _option_names(where) if o.startswith(name) and len(name) > 2), None
+        )
+    hint = f"did you mean {close!r}? see {help_of}" if close else f"see {help_of}"
     secret = any(word in name.lower() for word in _SECRET_HINTS)
     shown = f"unknown option {name!r}" + (" (its value is not shown)" if secret else "")
     return UsageError(shown, hint=hint)
@@ -764,8 +772,8 @@ def cmd_help(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return EXIT_OK
     commands = _subparsers(parser)
     if topic not in commands:
-        close = difflib.get_close_matches(topic, list(commands), n=1, cutoff=0.5)
-        hint = f"did you mean 'locker help {close[0]}'? " if close else ""
+        close = _closest(topic, list(commands), 0.5)
+        hint = f"did you mean 'locker help {close}'? " if close else ""
         raise UsageError(f"unknown command {topic!r}", hint=f"{hint}'locker --help' lists them")
     commands[topic].print_help()
     return EXIT_OK
@@ -817,6 +825,8 @@ def _orphan_notice() -> None:
 
 def report(exc: BaseException, code: int, hint: str | None, message: str | None = None) -> int:
     if os.environ.get("LOCKER_DEBUG") == "1":
+        import traceback
+
         traceback.print_exception(exc)
     sys.stderr.write(f"locker: error: {message or exc}\n")
     if hint:

@@ -45,16 +45,16 @@ def keyfile_secret(args: argparse.Namespace) -> bytes | None:
 
 
 def recovery_secret(args: argparse.Namespace) -> bytes | None:
-    from locker.slots import recovery
-
     spec = getattr(args, "recovery_key_file", None)
     if spec:
-        return recovery.decode(
-            prompts.read_secret_file(spec, "recovery key").decode("ascii", "replace")
-        )
-    if getattr(args, "recovery_key", False):
-        return recovery.decode(prompts.ask("Recovery key: ").decode("ascii", "replace"))
-    return None
+        typed = prompts.read_secret_file(spec, "recovery key")
+    elif getattr(args, "recovery_key", False):
+        typed = prompts.ask("Recovery key: ")
+    else:
+        return None
+    from locker.slots import recovery
+
+    return recovery.decode(typed.decode("ascii", "replace"))
 
 
 def token_spec(args: argparse.Namespace) -> TokenSpec | None:
