@@ -639,6 +639,17 @@ def test_default_vault_in_the_user_data_dir(
     assert ok(run_locker("ls", "--passphrase-file", pwfile, env=env)).stdout == b""
 
 
+def test_a_damaged_key_slot_reads_as_a_wrong_passphrase_and_the_hint_says_so(
+    cli: RunLocker, vault_path: Path
+) -> None:
+    data = bytearray(vault_path.read_bytes())
+    data[29 + 12 + 41 + 5] ^= 1  # a byte of the passphrase slot's wrapped master key
+    vault_path.write_bytes(bytes(data))
+    proc = cli("ls")
+    assert_one_error(proc, 3, "wrong passphrase")
+    assert "damaged key slot" in proc.stderr.decode()
+
+
 def test_passphrase_from_stdin(run_locker: RunLocker, vault_path: Path) -> None:
     """`--passphrase-file -`: the first line of stdin, its line ending (LF or CRLF) stripped."""
     for given in (PASSPHRASE, PASSPHRASE + b"\n", PASSPHRASE + b"\r\nsecond line\n"):

@@ -216,7 +216,8 @@ def _bad_key(header: Header, openers: Sequence[Opener], tried: list[str]) -> Bad
         if what == "passphrase":
             return BadKeyError(
                 "wrong passphrase",
-                hint="check the passphrase (and --passphrase-file) and try again",
+                hint="check the passphrase (and --passphrase-file); a damaged key slot looks "
+                "the same: try another key or a backup",
             )
         return BadKeyError(f"wrong {what}: it opens none of this vault's {wanted} slots")
     return BadKeyError(
