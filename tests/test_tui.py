@@ -390,3 +390,33 @@ def test_orphaned_mount_is_named_on_the_unlock_screen(filled_vault: Path, places
 
     run(go)
     os.rmdir(orphan)
+
+
+def test_passphrase_change_asks_twice_and_rewraps(filled_vault: Path) -> None:
+    from locker.tui.screens.dialogs import NewPassphraseModal
+
+    async def go() -> None:
+        app = make_app(filled_vault)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await unlock(pilot)
+            await pilot.press("p")
+            await wait_for(pilot, lambda: isinstance(app.screen, NewPassphraseModal), "dialog")
+            problem = app.screen.query_one("#problem")
+            await pilot.press("enter", "enter")
+            await wait_for(pilot, lambda: "empty" in str(problem.render()), "the empty one")
+            await type_text(pilot, "new one")
+            await pilot.press("enter")
+            await type_text(pilot, "new onX")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: "differ" in str(problem.render()), "the mismatch")
+            await type_text(pilot, "new one")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the list again")
+            changed = "passphrase changed (key slot rewrapped; no entry was re-encrypted)"
+            await wait_for(
+                pilot, lambda: any(n.message == changed for n in app._notifications), "passwd"
+            )
+        with Vault.open(filled_vault, b"new one") as v:
+            assert sorted(e.name for e in v.entries()) == sorted(MOUNT_FILES)
+
+    run(go)

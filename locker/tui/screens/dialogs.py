@@ -13,6 +13,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DirectoryTree, Input, Label, Static
 
+from locker.tui.screens.base import take_new_passphrase
+
 
 class ConfirmModal(ModalScreen[bool]):
     """A question naming the thing; Enter on the focused button, default No."""
@@ -126,16 +128,12 @@ class NewPassphraseModal(ModalScreen[bytearray | None]):
 
     @on(Input.Submitted, "#second")
     def second_done(self) -> None:
-        first, second = self.query_one("#first", Input), self.query_one("#second", Input)
-        if not first.value:
-            self.query_one("#problem", Label).update("the passphrase is empty")
-            first.focus()
-        elif first.value != second.value:
-            self.query_one("#problem", Label).update("the two passphrases differ")
-            second.value = ""
+        secret = take_new_passphrase(
+            self.query_one("#first", Input), self.query_one("#second", Input)
+        )
+        if isinstance(secret, str):
+            self.query_one("#problem", Label).update(secret)
         else:
-            secret = bytearray(first.value.encode())
-            first.value = second.value = ""
             self.dismiss(secret)
 
     def action_cancel(self) -> None:

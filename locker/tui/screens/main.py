@@ -15,12 +15,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import Footer, Input
 
 from locker.errors import ExistsError, LockerError
 from locker.text import iso_time, plural, printable
 from locker.tui.messages import EntrySelected
+from locker.tui.screens.base import LockerScreen
 from locker.tui.screens.dialogs import (
     AddModal,
     ConfirmModal,
@@ -33,7 +33,6 @@ from locker.tui.widgets.entry_tree import EntryTree
 from locker.tui.widgets.status import StatusBar
 
 if TYPE_CHECKING:
-    from locker.tui.app import LockerApp
     from locker.vault import Vault
 
 # (key, action, footer label, palette help); the palette shows "locker: <label>".
@@ -54,7 +53,7 @@ ACTIONS = [
 ]
 
 
-class MainScreen(Screen[None]):
+class MainScreen(LockerScreen):
     BINDINGS = [
         Binding("slash", "filter", "Filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -69,15 +68,6 @@ class MainScreen(Screen[None]):
             yield EntryTree(id="entries")
             yield EntryDetail(id="detail")
         yield Footer()
-
-    @property
-    def locker(self) -> LockerApp:
-        from locker.tui.app import LockerApp
-
-        app = self.app
-        if not isinstance(app, LockerApp):
-            raise TypeError("locker screens run in LockerApp")
-        return app
 
     @property
     def vault(self) -> Vault:

@@ -10,19 +10,18 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, Label, RichLog, Static
 
 from locker.text import plural
 from locker.tui.messages import MountEvent, MountLocked
+from locker.tui.screens.base import LockerScreen
 from locker.tui.widgets.status import StatusBar
 
 if TYPE_CHECKING:
     from locker.mount.session import Session
-    from locker.tui.app import LockerApp
 
 
-class MountScreen(Screen[None]):
+class MountScreen(LockerScreen):
     BINDINGS = [
         Binding("c", "copy_path", "Copy path"),
         Binding("l", "lock", "Lock now"),
@@ -49,15 +48,6 @@ class MountScreen(Screen[None]):
 
     def is_running_worker(self) -> bool:
         return any(w.group == "mount" and not w.is_finished for w in self.workers)
-
-    @property
-    def locker(self) -> LockerApp:
-        from locker.tui.app import LockerApp
-
-        app = self.app
-        if not isinstance(app, LockerApp):
-            raise TypeError("locker screens run in LockerApp")
-        return app
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")

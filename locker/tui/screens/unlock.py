@@ -13,28 +13,18 @@ from typing import TYPE_CHECKING
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, ProgressBar, Static
 
+from locker.tui.screens.base import LockerScreen, take_new_passphrase
 from locker.tui.words import describe
 
 if TYPE_CHECKING:
     from locker.store.format import KdfCost
-    from locker.tui.app import LockerApp
     from locker.vault import Vault
 
 
-class _LockedScreen(Screen[None]):
+class _LockedScreen(LockerScreen):
     """What the unlock and create screens share: the app, the state line, the progress bar."""
-
-    @property
-    def locker(self) -> LockerApp:
-        from locker.tui.app import LockerApp
-
-        app = self.app
-        if not isinstance(app, LockerApp):
-            raise TypeError("locker screens run in LockerApp")
-        return app
 
     def set_state(self, kind: str, message: str, hint: str | None = None) -> None:
         """kind: '' (plain), 'error', 'wrong', 'tampered', 'busy', 'orphan', 'working'."""
@@ -203,16 +193,10 @@ class CreateScreen(_LockedScreen):
     @on(Input.Submitted, "#second")
     def second_done(self) -> None:
         first, second = self.query_one("#first", Input), self.query_one("#second", Input)
-        if not first.value:
-            self.set_state("error", "error: the passphrase is empty")
-            first.focus()
+        secret = take_new_passphrase(first, second)
+        if isinstance(secret, str):
+            self.set_state("error", f"error: {secret}; nothing was created")
             return
-        if first.value != second.value:
-            self.set_state("error", "error: the two passphrases differ; nothing was created")
-            second.value = ""
-            return
-        secret = bytearray(first.value.encode())
-        first.value = second.value = ""
         first.disabled = second.disabled = True
         self.set_state("working", "creating the vault (Argon2id)…")
         self.create(secret)
