@@ -127,3 +127,25 @@ def test_usage_error_from_a_real_process(run_locker: RunLocker) -> None:
     proc: subprocess.CompletedProcess[bytes] = run_locker("ls", "--passphrase", SECRET)
     assert proc.returncode == EXIT_USAGE
     assert SECRET.encode() not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    "flag",
+    [
+        ["--passphrase-file", "pw"],
+        ["--keyfile", "k"],
+        ["--recovery-key-file", "r"],
+        ["--recovery-key"],
+        ["--identity", "id.txt"],
+        ["--pkcs11-module", "/usr/lib/softhsm/libsofthsm2.so"],
+        ["--pin-file", "pin"],
+    ],
+)
+def test_tui_refuses_the_unlock_options_it_does_not_use(
+    run_locker: RunLocker, tmp_path: Path, flag: list[str]
+) -> None:
+    """Named, never silently ignored (the app would ask for a passphrase instead)."""
+    proc = run_locker("tui", "--vault", tmp_path / "v.locker", *flag)
+    assert proc.returncode == 2, proc.stderr
+    error = proc.stderr.decode().splitlines()[0]
+    assert error.startswith("locker: error: ") and flag[0] in error, error

@@ -13,11 +13,23 @@ from locker import paths
 from locker.cli.durations import parse_duration
 from locker.errors import EXIT_OK, UsageError
 
+# The unlock options (cli/main.py) other than the passphrase: the app does not take them yet.
+_OTHER_KEYS = (
+    "keyfile",
+    "recovery_key_file",
+    "recovery_key",
+    "identity",
+    "pkcs11_module",
+    "pkcs11_token",
+    "pkcs11_key",
+    "pin_file",
+)
+
 
 def cmd_tui(args: argparse.Namespace) -> int:
     if getattr(args, "passphrase_file", None):
         raise UsageError("the TUI asks for the passphrase itself; --passphrase-file is for scripts")
-    for flag in ("keyfile", "recovery_key_file", "recovery_key"):
+    for flag in _OTHER_KEYS:
         if getattr(args, flag, None):
             raise UsageError(
                 f"the TUI unlocks with a passphrase only; --{flag.replace('_', '-')} is not "
