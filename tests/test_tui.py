@@ -4,6 +4,7 @@ mount and lock, idle auto-lock with an injected clock, the clipboard clear."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import MOUNT_FILES, PASSPHRASE
@@ -95,8 +96,18 @@ def test_tampered_vault_is_its_own_state(filled_vault: Path) -> None:
     run(go)
 
 
-def test_create_on_first_run(tmp_path: Path) -> None:
+def test_create_on_first_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from locker.store import keys
+
     path = tmp_path / "new.locker"
+    derived: list[int] = []
+    real_kek = keys.passphrase_kek
+
+    def counted(passphrase: bytes | bytearray, slot: Any) -> bytes:
+        derived.append(1)
+        return real_kek(passphrase, slot)
+
+    monkeypatch.setattr(keys, "passphrase_kek", counted)
 
     async def go() -> None:
         app = make_app(path)
@@ -113,6 +124,7 @@ def test_create_on_first_run(tmp_path: Path) -> None:
             await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the empty list")
             cost = str(app.screen.app.screen.query("#cost") or "")
             assert cost is not None
+            assert len(derived) == 1  # made and opened with one key derivation
         with Vault.open(path, b"correct horse") as v:
             assert v.entries() == []
 

@@ -20,7 +20,6 @@ from locker.tui.words import describe
 
 if TYPE_CHECKING:
     from locker.store.format import KdfCost
-    from locker.vault import Vault
 
 
 class _LockedScreen(LockerScreen):
@@ -205,14 +204,13 @@ class CreateScreen(_LockedScreen):
     def create(self, secret: bytearray) -> None:
         from locker.know.facts import recogniser
         from locker.mount.process import harden_process
-        from locker.vault import Vault, create
+        from locker.vault import Vault
 
         path = self.locker.vault_path
         try:
             harden_process()
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            create(path, secret, self.locker.kdf_cost)
-            vault: Vault = Vault.open(path, secret, write=True, purpose="tui")
+            vault = Vault.new(path, secret, self.locker.kdf_cost, purpose="tui")
             vault.recogniser = recogniser()
         except Exception as exc:
             self.app.call_from_thread(self.failed, exc)
