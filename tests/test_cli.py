@@ -1028,3 +1028,16 @@ def test_get_of_a_long_non_ascii_name(cli: RunLocker, vault_path: Path, tmp_path
     ok(cli("add", src, "--as", name))
     ok(cli("get", name, "--to", tmp_path / "out"))
     assert (tmp_path / "out" / name).read_bytes() == b"x"
+
+
+def test_the_short_passphrase_warning_counts_characters_not_bytes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from locker.cli.prompts import new_passphrase
+
+    pw = tmp_path / "pw"
+    pw.touch(mode=0o600)
+    for text, warned in (("ääääääääääää", False), ("ääääääääääa", True), ("\xe9" * 11, True)):
+        pw.write_bytes(text.encode("utf-8") + b"\n")
+        assert bytes(new_passphrase(str(pw), "passphrase")) == text.encode("utf-8")
+        assert ("shorter than 12" in capsys.readouterr().err) is warned, text

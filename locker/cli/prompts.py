@@ -119,7 +119,8 @@ def new_passphrase(spec: str | None, what: str = "new passphrase") -> bytearray:
             raise UsageError("the passphrase is empty")
         if _prompt(f"Repeat {what}: ") != secret:
             raise UsageError("the two passphrases differ; nothing was changed")
-    if len(secret.decode("utf-8", "replace")) < SHORT_PASSPHRASE:
+    characters = sum(1 for b in secret if b & 0xC0 != 0x80)  # UTF-8 lead bytes: no `str` copy
+    if characters < SHORT_PASSPHRASE:
         warn(
             f"the {what} is shorter than {SHORT_PASSPHRASE} characters; "
             "a stolen vault is only as strong as it"
