@@ -447,12 +447,8 @@ class Vault:
     def _new_content(
         self, name: str, size: int, source: Source, force: bool, head: bytes | None = None
     ) -> None:
-        self._require_writer()
-        check_name(name)
+        old = self._take_name(name, force)
         now = int(self._clock())
-        old = self._staged.get(name)
-        if old and not force:
-            raise ExistsError(f"entry {name!r} already exists", hint="pass --force to replace it")
         entry = Entry(
             entry_id=old.entry.entry_id if old else self._rng(16),
             name=name,
@@ -463,12 +459,26 @@ class Vault:
             kind=old.entry.kind if old else "file",
             attrs=dict(old.entry.attrs) if old else {},
         )
+        self._stage(entry, source, head)
+
+    def _take_name(self, name: str, force: bool) -> _Staged | None:
+        """Check that `name` may receive new content; the entry it replaces, if any."""
+        self._require_writer()
+        check_name(name)
+        old = self._staged.get(name)
+        if old and not force:
+            raise ExistsError(f"entry {name!r} already exists", hint="pass --force to replace it")
+        return old
+
+    def _stage(self, entry: Entry, source: Source, head: bytes | None) -> None:
+        """Stage `entry`; with a recogniser its facts are made anew from `head`, its content
+        when small enough (never taken on trust from elsewhere)."""
         if self.recogniser is not None:
             entry.attrs.pop(FACTS_ATTR, None)
-            facts = self.recogniser(head, name) if head is not None else None
+            facts = self.recogniser(head, entry.name) if head is not None else None
             if facts is not None:
                 entry.attrs[FACTS_ATTR] = facts
-        self._staged[name] = _Staged(entry, source)
+        self._staged[entry.name] = _Staged(entry, source)
 
     def add_file(self, name: str, path: Path, force: bool = False) -> None:
         try:
@@ -486,14 +496,9 @@ class Vault:
         """Stage `other`'s entry `name` here (as `as_name`), content and metadata, re-encrypted
         under this vault's key; every chunk is verified as it is read. `other` stays open until
         the commit."""
-        self._require_writer()
         src = other.entry(name)
-        new_name = check_name(as_name or name)
-        old = self._staged.get(new_name)
-        if old and not force:
-            raise ExistsError(
-                f"entry {new_name!r} already exists", hint="pass --force to replace it"
-            )
+        new_name = as_name or name
+        old = self._take_name(new_name, force)
         entry = Entry(
             entry_id=old.entry.entry_id if old else self._rng(16),
             name=new_name,
@@ -504,15 +509,15 @@ class Vault:
             kind=src.kind,
             attrs=dict(src.attrs),
         )
-        if self.recogniser is not None:
+        source: Source = Reencrypt(other._container, src)
+        head = None
+        if self.recogniser is not None and src.size <= RECOGNISE_LIMIT:
             # A vault that recognises (import) never takes facts on trust: a crafted bundle
-            # must not make inspect report a false expiry or pairing.
-            entry.attrs.pop(FACTS_ATTR, None)
-            if src.size <= RECOGNISE_LIMIT:
-                facts = self.recogniser(b"".join(other.chunks(name)), new_name)
-                if facts is not None:
-                    entry.attrs[FACTS_ATTR] = facts
-        self._staged[new_name] = _Staged(entry, Reencrypt(other._container, src))
+            # must not make inspect report a false expiry or pairing. The content read for
+            # that, verified, is what the save writes: the entry is decrypted once.
+            head = b"".join(other.chunks(name))
+            source = Plaintext(head)
+        self._stage(entry, source, head)
 
     def add_bytes(self, name: str, data: bytes, force: bool = False) -> None:
         small = data if len(data) <= RECOGNISE_LIMIT else None

@@ -9,6 +9,7 @@ import random
 import socket
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,10 +30,10 @@ from locker.errors import (
     NotFoundError,
     UsageError,
 )
-from locker.store.container import Sealed
+from locker.store.container import Container, Sealed
 from locker.store.crypto import CHUNK_SIZE
 from locker.store.format import KdfCost, check_tree
-from locker.store.index import MAX_LOG_EVENTS
+from locker.store.index import MAX_LOG_EVENTS, Entry
 from locker.vault import Vault, create, info
 
 # -- strategies -----------------------------------------------------------------------------------
@@ -553,3 +554,35 @@ def test_a_file_swapped_for_a_fifo_before_commit_fails_instead_of_hanging(
             v.commit()
     with Vault.open(vault_path, PASSPHRASE) as v:
         assert v.names() == before
+
+
+def test_copy_entry_with_a_recogniser_decrypts_a_small_entry_once(
+    vault_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Import recognises a small entry from its content: that one decryption also feeds the
+    save (a second pass over the bundle would double the work and the chance of a bad read)."""
+    other_path = tmp_path / "other.locker"
+    create(other_path, PASSPHRASE, TINY_KDF)
+    with Vault.open(other_path, PASSPHRASE, write=True) as other:
+        other.add_bytes("k", b"KEY=1\n")
+        other.commit()
+    reads: list[str] = []
+    real_chunks = Container.chunks
+
+    def counting(self: Container, entry: Entry) -> Iterator[bytes]:
+        reads.append(entry.name)
+        return real_chunks(self, entry)
+
+    monkeypatch.setattr(Container, "chunks", counting)
+    seen: list[bytes] = []
+    with (
+        Vault.open(other_path, PASSPHRASE) as other,
+        Vault.open(vault_path, PASSPHRASE, write=True) as v,
+    ):
+        v.recogniser = lambda data, name: seen.append(data) or '{"kind": "env"}'
+        v.copy_entry(other, "k", "copied")
+        v.commit()
+        assert reads == ["k"]
+        assert seen == [b"KEY=1\n"]
+        assert v.read_bytes("copied") == b"KEY=1\n"
+        assert v.entry("copied").attrs["facts"] == '{"kind": "env"}'
