@@ -1,5 +1,6 @@
 """The API a user thinks in: create, unlock, list, read, add, remove, rename, passwd, rekey,
-verify and the audit log. Writes are staged and saved in one atomic commit under the writer lock.
+verify and the audit log; the key-slot methods come from `vault_slots.py`. Writes are staged and
+saved in one atomic commit under the writer lock.
 """
 
 from __future__ import annotations
@@ -30,13 +31,9 @@ from locker.store.container import Container, Planned, Reencrypt, Sealed
 from locker.store.format import (
     MAX_KDF_MEMORY_TIME_KIB,
     MAX_KDF_TIME,
-    MAX_SLOTS,
     SLOT_KIND_NAMES,
-    SLOT_PASSPHRASE,
-    SLOT_PASSPHRASE_KEYFILE,
     VERSION,
     KdfCost,
-    Slot,
     check_kdf_cost,
     check_name,
     check_tree,
@@ -45,6 +42,7 @@ from locker.store.index import Entry, Index, LogEvent, log_event
 from locker.store.keys import Opener, PassphraseOpener, Random, Unlocked
 from locker.store.lockfile import WriterLock, lock_vault_file
 from locker.store.sources import CopyCiphertext, PlainFile, Plaintext, Source
+from locker.vault_slots import SlotMethods
 
 Clock = Callable[[], float]
 # Describes new content for the index (know/ provides it; the vault only stores its answer in
@@ -228,23 +226,6 @@ def _openers(key: Key) -> Sequence[Opener]:
     return [PassphraseOpener(key)] if isinstance(key, bytes | bytearray) else key
 
 
-@dataclass(frozen=True)
-class SlotInfo:
-    """What `slot ls` shows about a key slot: never a secret."""
-
-    slot_id: str
-    kind: str
-    label: str
-    created: int | None
-    used: int | None
-    unlocked: bool
-
-
-def _slot_setting(slot_id: str, what: str) -> str:
-    """Index `settings` keys that hold a slot's times: slot.<id hex>.created / .used."""
-    return f"slot.{slot_id}.{what}"
-
-
 def _refuse_existing(path: Path) -> None:
     if os.path.lexists(path):
         raise ExistsError(f"{path} already exists", hint="choose another --vault path")
@@ -275,7 +256,7 @@ class _Staged:
     source: Source
 
 
-class Vault:
+class Vault(SlotMethods):
     """An unlocked vault. Opened for writing it holds the writer lock until closed."""
 
     def __init__(
@@ -418,10 +399,6 @@ class Vault:
 
     def log(self) -> list[LogEvent]:
         return list(self._container.index.log)
-
-    def unlocking_kdf(self) -> KdfCost | None:
-        """Argon2 cost of the slot this vault was unlocked with."""
-        return self._unlocked.slot.kdf
 
     @property
     def container_id(self) -> bytes:
@@ -566,91 +543,9 @@ class Vault:
         kek = opener.kek(self._container.header, slot)
         if kek is None:
             raise UsageError("the key file is needed to change this slot's passphrase")
-        self._replace_slot(keys.wrap_master(self.container_id, slot, kek, self._master))
-        self._unlocked = Unlocked(self._master, slot, kek, opener.renew)
-
-    def require_passphrase_slot(self) -> None:
-        """Refuse `passwd` when the slot that unlocked has no passphrase (say so before asking)."""
-        used = self._unlocked.slot
-        if used.kind not in (SLOT_PASSPHRASE, SLOT_PASSPHRASE_KEYFILE):
-            raise UsageError(
-                f"this vault was unlocked with its {SLOT_KIND_NAMES[used.kind]} slot, "
-                "which has no passphrase to change",
-                hint="add one with 'locker slot add-passphrase', or unlock with the passphrase",
-            )
-
-    def _replace_slot(self, slot: Slot) -> None:
-        self._slots = [slot if s.slot_id == slot.slot_id else s for s in self._slots]
-
-    # -- key slots -----------------------------------------------------------------------------
-
-    def slots(self) -> list[SlotInfo]:
-        """The slots as staged, in header order."""
-        labels, settings = self._container.index.slot_labels, self._settings
-        out = []
-        for s in self._slots:
-            sid = s.slot_id.hex()
-            created = settings.get(_slot_setting(sid, "created"))
-            used = settings.get(_slot_setting(sid, "used"))
-            out.append(
-                SlotInfo(
-                    sid,
-                    SLOT_KIND_NAMES[s.kind],
-                    self._labels.get(sid, labels.get(sid, "")),
-                    int(created) if created else None,
-                    int(used) if used else None,
-                    s.slot_id == self._unlocked.slot.slot_id,
-                )
-            )
-        return out
-
-    def slot_list(self) -> list[Slot]:
-        """The slots as staged, with their header fields."""
-        return list(self._slots)
-
-    def find_slot(self, spec: str) -> Slot:
-        """A slot by its id in hex, or by a prefix of it that only one slot has."""
-        want = spec.strip().lower()
-        found = [s for s in self._slots if want and s.slot_id.hex().startswith(want)]
-        if len(found) == 1:
-            return found[0]
-        if found:
-            raise UsageError(f"{spec!r} is the start of {len(found)} slot ids: give more of it")
-        raise NotFoundError(f"no key slot {spec!r}", hint="'locker slot ls' lists the slots")
-
-    def add_slot(self, slot: Slot, kek: bytes, label: str = "") -> Slot:
-        """Wrap the master key under `kek` into the new `slot` (made by keys.new_slot)."""
-        self._require_writer()
-        if len(self._slots) >= MAX_SLOTS:
-            raise UsageError(
-                f"this vault has {MAX_SLOTS} key slots, the most a vault can have",
-                hint="remove one with 'locker slot rm ID' first",
-            )
-        if any(s.slot_id == slot.slot_id for s in self._slots):
-            raise LockerError("internal error: slot id drawn twice")
         wrapped = keys.wrap_master(self.container_id, slot, kek, self._master)
-        self._slots.append(wrapped)
-        sid = slot.slot_id.hex()
-        self._labels[sid] = label
-        self._settings[_slot_setting(sid, "created")] = str(int(self._clock()))
-        detail = f"{SLOT_KIND_NAMES[slot.kind]} slot {sid}" + (f" ({label})" if label else "")
-        self.record("slot-add", detail=detail)
-        return wrapped
-
-    def remove_slot(self, slot: Slot) -> None:
-        """Drop a slot; the last one is refused (nothing could unlock the vault then)."""
-        self._require_writer()
-        if len(self._slots) <= 1:
-            raise UsageError(
-                "refusing to remove the last key slot: nothing could unlock the vault",
-                hint="add another slot first ('locker slot add-passphrase' or add-recovery)",
-            )
-        self._slots = [s for s in self._slots if s.slot_id != slot.slot_id]
-        self.record("slot-rm", detail=f"{SLOT_KIND_NAMES[slot.kind]} slot {slot.slot_id.hex()}")
-
-    @property
-    def unlocked_slot(self) -> Slot:
-        return self._unlocked.slot
+        self._slots = [wrapped if s.slot_id == slot.slot_id else s for s in self._slots]
+        self._unlocked = Unlocked(self._master, slot, kek, opener.renew)
 
     def rekey(self) -> int:
         """New master key: every entry re-encrypted, the unlocking slot made anew (fresh salt
@@ -701,17 +596,7 @@ class Vault:
         check_tree(list(self._staged))
         old = self._container
         log = old.index.log + self._pending_log
-        ids = {s.slot_id.hex() for s in self._slots}
-        labels = {k: v for k, v in self._labels.items() if k in ids and v}
-        settings = {
-            k: v
-            for k, v in self._settings.items()
-            if not k.startswith("slot.") or k.split(".")[1] in ids
-        }
-        used = self._unlocked.slot.slot_id.hex()
-        if used in ids and len(ids) > 1:  # with one slot, every change is its use
-            settings[_slot_setting(used, "used")] = str(int(self._clock()))
-        index = Index([], log, labels, settings)
+        index = Index([], log, *self._slot_index())
         plan = [Planned(s.entry, s.source) for s in self._staged.values()]
         ct.write_container(
             self.path,

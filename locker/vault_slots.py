@@ -1,0 +1,155 @@
+"""The vault's key slots: list, find, add and remove them, and keep each slot's label and
+times in the index. `Vault` inherits these methods;
+they work on its staged slots and are saved by its `commit`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from locker.errors import LockerError, NotFoundError, UsageError
+from locker.store import keys
+from locker.store.container import Container
+from locker.store.format import (
+    MAX_SLOTS,
+    SLOT_KIND_NAMES,
+    SLOT_PASSPHRASE,
+    SLOT_PASSPHRASE_KEYFILE,
+    KdfCost,
+    Slot,
+)
+from locker.store.keys import Random, Unlocked
+
+
+@dataclass(frozen=True)
+class SlotInfo:
+    """What `slot ls` shows about a key slot: never a secret."""
+
+    slot_id: str
+    kind: str
+    label: str
+    created: int | None
+    used: int | None
+    unlocked: bool
+
+
+def _slot_setting(slot_id: str, what: str) -> str:
+    """Index `settings` keys that hold a slot's times: slot.<id hex>.created / .used."""
+    return f"slot.{slot_id}.{what}"
+
+
+class SlotMethods:
+    """Key-slot methods of `Vault`, over the staging state it keeps."""
+
+    _container: Container
+    _slots: list[Slot]
+    _labels: dict[str, str]
+    _settings: dict[str, str]
+    _unlocked: Unlocked
+    _master: bytearray
+    _rng: Random
+    _clock: Callable[[], float]
+
+    if TYPE_CHECKING:  # Vault's own
+
+        def _require_writer(self) -> None: ...
+        def record(self, event: str, names: tuple[str, ...] = (), detail: str = "") -> None: ...
+
+    @property
+    def unlocked_slot(self) -> Slot:
+        return self._unlocked.slot
+
+    def unlocking_kdf(self) -> KdfCost | None:
+        """Argon2 cost of the slot this vault was unlocked with."""
+        return self._unlocked.slot.kdf
+
+    def slots(self) -> list[SlotInfo]:
+        """The slots as staged, in header order."""
+        labels, settings = self._container.index.slot_labels, self._settings
+        out = []
+        for s in self._slots:
+            sid = s.slot_id.hex()
+            created = settings.get(_slot_setting(sid, "created"))
+            used = settings.get(_slot_setting(sid, "used"))
+            out.append(
+                SlotInfo(
+                    sid,
+                    SLOT_KIND_NAMES[s.kind],
+                    self._labels.get(sid, labels.get(sid, "")),
+                    int(created) if created else None,
+                    int(used) if used else None,
+                    s.slot_id == self._unlocked.slot.slot_id,
+                )
+            )
+        return out
+
+    def slot_list(self) -> list[Slot]:
+        """The slots as staged, with their header fields."""
+        return list(self._slots)
+
+    def find_slot(self, spec: str) -> Slot:
+        """A slot by its id in hex, or by a prefix of it that only one slot has."""
+        want = spec.strip().lower()
+        found = [s for s in self._slots if want and s.slot_id.hex().startswith(want)]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise UsageError(f"{spec!r} is the start of {len(found)} slot ids: give more of it")
+        raise NotFoundError(f"no key slot {spec!r}", hint="'locker slot ls' lists the slots")
+
+    def add_slot(self, slot: Slot, kek: bytes, label: str = "") -> Slot:
+        """Wrap the master key under `kek` into the new `slot` (made by keys.new_slot)."""
+        self._require_writer()
+        if len(self._slots) >= MAX_SLOTS:
+            raise UsageError(
+                f"this vault has {MAX_SLOTS} key slots, the most a vault can have",
+                hint="remove one with 'locker slot rm ID' first",
+            )
+        if any(s.slot_id == slot.slot_id for s in self._slots):
+            raise LockerError("internal error: slot id drawn twice")
+        wrapped = keys.wrap_master(self._container.container_id, slot, kek, self._master)
+        self._slots.append(wrapped)
+        sid = slot.slot_id.hex()
+        self._labels[sid] = label
+        self._settings[_slot_setting(sid, "created")] = str(int(self._clock()))
+        detail = f"{SLOT_KIND_NAMES[slot.kind]} slot {sid}" + (f" ({label})" if label else "")
+        self.record("slot-add", detail=detail)
+        return wrapped
+
+    def remove_slot(self, slot: Slot) -> None:
+        """Drop a slot; the last one is refused (nothing could unlock the vault then)."""
+        self._require_writer()
+        if len(self._slots) <= 1:
+            raise UsageError(
+                "refusing to remove the last key slot: nothing could unlock the vault",
+                hint="add another slot first ('locker slot add-passphrase' or add-recovery)",
+            )
+        self._slots = [s for s in self._slots if s.slot_id != slot.slot_id]
+        self.record("slot-rm", detail=f"{SLOT_KIND_NAMES[slot.kind]} slot {slot.slot_id.hex()}")
+
+    def require_passphrase_slot(self) -> None:
+        """Refuse `passwd` when the slot that unlocked has no passphrase (say so before asking)."""
+        used = self._unlocked.slot
+        if used.kind not in (SLOT_PASSPHRASE, SLOT_PASSPHRASE_KEYFILE):
+            raise UsageError(
+                f"this vault was unlocked with its {SLOT_KIND_NAMES[used.kind]} slot, "
+                "which has no passphrase to change",
+                hint="add one with 'locker slot add-passphrase', or unlock with the passphrase",
+            )
+
+    def _slot_index(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The labels and settings the next commit saves: those of removed slots dropped, and
+        the unlocking slot's time of use set (with one slot, every change is its use)."""
+        ids = {s.slot_id.hex() for s in self._slots}
+        labels = {k: v for k, v in self._labels.items() if k in ids and v}
+        settings = {
+            k: v
+            for k, v in self._settings.items()
+            if not k.startswith("slot.") or k.split(".")[1] in ids
+        }
+        used = self._unlocked.slot.slot_id.hex()
+        if used in ids and len(ids) > 1:
+            settings[_slot_setting(used, "used")] = str(int(self._clock()))
+        return labels, settings
