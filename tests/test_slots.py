@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+import resource
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import OTHER_PASSPHRASE, PASSPHRASE, RunLocker
+from conftest import LOCKER, OTHER_PASSPHRASE, PASSPHRASE, SUBPROCESS_TIMEOUT, RunLocker, locker_env
 
 from locker.errors import EXIT_BAD_KEY, EXIT_OK, EXIT_USAGE
 from locker.slots import keyfile, recovery
@@ -325,3 +328,33 @@ def test_slot_verb_options_are_known_to_the_parser(cli: RunLocker, tmp_path: Pat
     ok(cli("slot", "add-keyfile", tmp_path / "k", "--generate", "--label", "x"))
     err = one_error(cli("slot", "add-keyfile", tmp_path / "k2", "--generat"), EXIT_USAGE)
     assert "--generat" in err
+
+
+def test_a_key_file_cut_short_while_generated_is_not_left_behind(
+    vault_path: Path, pwfile: Path, tmp_path: Path
+) -> None:
+    """A write that fails half-way (disk full; here a 64-byte file size limit) must not leave
+    the first 64 of the 65 bytes: `read_secret` would take them for a key file."""
+
+    def limit_file_size() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a killed process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))
+
+    key = tmp_path / "new.key"
+    args = ["slot", "add-keyfile", key, "--generate", "--vault", vault_path]
+    proc = subprocess.run(
+        [*LOCKER, *args, "--passphrase-file", pwfile],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        env=locker_env(tmp_path),
+        cwd=tmp_path,
+        timeout=SUBPROCESS_TIMEOUT,
+        preexec_fn=limit_file_size,
+        check=False,
+    )
+    assert proc.returncode == EXIT_USAGE, proc.stderr
+    assert proc.stderr.decode().splitlines() == [
+        f"locker: error: cannot create key file {key}: File too large"
+    ]
+    assert not key.exists()
+    assert [p.name for p in tmp_path.iterdir() if "key" in p.name] == []

@@ -12,7 +12,8 @@ import os
 import stat
 from pathlib import Path
 
-from locker.errors import ExistsError, UsageError
+from locker.errors import ExistsError, LockerError, UsageError
+from locker.store import safefs
 
 MIN_SIZE = 32
 MAX_SIZE = 1024 * 1024
@@ -51,16 +52,18 @@ def generate(path: Path, random: bytes) -> None:
 
 
 def write_new_secret_file(path: Path, data: bytes, what: str) -> None:
-    """Create `path` (mode 0600, no symlink followed) holding `data`, synced; never replaces."""
+    """Create `path` (mode 0600, no symlink followed) holding `data`, synced; never replaces.
+    The file gets its name only once complete: a failed write leaves nothing a later run could
+    take for a whole key."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    except FileExistsError:
-        raise ExistsError(
-            f"{path} already exists", hint=f"choose a new path for the {what}"
-        ) from None
+        dir_fd = safefs.open_dir(path.parent, follow=True)
+    except LockerError as exc:
+        raise UsageError(f"cannot create {what} {path}: {exc}") from None
+    try:
+        if safefs.exists(dir_fd, path.name):
+            raise ExistsError(f"{path} already exists", hint=f"choose a new path for the {what}")
+        safefs.write_file(dir_fd, path.name, [data])
     except OSError as exc:
         raise UsageError(f"cannot create {what} {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    finally:
+        os.close(dir_fd)
