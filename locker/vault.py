@@ -572,19 +572,15 @@ class Vault(SlotMethods):
             fresh, kek = replace(used, nonce=self._rng(12)), self._unlocked.kek
         slot = keys.wrap_master(self.container_id, fresh, kek, master)
         dropped = len(self._slots) - 1
+        saved = {e.entry_id: e for e in self._container.index.entries}
         for staged in self._staged.values():
             if isinstance(staged.source, CopyCiphertext):
-                staged.source = Reencrypt(
-                    self._container, self._container_entry(staged.entry.entry_id)
-                )
+                staged.source = Reencrypt(self._container, saved[staged.entry.entry_id])
             staged.entry.content_salt = self._rng(16)
         self._slots = [slot]
         self._master = master
         self._unlocked = Unlocked(master, slot, kek, renew)
         return dropped
-
-    def _container_entry(self, entry_id: bytes) -> Entry:
-        return next(e for e in self._container.index.entries if e.entry_id == entry_id)
 
     def record(self, event: str, names: tuple[str, ...] = (), detail: str = "") -> None:
         """Add an audit-log event to the next commit."""
