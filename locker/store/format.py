@@ -112,10 +112,6 @@ class Slot:
     kdf: KdfCost | None = None
     extra: bytes = b""
 
-    @property
-    def kind_name(self) -> str:
-        return SLOT_KIND_NAMES[self.kind]
-
     def binding(self, container_id: bytes) -> bytes:
         """AAD for the key wrap: everything about the slot except the wrapped key itself."""
         return MAGIC + struct.pack(">H", VERSION) + container_id + _slot_without_key(self)
