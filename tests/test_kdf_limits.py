@@ -10,9 +10,9 @@ import pytest
 from conftest import locker_env
 
 from locker.errors import EXIT_USAGE, KdfTooCostlyError, UsageError
+from locker.kdf_cost import calibrate_kdf
 from locker.store import crypto
 from locker.store.format import MAX_KDF_MEMORY_KIB, KdfCost, check_kdf_cost, machine_memory_kib
-from locker.vault import calibrate_kdf
 
 GIB_KIB = 1024 * 1024
 

@@ -13,9 +13,10 @@ from locker import bundle
 from locker.cli import prompts
 from locker.cli.commands import kdf_cost, open_vault, vault_path
 from locker.errors import EXIT_OK, NotFoundError, UsageError
+from locker.kdf_cost import weak_kdf_warning
 from locker.readable import readable_secret
 from locker.text import plural, printable, size_text
-from locker.vault import DEFAULT_KDF, Key, Vault, weak_kdf_warning
+from locker.vault import DEFAULT_KDF, Key, Vault
 
 GENERATED_BITS = 128
 

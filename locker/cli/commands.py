@@ -24,12 +24,13 @@ from locker.errors import (
     NotFoundError,
     UsageError,
 )
+from locker.kdf_cost import calibrate_kdf, weak_kdf_warning
 from locker.signals import exit_cleanly
 from locker.store import safefs
 from locker.store.format import SLOT_KEYRING, KdfCost, check_kdf_cost
 from locker.store.lockfile import WriterLock
 from locker.text import iso_time, plural, printable
-from locker.vault import DEFAULT_KDF, Vault, calibrate_kdf, create, info, weak_kdf_warning
+from locker.vault import DEFAULT_KDF, Vault, create, info
 
 
 def vault_path(args: argparse.Namespace) -> Path:

@@ -14,6 +14,7 @@ from pathlib import Path
 from locker.cli.commands import after_secret_change, kdf_cost, open_vault, rekey_now
 from locker.cli.prompts import new_passphrase, warn
 from locker.errors import EXIT_OK, UsageError
+from locker.kdf_cost import weak_kdf_warning
 from locker.store import keys
 from locker.store.format import (
     SLOT_KEYFILE,
@@ -24,7 +25,7 @@ from locker.store.format import (
     Slot,
 )
 from locker.text import iso_time, printable
-from locker.vault import DEFAULT_KDF, Vault, weak_kdf_warning
+from locker.vault import DEFAULT_KDF, Vault
 
 
 def _label(args: argparse.Namespace, default: str = "") -> str:
