@@ -4,6 +4,7 @@ processes (a real `locker mount`, or a stand-in that ignores or dies of the lock
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from test_mount_e2e import Mount, env, mount, residue, runtime, vault  # noqa: F
 
 from locker.cli import mount_commands as cm
 from locker.cli.main import main
+from locker.know.run import RunDir
 from locker.mount import journal as jn
 from locker.mount import process
 from locker.mount import runtime as rt
@@ -200,3 +202,22 @@ def test_lock_never_signals_a_process_its_record_cannot_vouch_for(
     _, err = capsys.readouterr()
     assert f"not signalling PID {proc.pid}" in err
     assert proc.poll() is None
+
+
+def test_status_of_a_run_directory_names_no_deadline(
+    xdg: jn.Journal, vault_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A `locker run --file` directory has no idle or hard deadline: it lives as long as its
+    command. Status says so instead of a made-up time ('locks in 875999h')."""
+    run_dir = RunDir(vault_path)
+    try:
+        assert main(["status", "--vault", str(vault_path)]) == 0
+        out = capsys.readouterr().out
+        assert f"mounted at {run_dir.root} by PID {os.getpid()}" in out
+        assert "locks in" not in out
+        assert "no deadline: wiped when its command ends ('locker lock' ends it now)" in out
+        assert main(["status", "--json", "--vault", str(vault_path)]) == 0
+        row = json.loads(capsys.readouterr().out)[0]
+        assert row["idle_deadline"] is None and row["hard_deadline"] is None
+    finally:
+        run_dir.wipe()

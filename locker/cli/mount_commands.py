@@ -277,8 +277,8 @@ def _status_row(found: jn.Found) -> dict[str, Any]:
         "state": _state(found),
         "since": iso_time(r.started),
         "idle_seconds": r.idle_seconds,
-        "idle_deadline": iso_time(r.idle_deadline),
-        "hard_deadline": iso_time(r.hard_deadline),
+        "idle_deadline": iso_time(r.idle_deadline) if r.has_deadlines() else None,
+        "hard_deadline": iso_time(r.hard_deadline) if r.has_deadlines() else None,
         "files": len(r.files),
     }
 
@@ -310,6 +310,9 @@ def cmd_status(args: argparse.Namespace) -> int:
                 f"  STOPPED: it cannot sync or lock until continued ('kill -CONT {r.pid}'); "
                 "'locker lock' continues and locks it"
             )
+        if not r.has_deadlines():
+            print("  no deadline: wiped when its command ends ('locker lock' ends it now)")
+            continue
         print(
             f"  locks in {duration(r.idle_deadline - now)} if idle, "
             f"in {duration(r.hard_deadline - now)} at the latest"

@@ -121,6 +121,11 @@ class Record:
     def running(self) -> bool:
         return is_running(self.pid, self.proc_start, self.boot_id)
 
+    def has_deadlines(self) -> bool:
+        """A mount locks by itself (its idle time is more than zero); a `locker run` or
+        `locker edit` directory has idle_seconds 0 and lives as long as its command."""
+        return self.idle_seconds > 0
+
 
 _NUMBER = (int, float)
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
