@@ -258,6 +258,41 @@ def test_a_file_read_within_a_tick_of_its_change_is_read_again(
     assert contents(filled_vault)["d.txt"] == b"again\n"
 
 
+def test_a_file_renamed_between_listing_and_stat_is_not_saved_as_deleted(
+    mounted: m.Session, filled_vault: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the lock-race campaign: a file renamed back and forth after the scan listed its
+    directory but before it looked at the file was seen under neither name, and the sync saved
+    it as deleted. Now a sync that sees files move saves no deletion, and the final sync looks
+    again until they hold still."""
+    s = mounted
+    alpha = (s.root / "a.txt").read_bytes()
+    real_stat = os.stat
+    moves = [0]
+
+    def stat(path: str, *, dir_fd: int | None = None, follow_symlinks: bool = True) -> object:
+        if path in ("a.txt", "a-b.txt") and dir_fd is not None and moves[0]:
+            moves[0] -= 1
+            os.rename(
+                path,
+                "a-b.txt" if path == "a.txt" else "a.txt",
+                src_dir_fd=dir_fd,
+                dst_dir_fd=dir_fd,
+            )
+        return real_stat(path, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
+
+    monkeypatch.setattr(os, "stat", stat)
+    moves[0] = 1
+    assert not s.sync().changes.deleted
+    assert contents(filled_vault)["a.txt"] == alpha
+    moves[0] = 3  # the final sync: moved under three scans in a row, still at the fourth
+    s.lock(tracker.REASON_IDLE)
+    monkeypatch.undo()
+    got = contents(filled_vault)
+    assert [got[n] for n in ("a.txt", "a-b.txt") if n in got] == [alpha]
+    assert not s.root.exists()
+
+
 def test_ramfs_dir_is_accepted_only_with_a_warning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

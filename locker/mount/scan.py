@@ -50,6 +50,9 @@ class Scan:
     # What could not be listed or looked at (a directory ends with '/'), with the reason: what
     # is below it is unknown, neither present nor deleted.
     unreadable: dict[str, str] = field(default_factory=dict)
+    # Names listed but gone before they could be looked at (renamed or removed meanwhile; a
+    # directory ends with '/'): the directory was changing under the scan.
+    vanished: set[str] = field(default_factory=set)
 
     def hides(self, name: str) -> bool:
         """True if `name` may exist but could not be seen (it is under an unreadable name)."""
@@ -79,6 +82,7 @@ def scan_tree(root: Path, known: Collection[str] = ()) -> Scan:
             try:
                 st = os.stat(leaf, dir_fd=dir_fd, follow_symlinks=False)
             except FileNotFoundError:
+                scan.vanished.add(name)
                 continue
             except OSError as exc:
                 scan.unreadable[name] = exc.strerror or type(exc).__name__
@@ -87,6 +91,7 @@ def scan_tree(root: Path, known: Collection[str] = ()) -> Scan:
                 try:
                     sub = os.open(leaf, _DIR_FLAGS, dir_fd=dir_fd)
                 except FileNotFoundError:
+                    scan.vanished.add(name + "/")
                     continue
                 except OSError as exc:
                     scan.unreadable[name + "/"] = exc.strerror or type(exc).__name__

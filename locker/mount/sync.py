@@ -131,20 +131,23 @@ class Syncer:
             result.unsaved[name.rstrip("/") or "."] = why
         fresh: dict[str, _Read] = {}
         budget = [MEMORY_BUDGET]
-        pending, present = dict(scan.files), set(scan.files)
+        pending, present, listed = dict(scan.files), set(scan.files), scan
         for attempt in range(VANISHED_RESCANS if strict else 1):
-            vanished = self._read_all(pending, strict, fresh, budget, result)
+            vanished = self._read_all(pending, strict, fresh, budget, result) | listed.vanished
             if not vanished or attempt == VANISHED_RESCANS - 1:
                 break
-            # A file moved between the scan and its read (renamed, replaced): look again at
-            # once for what was not read, so that the final sync catches it where it went.
-            again = sc.scan_tree(self.root, self.known)
+            # A file moved between the listing and its stat or read (renamed, replaced): look
+            # again at once for what was not read, so that the final sync catches it where it
+            # went.
+            listed = sc.scan_tree(self.root, self.known)
             pending = {
                 n: st
-                for n, st in again.files.items()
+                for n, st in listed.files.items()
                 if n not in fresh and (n in vanished or n not in present)
             }
-            present |= set(again.files)
+            present |= set(listed.files)
+        if vanished:
+            self.tracker.mark_dirty()
         # While files move under the scan no deletion is saved (a rename seen half-way would
         # read as one): the sync is due again and sees where they went.
         gone = {
