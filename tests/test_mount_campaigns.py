@@ -258,12 +258,6 @@ class Writers:
 
 
 @LONG
-@pytest.mark.xfail(
-    reason="open bugs this campaign found (issue 9): a file renamed back and forth during the "
-    "lock can be saved as deleted, and a writer recreating files during a SIGTERM lock can "
-    "leave the mount directory behind",
-    strict=False,
-)
 def test_writers_racing_the_lock_lose_no_byte_written_before_it(
     mount: Callable[..., Mount],
     lk: Run,
@@ -291,8 +285,8 @@ def test_writers_racing_the_lock_lose_no_byte_written_before_it(
             code, _, err = mnt.wait(timeout=120)
         finally:
             writers.finish() if not writers.stop.is_set() else None
-        if code != 0:  # a file still being written is kept for recover
-            assert "kept" in err, err
+        if code != 0:  # a file still being written, or one a writer keeps recreating, is left
+            assert "kept" in err or "could not wipe" in err, err
             kept_then_recovered += 1
             done = lk("recover", "--yes")
             assert done.returncode == 0, done.stderr
@@ -313,7 +307,7 @@ def test_writers_racing_the_lock_lose_no_byte_written_before_it(
     report(
         capsys,
         f"lock-race (seed {SEED}): {trials} trials over {', '.join(TRIGGERS)}; growing file up "
-        f"to {grow_to // 2**20} MiB; {kept_then_recovered} locks kept a file still being "
-        "written and recover saved it; 0 bytes written before a lock request lost, 0 "
+        f"to {grow_to // 2**20} MiB; {kept_then_recovered} locks left a file being "
+        "written (kept or refilled) and recover took it; 0 bytes written before a lock request lost, 0 "
         "directories left",
     )

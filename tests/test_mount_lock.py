@@ -390,6 +390,29 @@ def test_wipe_reports_what_keeps_coming_back_and_wipes_the_rest(
     assert sorted(p.name for p in root.rglob("*")) == ["a", "x"]
 
 
+def test_wipe_reports_files_that_keep_coming_back_at_the_top(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer recreating a file at the top of the mount faster than the wipe removes it: the
+    directory stays, and the wipe says so (the lock keeps its record for `locker recover`)
+    instead of reporting a clean wipe and leaving plaintext with no record."""
+    root = tmp_path / "w"
+    root.mkdir()
+    (root / "x").write_bytes(b"secret x")
+    real_unlink = os.unlink
+
+    def unlink(path: str, *, dir_fd: int | None = None) -> None:
+        real_unlink(path, dir_fd=dir_fd)
+        if path == "x":
+            (root / "x").write_bytes(b"again")
+
+    monkeypatch.setattr(os, "unlink", unlink)
+    wiped = mountdir.wipe_tree(root, remove_root=True)
+    monkeypatch.undo()
+    assert root.exists()
+    assert wiped.left == [f"{root}: files kept reappearing while it was wiped"]
+
+
 # -- 8: paths past PATH_MAX ---------------------------------------------------------------------
 
 

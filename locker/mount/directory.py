@@ -270,6 +270,8 @@ def wipe_tree(
             raise LockerError(f"{root} was replaced by another directory; it was not wiped")
         for _ in range(WIPE_PASSES):
             empty = wiper.until_empty(root_fd, "")
+            if not empty and not wiper.out.left:  # refilled on every pass, nothing else amiss
+                wiper.out.left.append(f"{root}: files kept reappearing while it was wiped")
             if not remove_root or keep or not empty:
                 break
             try:
