@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Places
+from conftest import PASSPHRASE, Places, RunLocker
 from test_mount_e2e import Mount, env, mount, residue, runtime, vault  # noqa: F401 - fixtures
 
 from locker.cli import mount_commands as cm
@@ -21,6 +21,7 @@ from locker.know.run import RunDir
 from locker.mount import journal as jn
 from locker.mount import process
 from locker.mount import runtime as rt
+from locker.vault import Vault
 
 
 @pytest.fixture
@@ -221,3 +222,21 @@ def test_status_of_a_run_directory_names_no_deadline(
         assert row["idle_deadline"] is None and row["hard_deadline"] is None
     finally:
         run_dir.wipe()
+
+
+def test_recover_unlocks_with_the_unlock_options_it_is_given(
+    cli: RunLocker, run_locker: RunLocker, xdg: jn.Journal, vault_path: Path, tmp_path: Path
+) -> None:
+    """`recover --keyfile` (or --identity, a token, the keyring) opens the vault with it, as
+    every other command does, instead of asking for the passphrase regardless."""
+    key = tmp_path / "key"
+    assert cli("slot", "add-keyfile", key, "--generate").returncode == 0
+    root = tmp_path / "mnt-keyfile"
+    root.mkdir(mode=0o700)
+    (root / "new.txt").write_bytes(b"made in the mount\n")
+    crafted_orphan(xdg, vault_path, root, jn.STATE_MOUNTED)
+    done = run_locker("recover", "--yes", "--vault", vault_path, "--keyfile", key)
+    assert done.returncode == 0, done.stderr
+    assert list(root.iterdir()) == []  # wiped (a --dir mount's directory itself stays)
+    with Vault.open(vault_path, PASSPHRASE) as v:
+        assert v.read_bytes("new.txt") == b"made in the mount\n"

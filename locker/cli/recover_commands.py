@@ -15,10 +15,9 @@ import time
 from pathlib import Path
 
 from locker.bundle import recover_exports
-from locker.cli.commands import passphrase
+from locker.cli.commands import open_vault
 from locker.cli.prompts import warn
 from locker.errors import EXIT_ERROR, EXIT_OK, LockerError, UsageError
-from locker.know.facts import recogniser
 from locker.mount import directory as mountdir
 from locker.mount import journal as jn
 from locker.mount import recovery
@@ -198,7 +197,7 @@ class Recovery:
             return EXIT_ERROR
         if self.mode is None and not sys.stdin.isatty():
             if getattr(self.args, "passphrase_file", None):  # a script can preview conflicts
-                with Vault.open(Path(r.vault), passphrase(self.args)) as v:
+                with self._open_vault(write=False) as v:
                     if not self._lock_committed(v):
                         _show_conflicts(recovery.plan_recovery(v, r, changes, None, self.sources))
             sys.stderr.write(
@@ -207,8 +206,7 @@ class Recovery:
                 "'locker recover --discard' drops them\n"
             )
             return EXIT_ERROR
-        with Vault.open(Path(r.vault), passphrase(self.args), write=True, purpose="recover") as v:
-            v.recogniser = recogniser()
+        with self._open_vault(write=True) as v:
             if self._lock_committed(v):
                 changes = self._only_refused(changes)
                 if not changes:
@@ -230,6 +228,12 @@ class Recovery:
                 for conflict in plan.conflicts:
                     warn(conflict.message())
         return None
+
+    def _open_vault(self, write: bool) -> Vault:
+        """The orphan's vault, unlocked with this command's unlock options (passphrase, key
+        file, identity, token, keyring) as every other command unlocks it."""
+        args = argparse.Namespace(**{**vars(self.args), "vault": self.r.vault})
+        return open_vault(args, write=write, purpose="recover")
 
     def _lock_committed(self, v: Vault) -> bool:
         """The vault's log holds this mount's lock event although the record never got to
