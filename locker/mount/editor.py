@@ -17,10 +17,11 @@ _VIM_ARGS = ("-i", "NONE", "--cmd", "set noundofile backupdir=. directory=.")
 _VIMS = frozenset({"vi", "vim", "nvim", "gvim", "vim.basic", "vim.tiny", "view", "rvim"})
 
 
-def private_editor(editor: str | None, path: str) -> list[str]:
-    """The argv to edit `path` with `editor` ($VISUAL/$EDITOR style, may carry options;
-    default vi), with the options that keep what is typed from leaving the mount."""
-    argv = shlex.split(editor or os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi")
+def private_editor(editor: str, path: str) -> list[str]:
+    """The argv to edit `path` with `editor` (a $VISUAL/$EDITOR command line, as
+    `edit.editor_command` returns it), with the options that keep what is typed from leaving
+    the mount."""
+    argv = shlex.split(editor)
     if os.path.basename(argv[0]) in _VIMS:
         argv += _VIM_ARGS
     return [*argv, "--", path]
