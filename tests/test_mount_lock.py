@@ -7,6 +7,7 @@ mount did not delete, and imports no zeroed file."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -258,6 +259,23 @@ def test_a_file_read_within_a_tick_of_its_change_is_read_again(
     assert contents(filled_vault)["d.txt"] == b"again\n"
 
 
+def rename_under_the_scan(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """While moves[0] > 0, each scan's stat of a.txt (or a-b.txt) first renames it to the
+    other name: the directory listed it, then it is gone under both names."""
+    real_stat = os.stat
+    moves = [0]
+
+    def stat(path: str, *, dir_fd: int | None = None, follow_symlinks: bool = True) -> object:
+        if path in ("a.txt", "a-b.txt") and dir_fd is not None and moves[0]:
+            moves[0] -= 1
+            other = "a-b.txt" if path == "a.txt" else "a.txt"
+            os.rename(path, other, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        return real_stat(path, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
+
+    monkeypatch.setattr(os, "stat", stat)
+    return moves
+
+
 def test_a_file_renamed_between_listing_and_stat_is_not_saved_as_deleted(
     mounted: m.Session, filled_vault: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -267,21 +285,7 @@ def test_a_file_renamed_between_listing_and_stat_is_not_saved_as_deleted(
     again until they hold still."""
     s = mounted
     alpha = (s.root / "a.txt").read_bytes()
-    real_stat = os.stat
-    moves = [0]
-
-    def stat(path: str, *, dir_fd: int | None = None, follow_symlinks: bool = True) -> object:
-        if path in ("a.txt", "a-b.txt") and dir_fd is not None and moves[0]:
-            moves[0] -= 1
-            os.rename(
-                path,
-                "a-b.txt" if path == "a.txt" else "a.txt",
-                src_dir_fd=dir_fd,
-                dst_dir_fd=dir_fd,
-            )
-        return real_stat(path, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
-
-    monkeypatch.setattr(os, "stat", stat)
+    moves = rename_under_the_scan(monkeypatch)
     moves[0] = 1
     assert not s.sync().changes.deleted
     assert contents(filled_vault)["a.txt"] == alpha
@@ -290,6 +294,34 @@ def test_a_file_renamed_between_listing_and_stat_is_not_saved_as_deleted(
     monkeypatch.undo()
     got = contents(filled_vault)
     assert [got[n] for n in ("a.txt", "a-b.txt") if n in got] == [alpha]
+    assert not s.root.exists()
+
+
+def test_a_file_renamed_under_the_scan_after_a_failed_final_sync_is_not_deleted(
+    mounted: m.Session, filled_vault: Path, recover: Recover, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The final sync fails (full disk) and a file is renamed while the lock looks at what
+    to keep: it was recorded as deleted by the mount (and wiped under its new name), so
+    `recover --yes` deleted the entry. Now the lock looks again until the files hold still."""
+    s = mounted
+    alpha = (s.root / "a.txt").read_bytes()
+    (s.root / "d.txt").write_bytes(b"unsaved edit\n")  # kept: the directory stays for recover
+    moves = rename_under_the_scan(monkeypatch)
+
+    def commit() -> None:
+        moves[0] = 1  # the rename comes after the failed sync's scan
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    s.vault.commit = commit  # type: ignore[method-assign]
+    with contextlib.suppress(LockerError):
+        s.lock(tracker.REASON_IDLE)
+    monkeypatch.undo()
+    s.vault.close()
+    orphan(s)
+    recover("--yes")
+    got = contents(filled_vault)
+    assert [got[n] for n in ("a.txt", "a-b.txt") if n in got] == [alpha]
+    assert got["d.txt"] == b"unsaved edit\n"
     assert not s.root.exists()
 
 

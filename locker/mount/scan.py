@@ -61,6 +61,8 @@ class Scan:
         )
 
 
+RESCANS = 50  # how often a scan that saw files move under it looks again
+
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -117,6 +119,17 @@ def scan_tree(root: Path, known: Collection[str] = ()) -> Scan:
         walk(root_fd, "")
     finally:
         os.close(root_fd)
+    return scan
+
+
+def steady_scan(root: Path, known: Collection[str] = (), tries: int = RESCANS) -> Scan:
+    """`scan_tree` again until no listed name vanished under it (a rename in flight), at most
+    `tries` times; the last scan otherwise (its `vanished` then says that files still move)."""
+    scan = scan_tree(root, known)
+    for _ in range(tries - 1):
+        if not scan.vanished:
+            break
+        scan = scan_tree(root, known)
     return scan
 
 

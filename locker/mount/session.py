@@ -361,7 +361,7 @@ class Session:
         only those with unsaved changes, and raise saying which. If nothing is unsaved, the
         lock goes on (only its audit event is missing). The names that stay, and the deletions
         the vault did not take, are on record before anything is wiped."""
-        scan = sc.scan_tree(self.root, self.known) if self.root_intact() else sc.Scan()
+        scan = sc.steady_scan(self.root, self.known) if self.root_intact() else sc.Scan()
         kept = {n.rstrip("/") or ".": why for n, why in scan.unreadable.items()}
         for name in sorted(scan.files):
             known = self.known.get(name)
@@ -371,7 +371,9 @@ class Session:
                 same = False
             if not same:
                 kept[name] = "not saved"
-        gone = sorted(n for n in self.known if n not in scan.files and not scan.hides(n))
+        gone = sorted(
+            n for n in self.known if n not in scan.files and not scan.hides(n) and not scan.vanished
+        )
         if not kept and not gone:
             self.notify(f"warning: the lock could not be recorded in the vault ({exc})")
             return self._wipe(reason, holders, sc.Changes(), {}, [])

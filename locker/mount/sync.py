@@ -35,7 +35,6 @@ ALL_GONE_GRACE = 2.0  # an emptied directory must stay empty this long before th
 # HZ=100): a file changed this close to its read may be rewritten with the same stat.
 RACY_NS = 50_000_000
 STILL_WRITTEN = "it is still being written"
-VANISHED_RESCANS = 50  # the final sync looks again this often for files that moved mid-read
 
 Warn = Callable[[str, str], None]  # (key, message): said once per key
 
@@ -132,9 +131,9 @@ class Syncer:
         fresh: dict[str, _Read] = {}
         budget = [MEMORY_BUDGET]
         pending, present, listed = dict(scan.files), set(scan.files), scan
-        for attempt in range(VANISHED_RESCANS if strict else 1):
+        for attempt in range(sc.RESCANS if strict else 1):
             vanished = self._read_all(pending, strict, fresh, budget, result) | listed.vanished
-            if not vanished or attempt == VANISHED_RESCANS - 1:
+            if not vanished or attempt == sc.RESCANS - 1:
                 break
             # A file moved between the listing and its stat or read (renamed, replaced): look
             # again at once for what was not read, so that the final sync catches it where it
