@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from locker.cli.commands import open_vault
-from locker.cli.prompts import warn
 from locker.errors import EXIT_OK
 from locker.mount import edit
 from locker.mount.process import harden_process
@@ -16,8 +15,6 @@ def cmd_edit(args: argparse.Namespace) -> int:
     with open_vault(args, write=True, purpose="edit") as v:
         harden_process()
         result = edit.edit_entry(v, args.name, lambda path: edit.run_editor(path, command))
-    if result.warning:
-        warn(f"{result.warning}: the plaintext copy may have reached the disk")
     if result.changed:
         print(f"saved {result.name} ({result.size} bytes)")
     else:

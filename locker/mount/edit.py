@@ -48,7 +48,6 @@ class EditResult:
     name: str
     changed: bool
     size: int
-    warning: str | None = None  # the runtime base is not RAM-backed
 
 
 def editor_command(environ: dict[str, str] | None = None) -> str:
@@ -107,7 +106,7 @@ def edit_entry(vault: Vault, name: str, editor: Editor) -> EditResult:
     """Put `name` in a private file, run `editor` on it, save it into `vault` (opened for
     writing) if its content changed; always wipe it after."""
     vault.entry(name)  # NotFoundError before anything is made
-    root, _, warning = mountdir.make_mount_dir(None)
+    root, _, _ = mountdir.make_mount_dir(None)  # RAM-backed: no warning to give
     journal = jn.Journal(runtime.runtime_base().journal_dir)
     now = time.time()
     record = jn.Record.new(
@@ -126,9 +125,7 @@ def edit_entry(vault: Vault, name: str, editor: Editor) -> EditResult:
         record.state = jn.STATE_MOUNTED
         journal.write(record)
         editor(root / name)
-        result = _save_if_changed(vault, name, root / name, record.files[name])
-        result.warning = warning
-        return result
+        return _save_if_changed(vault, name, root / name, record.files[name])
     finally:
         mountdir.wipe_tree(root, remove_root=True, expect=expect)
         journal.remove(record.mount_id)
