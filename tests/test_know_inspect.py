@@ -4,6 +4,7 @@ JSON and prometheus output, over a real-looking vault of three services."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import signal
 import subprocess
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from conftest import LOCKER, PASSPHRASE, RunLocker, locker_env
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from pki_factory import DAY, cert, cert_pem, ec_key, ed_key, jwk_json, key_pem, rsa_key
 
 from locker.know import inspect as kin
@@ -197,3 +200,24 @@ def test_a_key_written_into_a_mount_is_recognised_when_it_syncs(
         items = {i.name: i for i in kin.report(v.entries(), time.time())}
     assert items["tls/c.pem"].pairs == ["tls/k.pem"]
     assert items["tls/c.pem"].attention == ["expires in 8 days"]
+
+
+def test_ls_long_shows_a_certificate_without_subject_in_one_pair_of_brackets(
+    cli: RunLocker, tmp_path: Path
+) -> None:
+    key = ec_key()
+    now = dt.datetime.now(dt.UTC)
+    bare = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([]))
+        .issuer_name(x509.Name([]))
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "bare.pem").write_bytes(cert_pem(bare))
+    assert cli("add", tmp_path / "bare.pem").returncode == 0
+    line = cli("ls", "-l").stdout.decode().strip()
+    assert line.endswith("bare.pem  (certificate no subject)"), line

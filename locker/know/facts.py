@@ -67,7 +67,7 @@ def describe(facts: Facts) -> str:
     certs = facts.get("certs") or []
     if certs and facts["type"] != "kubeconfig":
         leaf = certs[0]
-        text = leaf["subject"] or "(no subject)"
+        text = leaf["subject"] or "no subject"  # ls -l puts the summary in brackets
         if len(certs) > 1:
             text += f" +{len(certs) - 1} in chain"
         return text
