@@ -14,6 +14,8 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
+from locker.text import plural
+
 BLOCK = 1024 * 1024
 
 
@@ -35,7 +37,8 @@ def shred_if_held(path: Path, digest: str) -> str | None:
         if not stat.S_ISREG(st.st_mode):
             return "it is no longer a regular file"
         if st.st_nlink != 1:  # zeroing the shared blocks would wipe the other names too
-            return f"it has {st.st_nlink - 1} other hard link(s) that shredding would zero too"
+            links = plural(st.st_nlink - 1, "other hard link")
+            return f"it has {links} that shredding would zero too"
         h = hashlib.sha256()
         while block := os.read(fd, BLOCK):
             h.update(block)
