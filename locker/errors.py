@@ -79,3 +79,18 @@ class ExistsError(LockerError):
 
 class InvalidNameError(UsageError):
     """An entry name that could escape a directory or is not portable."""
+
+
+DEBUG_HINT = "rerun with LOCKER_DEBUG=1 for details"
+
+
+def describe(exc: BaseException) -> tuple[str, str | None]:
+    """(message, hint) as `locker: error: ...` / `locker: hint: ...` say them, for any error:
+    the CLI's last line of defence and the TUI's error states alike."""
+    if isinstance(exc, LockerError):
+        return str(exc), exc.hint
+    if isinstance(exc, OSError):  # a sentence with the path; never a bare descriptor number
+        what = (exc.strerror or type(exc).__name__).lower()
+        where = exc.filename if isinstance(exc.filename, str) else None
+        return (f"cannot use {where}: {what}" if where else f"{what} (errno {exc.errno})"), None
+    return f"internal error ({type(exc).__name__})", DEBUG_HINT

@@ -432,3 +432,21 @@ def test_passphrase_change_asks_twice_and_rewraps(filled_vault: Path) -> None:
             assert sorted(e.name for e in v.entries()) == sorted(MOUNT_FILES)
 
     run(go)
+
+
+def test_the_app_and_the_cli_word_an_error_alike(tmp_path: Path) -> None:
+    from locker.errors import describe
+
+    where = str(tmp_path / "gone")
+    assert describe(FileNotFoundError(2, "No such file or directory", where)) == (
+        f"cannot use {where}: no such file or directory",
+        None,
+    )
+    assert describe(OSError(28, "No space left on device")) == (
+        "no space left on device (errno 28)",
+        None,
+    )
+    assert describe(KeyError("x")) == (
+        "internal error (KeyError)",
+        "rerun with LOCKER_DEBUG=1 for details",
+    )

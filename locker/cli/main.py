@@ -14,7 +14,14 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from locker import __version__
-from locker.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, LockerError, UsageError
+from locker.errors import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_USAGE,
+    LockerError,
+    UsageError,
+    describe,
+)
 from locker.signals import Terminated
 
 Handler = Callable[[argparse.Namespace], int]
@@ -750,18 +757,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return EXIT_OK
-    except OSError as exc:  # a sentence with the path; never a bare descriptor number
-        what = (exc.strerror or type(exc).__name__).lower()
-        where = exc.filename if isinstance(exc.filename, str) else None
-        message = f"cannot use {where}: {what}" if where else f"{what} (errno {exc.errno})"
-        return report(exc, EXIT_ERROR, None, message)
-    except Exception as exc:  # the last line of defence: one line, no traceback
-        return report(
-            exc,
-            EXIT_ERROR,
-            "rerun with LOCKER_DEBUG=1 for details",
-            f"internal error ({type(exc).__name__})",
-        )
+    except Exception as exc:  # the last line of defence (OS errors too): one line, no traceback
+        message, hint = describe(exc)
+        return report(exc, EXIT_ERROR, hint, message)
 
 
 def cmd_help(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

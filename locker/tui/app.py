@@ -21,13 +21,14 @@ from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.screen import Screen
 
+from locker.errors import describe
 from locker.mount.tracker import DEFAULT_IDLE, DEFAULT_MAX_TIME, Clock, Deadlines
 from locker.store.format import KdfCost
 from locker.tui.messages import MountLocked
 from locker.tui.screens.dialogs import RevealModal
 from locker.tui.screens.unlock import CreateScreen, UnlockScreen
 from locker.tui.widgets.status import StatusBar
-from locker.tui.words import debug_trace, describe
+from locker.tui.words import debug_trace
 
 if TYPE_CHECKING:
     from locker.mount.edit import Editor

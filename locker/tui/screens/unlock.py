@@ -15,8 +15,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Footer, Input, Label, ProgressBar, Static
 
+from locker.errors import describe
 from locker.tui.screens.base import LockerScreen, take_new_passphrase
-from locker.tui.words import describe
 
 if TYPE_CHECKING:
     from locker.store.format import KdfCost
