@@ -32,7 +32,6 @@ from locker.errors import (
 )
 from locker.mount.runtime import ensure_private_dir, lookup_candidates, runtime_base
 from locker.store import drives
-from locker.store.container import fsync_dir
 from locker.store.format import (
     MAX_HEADER_SIZE,
     SLOT_X25519,
@@ -45,6 +44,7 @@ from locker.store.format import (
 from locker.store.index import Entry, Index, encode_index, sealed_length
 from locker.store.keys import Opener, Random
 from locker.store.lockfile import WriterLock, lock_path
+from locker.store.safefs import fsync_dir, open_dir
 from locker.text import plural, size_text
 from locker.vault import DEFAULT_KDF, Clock, Key, Vault
 
@@ -164,13 +164,17 @@ def export(
             hint="free some space, choose another drive, or export fewer entries",
         )
     temp = target.with_name(TEMP_PREFIX + rng(8).hex())
+    # The bundle gets its final name, and that name its fsync, through this one descriptor:
+    # it is named in the directory the export began in or nowhere, never in the empty mount
+    # point a drive unmounted during the export (even lazily) leaves behind.
+    dir_fd = open_dir(target.parent, follow=True)
     record = _record_export(temp)
     try:
-        bundle_id = _write_and_verify(
-            vault, temp, target, names, (passphrase, recipients), cost, rng, clock
+        bundle_id, size = _write_and_verify(
+            vault, temp, (dir_fd, target), names, (passphrase, recipients), cost, rng, clock
         )
     except OSError as exc:
-        _remove_export(temp)
+        _remove_export(temp, dir_fd)
         if exc.errno in _SPACE_ERRORS or (free is None and exc.errno == errno.EPERM):
             raise LockerError(
                 f"not enough free space in {target.parent}: the bundle needs {size_text(needed)} "
@@ -179,27 +183,31 @@ def export(
             ) from None
         raise LockerError(f"cannot write the bundle to {target.parent}: {exc.strerror}") from None
     except BaseException:
-        _remove_export(temp)
+        _remove_export(temp, dir_fd)
         raise
     finally:
+        os.close(dir_fd)
         with contextlib.suppress(OSError):
             os.unlink(record)
     vault.record("export", tuple(names), f"bundle {bundle_id} to {target}")
     vault.commit()
-    return Exported(target, bundle_id, names, os.stat(target).st_size, drive)
+    return Exported(target, bundle_id, names, size, drive)
 
 
 def _write_and_verify(
     vault: Vault,
     temp: Path,
-    target: Path,
+    into: tuple[int, Path],
     names: list[str],
     keys: tuple[bytes | bytearray | None, Sequence[bytes]],
     cost: KdfCost,
     rng: Random,
     clock: Clock,
-) -> str:
+) -> tuple[str, int]:
+    """Write the bundle under `temp`, verify it, and rename it to its final name in the
+    directory `into` holds; its id and size."""
     passphrase, recipients = keys
+    dir_fd, target = into
     # Recipients only: the first slot's passphrase is random and the slot is dropped before
     # the bundle is written with its entries.
     first = passphrase if passphrase is not None else rng(32).hex().encode()
@@ -218,42 +226,51 @@ def _write_and_verify(
         bundle.commit()
         _verify_from_drive(temp, verify_with, vault, names)
         try:
-            _rename_noreplace(temp, target)
+            _rename_noreplace(dir_fd, temp.name, target.name)
         except FileExistsError:
             raise ExistsError(
                 f"{target} appeared while exporting; the bundle was not written",
                 hint="choose another bundle name",
             ) from None
-        fsync_dir(target.parent)
-    with contextlib.suppress(OSError):
-        os.unlink(lock_path(temp))
-    return bundle_id
+        except FileNotFoundError:
+            raise LockerError(
+                f"{target.parent} is no longer the directory the export began in (was its "
+                "drive removed or unmounted?); no bundle was written",
+                hint="put the drive back and export again",
+            ) from None
+        fsync_dir(dir_fd)
+        size = os.stat(target.name, dir_fd=dir_fd).st_size
+    _remove_export(temp, dir_fd)  # its lock file
+    return bundle_id, size
 
 
-def _rename_noreplace(src: Path, dst: Path) -> None:
-    """Rename `src` to `dst`, or raise FileExistsError if `dst` exists: in one step, so a file
-    made at `dst` by someone else after any check is never replaced."""
+def _rename_noreplace(dir_fd: int, src: str, dst: str) -> None:
+    """Rename `src` to `dst` in the directory `dir_fd`, or raise FileExistsError if `dst`
+    exists: in one step, so a file made at `dst` by someone else after any check is never
+    replaced."""
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
     renameat2 = getattr(libc, "renameat2", None)  # glibc 2.28+, musl 1.2.4+
     if renameat2 is not None:
-        at_fdcwd, rename_noreplace = -100, 1
-        if renameat2(at_fdcwd, os.fsencode(src), at_fdcwd, os.fsencode(dst), rename_noreplace) == 0:
+        rename_noreplace = 1
+        if renameat2(dir_fd, os.fsencode(src), dir_fd, os.fsencode(dst), rename_noreplace) == 0:
             return
         err = ctypes.get_errno()
         if err not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # else: flag unsupported
-            raise OSError(err, os.strerror(err), str(dst))  # EEXIST: FileExistsError
+            raise OSError(err, os.strerror(err), dst)  # EEXIST: FileExistsError
     try:
-        os.link(src, dst)  # a new name never replaces one either
+        os.link(src, dst, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)  # never replaces a name either
     except OSError as exc:
         if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK):  # no hard links
             raise
-        if os.path.lexists(dst):
-            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(dst)) from None
-        os.rename(src, dst)
-        return
-    os.unlink(src)
+        try:
+            os.stat(dst, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            os.rename(src, dst, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            return
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), dst) from None
+    os.unlink(src, dir_fd=dir_fd)
 
 
 def _add_recipients(bundle: Vault, recipients: Sequence[bytes], rng: Random) -> list[Opener]:
@@ -335,15 +352,18 @@ def _record_export(temp: Path) -> Path:
     return record
 
 
-def _remove_export(temp: Path) -> None:
-    """Remove a temporary bundle and everything beside it that its writer made."""
-    with contextlib.suppress(OSError):
-        for name in os.listdir(temp.parent):
-            if name == temp.name or name.startswith(f".{temp.name}.tmp-"):
-                with contextlib.suppress(OSError):
-                    os.unlink(temp.parent / name)
-    with contextlib.suppress(OSError):
-        os.unlink(lock_path(temp))
+def _remove_export(temp: Path, dir_fd: int | None = None) -> None:
+    """Remove a temporary bundle and everything beside it that its writer made: in the
+    directory `temp` names and, if given, in the directory `dir_fd` (they differ when the
+    drive went away during the export)."""
+    for where in (None, dir_fd) if dir_fd is not None else (None,):
+        with contextlib.suppress(OSError):
+            for name in os.listdir(temp.parent if where is None else where):
+                if name in (temp.name, lock_path(temp).name) or name.startswith(
+                    f".{temp.name}.tmp-"
+                ):
+                    with contextlib.suppress(OSError):
+                        os.unlink(temp.parent / name if where is None else name, dir_fd=where)
 
 
 def clean_stale_exports(directory: Path) -> list[Path]:

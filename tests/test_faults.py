@@ -79,9 +79,9 @@ class FaultLayer:
         self.step("fsync")
         os.fsync(fd)
 
-    def replace(self, src: Any, dst: Any) -> None:
+    def replace(self, src: Any, dst: Any, **kwargs: Any) -> None:
         self.step("replace")
-        os.replace(src, dst)
+        os.replace(src, dst, **kwargs)
 
     def fdopen(self, fd: int, *args: Any, **kwargs: Any) -> _FaultyFile:
         return _FaultyFile(os.fdopen(fd, *args, **kwargs), self)

@@ -30,6 +30,7 @@ from locker.store.format import (
 )
 from locker.store.index import Entry, Index, decode_index, encode_for_writing, sealed_length
 from locker.store.keys import Unlocked
+from locker.store.safefs import NO_DIR_FSYNC
 from locker.store.sources import COPY_BLOCK, CopyCiphertext, Source
 
 Random = Callable[[int], bytes]
@@ -222,48 +223,80 @@ def write_container(
     def key_for(entry: Entry) -> bytes:
         return crypto.entry_key(master, container_id, entry.entry_id, entry.content_salt)
 
-    tmp = temp_path(path, rng(6).hex())
+    # Every step goes through one descriptor of the vault's directory, opened once: if the
+    # drive is unmounted (even lazily) or the directory is swapped during the save, no file
+    # lands in whatever directory the path names by then, and the rename and its fsync reach
+    # the directory the vault was read from (or fail there, on a pulled drive).
     try:
-        fd = os.open(
-            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
-        )
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
         raise _save_error(path, exc) from None
     try:
-        with os.fdopen(fd, "wb", buffering=COPY_BLOCK) as out:
-            out.write(body + mac)
-            out.write(index_ct)
-            for p in plan:
-                start = out.tell()
-                p.source.write_to(out, key_for, entry_aad(container_id, p.entry.entry_id), p.entry)
-                if out.tell() - start != p.entry.length:
-                    raise LockerError(
-                        f"internal error: entry {p.entry.name!r} has the wrong length"
-                    )
-            out.flush()
-            os.fsync(out.fileno())
-        verify_written(tmp, master, container_id, path)
-        if expect is not None and FileIdentity.of_path(path) != expect:
-            raise BusyError(
-                f"{path} was changed by another writer while this save was made; nothing was saved",
-                hint="locking needs a local file system; run the command again",
+        if expect is not None:
+            _check_identity(dir_fd, path, expect)  # before anything is written
+        tmp = temp_path(path, rng(6).hex()).name
+        try:
+            fd = os.open(
+                tmp,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o600,
+                dir_fd=dir_fd,
             )
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise _save_error(path, exc) from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    try:
-        fsync_dir(path.parent)
-    except OSError as exc:
+        except OSError as exc:
+            raise _save_error(path, exc) from None
+        try:
+            with os.fdopen(fd, "wb", buffering=COPY_BLOCK) as out:
+                out.write(body + mac)
+                out.write(index_ct)
+                for p in plan:
+                    start = out.tell()
+                    aad = entry_aad(container_id, p.entry.entry_id)
+                    p.source.write_to(out, key_for, aad, p.entry)
+                    if out.tell() - start != p.entry.length:
+                        raise LockerError(
+                            f"internal error: entry {p.entry.name!r} has the wrong length"
+                        )
+                out.flush()
+                os.fsync(out.fileno())
+            verify_written(dir_fd, tmp, master, container_id, path)
+            if expect is not None:
+                _check_identity(dir_fd, path, expect)
+            os.replace(tmp, path.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dir_fd)
+            raise _save_error(path, exc) from None
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dir_fd)
+            raise
+        try:
+            os.fsync(dir_fd)
+        except OSError as exc:
+            if exc.errno in NO_DIR_FSYNC:
+                return
+            raise LockerError(
+                f"saved {path}, but syncing its directory {path.parent} failed: {exc.strerror}",
+                hint="the new file may not survive a power loss; check the disk",
+            ) from None
+    finally:
+        os.close(dir_fd)
+
+
+def _check_identity(dir_fd: int, path: Path, expect: FileIdentity) -> None:
+    """Refuse to replace anything but the vault file the caller opened, in its directory."""
+    now = FileIdentity.at(dir_fd, path.name)
+    if now is None:
         raise LockerError(
-            f"saved {path}, but syncing its directory {path.parent} failed: {exc.strerror}",
-            hint="the new file may not survive a power loss; check the disk",
-        ) from None
+            f"cannot save {path}: the vault file is no longer there (was its drive removed or "
+            "unmounted?); nothing was saved",
+            hint="put the drive back, then run 'locker recover' if a mount was interrupted",
+        )
+    if now != expect:
+        raise BusyError(
+            f"{path} was changed by another writer while this save was made; nothing was saved",
+            hint="locking needs a local file system; run the command again",
+        )
 
 
 def _save_error(path: Path, exc: OSError) -> LockerError:
@@ -271,11 +304,13 @@ def _save_error(path: Path, exc: OSError) -> LockerError:
     return LockerError(f"cannot save {path}{where}: {exc.strerror or exc}; the vault is unchanged")
 
 
-def verify_written(tmp: Path, master: bytes | bytearray, container_id: bytes, path: Path) -> None:
-    """Read a just-written container back as a reader would, through a new descriptor
-    (some FUSE file systems return stale data through the writing one): header, MAC, index,
-    size."""
-    fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+def verify_written(
+    dir_fd: int, tmp: str, master: bytes | bytearray, container_id: bytes, path: Path
+) -> None:
+    """Read the just-written container `tmp` (in `dir_fd`) back as a reader would, through a
+    new descriptor (some FUSE file systems return stale data through the writing one): header,
+    MAC, index, size."""
+    fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
     try:
         _verify_fd(fd, master, container_id, path)
     finally:
@@ -315,22 +350,11 @@ class FileIdentity:
         return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
     @classmethod
-    def of_path(cls, path: Path) -> FileIdentity | None:
+    def at(cls, dir_fd: int, name: str) -> FileIdentity | None:
         try:
-            return cls.of(os.stat(path, follow_symlinks=False))
+            return cls.of(os.stat(name, dir_fd=dir_fd, follow_symlinks=False))
         except FileNotFoundError:
             return None
-
-
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    except OSError as exc:  # some filesystems (FAT through FUSE) refuse fsync on directories
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
-            raise
-    finally:
-        os.close(fd)
 
 
 _TEMP_HEX = 12

@@ -122,7 +122,7 @@ def write_file(
                     os.unlink(tmp, dir_fd=dir_fd)
             raise
         if durable:
-            _fsync_dir(dir_fd)
+            fsync_dir(dir_fd)
         if written is not None:
             written.add(key)
         return os.stat(leaf, dir_fd=dir_fd, follow_symlinks=False)
@@ -162,12 +162,16 @@ def _link(fd: int, dir_fd: int, leaf: str, name: str) -> None:
         raise ExistsError(f"{name} already exists", hint="pass --force to replace it") from None
 
 
-def _fsync_dir(dir_fd: int) -> None:
-    """Make the new name durable; some file systems (FAT through FUSE) cannot sync a directory."""
+# What fsync of a directory says on file systems that cannot sync one (FAT through FUSE).
+NO_DIR_FSYNC = (errno.EINVAL, errno.ENOTSUP, errno.EBADF)
+
+
+def fsync_dir(dir_fd: int) -> None:
+    """Make the new name durable where the file system can."""
     try:
         os.fsync(dir_fd)
     except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+        if exc.errno not in NO_DIR_FSYNC:
             raise
 
 
