@@ -61,6 +61,7 @@ class Exported:
     names: list[str]
     size: int
     drive: drives.Drive | None
+    unlogged: str | None = None  # why the export is not in the audit log, if it is not
 
 
 @dataclass
@@ -145,8 +146,10 @@ def export(
     """Write the entries `names` of `vault` into a new bundle at `target` and verify it there.
 
     The bundle opens with `passphrase` and with each of the X25519 `recipients`' identities
-    (at least one of the two). Records an "export" event in `vault` (opened for writing) and
-    commits it.
+    (at least one of the two). `vault` may be open for reading only, beside a mount or another
+    writer: what it reads is its last saved state. The "export" event is left beside it for
+    its next save to merge into the audit log (store/deferred.py), so the vault is not
+    rewritten.
     """
     if passphrase is None and not recipients:
         raise UsageError("a bundle needs a passphrase or a recipient")
@@ -189,9 +192,12 @@ def export(
         os.close(dir_fd)
         with contextlib.suppress(OSError):
             os.unlink(record)
-    vault.record("export", tuple(names), f"bundle {bundle_id} to {target}")
-    vault.commit()
-    return Exported(target, bundle_id, names, size, drive)
+    done = Exported(target, bundle_id, names, size, drive)
+    try:
+        vault.record_deferred("export", tuple(names), f"bundle {bundle_id} to {target}")
+    except LockerError as exc:
+        done.unlogged = str(exc)
+    return done
 
 
 def _write_and_verify(

@@ -24,7 +24,7 @@ from locker.errors import (
     UsageError,
 )
 from locker.store import container as ct
-from locker.store import keys
+from locker.store import deferred, keys
 from locker.store.container import Container, Planned, Reencrypt, Sealed
 from locker.store.format import (
     SLOT_KIND_NAMES,
@@ -299,7 +299,34 @@ class Vault(SlotMethods):
         return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
 
     def log(self) -> list[LogEvent]:
-        return list(self._container.index.log)
+        """The audit log, with the events that wait beside the vault for its next save."""
+        return self._merged_log(self._deferred())
+
+    def _deferred(self) -> deferred.Pending:
+        c = self._container
+        return deferred.read(self.path, c.container_id, c.unlocked.master)
+
+    def _merged_log(self, pending: deferred.Pending) -> list[LogEvent]:
+        log = self._container.index.log
+        new = [e for e in pending.events if e not in log]  # one merged before, left behind
+        return sorted(log + new, key=lambda e: e.time) if new else list(log)
+
+    def record_deferred(self, event: str, names: tuple[str, ...] = (), detail: str = "") -> None:
+        """Put an audit-log event beside the vault without rewriting it (no writer lock
+        needed): the next save merges it into the log (store/deferred.py)."""
+        c = self._container
+        try:
+            deferred.write(
+                self.path,
+                c.container_id,
+                c.unlocked.master,
+                _event(self._clock, event, names, detail),
+                self._rng,
+            )
+        except OSError as exc:
+            raise LockerError(
+                f"cannot record the {event} in the audit log beside {self.path}: {exc.strerror}"
+            ) from None
 
     @property
     def container_id(self) -> bytes:
@@ -492,7 +519,8 @@ class Vault(SlotMethods):
         self._require_writer()
         check_tree(list(self._staged))
         old = self._container
-        log = old.index.log + self._pending_log
+        pending = self._deferred()
+        log = self._merged_log(pending) + self._pending_log
         index = Index([], log, *self._slot_index())
         plan = [Planned(s.entry, s.source) for s in self._staged.values()]
         ct.write_container(
@@ -522,3 +550,4 @@ class Vault(SlotMethods):
             old.unlocked.forget()
         old.close()
         self._reset_staging()
+        deferred.remove(self.path, pending.files)

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import LOCKER, PASSPHRASE, Places, locker_env, require
+from conftest import LOCKER, PASSPHRASE, SMALL_KDF_FLAGS, Places, locker_env, require
 
+from locker.store import deferred
 from locker.vault import Vault
 
 Run = Callable[..., "subprocess.CompletedProcess[bytes]"]
@@ -626,3 +627,41 @@ def test_hardening_makes_the_process_undumpable(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, check=True, env=locker_env(tmp_path)
     ).stdout
     assert out.split(maxsplit=2) == [b"1", b"0", b"(0, 0)\n"]
+
+
+def test_export_while_mounted_and_the_mounts_later_saves_lose_nothing(
+    mount: Callable[..., Mount], lk: Run, vault: Path, tmp_path: Path
+) -> None:
+    """A USB backup taken while working in a mount (issue 13): the export reads the vault as
+    the mount last saved it, does not wait for or rewrite it, and its audit event joins the
+    log with the mount's next save."""
+    mnt = mount("--idle", "60")
+    (mnt.dir / "a.txt").write_bytes(b"alpha 2\n")
+    assert eventually(lambda: contents(vault)["a.txt"] == b"alpha 2\n", 3)
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    bpw = tmp_path / "bundle-pw"
+    bpw.write_bytes(b"a different bundle passphrase\n")
+    bpw.chmod(0o600)
+    done = lk("export", stick / "b.locker", "--bundle-passphrase-file", bpw, *SMALL_KDF_FLAGS)
+    assert done.returncode == 0, done.stderr
+    assert b"verified: 5 entries" in done.stdout
+    with Vault.open(stick / "b.locker", b"a different bundle passphrase") as b:
+        assert b.read_bytes("a.txt") == b"alpha 2\n"
+    assert log_events(lk)[-1]["event"] == "export"  # shown before the mount saves again
+
+    (mnt.dir / "after.txt").write_bytes(b"written after the export\n")
+    assert eventually(lambda: "after.txt" in contents(vault), 3)
+    assert lk("lock").returncode == 0
+    code, _, err = mnt.wait()
+    assert code == 0, err
+    assert contents(vault) == {
+        "a.txt": b"alpha 2\n",
+        "after.txt": b"written after the export\n",
+        "c.env": b"TOKEN=1\n",
+        "d.txt": b"delta\n",
+        "sub/deep/b.key": b"-----BEGIN KEY-----\n",
+    }
+    kinds = [e["event"] for e in log_events(lk)]
+    assert kinds.count("export") == 1 and kinds[-1] == "lock"
+    assert [n for n in os.listdir(vault.parent) if deferred.is_event_of(vault, n)] == []

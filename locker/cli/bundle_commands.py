@@ -57,7 +57,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     weak = weak_kdf_warning(cost)
     if weak:
         prompts.warn(weak)
-    with open_vault(args, write=True, purpose="export") as v:
+    # For reading only: an export runs beside a mount or another writer (a USB backup taken
+    # while working in a mount), reads the vault as last saved, and does not rewrite it.
+    with open_vault(args) as v:
         names = bundle.select(v, args.names)
         if not names:
             raise UsageError("the vault holds no entries; nothing to export")
@@ -79,6 +81,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         f"verified: {plural(len(names), 'entry', 'entries')} read back from {done.path} "
         f"({size_text(done.size)}; bundle {done.bundle_id})"
     )
+    if done.unlogged:
+        prompts.warn(f"{done.unlogged}; the bundle is complete")
     if recipients:
         who = f"the identity of {plural(len(recipients), 'recipient')}"
         print(f"opens with {who}" + (" or the passphrase" if secret is not None else " only"))

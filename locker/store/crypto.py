@@ -92,6 +92,11 @@ def header_mac_key(master: bytes | bytearray, container_id: bytes) -> bytes:
     return hkdf(master, container_id, b"header-mac")
 
 
+def deferred_log_key(master: bytes | bytearray, container_id: bytes) -> bytes:
+    """Seals the audit events a reader leaves beside the vault for its next save."""
+    return hkdf(master, container_id, b"deferred-log")
+
+
 def entry_key(
     master: bytes | bytearray, container_id: bytes, entry_id: bytes, content_salt: bytes
 ) -> bytes:

@@ -257,29 +257,33 @@ def decode_index(data: bytes, data_section_length: int) -> Index:
         check_tree([e.name for e in entries])
     except InvalidNameError as exc:
         raise FormatError(f"index holds conflicting names: {exc}") from None
-    log_keys = {"time", "event", "names", "user", "host", "detail"}
-    log = []
-    for raw in top["log"]:
-        d = _want(raw, log_keys, "log event")
-        names = d["names"]
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise FormatError("index log event names are not a list of strings")
-        log.append(
-            LogEvent(
-                time=_int(d["time"], "time", -(2**62), 2**62),
-                event=_str(d["event"], "event"),
-                names=tuple(names),
-                user=_str(d["user"], "user"),
-                host=_str(d["host"], "host"),
-                detail=_str(d["detail"], "detail"),
-            )
-        )
+    log = [decode_log_event(raw) for raw in top["log"]]
     if len(log) > MAX_LOG_EVENTS:
         raise FormatError(f"index log holds more than {MAX_LOG_EVENTS} events")
     labels = _str_map(top["slots"], "slots")
     for key in labels:
         _hex(key, SLOT_ID_SIZE, "slots key")
     return Index(entries, log, labels, _str_map(top["settings"], "settings"))
+
+
+def encode_log_event(ev: LogEvent) -> bytes:
+    return canonical_json(_event_json(ev))
+
+
+def decode_log_event(raw: Any) -> LogEvent:
+    """One log event from its parsed JSON, checked like every part of the index."""
+    d = _want(raw, {"time", "event", "names", "user", "host", "detail"}, "log event")
+    names = d["names"]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise FormatError("index log event names are not a list of strings")
+    return LogEvent(
+        time=_int(d["time"], "time", -(2**62), 2**62),
+        event=_str(d["event"], "event"),
+        names=tuple(names),
+        user=_str(d["user"], "user"),
+        host=_str(d["host"], "host"),
+        detail=_str(d["detail"], "detail"),
+    )
 
 
 CHUNK_SIZE = 64 * 1024

@@ -1,0 +1,116 @@
+"""Audit events recorded without rewriting the vault (docs/FORMAT.md, section 12).
+
+A command that only reads the vault but must still be in its audit log (`export`, which runs
+beside a mount that holds the writer lock) seals its event into a small file beside the
+vault, `.<vault name>.event-<16 hex digits>`, under a key derived from the master key. The
+next save of the vault, by whichever writer, merges every such event into the log and then
+removes the files; until then `locker log` shows them too. A file that does not open under
+the vault's key (damaged, forged, or sealed under a master key a rekey has since replaced)
+is ignored and left in place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from locker.errors import LockerError
+from locker.store import crypto
+from locker.store.index import LogEvent, decode_log_event, encode_log_event
+from locker.store.safefs import open_dir, write_file
+
+MAGIC = b"LOCKEREV1\n"
+MAX_SIZE = 64 * 1024  # an event names at most 100 entries: far below this
+_TOKEN_HEX = 16
+
+
+def _prefix(vault: Path) -> str:
+    return f".{vault.name}.event-"
+
+
+def is_event_of(vault: Path, name: str) -> bool:
+    """Whether `name` is exactly one of `vault`'s deferred event files."""
+    token = name[len(_prefix(vault)) :]
+    return (
+        name.startswith(_prefix(vault))
+        and len(token) == _TOKEN_HEX
+        and all(c in "0123456789abcdef" for c in token)
+    )
+
+
+def _aad(container_id: bytes, name: str) -> bytes:
+    # The file's name is authenticated: an event renamed (to be merged twice) fails to open.
+    return container_id + name.encode("utf-8", "surrogateescape")
+
+
+def write(
+    vault: Path,
+    container_id: bytes,
+    master: bytes | bytearray,
+    event: LogEvent,
+    rng: Callable[[int], bytes],
+) -> Path:
+    """Seal `event` into a new file beside `vault`; it appears only complete and synced."""
+    name = _prefix(vault) + rng(_TOKEN_HEX // 2).hex()
+    nonce = rng(crypto.NONCE_SIZE)
+    key = crypto.deferred_log_key(master, container_id)
+    sealed = crypto.seal(key, nonce, encode_log_event(event), _aad(container_id, name))
+    dir_fd = open_dir(vault.parent, follow=True)
+    try:
+        write_file(dir_fd, name, [MAGIC + nonce + sealed])
+    finally:
+        os.close(dir_fd)
+    return vault.with_name(name)
+
+
+@dataclass
+class Pending:
+    """The deferred events found beside a vault, oldest first, and the files holding them."""
+
+    events: list[LogEvent] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+
+def read(vault: Path, container_id: bytes, master: bytes | bytearray) -> Pending:
+    """Every deferred event of `vault` that opens under its key; the rest are skipped."""
+    try:
+        listing = sorted(n for n in os.listdir(vault.parent) if is_event_of(vault, n))
+    except OSError:
+        return Pending()
+    key = crypto.deferred_log_key(master, container_id)
+    found: list[tuple[LogEvent, str]] = []
+    for name in listing:
+        event = _open(vault.with_name(name), key, _aad(container_id, name))
+        if event is not None:
+            found.append((event, name))
+    found.sort(key=lambda item: item[0].time)
+    return Pending([e for e, _ in found], [n for _, n in found])
+
+
+def _open(path: Path, key: bytes, aad: bytes) -> LogEvent | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with open(fd, "rb") as f:
+        blob = f.read(MAX_SIZE + 1)
+    head = len(MAGIC) + crypto.NONCE_SIZE
+    if len(blob) > MAX_SIZE or not blob.startswith(MAGIC):
+        return None
+    try:
+        plain = crypto.open_sealed(key, blob[len(MAGIC) : head], blob[head:], aad, "event")
+        return decode_log_event(json.loads(plain))
+    except (LockerError, ValueError):
+        return None
+
+
+def remove(vault: Path, files: list[str]) -> None:
+    """Remove merged event files. One left behind (the save was killed just after the rename)
+    is merged again by the next save, which drops it as a duplicate of what the log holds."""
+    for name in files:
+        with contextlib.suppress(OSError):
+            os.unlink(vault.with_name(name))
