@@ -428,6 +428,14 @@ class Vault(SlotMethods):
         small = data if len(data) <= RECOGNISE_LIMIT else None
         self._new_content(name, len(data), Plaintext(data), force, small)
 
+    def set_attr(self, name: str, key: str, value: str) -> None:
+        """Stage a new value of one index attribute of `name`; its content stays as it is."""
+        self._require_writer()
+        if name not in self._staged:
+            raise NotFoundError(f"no entry named {name!r}", hint="'locker ls' lists the entries")
+        staged = self._staged[name]
+        staged.entry.attrs = {**staged.entry.attrs, key: value}  # never the saved entry's dict
+
     def remove(self, name: str) -> None:
         self._require_writer()
         if name not in self._staged:

@@ -34,7 +34,9 @@ def _days(value: str, flag: str) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     within = _days(args.expiring_within, "--expiring-within")
     rotate = _days(args.rotate_after, "--rotate-after")
-    with open_vault(args) as v:
+    with open_vault(args, write=args.refresh, purpose="inspect --refresh") as v:
+        if args.refresh:
+            _refresh(v)
         entries = v.entries()
     now = time.time()
     items = kin.report(entries, now, within, rotate)
@@ -49,6 +51,21 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     else:
         _print_table(items, now, len(entries))
     return EXIT_ATTENTION if any(i.attention for i in items) else EXIT_OK
+
+
+def _refresh(v: Vault) -> None:
+    """`inspect --refresh`: facts for the entries that have none, saved in one commit. What it
+    did goes to stderr: stdout stays the report (JSON or metrics for a script)."""
+    from locker.know.facts import refresh
+
+    found = refresh(v)
+    if found:
+        v.record("refresh", tuple(found), "facts recognised for entries that had none")
+        v.commit()
+    sys.stderr.write(
+        f"locker: note: recognised {plural(len(found), 'entry', 'entries')} that had no facts"
+        + (f": {', '.join(printable(n) for n in found)}\n" if found else "\n")
+    )
 
 
 def _write_metrics(path: Path, data: bytes) -> None:

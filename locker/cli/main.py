@@ -510,6 +510,12 @@ def _know_commands(command: Callable[..., argparse.ArgumentParser], common: _Par
         metavar="DAYS",
         help="attention when a key is older than DAYS (default 365)",
     )
+    p.add_argument(
+        "--refresh",
+        action="store_true",
+        help="first recognise entries that have no facts yet (added before locker knew "
+        "what they hold) and save their facts: decrypts those entries only",
+    )
 
     p = command(
         "run",

@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from locker.text import plural
-from locker.vault import FACTS_ATTR, RECOGNISE_LIMIT, Recogniser
+from locker.vault import FACTS_ATTR, RECOGNISE_LIMIT, Recogniser, Vault
 
 # Entries larger than this are plain files: no key, certificate or env file is this big, and
 # recognising must not read a disk image into memory.
@@ -52,6 +52,23 @@ def recognise_to_attr(data: bytes, name: str) -> str | None:
 def recogniser() -> Recogniser:
     """The callable a writing vault is given (CLI, mount sync, recover, import)."""
     return recognise_to_attr
+
+
+def refresh(vault: Vault) -> list[str]:
+    """Recognise the saved entries that have no facts (added before locker recognised
+    anything, or by a writer without a recogniser) and stage the facts found; returns their
+    names. Only those entries are decrypted, and only those small enough to be recognised. A
+    plain file has no facts either, so it is read again by each refresh: a refresh is asked
+    for, never part of an ordinary save."""
+    found = []
+    for e in vault.entries():
+        if FACTS_ATTR in e.attrs or e.size > MAX_RECOGNISED_SIZE:
+            continue
+        attr = recognise_to_attr(vault.read_bytes(e.name), e.name)
+        if attr is not None:
+            vault.set_attr(e.name, FACTS_ATTR, attr)
+            found.append(e.name)
+    return found
 
 
 def summary(facts: Facts | None) -> str:
