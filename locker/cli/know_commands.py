@@ -34,7 +34,7 @@ def _days(value: str, flag: str) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     within = _days(args.expiring_within, "--expiring-within")
     rotate = _days(args.rotate_after, "--rotate-after")
-    with open_vault(args, write=args.refresh, purpose="inspect --refresh") as v:
+    with open_vault(args, write=args.refresh, purpose="refresh") as v:
         if args.refresh:
             _refresh(v)
         entries = v.entries()
