@@ -25,6 +25,7 @@ from locker.mount import process, sync, tracker
 from locker.mount import runtime as rt
 from locker.mount import session as m
 from locker.mount.drive_watch import mount_note
+from locker.mount.locking import LockResult
 from locker.mount.process import harden_process
 from locker.text import duration, iso_time, plural
 
@@ -144,7 +145,7 @@ def cmd_mount(args: argparse.Namespace) -> int:
     return EXIT_ERROR if result.kept or result.not_wiped else EXIT_OK
 
 
-def _report_left(root: Path, result: m.LockResult) -> int:
+def _report_left(root: Path, result: LockResult) -> int:
     """What the lock left in the directory, and why: files the vault could not take (kept for
     `locker recover`) and names the wipe could not remove."""
     if not result.kept and not result.not_wiped:

@@ -5,8 +5,9 @@ Linux), syncs changes back into the vault debounced (each sync one atomic commit
 event), keeps idle and hard deadlines on both the monotonic and the wall clock, and locks:
 final sync, overwrite and unlink every file, remove the directories, drop the journal record.
 
-What changed and how it is saved is the sync planner's (`sync.Syncer`); deadlines and events
-are the tracker's. The clock and the observer are injected: tests drive `poll()` by hand.
+What changed and how it is saved is the sync planner's (`sync.Syncer`); the lock sequence is
+`locking.LockMethods`', which `Session` inherits; deadlines and events are the tracker's. The
+clock and the observer are injected: tests drive `poll()` by hand.
 """
 
 from __future__ import annotations
@@ -16,18 +17,16 @@ import errno
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
 
 from locker.errors import LockerError
 from locker.mount import directory as mountdir
 from locker.mount import journal as jn
-from locker.mount import process
 from locker.mount import scan as sc
 from locker.mount.drive_watch import REASON_DRIVE_GONE, DriveGoneError, DriveWatch
+from locker.mount.locking import REASON_COMMAND, LockMethods
 from locker.mount.sync import Known, SavedCounts, Syncer, SyncResult
 from locker.mount.tracker import (
     DEFAULT_IDLE,
@@ -41,11 +40,9 @@ from locker.mount.tracker import (
     Tracker,
     watchdog_observer,
 )
-from locker.text import plural
 from locker.vault import Vault
 
 RETRY_AFTER = 5.0
-REASON_COMMAND = "locker lock"
 REASON_DIR_GONE = "mount directory removed"
 SIGNAL_REASONS = {
     signal.SIGINT: "SIGINT",
@@ -56,20 +53,10 @@ SIGNAL_REASONS = {
 LOCK_SIGNAL = signal.SIGUSR1  # what `locker lock` sends
 
 
-@dataclass
-class LockResult:
-    reason: str
-    synced: sc.Changes
-    holders: list[process.Holder]
-    wiped: int
-    kept: dict[str, str] = field(default_factory=dict)  # left for `locker recover`, and why
-    not_wiped: list[str] = field(default_factory=list)  # what the wipe could not remove, and why
-
-
 Notify = Callable[[str], None]
 
 
-class Session:
+class Session(LockMethods):
     """One mount of one vault (opened for writing with purpose "mount") at `root`."""
 
     def __init__(
@@ -265,128 +252,6 @@ class Session:
             observer.stop()
             observer.join(timeout=5)
 
-    def lock(self, reason: str) -> LockResult:
-        """Final sync (with the lock event), name processes that still hold files, wipe.
-
-        The journal record says "locking" and names the holders before anything is wiped, so
-        `locker lock` in another shell can report them. Nothing is wiped before the record says
-        "wiping" (with the files kept, if any, and no file that is in the vault left listed as
-        one the mount deleted): if that cannot be written, not even as an empty marker, nothing
-        is wiped at all. Files the final sync could not save (unreadable, still being written,
-        a name the vault refuses) are kept for `locker recover`, which is what `kept` in the
-        result lists. If the final sync fails altogether, `_lock_after_failed_sync` decides.
-        When `locker lock` asked, the record is left in state "locked" with the outcome, for it
-        to read and remove.
-        """
-        self.stop_watching()
-        holders = process.find_holders(self.root)
-        self.record.state = jn.STATE_LOCKING
-        self.record.holders = [asdict(h) for h in holders]
-        self._save_journal()
-        detail = reason
-        if holders:
-            detail += "; still open in " + ", ".join(f"{h.pid} ({h.command})" for h in holders)
-        try:
-            result = self.sync(final=("lock", detail[:500]), strict=True)
-        except (LockerError, OSError) as exc:
-            return self._lock_after_failed_sync(exc, reason, holders)
-        for name, why in sorted(result.unsaved.items()):
-            self.notify(f"warning: {name} is kept, not saved: {why}")
-        return self._wipe(reason, holders, result.changes, result.unsaved, gone=[])
-
-    def _wipe(
-        self,
-        reason: str,
-        holders: list[process.Holder],
-        synced: sc.Changes,
-        kept: dict[str, str],
-        gone: list[str],
-    ) -> LockResult:
-        """Put "wiping" on record (what stays, and what it is compared with), then wipe."""
-        if not self.root_intact():
-            self.journal.remove(self.record.mount_id)
-            return LockResult(reason, synced, holders, 0)
-        self.record.state = jn.STATE_WIPING
-        self.record.kept = sorted(kept)
-        self.record.files = {
-            n: k.sha256 for n, k in self.known.items() if n in gone or _under(n, self.record.kept)
-        }
-        self._record_wiping()
-        wiped = mountdir.wipe_tree(
-            self.root,
-            remove_root=self.record.created_dir and not kept,
-            expect=self._root_id,
-            keep=frozenset(kept),
-        )
-        for what in wiped.left:
-            self.notify(f"warning: could not wipe {what}")
-        if wiped.left:
-            self.record.error = "could not wipe " + "; ".join(wiped.left)
-        self.record.wiped = wiped.count
-        if kept or wiped.left:
-            self._save_journal()  # stays for `locker recover`
-        elif reason == REASON_COMMAND:
-            self.record.state = jn.STATE_LOCKED
-            self.known.clear()
-            self.record.finished = time.time()
-            self._save_journal()
-        else:
-            self.journal.remove(self.record.mount_id)
-        return LockResult(reason, synced, holders, wiped.count, dict(kept), wiped.left)
-
-    def _record_wiping(self) -> None:
-        """Write the "wiping" record, or failing that (a full tmpfs) the empty marker that says
-        the same when nothing is kept; raise if neither is on record: then nothing is wiped."""
-        try:
-            self.journal.write(self.record)
-            return
-        except OSError as exc:
-            problem = exc.strerror or str(exc)
-        if not self.record.kept and not self.record.files:
-            try:
-                self.journal.mark_wiping(self.record.mount_id)
-                return
-            except OSError:
-                pass
-        raise LockerError(
-            f"cannot record the lock in the mount journal ({problem}); nothing was wiped",
-            hint=f"{self.root} still holds the files: free space in "
-            f"{self.journal.directory}, then run 'locker recover'",
-        )
-
-    def _lock_after_failed_sync(
-        self, exc: BaseException, reason: str, holders: list[process.Holder]
-    ) -> LockResult:
-        """The final sync failed: wipe every file whose content the vault holds as it is, keep
-        only those with unsaved changes, and raise saying which. If nothing is unsaved, the
-        lock goes on (only its audit event is missing). The names that stay, and the deletions
-        the vault did not take, are on record before anything is wiped."""
-        scan = sc.steady_scan(self.root, self.known) if self.root_intact() else sc.Scan()
-        kept = {n.rstrip("/") or ".": why for n, why in scan.unreadable.items()}
-        for name in sorted(scan.files):
-            known = self.known.get(name)
-            try:
-                same = known is not None and sc.sha256_file(self.root / name) == known.sha256
-            except OSError:
-                same = False
-            if not same:
-                kept[name] = "not saved"
-        gone = sorted(
-            n for n in self.known if n not in scan.files and not scan.hides(n) and not scan.vanished
-        )
-        if not kept and not gone:
-            self.notify(f"warning: the lock could not be recorded in the vault ({exc})")
-            return self._wipe(reason, holders, sc.Changes(), {}, [])
-        self.record.error = str(exc)
-        result = self._wipe(reason, holders, sc.Changes(), kept, gone)
-        unsaved = [*kept, *(f"{n} (deleted)" for n in gone)]
-        raise LockerError(
-            f"could not save the mount directory into the vault: {exc}; wiped "
-            f"{plural(result.wiped, 'unchanged file')}, kept {plural(len(unsaved), 'file')} "
-            f"with unsaved changes: {', '.join(unsaved)}",
-            hint=f"they are still in {self.root}: fix the problem, then run 'locker recover'",
-        ) from None
-
     def abort(self) -> None:
         """Start-up failed before anything could have been changed: wipe without syncing."""
         self.stop_watching()
@@ -413,8 +278,3 @@ def install_signal_handlers(session: Session) -> Callable[[], None]:
             signal.signal(sig, old)
 
     return restore
-
-
-def _under(name: str, kept: list[str]) -> bool:
-    """`name` is one of the kept names or inside a kept directory."""
-    return any(name == k or name.startswith(k + "/") for k in kept)
