@@ -7,7 +7,7 @@ import os
 import stat
 import subprocess
 import sys
-import time
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -356,13 +356,38 @@ def test_sync_error_is_retried_later(session: tuple[m.Session, Clocks]) -> None:
 # -- the real watchdog observer: what counts as activity ------------------------------------------
 
 
-def wait_for(predicate: object, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return True
-        time.sleep(0.02)
-    return False
+class Settling:
+    """The real watchdog observer, with a barrier: `settle()` makes a file in the mount and
+    removes it, and returns once the observer has passed that removal on. inotify delivers a
+    watch's events in order, so by then every event of what was done before has reached the
+    tracker; the barrier's own events (and the root directory's "modified") do not."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.marker = root / ".settle"
+        self._seen = 0
+        self._cond = threading.Condition()
+
+    def factory(self, root: Path, sink: tracker.EventSink) -> tracker.Observer:
+        def passed_on(kind: str, path: str, is_dir: bool) -> None:
+            if path == str(self.marker):
+                if kind == "deleted":
+                    with self._cond:
+                        self._seen += 1
+                        self._cond.notify_all()
+                return
+            if path != str(root):
+                sink(kind, path, is_dir)
+
+        return tracker.watchdog_observer(root, passed_on)
+
+    def settle(self) -> None:
+        with self._cond:
+            target = self._seen + 1
+        self.marker.write_bytes(b"")
+        self.marker.unlink()
+        with self._cond:
+            assert self._cond.wait_for(lambda: self._seen >= target, timeout=120)
 
 
 def test_real_observer_reads_count_own_reads_do_not(filled_vault: Path, tmp_path: Path) -> None:
@@ -371,26 +396,36 @@ def test_real_observer_reads_count_own_reads_do_not(filled_vault: Path, tmp_path
     rt.ensure_private_dir(journal_dir)
     root = tmp_path / "mnt-real"
     root.mkdir(mode=0o700)
+    watch = Settling(root)
     with Vault.open(filled_vault, PASSPHRASE, write=True, purpose="mount") as vault:
-        s = m.Session(vault, root, journal=jn.Journal(journal_dir), idle=60, clock=clocks.clock())
+        s = m.Session(
+            vault,
+            root,
+            journal=jn.Journal(journal_dir),
+            idle=60,
+            clock=clocks.clock(),
+            observer_factory=watch.factory,
+        )
         s.start()
         try:
             clocks.advance(10)
-            time.sleep(0.3)
+            watch.settle()
             assert s.tracker.events == 0  # materialising raised no events: watching began after
             assert s.deadlines.idle_left() == 50
             (root / "a.txt").read_bytes()  # a user's read: open + close_nowrite
-            assert wait_for(lambda: s.deadlines.idle_left() == 60)
-            before = s.tracker.events
+            watch.settle()
+            read_events = s.tracker.events
+            assert read_events >= 1
+            assert s.deadlines.idle_left() == 60
             (root / "a.txt").write_bytes(b"edited")  # opened, modified, closed
-            assert wait_for(lambda: s.tracker.events >= before + 3)
-            time.sleep(0.2)
+            watch.settle()
+            assert s.tracker.events >= read_events + 3
             clocks.advance(5)  # the edit was at t=10; now t=15
             assert s.tracker.sync_due()
             seen = s.tracker.events
             s.poll()  # syncs: reads a.txt itself
             assert s.syncs == 1
-            time.sleep(0.3)  # let the events of locker's own read arrive
+            watch.settle()  # the events of locker's own read have arrived
             assert s.tracker.events == seen
             assert s.deadlines.idle_left() == 55  # still measured from the user's edit
         finally:
