@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -97,8 +98,8 @@ def _mount_peak_mib(
     vault: Path, pwfile: Path, env: dict[str, str], report: Path, move_in: list[Path]
 ) -> tuple[float, str]:
     """Run `locker mount` under the wrapper, move `move_in` into its directory at once, wait
-    until a sync has saved every one of them, lock with `locker lock`; return its peak RSS in
-    MiB and what it printed."""
+    until a sync has saved every one of them, lock it (SIGTERM); return its peak RSS in MiB and
+    what it printed."""
     command = [*LOCKER, "--vault", vault, "--passphrase-file", pwfile, "mount"]
     proc = subprocess.Popen(
         [sys.executable, "-c", WRAPPER, report, *command],
@@ -122,16 +123,14 @@ def _mount_peak_mib(
             printed.append(line)
             if " synced: " in line:
                 waiting -= {n for n in waiting if f"added {n}" in line}
-        done = subprocess.run(
-            [*LOCKER, "lock", "--vault", vault], env=env, capture_output=True, check=False
-        )
-        assert done.returncode == 0, done.stderr
-        out, err = proc.communicate(timeout=120)
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        os.kill(int(children[0]), signal.SIGTERM)  # the mount under the wrapper: lock
+        out, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err
         return int(report.read_text()) / 1024, "".join(printed) + out.decode()
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, 9)
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
 
 
