@@ -20,19 +20,18 @@ from textual.app import App, SuspendNotSupported, SystemCommand
 from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
 from locker.errors import describe
 from locker.mount.tracker import DEFAULT_IDLE, DEFAULT_MAX_TIME, Clock, Deadlines
-from locker.store.format import KdfCost
-from locker.tui.messages import MountLocked
-from locker.tui.screens.dialogs import RevealModal
 from locker.tui.screens.unlock import CreateScreen, UnlockScreen
-from locker.tui.widgets.status import StatusBar
-from locker.tui.words import debug_trace
+from locker.tui.words import debug_trace, reported
 
 if TYPE_CHECKING:
     from locker.mount.edit import Editor
     from locker.mount.session import Session
+    from locker.store.format import KdfCost
+    from locker.tui.messages import MountLocked
     from locker.vault import Vault
 
 WARN_BEFORE = 30.0
@@ -143,7 +142,10 @@ class LockerApp(App[None]):
         self.call_later(self._locked, message.reason, message.summary)
 
     async def _locked(self, reason: str, summary: str) -> None:
-        self._close_vault()
+        try:
+            self._close_vault()  # the app forgets the vault first: locked even if close fails
+        except Exception as exc:
+            self.report(exc)
         while len(self.screen_stack) > 2:
             await self.pop_screen()
         await self.switch_screen(UnlockScreen())
@@ -176,9 +178,12 @@ class LockerApp(App[None]):
                 return screen.session
         return None
 
+    @reported
     def tick(self) -> None:
         """Every second: deadlines, the warning before the lock, the clipboard, the reveal."""
+        from locker.tui.screens.dialogs import RevealModal
         from locker.tui.screens.mount import MountScreen
+        from locker.tui.widgets.status import StatusBar
 
         now = self.clock.monotonic()
         if self.clipboard_clear_at is not None and now >= self.clipboard_clear_at:
@@ -233,6 +238,8 @@ class LockerApp(App[None]):
         )
 
     def reveal(self, name: str, text: str) -> None:
+        from locker.tui.screens.dialogs import RevealModal
+
         self.reveal_hide_at = self.clock.monotonic() + REVEAL_SECONDS
         self.push_screen(RevealModal(name, text, REVEAL_SECONDS))
 
@@ -296,6 +303,11 @@ class LockerApp(App[None]):
         except Exception as exc:
             self.report(exc)
             return True
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker's unexpected error (the screens' workers do not end the app on one)."""
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.report(event.worker.error)
 
     def safely(self, callback: Callable[[], object]) -> Callable[[], None]:
         """A palette command's callback, with the same promise as run_action."""

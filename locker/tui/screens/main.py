@@ -31,6 +31,7 @@ from locker.tui.screens.dialogs import (
 from locker.tui.widgets.detail import EntryDetail
 from locker.tui.widgets.entry_tree import EntryTree
 from locker.tui.widgets.status import StatusBar
+from locker.tui.words import reported
 
 if TYPE_CHECKING:
     from locker.vault import Vault
@@ -76,6 +77,7 @@ class MainScreen(LockerScreen):
             raise LockerError("the vault is locked")
         return vault
 
+    @reported
     def on_mount(self) -> None:
         self.refresh_entries()
         self.query_one(EntryTree).focus()
@@ -90,6 +92,7 @@ class MainScreen(LockerScreen):
             tree.select_name(select)
 
     @on(Input.Changed, "#filter")
+    @reported
     def filter_changed(self) -> None:
         self.refresh_entries()
 
@@ -105,6 +108,7 @@ class MainScreen(LockerScreen):
         self.query_one(EntryTree).focus()
 
     @on(EntrySelected)
+    @reported
     def selected(self, message: EntrySelected) -> None:
         detail = self.query_one(EntryDetail)
         name = message.name
@@ -129,7 +133,7 @@ class MainScreen(LockerScreen):
 
     # -- running library calls ---------------------------------------------------------------
 
-    @work(thread=True, group="vault")
+    @work(thread=True, exit_on_error=False, group="vault")
     def write(self, what: Callable[[Vault], str], select: str | None = None) -> None:
         """Run `what` on the vault under its lock; notify its result or the error."""
         try:
@@ -144,6 +148,7 @@ class MainScreen(LockerScreen):
             return
         self.app.call_from_thread(self._written, done, select)
 
+    @reported
     def _written(self, done: str, select: str | None) -> None:
         if self.is_attached:
             self.refresh_entries(select)
@@ -176,6 +181,7 @@ class MainScreen(LockerScreen):
 
         self.write(add, name)
 
+    @reported
     def _ask_replace(self, picked: tuple[Path, str]) -> None:
         def answer(yes: bool | None) -> None:
             if yes:
@@ -243,7 +249,7 @@ class MainScreen(LockerScreen):
 
         self.app.push_screen(ConfirmModal(f"show the content of {printable(name)}?"), reveal)
 
-    @work(thread=True, group="vault")
+    @work(thread=True, exit_on_error=False, group="vault")
     def read_text(self, name: str, then: Callable[[str], Any]) -> None:
         try:
             with self.locker.vault_lock:

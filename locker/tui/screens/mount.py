@@ -16,6 +16,7 @@ from locker.text import plural
 from locker.tui.messages import MountEvent, MountLocked
 from locker.tui.screens.base import LockerScreen
 from locker.tui.widgets.status import StatusBar
+from locker.tui.words import reported
 
 if TYPE_CHECKING:
     from locker.mount.session import Session
@@ -60,7 +61,7 @@ class MountScreen(LockerScreen):
     def on_mount(self) -> None:
         self.run_session()
 
-    @work(thread=True, exclusive=True, group="mount")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="mount")
     def run_session(self) -> None:
         """Start, poll until a lock is due, lock: all on this thread, as `locker mount` does."""
         try:
@@ -131,10 +132,12 @@ class MountScreen(LockerScreen):
         """From the session's thread: one line for the event log."""
         self.post_message(MountEvent(text))
 
+    @reported
     def _failed(self, exc: BaseException) -> None:
         self.locker.report(exc)
         self.app.pop_screen()
 
+    @reported
     def _started(self, session: Session) -> None:
         self.query_one("#mount-path", Label).update(f"[b]{session.root}[/b]")
         self.query_one(RichLog).write(
@@ -151,12 +154,14 @@ class MountScreen(LockerScreen):
         )
 
     @on(MountEvent)
+    @reported
     def event_line(self, message: MountEvent) -> None:
         from time import strftime
 
         self.query_one(RichLog).write(f"{strftime('%H:%M:%S')} {message.text}")
 
     @on(MountLocked)
+    @reported
     def locked(self, message: MountLocked) -> None:
         self.session = None
         self.locker.mount_locked(message)

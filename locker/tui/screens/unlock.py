@@ -17,6 +17,7 @@ from textual.widgets import Footer, Input, Label, ProgressBar, Static
 
 from locker.errors import describe
 from locker.tui.screens.base import LockerScreen, take_new_passphrase
+from locker.tui.words import reported
 
 if TYPE_CHECKING:
     from locker.store.format import KdfCost
@@ -32,6 +33,7 @@ class _LockedScreen(LockerScreen):
         state.set_classes(kind)
         self.query_one("#progress", ProgressBar).display = kind == "working"
 
+    @reported
     def failed(self, exc: BaseException) -> None:
         from locker.errors import BadKeyError, BusyError, IntegrityError
 
@@ -73,7 +75,7 @@ class UnlockScreen(_LockedScreen):
         self.query_one("#passphrase", Input).focus()
         self.call_after_refresh(self.preflight)  # after the first frame: drawing comes first
 
-    @work(thread=True, exclusive=True, group="preflight")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="preflight")
     def preflight(self) -> None:
         """Busy and orphaned-mount checks before anyone types (the CLI's early checks)."""
         from locker.mount import journal as jn
@@ -101,7 +103,10 @@ class UnlockScreen(_LockedScreen):
         if notices:
             self.app.call_from_thread(self._show_notices, notices)
 
+    @reported
     def _show_notices(self, notices: list[tuple[str, str, str | None]]) -> None:
+        if not self.is_attached:  # unlocked before the checks were done
+            return
         for kind, message, hint in notices:
             if kind == "busy":
                 self.set_state("busy", f"error: {message}", hint)
@@ -113,6 +118,7 @@ class UnlockScreen(_LockedScreen):
                 notice.set_classes("orphan")
 
     @on(Input.Submitted, "#passphrase")
+    @reported
     def submitted(self, event: Input.Submitted) -> None:
         if not event.value:
             return
@@ -122,7 +128,7 @@ class UnlockScreen(_LockedScreen):
         self.set_state("working", "deriving the key (Argon2id)…")
         self.unlock(secret)
 
-    @work(thread=True, exclusive=True, group="unlock")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="unlock")
     def unlock(self, secret: bytearray) -> None:
         from locker.know.facts import recogniser
         from locker.mount.process import harden_process
@@ -167,7 +173,7 @@ class CreateScreen(_LockedScreen):
         self.query_one("#first", Input).focus()
         self.time_kdf(self.locker.kdf_cost)
 
-    @work(thread=True, exclusive=True, group="time-kdf")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="time-kdf")
     def time_kdf(self, cost: KdfCost) -> None:
         from locker.store import crypto
 
@@ -179,9 +185,15 @@ class CreateScreen(_LockedScreen):
             f"key derivation: Argon2id {cost.memory_kib // 1024} MiB, t={cost.time_cost}, "
             f"p={cost.parallelism}; unlocking takes about {took:.2f} s on this machine"
         )
-        self.app.call_from_thread(self.query_one("#cost", Static).update, text)
+        self.app.call_from_thread(self._show_cost, text)
+
+    @reported
+    def _show_cost(self, text: str) -> None:
+        if self.is_attached:  # the vault may be made, and this screen gone, before the timing
+            self.query_one("#cost", Static).update(text)
 
     @on(Input.Changed, "#first")
+    @reported
     def strength(self, event: Input.Changed) -> None:
         self.query_one("#strength", Static).update(strength_text(event.value))
 
@@ -190,6 +202,7 @@ class CreateScreen(_LockedScreen):
         self.query_one("#second", Input).focus()
 
     @on(Input.Submitted, "#second")
+    @reported
     def second_done(self) -> None:
         first, second = self.query_one("#first", Input), self.query_one("#second", Input)
         secret = take_new_passphrase(first, second)
@@ -200,7 +213,7 @@ class CreateScreen(_LockedScreen):
         self.set_state("working", "creating the vault (Argon2id)…")
         self.create(secret)
 
-    @work(thread=True, exclusive=True, group="create")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="create")
     def create(self, secret: bytearray) -> None:
         from locker.know.facts import recogniser
         from locker.mount.process import harden_process
