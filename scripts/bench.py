@@ -56,6 +56,7 @@ TARGETS = {
     "mount": "mount of 500 x 4 KiB files (and read them all) under 150 ms plus the KDF",
     "version": "`locker --version` under 100 ms",
     "sync": "sync latency of one changed file under 1.5 s (worst of 20)",
+    "tui": "`locker tui` draws its unlock screen within 0.5 s of exec",
 }
 
 
@@ -112,6 +113,44 @@ def run(
     if check and code != 0:
         raise Failed(f"{' '.join(args)} exited {code}: {result.stderr.decode(errors='replace')}")
     return result
+
+
+def tui_start(cmd: Sequence[str | os.PathLike[str]], env: dict[str, str]) -> tuple[float, float]:
+    """Exec of the TUI on a 100x30 pseudo-terminal to its unlock screen drawn (the passphrase
+    field's placeholder written; its first letter is under the cursor, so "assphrase" is
+    looked for): the wall time, and the CPU time the app had used by then (all threads; the
+    wall time on an idle machine, less the waits). SIGTERM then locks and quits it."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    master, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    start = time.perf_counter()
+    proc = subprocess.Popen([os.fspath(c) for c in cmd], stdin=child, stdout=child, stderr=child,
+                            env=env, start_new_session=True)  # fmt: skip
+    os.close(child)
+    seen, found = b"", None
+    try:
+        while found is None and time.perf_counter() - start < 30:
+            if select.select([master], [], [], 1)[0]:
+                seen += os.read(master, 65536)
+                if b"assphrase" in seen:
+                    wall = time.perf_counter() - start
+                    stat = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    found = wall, (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        with contextlib.suppress(OSError):  # EIO once the app has gone
+            while select.select([master], [], [], 10)[0] and os.read(master, 65536):
+                pass
+        proc.wait(30)
+        os.close(master)
+    if found is None:
+        raise Failed(f"{' '.join(map(str, cmd))} drew no unlock screen in 30 s: {seen[-300:]!r}")
+    return found
 
 
 def median(values: Sequence[float]) -> float:
@@ -389,6 +428,7 @@ class Bench:
             ls.append(r.seconds)
         entries = len(r.stdout.splitlines())
         info = [run(self.lk("info", "--vault", vault), env=self.env).seconds for _ in range(n)]
+        tui = [tui_start([*self.locker, "--vault", vault, "tui"], self.env) for _ in range(n)]
         remove(vault)
         tiny = self.results["kdf"]["tiny_seconds"]["median"]
         self.results["cli"] = {
@@ -399,6 +439,8 @@ class Bench:
             "ls_seconds": summary(ls),
             "ls_kdf_seconds": tiny,
             "ls_minus_kdf_seconds": round(median(ls) - tiny, 4),
+            "tui_seconds": summary([wall for wall, _ in tui]),
+            "tui_cpu_seconds": summary([cpu for _, cpu in tui]),
         }
 
     # -- mount --------------------------------------------------------------------------------------
@@ -657,6 +699,10 @@ def verdicts(r: dict[str, Any]) -> list[dict[str, Any]]:
         row("sync", "-", None, lm["reason"])
     v = cli["version_seconds"]["median"]
     row("version", f"{v * 1000:.0f} ms", v < 0.100)
+    if "tui_seconds" in cli:
+        v = cli["tui_seconds"]["median"]
+        cpu = cli["tui_cpu_seconds"]["median"]
+        row("tui", f"{v * 1000:.0f} ms", v < 0.5, f"CPU {cpu * 1000:.0f} ms by then")
     return rows
 
 
@@ -792,6 +838,11 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     )
     rows.append(("start-up: locker --version", fmt_s(cli["version_seconds"]["median"]), "", ""))
     rows.append(("start-up: locker info", fmt_s(cli["info_seconds"]["median"]), "", ""))
+    if "tui_seconds" in cli:
+        tui, cpu = cli["tui_seconds"]["median"], cli["tui_cpu_seconds"]["median"]
+        rows.append(
+            ("start-up: locker tui to the unlock screen", fmt_s(tui), f"CPU {fmt_s(cpu)}", "")
+        )
     rows.append(
         (
             f"start-up: locker ls, {cli['ls_entries']} entries",
