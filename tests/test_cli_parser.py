@@ -133,10 +133,7 @@ def test_usage_error_from_a_real_process(run_locker: RunLocker) -> None:
     "flag",
     [
         ["--passphrase-file", "pw"],
-        ["--keyfile", "k"],
-        ["--recovery-key-file", "r"],
         ["--recovery-key"],
-        ["--identity", "id.txt"],
         ["--pkcs11-module", "/usr/lib/softhsm/libsofthsm2.so"],
         ["--pin-file", "pin"],
     ],
@@ -149,3 +146,13 @@ def test_tui_refuses_the_unlock_options_it_does_not_use(
     assert proc.returncode == 2, proc.stderr
     error = proc.stderr.decode().splitlines()[0]
     assert error.startswith("locker: error: ") and flag[0] in error, error
+
+
+@pytest.mark.parametrize(
+    "flag", [["--keyfile", "k"], ["--recovery-key-file", "r"], ["--identity", "id.txt"]]
+)
+def test_tui_takes_the_key_options(run_locker: RunLocker, tmp_path: Path, flag: list[str]) -> None:
+    """Taken (tried before the passphrase); here only the missing terminal stops the app."""
+    proc = run_locker("tui", "--vault", tmp_path / "v.locker", *flag)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.decode().splitlines()[0] == "locker: error: the TUI needs a terminal"

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PASSPHRASE, locker_env, require
+from conftest import PASSPHRASE, RunLocker, locker_env, require
 
 WAIT = 60.0
 
@@ -84,3 +84,35 @@ def test_real_tui_unlocks_lists_and_locks(tmux: Tmux, filled_vault: Path, tmp_pa
     while tmux.alive():
         assert time.monotonic() < deadline, tmux.screen()
         time.sleep(0.05)
+
+
+def test_real_tui_unlocks_with_the_keyring_first(
+    filled_vault: Path, tmp_path: Path, cli: RunLocker, secret_service: dict[str, str | None]
+) -> None:
+    """`locker slot remember`, then `locker tui` opens the vault unasked (the CLI's unlock
+    order); after a lock, only Enter on the empty passphrase opens it again."""
+    require("tmux", "tmux runs the end-to-end TUI test (apt-get install tmux)")
+    remembered = cli("slot", "remember", env=secret_service)
+    assert remembered.returncode == 0, remembered.stderr
+    env = locker_env(
+        tmp_path,
+        {"TERM": "xterm-256color", "TMUX": None, "COLORTERM": "truecolor", **secret_service},
+    )
+    tmux = Tmux(tmp_path / "tmux.sock", env)
+    try:
+        command = f"{locker_command()} --vault {filled_vault} tui"
+        tmux.run("new-session", "-d", "-s", "main", "-x", "100", "-y", "30", command)
+        tmux.wait_for("b.key")  # no passphrase was typed
+        tmux.run("send-keys", "-t", "main", "l")
+        tmux.wait_for("locked (locked from the TUI)")
+        shown = tmux.wait_for("Enter with no passphrase unlocks with the keyring")
+        assert "b.key" not in shown
+        tmux.run("send-keys", "-t", "main", "Enter")
+        tmux.wait_for("b.key")
+        tmux.run("send-keys", "-t", "main", "C-q")
+        deadline = time.monotonic() + WAIT
+        while tmux.alive():
+            assert time.monotonic() < deadline, tmux.screen()
+            time.sleep(0.05)
+    finally:
+        tmux.run("kill-server")

@@ -7,6 +7,7 @@ for only if nothing before it opened the vault.
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -82,8 +83,35 @@ def token_spec(args: argparse.Namespace) -> TokenSpec | None:
     )
 
 
+@dataclass
+class KeysAtHand:
+    """What unlocks before a passphrase is asked, in the unlock order (the keyring's slot,
+    then the keys the options name), and whether a passphrase may be asked after them."""
+
+    openers: list[Opener]
+    passphrase: bool
+    keyfile: bytes | None = None  # the second factor of a passphrase+keyfile slot
+    notes: list[str] = field(default_factory=list)  # why the keyring opened nothing
+
+
 def openers(args: argparse.Namespace, path: Path) -> list[Opener]:
     """Every key this command may try on the vault at `path`, in the unlock order."""
+    at_hand = keys_at_hand(args, path)
+    found = list(at_hand.openers)
+    if at_hand.passphrase:
+        spec = getattr(args, "passphrase_file", None)
+
+        def ask() -> bytearray:
+            for note in at_hand.notes:
+                prompts.warn(note)
+            return prompts.passphrase(spec)
+
+        found.append(PassphraseOpener(ask, at_hand.keyfile))
+    return found
+
+
+def keys_at_hand(args: argparse.Namespace, path: Path) -> KeysAtHand:
+    """The keys before the passphrase for the vault at `path` (the CLI's and the TUI's)."""
     kinds = _slot_kinds(path)
     found: list[Opener] = []
     explicit = False
@@ -114,12 +142,5 @@ def openers(args: argparse.Namespace, path: Path) -> list[Opener]:
     spec = getattr(args, "passphrase_file", None)
     wants_passphrase = kinds & {SLOT_PASSPHRASE, SLOT_PASSPHRASE_KEYFILE}
     second_factor = secret is not None and SLOT_PASSPHRASE_KEYFILE in kinds
-    if (spec or not explicit or second_factor) and (wants_passphrase or not found):
-
-        def ask() -> bytearray:
-            for note in keyring_note:
-                prompts.warn(note)
-            return prompts.passphrase(spec)
-
-        found.append(PassphraseOpener(ask, secret))
-    return found
+    passphrase = bool((spec or not explicit or second_factor) and (wants_passphrase or not found))
+    return KeysAtHand(found, passphrase, secret, keyring_note)

@@ -24,7 +24,7 @@ from textual.worker import Worker, WorkerState
 
 from locker.errors import describe
 from locker.mount.tracker import DEFAULT_IDLE, DEFAULT_MAX_TIME, Clock, Deadlines
-from locker.tui.screens.unlock import CreateScreen, UnlockScreen
+from locker.tui.screens.unlock import CreateScreen, KeysAtHand, UnlockScreen
 from locker.tui.words import debug_trace, reported
 
 if TYPE_CHECKING:
@@ -57,13 +57,19 @@ class LockerApp(App[None]):
         clock: Clock | None = None,
         kdf_cost: KdfCost | None = None,
         editor: Editor | None = None,
+        keys: Callable[[], KeysAtHand] | None = None,
     ) -> None:
+        """`keys` finds the keys tried before the passphrase (the keyring's slot, key files
+        named on the command line); it runs once, in a worker, after the first frame."""
         super().__init__()
         self.vault_path = vault_path
         self.idle, self.max_time = idle, max_time
         self.clock = clock or Clock()
         self._kdf_cost = kdf_cost
         self.editor = editor
+        self._find_keys = keys
+        self._keys: KeysAtHand | None = None
+        self.keys_tried = False  # tried unasked once, at start; after a lock only on request
         self.vault: Vault | None = None
         self.vault_lock = threading.Lock()
         self.deadlines: Deadlines | None = None
@@ -80,6 +86,14 @@ class LockerApp(App[None]):
 
             self._kdf_cost = DEFAULT_KDF
         return self._kdf_cost
+
+    def keys_at_hand(self) -> KeysAtHand | None:
+        """The keys before the passphrase, found on first use (a worker calls this). An error
+        (a key file that cannot be read) is raised once; after it, only the passphrase."""
+        if self._find_keys is not None:
+            find, self._find_keys = self._find_keys, None
+            self._keys = find()
+        return self._keys
 
     # -- start and stop ----------------------------------------------------------------------
 

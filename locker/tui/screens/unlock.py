@@ -3,12 +3,15 @@
 The KDF runs in a thread worker behind a progress bar; wrong passphrase, tampered container,
 busy vault and orphaned mount each get their own state in the CLI's words. The library is
 imported inside the workers, so the screen draws before cryptography and argon2 are loaded.
+The unlock order is the CLI's: the keyring's slot and the keys given to `locker tui` are tried
+first (unasked once at start; after a lock, Enter on an empty passphrase tries them), then the
+passphrase.
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -21,6 +24,21 @@ from locker.tui.words import reported
 
 if TYPE_CHECKING:
     from locker.store.format import KdfCost
+    from locker.store.keys import Opener
+    from locker.vault import Key
+
+
+class KeysAtHand(Protocol):
+    """The keys tried before the passphrase, in the unlock order (cli/unlock.py finds them)."""
+
+    @property
+    def openers(self) -> list[Opener]: ...
+    @property
+    def passphrase(self) -> bool: ...  # a passphrase may open the vault after them
+    @property
+    def keyfile(self) -> bytes | None: ...  # the second factor of a passphrase+keyfile slot
+    @property
+    def notes(self) -> list[str]: ...  # why the keyring opened nothing
 
 
 class _LockedScreen(LockerScreen):
@@ -70,14 +88,19 @@ class UnlockScreen(_LockedScreen):
             yield Static("", id="notice")
         yield Footer()
 
+    @reported
     def on_mount(self) -> None:
         self.query_one("#progress", ProgressBar).display = False
         self.query_one("#passphrase", Input).focus()
+        keys = self.locker.keys_at_hand() if self.locker.keys_tried else None
+        if keys is not None and keys.openers:
+            self.set_state("", f"Enter with no passphrase unlocks with the {_what(keys)}")
         self.call_after_refresh(self.preflight)  # after the first frame: drawing comes first
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="preflight")
     def preflight(self) -> None:
-        """Busy and orphaned-mount checks before anyone types (the CLI's early checks)."""
+        """Busy and orphaned-mount checks before anyone types (the CLI's early checks); then,
+        once per run of the app, the keys before the passphrase."""
         from locker.mount import journal as jn
         from locker.store.lockfile import WriterLock
 
@@ -102,6 +125,9 @@ class UnlockScreen(_LockedScreen):
             )
         if notices:
             self.app.call_from_thread(self._show_notices, notices)
+        if not self.locker.keys_tried and not any(kind == "busy" for kind, *_ in notices):
+            self.locker.keys_tried = True
+            self._try_keys()
 
     @reported
     def _show_notices(self, notices: list[tuple[str, str, str | None]]) -> None:
@@ -121,29 +147,82 @@ class UnlockScreen(_LockedScreen):
     @reported
     def submitted(self, event: Input.Submitted) -> None:
         if not event.value:
+            self.retry_keys()
             return
         secret = bytearray(event.value.encode())
         event.input.value = ""
-        event.input.disabled = True
-        self.set_state("working", "deriving the key (Argon2id)…")
+        self._working("deriving the key (Argon2id)…")
         self.unlock(secret)
+
+    def _working(self, what: str) -> None:
+        self.query_one("#passphrase", Input).disabled = True
+        self.set_state("working", what)
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="unlock")
+    def retry_keys(self) -> None:
+        self._try_keys()
+
+    def _try_keys(self) -> None:
+        """On a worker: the keyring's slot and the keys given, if any; else nothing."""
+        try:
+            keys = self.locker.keys_at_hand()
+        except Exception as exc:  # a key file that cannot be read, say
+            self.app.call_from_thread(self.failed, exc)
+            return
+        if keys is None or not keys.openers:
+            return
+        self.app.call_from_thread(self._working, f"unlocking with the {_what(keys)}…")
+        self._open(keys.openers, keys)
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="unlock")
     def unlock(self, secret: bytearray) -> None:
+        from locker.store.keys import PassphraseOpener
+
+        try:
+            keys = self.locker.keys_at_hand()
+            self._open([PassphraseOpener(secret, keys.keyfile if keys else None)])
+        except Exception as exc:
+            self.app.call_from_thread(self.failed, exc)
+        finally:
+            secret[:] = bytes(len(secret))
+
+    def _open(self, key: Key, keys: KeysAtHand | None = None) -> None:
+        """On a worker: open the vault with `key`; with `keys` (the keys before the passphrase)
+        a wrong key leaves the passphrase to type, as the CLI's prompt does."""
+        from locker.errors import BadKeyError
         from locker.know.facts import recogniser
         from locker.mount.process import harden_process
         from locker.vault import Vault
 
         try:
             harden_process()
-            vault = Vault.open(self.locker.vault_path, secret, write=True, purpose="tui")
+            vault = Vault.open(self.locker.vault_path, key, write=True, purpose="tui")
             vault.recogniser = recogniser()  # what is added here is described in the index
+        except BadKeyError as exc:
+            if keys is not None:
+                self.app.call_from_thread(self._keys_failed, exc, keys)
+            else:
+                self.app.call_from_thread(self.failed, exc)
+            return
         except Exception as exc:
             self.app.call_from_thread(self.failed, exc)
             return
-        finally:
-            secret[:] = bytes(len(secret))
         self.app.call_from_thread(self.locker.unlocked, vault)
+
+    @reported
+    def _keys_failed(self, exc: BaseException, keys: KeysAtHand) -> None:
+        if not keys.passphrase:
+            self.failed(exc)
+            return
+        if keys.notes:  # the keyring could not be used: its own words
+            message, hint = "\n".join(keys.notes), None
+        elif all(o.what == "keyring" for o in keys.openers):
+            message, hint = "this machine's keyring holds no key for this vault", None
+        else:
+            message, hint = describe(exc)
+        self.failed(exc)
+        self.set_state("", message if keys.notes else f"{message}: type the passphrase", hint)
+        keys.notes.clear()
 
 
 class CreateScreen(_LockedScreen):
@@ -231,6 +310,10 @@ class CreateScreen(_LockedScreen):
         finally:
             secret[:] = bytes(len(secret))
         self.app.call_from_thread(self.locker.unlocked, vault)
+
+
+def _what(keys: KeysAtHand) -> str:
+    return " or ".join(dict.fromkeys(o.what for o in keys.openers))
 
 
 STRENGTH = ("very weak", "weak", "fair", "strong", "very strong")
