@@ -35,6 +35,19 @@ class SlotInfo:
     unlocked: bool
 
 
+OLD_COPY_NOTE = (
+    "an old copy of this vault (a backup, a synced or copied file) still opens with the old "
+    "secret; 'locker rekey' (or --rekey) gives the current vault a new master key"
+)
+
+
+def check_label(label: str) -> str:
+    """A slot's label: printable text of at most 200 bytes (UsageError otherwise)."""
+    if len(label.encode()) > 200 or not label.isprintable():
+        raise UsageError("a label is printable text of at most 200 bytes")
+    return label
+
+
 def _slot_setting(slot_id: str, what: str) -> str:
     """Index `settings` keys that hold a slot's times: slot.<id hex>.created / .used."""
     return f"slot.{slot_id}.{what}"

@@ -31,6 +31,7 @@ from locker.store.format import SLOT_KEYRING, KdfCost, check_kdf_cost
 from locker.store.lockfile import WriterLock
 from locker.text import iso_time, plural, printable
 from locker.vault import DEFAULT_KDF, Vault, create, info
+from locker.vault_slots import OLD_COPY_NOTE
 
 
 def vault_path(args: argparse.Namespace) -> Path:
@@ -393,12 +394,6 @@ def cmd_mv(args: argparse.Namespace) -> int:
     for src, dst in moves:
         print(f"renamed {src} -> {dst}")
     return EXIT_OK
-
-
-OLD_COPY_NOTE = (
-    "an old copy of this vault (a backup, a synced or copied file) still opens with the old "
-    "secret; 'locker rekey' (or --rekey) gives the current vault a new master key"
-)
 
 
 def cmd_passwd(args: argparse.Namespace) -> int:

@@ -26,13 +26,12 @@ from locker.store.format import (
 )
 from locker.text import iso_time, printable
 from locker.vault import DEFAULT_KDF, Vault
+from locker.vault_slots import check_label
 
 
 def _label(args: argparse.Namespace, default: str = "") -> str:
     label: str = getattr(args, "label", None) or default
-    if len(label.encode()) > 200 or not label.isprintable():
-        raise UsageError("a label is printable text of at most 200 bytes")
-    return label
+    return check_label(label)
 
 
 def _added(v: Vault, slot_id: bytes, what: str) -> None:
@@ -262,7 +261,6 @@ def _forget_secret(container_id: bytes, slot: Slot) -> None:
     """After `slot rm` of a keyring slot: its secret leaves this machine's keyring too."""
     from locker.slots import keyring_slot
 
-    try:
-        keyring_slot.delete(keyring_slot.backend(), container_id, slot.slot_id)
-    except keyring_slot.KeyringUnusable as exc:
-        warn(f"{exc}: its secret may stay in the keyring (it opens nothing now)")
+    left = keyring_slot.forget(container_id, slot.slot_id)
+    if left:
+        warn(left)

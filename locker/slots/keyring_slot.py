@@ -109,6 +109,16 @@ def delete(kr: Any, container_id: bytes, slot_id: bytes) -> bool:
     return True
 
 
+def forget(container_id: bytes, slot_id: bytes) -> str | None:
+    """After a keyring slot is removed: its secret leaves this machine's keyring too. Returns
+    what stayed behind, in words, when the keyring cannot be used."""
+    try:
+        delete(backend(), container_id, slot_id)
+    except KeyringUnusable as exc:
+        return f"{exc}: its secret may stay in the keyring (it opens nothing now)"
+    return None
+
+
 class KeyringOpener:
     """Opens the vault's keyring slots whose secret this machine's keyring holds.
 

@@ -1,14 +1,22 @@
-"""What the screens share: the app they run in (typed), and a new passphrase typed twice."""
+"""What the screens share: the app they run in (typed), its open vault, the worker that
+changes the vault, and a new passphrase typed twice."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from textual import work
 from textual.screen import Screen
 from textual.widgets import Input
 
+from locker.errors import LockerError
+from locker.text import printable
+from locker.tui.words import reported
+
 if TYPE_CHECKING:
     from locker.tui.app import LockerApp
+    from locker.vault import Vault
 
 
 class LockerScreen(Screen[None]):
@@ -22,6 +30,36 @@ class LockerScreen(Screen[None]):
         if not isinstance(app, LockerApp):
             raise TypeError("locker screens run in LockerApp")
         return app
+
+    @property
+    def vault(self) -> Vault:
+        vault = self.locker.vault
+        if vault is None:
+            raise LockerError("the vault is locked")
+        return vault
+
+    @work(thread=True, exit_on_error=False, group="vault")
+    def change_vault(self, what: Callable[[Vault], str], then: Callable[[str], object]) -> None:
+        """Run `what` on the vault under its lock; then `then(result)`, or notify the error.
+        A failed `what` leaves nothing staged."""
+        try:
+            with self.locker.vault_lock:
+                try:
+                    done = what(self.vault)
+                except BaseException:
+                    self.vault.discard()
+                    raise
+        except Exception as exc:
+            self.app.call_from_thread(self.locker.report, exc)
+            return
+        self.app.call_from_thread(self._written, then, done)
+
+    @reported
+    def _written(self, then: Callable[[str], object], done: str) -> None:
+        if self.is_attached:
+            then(done)
+        if done:
+            self.notify(printable(done))
 
 
 def take_new_passphrase(first: Input, second: Input) -> bytearray | str:

@@ -32,6 +32,7 @@ from locker.tui.widgets.detail import EntryDetail
 from locker.tui.widgets.entry_tree import EntryTree
 from locker.tui.widgets.status import StatusBar
 from locker.tui.words import reported
+from locker.vault_slots import OLD_COPY_NOTE
 
 if TYPE_CHECKING:
     from locker.vault import Vault
@@ -50,6 +51,7 @@ ACTIONS = [
     ("p", "passwd", "Passphrase", "change the passphrase (rewraps the key slot)"),
     ("y", "verify", "Verify", "decrypt every entry and report failures"),
     ("h", "log", "Log", "show the vault's audit log"),
+    ("k", "slots", "Slots", "list the key slots; add a passphrase or recovery key, remove one"),
     ("question_mark", "help", "Help", "show the keys"),
 ]
 
@@ -69,13 +71,6 @@ class MainScreen(LockerScreen):
             yield EntryTree(id="entries")
             yield EntryDetail(id="detail")
         yield Footer()
-
-    @property
-    def vault(self) -> Vault:
-        vault = self.locker.vault
-        if vault is None:
-            raise LockerError("the vault is locked")
-        return vault
 
     @reported
     def on_mount(self) -> None:
@@ -133,27 +128,9 @@ class MainScreen(LockerScreen):
 
     # -- running library calls ---------------------------------------------------------------
 
-    @work(thread=True, exit_on_error=False, group="vault")
     def write(self, what: Callable[[Vault], str], select: str | None = None) -> None:
-        """Run `what` on the vault under its lock; notify its result or the error."""
-        try:
-            with self.locker.vault_lock:
-                try:
-                    done = what(self.vault)
-                except BaseException:
-                    self.vault.discard()  # nothing half-staged survives a failed action
-                    raise
-        except Exception as exc:
-            self.app.call_from_thread(self.locker.report, exc)
-            return
-        self.app.call_from_thread(self._written, done, select)
-
-    @reported
-    def _written(self, done: str, select: str | None) -> None:
-        if self.is_attached:
-            self.refresh_entries(select)
-        if done:
-            self.notify(printable(done))
+        """`what` on the vault in a worker (`change_vault`); the tree is rebuilt after."""
+        self.change_vault(what, lambda _: self.refresh_entries(select))
 
     # -- actions -----------------------------------------------------------------------------
 
@@ -275,12 +252,19 @@ class MainScreen(LockerScreen):
         self.locker.lock_now("locked from the TUI")
 
     def action_passwd(self) -> None:
+        self.vault.require_passphrase_slot()  # said before the passphrase is asked
+
         def change(secret: bytearray | None) -> None:
             if secret is not None:
                 self.notify("deriving the new key (Argon2id)…")
                 self.write(lambda v: _passwd(v, secret))
 
         self.app.push_screen(NewPassphraseModal(), change)
+
+    def action_slots(self) -> None:
+        from locker.tui.screens.slots import SlotScreen
+
+        self.app.push_screen(SlotScreen())
 
     def action_verify(self) -> None:
         self.notify("verifying every entry…")
@@ -343,11 +327,13 @@ def _get(v: Vault, names: list[str], target: Path) -> str:
 def _passwd(v: Vault, secret: bytearray) -> str:
     try:
         v.change_passphrase(secret)
-        v.record("passwd")
+        v.record("passwd", detail=f"slot {v.unlocked_slot.slot_id.hex()}")
         v.commit()
     finally:
         secret[:] = bytes(len(secret))
-    return "passphrase changed (key slot rewrapped; no entry was re-encrypted)"
+    return (
+        f"passphrase changed (key slot rewrapped; no entry was re-encrypted)\nnote: {OLD_COPY_NOTE}"
+    )
 
 
 def _verify(v: Vault) -> str:
