@@ -131,3 +131,25 @@ def test_an_error_in_a_message_handler_is_a_notification(
             await wait_for(pilot, lambda: app.vault is None, "the lock")
 
     run(go)
+
+
+def test_a_path_with_an_unknown_home_is_an_error_not_a_crash(filled_vault: Path) -> None:
+    from textual.widgets import Input
+
+    from locker.tui.screens.dialogs import AddModal
+
+    async def go() -> None:
+        app = make_app(filled_vault)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await unlock(pilot)
+            await pilot.press("a")
+            await wait_for(pilot, lambda: isinstance(app.screen, AddModal), "the add dialog")
+            app.screen.query_one("#path", Input).value = "~no-such-user-here/f"
+            await pilot.press("enter", "enter")
+            await wait_for(
+                pilot, lambda: any("no such user's home" in m for m in notes(app)), "the error"
+            )
+            assert isinstance(app.screen, AddModal)
+            assert app.return_code is None
+
+    run(go)

@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DirectoryTree, Input, Label, Static
 
 from locker.tui.screens.base import take_new_passphrase
+from locker.tui.words import reported
 
 
 class ConfirmModal(ModalScreen[bool]):
@@ -86,6 +87,7 @@ class AddModal(ModalScreen[tuple[Path, str] | None]):
         self.query_one("#path", Input).focus()
 
     @on(DirectoryTree.FileSelected)
+    @reported
     def picked(self, event: DirectoryTree.FileSelected) -> None:
         self.query_one("#path", Input).value = str(event.path)
         name = self.query_one("#name", Input)
@@ -93,6 +95,7 @@ class AddModal(ModalScreen[tuple[Path, str] | None]):
         name.focus()
 
     @on(Input.Submitted, "#path")
+    @reported
     def path_done(self, event: Input.Submitted) -> None:
         name = self.query_one("#name", Input)
         if not name.value and event.value.strip():
@@ -100,11 +103,18 @@ class AddModal(ModalScreen[tuple[Path, str] | None]):
         name.focus()
 
     @on(Input.Submitted, "#name")
+    @reported
     def name_done(self) -> None:
         path = self.query_one("#path", Input).value.strip()
         name = self.query_one("#name", Input).value.strip()
-        if path:
-            self.dismiss((Path(path).expanduser(), name or Path(path).name))
+        if not path:
+            return
+        try:
+            chosen = Path(path).expanduser()
+        except RuntimeError:  # ~someone with no home directory here
+            self.notify(f"cannot expand {path}: no such user's home", severity="error")
+            return
+        self.dismiss((chosen, name or chosen.name))
 
     def action_cancel(self) -> None:
         self.dismiss(None)
