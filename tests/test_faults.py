@@ -1,7 +1,8 @@
 """Fault injection over the save path (issue 10, item 7).
 
-A layer between `store/container.py` and the operating system makes one `open`, `write`,
-`fsync` or `rename` of a save fail with ENOSPC, EIO or EPERM, each call in turn. Every time:
+A layer between `store/container.py` (and `store/sources.py`'s copy of unchanged entries) and
+the operating system makes one `open`, `write`, `copy_file_range`, `fsync` or `rename` of a
+save fail with ENOSPC, EIO or EPERM, each call in turn. Every time:
 the error names the vault, nothing was renamed over it (it stays byte-identical) unless the
 failure came after the rename, no temp file is left, and a failed fsync is never followed by
 the rename. Then the same on a real full FAT file system.
@@ -22,10 +23,11 @@ from conftest import PASSPHRASE, TINY_KDF, FatImage
 
 from locker.errors import LockerError
 from locker.store import container as ct
+from locker.store import sources
 from locker.vault import Vault, create
 
 ERRNOS = (errno.ENOSPC, errno.EIO, errno.EPERM)
-OPS = ("open", "write", "fsync", "replace")
+OPS = ("open", "write", "copy_file_range", "fsync", "replace")
 
 
 class _FaultyFile:
@@ -47,6 +49,22 @@ class _FaultyFile:
 
     def __exit__(self, *exc: object) -> None:
         self._real.__exit__(*exc)
+
+
+class _FaultyCopies:
+    """Stands in for `os` inside store/sources.py: only `copy_file_range` counts and may fail
+    (opening the new content's source file is not part of the save's own calls)."""
+
+    def __init__(self, layer: FaultLayer) -> None:
+        self._layer = layer
+
+    def copy_file_range(self, *args: Any) -> int:
+        self._layer.step("copy_file_range")
+        n: int = os.copy_file_range(*args)
+        return n
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
 
 
 class FaultLayer:
@@ -109,6 +127,7 @@ def save(path: Path, layer: FaultLayer, monkeypatch: pytest.MonkeyPatch, src: Pa
         v.remove("keep.env")
         with monkeypatch.context() as m:
             m.setattr(ct, "os", layer)
+            m.setattr(sources, "os", _FaultyCopies(layer))
             v.commit()
 
 
@@ -118,7 +137,8 @@ def trials(vault: Path, monkeypatch: pytest.MonkeyPatch, src: Path) -> Iterator[
     shutil.copyfile(vault, probe)
     clean = FaultLayer()
     save(probe, clean, monkeypatch, src)
-    assert all(clean.calls[op] for op in OPS), clean.calls
+    kernel_copy = sources.SHARE_BLOCK == 1
+    assert all(clean.calls[op] for op in OPS if op != "copy_file_range" or kernel_copy), clean.calls
     # the temp file is synced before the rename, the directory after it
     syncs = [op for op in clean.log if op in ("fsync", "replace")]
     assert syncs[:3] == ["fsync", "replace", "fsync"], clean.log
@@ -128,9 +148,13 @@ def trials(vault: Path, monkeypatch: pytest.MonkeyPatch, src: Path) -> Iterator[
                 yield FaultLayer(op, nth, err)
 
 
+@pytest.mark.parametrize("share_block", [1, 1 << 40], ids=["kernel-copy", "copy-in-memory"])
 def test_every_failing_call_of_a_save_leaves_the_vault_intact(
-    vault: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    vault: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, share_block: int
 ) -> None:
+    """Unchanged entries copied by `copy_file_range` (any offset counts as shareable) and
+    through memory (none does)."""
+    monkeypatch.setattr(sources, "SHARE_BLOCK", share_block)
     src = tmp_path / "new.bin"
     src.write_bytes(os.urandom(3 * 1024 * 1024 + 7))
     old_bytes, old = vault.read_bytes(), contents(vault)

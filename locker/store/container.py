@@ -248,14 +248,13 @@ def write_container(
             with os.fdopen(fd, "wb", buffering=COPY_BLOCK) as out:
                 out.write(body + mac)
                 out.write(index_ct)
-                for p in plan:
-                    start = out.tell()
-                    aad = entry_aad(container_id, p.entry.entry_id)
-                    p.source.write_to(out, key_for, aad, p.entry)
-                    if out.tell() - start != p.entry.length:
-                        raise LockerError(
-                            f"internal error: entry {p.entry.name!r} has the wrong length"
-                        )
+                for source, run in _runs(plan):
+                    start, entry = out.tell(), run[0].entry
+                    aad = entry_aad(container_id, entry.entry_id)
+                    source.write_to(out, key_for, aad, entry)
+                    if out.tell() - start != sum(p.entry.length for p in run):
+                        names = ", ".join(repr(p.entry.name) for p in run)
+                        raise LockerError(f"internal error: entry {names} has the wrong length")
                 out.flush()
                 os.fsync(out.fileno())
             verify_written(dir_fd, tmp, master, container_id, path)
@@ -297,6 +296,23 @@ def _check_identity(dir_fd: int, path: Path, expect: FileIdentity) -> None:
             f"{path} was changed by another writer while this save was made; nothing was saved",
             hint="locking needs a local file system; run the command again",
         )
+
+
+def _runs(plan: Sequence[Planned]) -> list[tuple[Source, list[Planned]]]:
+    """The plan as writes: unchanged entries that lie back to back in the old file become one
+    copy (a save after a small change copies the rest of the vault in a few calls)."""
+    runs: list[tuple[Source, list[Planned]]] = []
+    for p in plan:
+        if runs and isinstance(p.source, CopyCiphertext):
+            last, entries = runs[-1]
+            if isinstance(last, CopyCiphertext) and last.followed_by(p.source):
+                runs[-1] = (
+                    CopyCiphertext(last.file, last.offset, last.length + p.source.length),
+                    [*entries, p],
+                )
+                continue
+        runs.append((p.source, [p]))
+    return runs
 
 
 def _save_error(path: Path, exc: OSError) -> LockerError:
