@@ -31,9 +31,10 @@ from locker.store.format import (
 from locker.store.index import Entry, Index, decode_index, encode_for_writing, sealed_length
 from locker.store.keys import Unlocked
 from locker.store.safefs import NO_DIR_FSYNC
-from locker.store.sources import COPY_BLOCK, CopyCiphertext, Source
+from locker.store.sources import COPY_BLOCK, CopyCiphertext, Source, read_ahead
 
 Random = Callable[[int], bytes]
+_READ_CHUNKS = 16  # 1 MiB of ciphertext per read
 
 
 def entry_aad(container_id: bytes, entry_id: bytes) -> bytes:
@@ -163,14 +164,21 @@ class Container:
         fd = self.sealed.file.fileno()
         pos = self.sealed.data_start + entry.offset
         remaining = entry.length
+        size = crypto.SEALED_CHUNK_SIZE
+        # _READ_CHUNKS sealed chunks per read, into one buffer reused for the whole entry
+        buf = memoryview(bytearray(min(_READ_CHUNKS * size, remaining)))
+        if remaining > len(buf):
+            read_ahead(fd, pos, remaining)
         while True:
-            n = min(crypto.SEALED_CHUNK_SIZE, remaining)
-            block = os.pread(fd, n, pos)
-            if len(block) != n:
+            n = min(len(buf), remaining)
+            got = os.preadv(fd, [buf[:n]], pos) if n else 0
+            if got != n:
                 raise FormatError(f"{entry_label(entry)} is truncated")
             pos += n
             remaining -= n
-            yield opener.open(block, last=remaining == 0)
+            for start in range(0, n, size) if n else (0,):
+                end = min(start + size, n)
+                yield opener.open(buf[start:end], last=remaining == 0 and end == n)
             if remaining == 0:
                 return
 

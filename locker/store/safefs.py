@@ -7,8 +7,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import queue
 import secrets
 import stat
+import threading
 import unicodedata
 from collections.abc import Iterable, Iterator
 
@@ -101,19 +103,19 @@ def write_file(
                 dir_fd=dir_fd,
             )
         try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in chunks:
-                    out.write(chunk)
-                out.flush()
+            try:
+                write_chunks(fd, chunks)
                 if durable:
-                    os.fsync(out.fileno())
+                    os.fsync(fd)
                 if exists(dir_fd, leaf) and stat.S_ISDIR(
                     os.stat(leaf, dir_fd=dir_fd, follow_symlinks=False).st_mode
                 ):
                     raise ExistsError(f"{name} is a directory; not replacing it")
                 if tmp is None:
                     tmp = leaf if not force else _temp_name()
-                    _link(out.fileno(), dir_fd, tmp, name)
+                    _link(fd, dir_fd, tmp, name)
+            finally:
+                os.close(fd)
             if tmp != leaf:
                 os.rename(tmp, leaf, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         except BaseException:
@@ -126,6 +128,94 @@ def write_file(
         if written is not None:
             written.add(key)
         return os.stat(leaf, dir_fd=dir_fd, follow_symlinks=False)
+
+
+_PIPELINE_MIN = 8 * 1024 * 1024  # past this many bytes, the rest is written on a second thread
+_BATCH = 1024 * 1024  # bytes handed to the writer thread at a time
+_DEPTH = 3  # batches in flight at most
+
+
+def write_chunks(fd: int, chunks: Iterable[bytes]) -> None:
+    """Write every chunk to `fd`, in order.
+
+    The first _PIPELINE_MIN bytes are written as they come (small files: no thread). Past
+    that, chunks are gathered into batches of about _BATCH bytes that a second thread writes
+    with one `writev` each, while this thread produces (decrypts) the next batch: the write
+    system call releases the GIL. If `chunks` raises, the batches already handed over are
+    written and the error goes on; a write error is raised here.
+    """
+    it = iter(chunks)
+    written = 0
+    for chunk in it:
+        _write_all(fd, [chunk])
+        written += len(chunk)
+        if written >= _PIPELINE_MIN:
+            break
+    else:
+        return
+    writer = _Writer(fd)
+    try:
+        batch: list[bytes] = []
+        size = 0
+        for chunk in it:
+            batch.append(chunk)
+            size += len(chunk)
+            if size >= _BATCH:
+                writer.submit(batch)
+                batch, size = [], 0
+        if batch:
+            writer.submit(batch)
+    except BaseException:
+        writer.close(raise_error=False)
+        raise
+    writer.close()
+
+
+def _write_all(fd: int, chunks: list[bytes]) -> None:
+    """`writev` until every byte is written (a regular file may take fewer bytes per call)."""
+    views = [memoryview(c) for c in chunks if len(c)]
+    while views:
+        n = os.writev(fd, views)
+        if n <= 0:
+            raise OSError(errno.EIO, "write made no progress")
+        while views and n >= len(views[0]):
+            n -= len(views[0])
+            views.pop(0)
+        if n:
+            views[0] = views[0][n:]
+
+
+class _Writer:
+    """The second thread of write_chunks: writes submitted batches in order; at most _DEPTH
+    wait. After the first write error it writes nothing more and keeps the error for the
+    caller's thread."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._queue: queue.Queue[list[bytes] | None] = queue.Queue(_DEPTH)
+        self._error: OSError | None = None
+        self._thread = threading.Thread(target=self._run, name="locker-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (batch := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    _write_all(self._fd, batch)
+                except OSError as exc:  # handed to the caller's thread
+                    self._error = exc
+
+    def submit(self, batch: list[bytes]) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(batch)
+
+    def close(self, raise_error: bool = True) -> None:
+        """Wait until every batch is written (or skipped after an error)."""
+        self._queue.put(None)
+        self._thread.join()
+        if raise_error and self._error is not None:
+            raise self._error
 
 
 def caseless(name: str) -> str:
