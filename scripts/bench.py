@@ -10,6 +10,8 @@ Cases (see docs/PERFORMANCE.md for what each one means and why it is measured th
   kdf      Argon2id unlock time at the default (256 MiB, t=3, p=4) and the tiny parameters
   cli      `locker --version`; `locker ls` on a 500-entry tiny-KDF vault, KDF time subtracted
   mount    mount 500 x 4 KiB files and read them all vs gocryptfs; sync latency; lock time
+  saves    a 6-byte add to a 1 MiB, 100 MiB, 1 GiB vault vs cp of the vault and gocryptfs;
+           mount sync of one small change in the largest (scripts/bench_save.py)
 
 Every child is timed from spawn to exit by this process (wall clock, perf_counter); peak RSS
 comes from GNU time's %M for that command alone.
@@ -35,6 +37,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import bench_save
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -871,6 +875,7 @@ def table(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         )
     )
     rows.append(("Argon2id, 8 MiB t=1 p=1 (tiny)", fmt_s(kdf["tiny_seconds"]["median"]), "", ""))
+    rows += bench_save.rows(r, fmt_s)
     return rows
 
 
@@ -1103,6 +1108,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=ROOT / "docs" / "bench",
         help="where bench.json and bench.png go (default docs/bench)",
     )
+    parser.add_argument(
+        "--save-mib",
+        type=lambda text: [int(x) for x in text.split(",")],
+        default=[1, 100, 1024],
+        help="vault sizes for the save case, comma-separated (default 1,100,1024)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument(
         "--render",
@@ -1117,6 +1128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "bench.md").write_text(markdown(saved, rows))
         problem = chart(saved, args.out / "bench.png")
+        problem = bench_save.chart(saved, args.out / "bench-save.png") or problem
         print_table(rows)
         if problem:
             print(f"bench: warning: {problem}", file=sys.stderr)
@@ -1127,7 +1139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (shm.is_dir() and os.access(shm, os.W_OK)):
         print("bench: error: /dev/shm is not writable; the bench runs in RAM only", file=sys.stderr)
         return 1
-    need = (args.size_mib * 3 + args.big_mib) * MIB
+    need = (args.size_mib * 3 + args.big_mib + 4 * max(args.save_mib)) * MIB
     free = shutil.disk_usage(shm).free
     if free < need:
         print(
@@ -1145,6 +1157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench.kdf()
         bench.cli()
         bench.mount()
+        bench.results["saves"] = bench_save.measure(bench, sys.modules[__name__], args.save_mib)
     finally:
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             subprocess.run(
@@ -1179,6 +1192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     (args.out / "bench.json").write_text(json.dumps(r, indent=2) + "\n")
     (args.out / "bench.md").write_text(markdown(r, rows))
     problem = chart(r, args.out / "bench.png")
+    problem = bench_save.chart(r, args.out / "bench-save.png") or problem
     print()
     print_table(rows)
     print()
@@ -1191,7 +1205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"runtime: {r['runtime_seconds']['cases']} s of cases, "
         f"{r['runtime_seconds']['total_with_setup']} s with setup"
     )
-    print(f"wrote {args.out / 'bench.json'}, bench.md" + ("" if problem else " and bench.png"))
+    pictures = " and bench.png, bench-save.png"
+    print(f"wrote {args.out / 'bench.json'}, bench.md" + ("" if problem else pictures))
     if problem:
         print(f"bench: warning: {problem}", file=sys.stderr)
     return 0
