@@ -30,6 +30,7 @@ from locker.store.format import (
 )
 from locker.store.index import Entry, Index, decode_index, encode_for_writing, sealed_length
 from locker.store.keys import Unlocked
+from locker.store.lockfile import stem_beside
 from locker.store.safefs import NO_DIR_FSYNC
 from locker.store.sources import COPY_BLOCK, CopyCiphertext, Source, read_ahead
 
@@ -74,6 +75,7 @@ class Sealed:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
                 raise LockerError(f"{path} is not a regular file")
+            check_no_holes(fd, st.st_size)
             head = f.read(MAX_HEADER_SIZE)
             header = parse_header(head)
             if header.size + header.index_length > st.st_size:
@@ -90,6 +92,22 @@ class Sealed:
 
     def close(self) -> None:
         self.file.close()
+
+
+def check_no_holes(fd: int, size: int) -> None:
+    """Refuse a sparse file: locker writes every byte of a container, so a hole (a file that
+    claims 2^62 bytes on a few blocks) was made by someone else, and a save would copy it.
+    Leaves the file position at 0. File systems without SEEK_HOLE report none."""
+    try:
+        hole = os.lseek(fd, 0, os.SEEK_HOLE)
+    except OSError:
+        hole = size
+    os.lseek(fd, 0, os.SEEK_SET)
+    if hole < size:
+        raise FormatError(
+            f"container has a hole at byte {hole} of {size} (a sparse file); "
+            "locker never writes one"
+        )
 
 
 @dataclass
@@ -384,14 +402,19 @@ class FileIdentity:
 _TEMP_HEX = 12
 
 
+def _temp_prefix(path: Path) -> str:
+    return f".{stem_beside(path, len('..tmp-') + _TEMP_HEX)}.tmp-"
+
+
 def temp_path(path: Path, token: str) -> Path:
-    """The temp file a save of `path` writes: `.<name>.tmp-<12 hex digits>`."""
-    return path.with_name(f".{path.name}.tmp-{token}")
+    """The temp file a save of `path` writes: `.<name>.tmp-<12 hex digits>` (a name too
+    long for that is shortened, lockfile.stem_beside)."""
+    return path.with_name(_temp_prefix(path) + token)
 
 
 def is_temp_of(path: Path, name: str) -> bool:
     """Whether `name` is exactly one of `path`'s temp files (not those of `path.tmp-x`)."""
-    prefix = f".{path.name}.tmp-"  # not a glob: vault names may hold [ ] * ?
+    prefix = _temp_prefix(path)  # not a glob: vault names may hold [ ] * ?
     token = name[len(prefix) :]
     return (
         name.startswith(prefix)

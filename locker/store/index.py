@@ -7,6 +7,7 @@ Pure data: no cryptography here. docs/FORMAT.md specifies it.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,8 +186,45 @@ def _str_map(v: Any, what: str) -> dict[str, str]:
     return dict(v)
 
 
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+# The shortest an entry's JSON can be (1-byte name, kind "", an empty entry's one tag, every
+# other number one digit), with the comma before the next entry.
+_MIN_ENTRY_JSON = 1 + len(
+    canonical_json(
+        _entry_json(Entry(bytes(ID_SIZE), "a", 0, 0, 0, bytes(SALT_SIZE), "", length=TAG_SIZE))
+    )
+)
+
+
+def max_containers(index_size: int) -> int:
+    """The most JSON objects and arrays an index of `index_size` bytes can hold and be valid:
+    the root and its four members, and two per entry (itself, attrs) and per log event
+    (itself, names)."""
+    return 5 + 2 * (index_size // _MIN_ENTRY_JSON) + 2 * MAX_LOG_EVENTS
+
+
+def check_parse_cost(data: bytes) -> None:
+    """Refuse, before json.loads, an index with more objects and arrays than a valid one of
+    its size can hold: empty containers cost json.loads 20 to 30 bytes of memory per byte
+    of input (over 1 GiB for a 64 MiB index), every other value at most about 13.
+
+    Brackets inside strings (names may hold them) are not counted: only when the quick
+    count over all bytes is over the limit are the strings taken out and the count made again.
+    """
+    limit = max_containers(len(data))
+    if data.count(b"{") + data.count(b"[") <= limit:
+        return
+    outside = _STRING.sub(b"", data)
+    if outside.count(b"{") + outside.count(b"[") > limit:
+        raise FormatError(
+            f"index holds more objects and lists than {limit}, the most an index of "
+            f"{len(data)} bytes can hold"
+        )
+
+
 def decode_index(data: bytes, data_section_length: int) -> Index:
     """Parse and validate a decrypted index against the data section it describes."""
+    check_parse_cost(data)
     try:
         obj = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):

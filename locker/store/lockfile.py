@@ -1,11 +1,13 @@
 """The one-writer lock: an exclusive flock on `<vault>.lock`, which records its holder (pid,
-host, purpose) so that a second writer can say who is in the way."""
+host, purpose) so that a second writer can say who is in the way; and the names of the
+files kept beside a vault (its lock, its save's temp file), short enough for any vault name."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import socket
@@ -14,9 +16,26 @@ from pathlib import Path
 
 from locker.errors import BusyError, LockerError
 
+NAME_MAX = 255  # bytes in one file name (Linux file systems)
+_DIGEST_HEX = 16
+
+
+def stem_beside(path: Path, added: int) -> str:
+    """`path`'s name, to be used in a sibling's name with `added` more bytes around it.
+
+    Where the sibling's name would pass NAME_MAX (a vault name of 238+ bytes had a temp file
+    name that no file system takes, so it could never be saved), the name's first bytes and
+    "~" and 16 hex digits of its SHA-256 stand for it: distinct for distinct vault names.
+    """
+    raw = os.fsencode(path.name)
+    if len(raw) + added <= NAME_MAX:
+        return path.name
+    digest = hashlib.sha256(raw).hexdigest()[:_DIGEST_HEX]
+    return os.fsdecode(raw[: NAME_MAX - added - 1 - _DIGEST_HEX]) + "~" + digest
+
 
 def lock_path(path: Path) -> Path:
-    return path.with_name(path.name + ".lock")
+    return path.with_name(stem_beside(path, len(".lock")) + ".lock")
 
 
 class WriterLock:
