@@ -766,6 +766,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the last line of defence (OS errors too): one line, no traceback
         message, hint = describe(exc)
         return report(exc, EXIT_ERROR, hint, message)
+    finally:
+        prompts = sys.modules.get("locker.cli.prompts")  # loaded only if it handed out secrets
+        if prompts is not None:
+            prompts.forget_all()
 
 
 def cmd_help(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

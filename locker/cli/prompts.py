@@ -1,11 +1,14 @@
 """Reading secrets for the CLI: passphrase files, terminal prompts, and process hardening.
 
 The only module that prompts. Secrets are returned as bytearrays, never `str`, where the
-standard library allows (getpass itself returns a `str`, which cannot be erased).
+standard library allows (getpass itself returns a `str`, which cannot be erased). Every
+bytearray returned here is zeroed by `forget_all`, which the CLI calls when a command ends;
+the copies made on the way (a typed line, a second typing) are zeroed at once.
 """
 
 from __future__ import annotations
 
+import hmac
 import os
 import stat
 import sys
@@ -14,6 +17,24 @@ from locker.errors import UsageError
 from locker.mount.process import harden_process
 
 SHORT_PASSPHRASE = 12
+
+_handed_out: list[bytearray] = []
+
+
+def forget(secret: bytearray) -> None:
+    """Overwrite `secret` with zero bytes, in place."""
+    secret[:] = bytes(len(secret))
+
+
+def forget_all() -> None:
+    """Zero every secret this module has returned (the command that asked for them is done)."""
+    while _handed_out:
+        forget(_handed_out.pop())
+
+
+def _kept(secret: bytearray) -> bytearray:
+    _handed_out.append(secret)
+    return secret
 
 
 def warn(message: str) -> None:
@@ -33,7 +54,7 @@ def read_secret_file(spec: str, what: str) -> bytearray:
                 line = f.readline()
     except OSError as exc:
         raise UsageError(f"cannot read {what} file {spec}: {exc.strerror}") from None
-    secret = bytearray(line.rstrip(b"\r\n") if line.endswith(b"\n") else line)
+    secret = _kept(bytearray(line.rstrip(b"\r\n") if line.endswith(b"\n") else line))
     if not secret:
         raise UsageError(f"the {what} file {spec} is empty")
     return secret
@@ -85,9 +106,8 @@ def _read_without_echo(fd: int, label: str) -> bytearray:
     finally:
         termios.tcsetattr(fd, termios.TCSANOW, before)
         os.write(fd, b"\n")
-    secret = bytearray(line.rstrip(b"\r\n"))
-    for i in range(len(line)):
-        line[i] = 0
+    secret = _kept(bytearray(line.rstrip(b"\r\n")))
+    forget(line)
     return secret
 
 
@@ -117,7 +137,11 @@ def new_passphrase(spec: str | None, what: str = "new passphrase") -> bytearray:
         secret = _prompt(f"{what.capitalize()}: ")
         if not secret:
             raise UsageError("the passphrase is empty")
-        if _prompt(f"Repeat {what}: ") != secret:
+        again = _prompt(f"Repeat {what}: ")
+        same = hmac.compare_digest(again, secret)
+        forget(again)
+        if not same:
+            forget(secret)
             raise UsageError("the two passphrases differ; nothing was changed")
     characters = sum(1 for b in secret if b & 0xC0 != 0x80)  # UTF-8 lead bytes: no `str` copy
     if characters < SHORT_PASSPHRASE:
