@@ -72,6 +72,8 @@ def test_the_smallest_valid_index_per_byte_fits_the_bound() -> None:
     assert outside == 5 + 2 * len(entries) + 2 * MAX_LOG_EVENTS <= max_containers(len(data))
     assert len(decode_index(data, 16 * len(entries)).entries) == len(entries)
     assert sealed_length(0) == 16
+    assert max_containers(0) == 5 + 2 * MAX_LOG_EVENTS
+    assert max_containers(173) - max_containers(172) == 2  # the 173 docs/FORMAT.md states
 
 
 def _vault(tmp_path: Path, vault_path: Path) -> bytes:
