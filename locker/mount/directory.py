@@ -155,6 +155,11 @@ class _Wiper:
         self.keep_dirs = {n.rsplit("/", i)[0] for n in keep for i in range(1, n.count("/") + 1)}
         self.out = Wiped()
 
+    def _note(self, line: str) -> None:
+        """List what could not be removed, once however often a pass meets it again."""
+        if line not in self.out.left:
+            self.out.left.append(line)
+
     def until_empty(self, dir_fd: int, prefix: str) -> bool:
         """Wipe the directory's content, listing it again while something reappears (a writer
         that recreates files by path). True once nothing but what is kept is left."""
@@ -164,7 +169,7 @@ class _Wiper:
             try:
                 names = [n for n in os.listdir(dir_fd) if prefix + n not in self.keep]
             except OSError as exc:
-                self.out.left.append(f"{prefix or './'}: {_why(exc)}")
+                self._note(f"{prefix or './'}: {_why(exc)}")
                 return False
             names = [n for n in names if not self._only_kept_below(dir_fd, n, prefix)]
             if not names:
@@ -199,7 +204,7 @@ class _Wiper:
         except FileNotFoundError:
             return
         except OSError as exc:
-            self.out.left.append(f"{rel}: {_why(exc)}")
+            self._note(f"{rel}: {_why(exc)}")
             return
         if stat.S_ISDIR(st.st_mode):
             self._wipe_subdir(dir_fd, name, rel)
@@ -212,7 +217,7 @@ class _Wiper:
         except FileNotFoundError:
             pass
         except OSError as exc:
-            self.out.left.append(f"{rel}: {_why(exc)}")
+            self._note(f"{rel}: {_why(exc)}")
 
     def _wipe_subdir(self, dir_fd: int, name: str, rel: str) -> None:
         try:
@@ -225,7 +230,7 @@ class _Wiper:
             except FileNotFoundError:
                 pass
             except OSError:
-                self.out.left.append(f"{rel}/: {_why(exc)}")
+                self._note(f"{rel}/: {_why(exc)}")
             return
         try:
             empty = self.until_empty(sub, rel + "/")
@@ -243,7 +248,7 @@ class _Wiper:
         except OSError as exc:
             if empty:  # refilled after the last pass: listed again by the caller's next pass
                 return
-            self.out.left.append(f"{rel}/: {_why(exc)}")
+            self._note(f"{rel}/: {_why(exc)}")
 
 
 def wipe_tree(

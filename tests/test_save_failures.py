@@ -1,0 +1,85 @@
+"""Failure branches of a save that no other test reached (issue 10, item 15): a source file
+that shrinks or grows between `add` and the save, on the inline and the background writer,
+and a real ENOSPC met by the background writer. Each time the vault stays byte-identical,
+no temp file is left and the error says what happened."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import PASSPHRASE, TINY_KDF, FatImage
+
+from locker.errors import LockerError
+from locker.store import sources
+from locker.vault import Vault, create
+
+PIPELINED = sources._PIPELINE_MIN + 3 * 65536 + 5  # written by the background writer
+INLINE = 200_000
+
+
+@pytest.fixture
+def vault(tmp_path: Path) -> Path:
+    path = tmp_path / "vaults" / "v.locker"
+    path.parent.mkdir()
+    create(path, PASSPHRASE, TINY_KDF)
+    with Vault.open(path, PASSPHRASE, write=True) as v:
+        v.add_bytes("keep", b"kept\n")
+        v.commit()
+    return path
+
+
+def _unchanged(vault: Path, before: bytes) -> None:
+    assert vault.read_bytes() == before
+    assert sorted(p.name for p in vault.parent.iterdir()) == ["v.locker", "v.locker.lock"]
+    with Vault.open(vault, PASSPHRASE) as v:
+        assert [e.name for e in v.entries()] == ["keep"]
+
+
+@pytest.mark.parametrize("size", [INLINE, PIPELINED])
+@pytest.mark.parametrize("change", ["shrank", "grew"])
+def test_a_source_that_changes_size_after_add_aborts_the_save(
+    vault: Path, tmp_path: Path, size: int, change: str
+) -> None:
+    src = tmp_path / "src.bin"
+    src.write_bytes(os.urandom(size))
+    before = vault.read_bytes()
+    with Vault.open(vault, PASSPHRASE, write=True) as v:
+        v.add_file("new.bin", src)
+        if change == "shrank":
+            os.truncate(src, size - 70_000)  # inside the last block the writer reads
+        else:
+            with src.open("ab") as f:
+                f.write(b"more")
+        with pytest.raises(LockerError, match=f"{src} {change} while it was being read"):
+            v.commit()
+    _unchanged(vault, before)
+
+
+def test_the_background_writer_meets_a_full_disk(
+    fat_image: Callable[..., FatImage], tmp_path: Path
+) -> None:
+    """A real 12 MiB FAT file system: an entry of over 8 MiB (sealed on one thread, written
+    on another) does not fit; the writer thread's ENOSPC reaches the save as its error."""
+    fat = fat_image(size_mib=12)
+    vault = fat.mount_point / "v.locker"
+    create(vault, PASSPHRASE, TINY_KDF)
+    with Vault.open(vault, PASSPHRASE, write=True) as v:
+        v.add_bytes("keep", os.urandom(4 * 2**20))
+        v.commit()
+    before = vault.read_bytes()
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(PIPELINED))
+    with Vault.open(vault, PASSPHRASE, write=True) as v:
+        v.add_file("big.bin", src)
+        with pytest.raises(LockerError) as caught:
+            v.commit()
+    message = str(caught.value)
+    assert message.startswith(f"cannot save {vault}"), message
+    # fusefat reports a full disk as EPERM, the kernel's file systems as ENOSPC
+    assert "No space left on device" in message or "Operation not permitted" in message
+    assert message.endswith("the vault is unchanged"), message
+    assert vault.read_bytes() == before
+    assert fat.listing() in (["v.locker"], ["v.locker", "v.locker.lock"])
