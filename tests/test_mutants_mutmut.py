@@ -1,0 +1,86 @@
+"""Tests that kill mutants `scripts/mutate` (mutmut) found alive in store/ and the mount wipe
+(issue 10, item 14): the slot KEK derivations against RFC 5869 computed here with hmac alone,
+the save error's naming of the file that failed, and the flags the wipe opens a
+subdirectory with. docs/TESTING.md lists the survivors judged equivalent."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import hmac
+import os
+from pathlib import Path
+
+import pytest
+
+from locker.mount import directory
+from locker.store import container as ct
+from locker.store import crypto
+from locker.store.format import Header
+
+
+def _rfc5869(ikm: bytes, salt: bytes, info: bytes) -> bytes:
+    prk = hmac.new(salt, ikm, hashlib.sha256).digest()
+    return hmac.new(prk, info + b"\x01", hashlib.sha256).digest()  # 32 bytes: one block
+
+
+@pytest.mark.parametrize("kind", ["recovery", "keyfile", "keyring"])
+def test_slot_kek_is_the_specified_hkdf(kind: str) -> None:
+    secret, salt = bytes(range(32)), b"salt" * 4
+    want = _rfc5869(secret, salt, b"locker/v1/slot-kek\x00" + kind.encode())
+    assert crypto.slot_kek(secret, salt, kind) == want
+    assert crypto.slot_kek(bytearray(secret), salt, kind) == want
+
+
+def test_age_wrap_key_is_the_specified_hkdf() -> None:
+    shared, salt = b"\x07" * 32, b"E" * 32 + b"R" * 32
+    want = _rfc5869(shared, salt, b"age-encryption.org/v1/X25519")
+    assert crypto.age_x25519_wrap_key(shared, salt) == want
+
+
+def test_save_error_names_the_file_that_failed_when_it_is_not_the_vault(tmp_path: Path) -> None:
+    vault = tmp_path / "v.locker"
+    temp = ct.temp_path(vault, "0" * 12)
+    other = ct._save_error(vault, OSError(errno.ENOSPC, "No space left on device", str(temp)))
+    assert str(other) == (
+        f"cannot save {vault} ({temp}): No space left on device; the vault is unchanged"
+    )
+    same = ct._save_error(vault, OSError(errno.EIO, "Input/output error", str(vault)))
+    assert str(same) == f"cannot save {vault}: Input/output error; the vault is unchanged"
+    bare = ct._save_error(vault, OSError("no errno"))
+    assert str(bare) == f"cannot save {vault}: no errno; the vault is unchanged"
+
+
+def test_a_header_without_its_mac_is_not_encoded() -> None:
+    with pytest.raises(ValueError, match=r"^header MAC not set$"):
+        Header(bytes(16), (), bytes(12), 17).encode()
+
+
+def test_the_wipe_opens_a_subdirectory_without_following_a_link(tmp_path: Path) -> None:
+    """O_NOFOLLOW, O_DIRECTORY and O_CLOEXEC each matter: a directory swapped for a symlink
+    after the wipe's stat must not be entered, a file must not be taken for a directory, and
+    the descriptor must not leak into a child process."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    (tmp_path / "file").write_text("x")
+    top = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with pytest.raises(OSError) as caught:
+            directory._open_subdir(top, "link")
+        assert caught.value.errno in (errno.ELOOP, errno.ENOTDIR)
+        with pytest.raises(NotADirectoryError):
+            directory._open_subdir(top, "file")
+        sub = directory._open_subdir(top, "real")
+        try:
+            assert fcntl.fcntl(sub, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+            assert os.path.samestat(os.fstat(sub), os.stat(tmp_path / "real"))
+        finally:
+            os.close(sub)
+    finally:
+        os.close(top)
+
+
+def test_why_is_the_system_reason_or_the_error_class() -> None:
+    assert directory._why(OSError(errno.EROFS, "Read-only file system")) == "Read-only file system"
+    assert directory._why(PermissionError()) == "PermissionError"
