@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from locker.errors import UsageError
 from locker.mount import directory
 from locker.store import container as ct
 from locker.store import crypto
@@ -84,3 +85,34 @@ def test_the_wipe_opens_a_subdirectory_without_following_a_link(tmp_path: Path) 
 def test_why_is_the_system_reason_or_the_error_class() -> None:
     assert directory._why(OSError(errno.EROFS, "Read-only file system")) == "Read-only file system"
     assert directory._why(PermissionError()) == "PermissionError"
+
+
+def test_a_mount_dir_of_another_user_is_refused(tmp_path: Path) -> None:
+    """`or` made `and` survived: an empty directory of another user was mounted into."""
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    if os.geteuid() == 0:
+        os.chown(theirs, 65534, 65534)
+    else:
+        theirs = Path("/")  # root's, and this test's process is not root
+    with pytest.raises(UsageError, match="is not a directory of yours"):
+        directory.make_mount_dir(str(theirs))
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UsageError, match="is not a directory of yours"):
+        directory.make_mount_dir(str(tmp_path / "file"))
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "x").write_text("x")
+    with pytest.raises(UsageError, match="is not empty") as caught:
+        directory.make_mount_dir(str(full))
+    assert caught.value.hint == "mount into a new or empty directory"
+
+
+def test_the_mount_dir_warning_tells_tmpfs_ramfs_and_disk_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kinds = {"tmpfs": None, "ramfs": "is on ramfs, not tmpfs", "ext4": "is not RAM-backed"}
+    for kind, want in kinds.items():
+        monkeypatch.setattr(directory.runtime, "filesystem_type", lambda p, k=kind: k)
+        warning = directory._dir_warning(tmp_path)
+        assert warning is None if want is None else want in (warning or ""), (kind, warning)
