@@ -13,7 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import locker_env, require
+
+from locker.mount.directory import wipe_tree
 
 _CHILD = r"""
 import os, subprocess, sys
@@ -56,3 +59,18 @@ def test_what_the_wipe_cannot_remove_is_listed_and_the_rest_wiped(tmp_path: Path
     assert lines[-1] == "g: secret g"  # not zeroed either: it could not be written
     assert sorted(os.listdir(root)) == ["ro"]
     assert os.listdir(root / "ro") == ["g"]
+
+
+@pytest.mark.permissions
+def test_a_directory_without_any_permission_is_wiped(tmp_path: Path) -> None:
+    """Mode 000 (a tool's private dir, or `chmod -R 0`): its owner cannot list it, so the
+    wipe opens it with O_PATH, makes it 0700 through that descriptor and goes on. Root
+    passes without that; .ci/run runs this again as an unprivileged user."""
+    root = tmp_path / "mnt"
+    (root / "closed" / "inner").mkdir(parents=True)
+    (root / "closed" / "inner" / "f").write_text("secret\n")
+    (root / "closed" / "inner").chmod(0)
+    (root / "closed").chmod(0)
+    out = wipe_tree(root, remove_root=True)
+    assert (out.count, out.left) == (1, [])
+    assert not root.exists()
