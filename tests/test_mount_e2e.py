@@ -665,3 +665,89 @@ def test_export_while_mounted_and_the_mounts_later_saves_lose_nothing(
     kinds = [e["event"] for e in log_events(lk)]
     assert kinds.count("export") == 1 and kinds[-1] == "lock"
     assert [n for n in os.listdir(vault.parent) if deferred.is_event_of(vault, n)] == []
+
+
+def recover_on_terminal(
+    tmp_path: Path, env: dict[str, str | None], vault: Path, pwfile: Path, typed: bytes
+) -> subprocess.CompletedProcess[bytes]:
+    """`locker recover` with a real terminal as its standard input, `typed` typed ahead."""
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        os.write(master, typed)
+        return subprocess.run(
+            [*LOCKER, "--vault", str(vault), "--passphrase-file", str(pwfile), "recover"],
+            stdin=slave,
+            capture_output=True,
+            env=locker_env(tmp_path, env),
+            cwd=tmp_path,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(slave)
+        os.close(master)
+
+
+def test_recover_asks_on_a_terminal_leave_then_discard(
+    mount: Callable[..., Mount],
+    lk: Run,
+    vault: Path,
+    tmp_path: Path,
+    env: dict[str, str | None],
+    pwfile: Path,
+) -> None:
+    mnt = mount()
+    (mnt.dir / "a.txt").write_bytes(b"unsaved edit\n")
+    crash(mnt)
+    before = contents(vault)
+    question = b"save these changes into the vault [y], discard them [d], or leave [N]? "
+
+    left = recover_on_terminal(tmp_path, env, vault, pwfile, b"\n")
+    assert left.returncode == 0, left.stderr
+    assert question in left.stderr
+    assert b"changed  a.txt" in left.stdout and b"left as it is" in left.stdout
+    assert (mnt.dir / "a.txt").read_bytes() == b"unsaved edit\n"
+
+    dropped = recover_on_terminal(tmp_path, env, vault, pwfile, b"d\n")
+    assert dropped.returncode == 0, dropped.stderr
+    assert b"discarded: 1 changed" in dropped.stdout
+    assert not mnt.dir.exists()
+    assert contents(vault) == before
+    assert b"nothing to recover" in lk("recover").stdout
+
+
+def test_recover_asks_on_a_terminal_and_saves(
+    mount: Callable[..., Mount],
+    vault: Path,
+    tmp_path: Path,
+    env: dict[str, str | None],
+    pwfile: Path,
+) -> None:
+    mnt = mount()
+    (mnt.dir / "fresh.txt").write_bytes(b"unsaved new file\n")
+    crash(mnt)
+    done = recover_on_terminal(tmp_path, env, vault, pwfile, b"yes\n")
+    assert done.returncode == 0, done.stderr
+    assert b"saved into" in done.stdout
+    assert contents(vault)["fresh.txt"] == b"unsaved new file\n"
+    assert not mnt.dir.exists()
+
+
+def test_recover_of_an_orphan_whose_directory_is_gone(
+    mount: Callable[..., Mount], lk: Run, vault: Path
+) -> None:
+    """The directory was removed by hand (or a reboot cleared the runtime dir): the record
+    goes, nothing is asked or touched, and the orphan warning stops."""
+    mnt = mount()
+    crash(mnt)
+    assert b"locker recover" in lk("ls").stderr
+    for path in sorted(mnt.dir.rglob("*"), reverse=True):
+        path.unlink() if not path.is_dir() else path.rmdir()
+    mnt.dir.rmdir()
+    done = lk("recover")
+    assert done.returncode == 0, done.stderr
+    assert b"its directory is gone; nothing to recover" in done.stdout
+    assert b"warning" not in lk("ls").stderr
+    assert b"nothing to recover" in lk("recover").stdout
