@@ -11,6 +11,8 @@ import pytest
 from conftest import PASSPHRASE, TINY_KDF, RunLocker
 
 from locker.store import container as ct
+from locker.store import deferred
+from locker.store.index import LogEvent
 from locker.store.lockfile import NAME_MAX, lock_path, stem_beside
 from locker.vault import Vault, create
 
@@ -69,3 +71,19 @@ def test_cli_init_and_add_with_a_255_byte_vault_name(
     assert r.returncode == 0, r.stderr
     r = run_locker("cat", *common, "s.txt")
     assert (r.returncode, r.stdout) == (0, b"hunter2\n")
+
+
+def test_an_export_event_beside_a_long_named_vault(tmp_path: Path) -> None:
+    """The export's deferred audit event (`.<name>.event-<16 hex>`) is 24 bytes longer than
+    the vault's name: shortened like the temp file's, and read back and merged."""
+    path = tmp_path / ("e" * 248 + ".locker")
+    create(path, PASSPHRASE, TINY_KDF)
+    with Vault.open(path, PASSPHRASE) as v:
+        written = deferred.write(
+            path, v.container_id, v._master, LogEvent(1, "export", ("a",)), os.urandom
+        )
+    assert len(os.fsencode(written.name)) == NAME_MAX
+    assert deferred.is_event_of(path, written.name)
+    with Vault.open(path, PASSPHRASE) as v:
+        pending = deferred.read(path, v.container_id, v._master)
+    assert [e.event for e in pending.events] == ["export"]

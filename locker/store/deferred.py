@@ -21,6 +21,7 @@ from pathlib import Path
 from locker.errors import LockerError
 from locker.store import crypto
 from locker.store.index import LogEvent, decode_log_event, encode_log_event
+from locker.store.lockfile import stem_beside
 from locker.store.safefs import open_dir, write_file
 
 MAGIC = b"LOCKEREV1\n"
@@ -29,7 +30,7 @@ _TOKEN_HEX = 16
 
 
 def _prefix(vault: Path) -> str:
-    return f".{vault.name}.event-"
+    return f".{stem_beside(vault, len('..event-') + _TOKEN_HEX)}.event-"
 
 
 def is_event_of(vault: Path, name: str) -> bool:
