@@ -218,6 +218,35 @@ def test_materialise_modes_and_journal(session: tuple[m.Session, Clocks]) -> Non
     assert s.vault.log()[-1].event == "mount"
 
 
+def test_start_tells_its_progress_hook_every_byte_it_writes(
+    filled_vault: Path, tmp_path: Path
+) -> None:
+    """The hook a UI draws its bar from while a large vault mounts (issue 8 item 15)."""
+    with Vault.open(filled_vault, PASSPHRASE, write=True) as v:
+        v.add_bytes("big.bin", os.urandom(3 << 20))  # several chunks
+        v.commit()
+    journal_dir = tmp_path / "journal"
+    rt.ensure_private_dir(journal_dir)
+    root = tmp_path / "mnt-progress"
+    root.mkdir(mode=0o700)
+    told: list[int] = []
+    with Vault.open(filled_vault, PASSPHRASE, write=True, purpose="mount") as vault:
+        total = sum(e.size for e in vault.entries())
+        s = m.Session(
+            vault,
+            root,
+            journal=jn.Journal(journal_dir),
+            observer_factory=lambda root, sink: NoObserver(),
+        )
+        s.start(progress=told.append)
+        try:
+            assert sum(told) == total
+            assert len(told) > len(vault.entries())  # chunk by chunk, not file by file
+            assert (root / "big.bin").stat().st_size == 3 << 20
+        finally:
+            s.lock("test")
+
+
 def test_sync_changes_renames_deletes_and_ignores_litter(
     session: tuple[m.Session, Clocks], filled_vault: Path
 ) -> None:

@@ -8,13 +8,19 @@ import io
 import os
 import pty
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
-from conftest import LOCKER, locker_env
+from conftest import LOCKER, PASSPHRASE, locker_env
 
 from locker.cli import progress
+from locker.cli.mount_commands import start_session
 from locker.cli.progress import Progress
+from locker.mount import journal as jn
+from locker.mount import runtime as rt
+from locker.mount.session import Session
+from locker.vault import Vault
 
 
 class Counter:
@@ -111,3 +117,61 @@ def test_commands_write_no_bar_to_a_pipe(tmp_path: Path, vault_path: Path, pwfil
         )
         assert proc.returncode == 0, proc.stderr
         assert proc.stderr == b"", proc.stderr
+
+
+class Ticking:
+    """A clock that moves a quarter second every time it is read."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 0.25
+        return self.now
+
+
+def test_mount_of_a_large_vault_draws_a_bar_from_the_session_hook(
+    vault_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`locker mount`'s start: a real session writing a real vault out, its progress hook
+    moving a bar on a real pseudo-terminal (the clock is injected; no thread ticks)."""
+    monkeypatch.setenv("TERM", "xterm")
+    with Vault.open(vault_path, PASSPHRASE, write=True) as v:
+        for i in range(3):
+            v.add_bytes(f"big-{i}.bin", os.urandom(3 << 20))
+        v.commit()
+    journal_dir = tmp_path / "journal"
+    rt.ensure_private_dir(journal_dir)
+    root = tmp_path / "mnt"
+    root.mkdir(mode=0o700)
+    master, slave = pty.openpty()
+    drawn = bytearray()
+    reader = threading.Thread(target=_drain, args=(master, drawn))
+    reader.start()
+    try:
+        with Vault.open(vault_path, PASSPHRASE, write=True, purpose="mount") as vault:
+            session = Session(vault, root, journal=jn.Journal(journal_dir))
+            with os.fdopen(slave, "w", closefd=False) as tty:
+                start_session(session, stream=tty, clock=Ticking())
+                tty.flush()
+            session.lock("test")
+    finally:
+        os.close(slave)
+        reader.join()
+        os.close(master)
+    text = drawn.decode(errors="replace")
+    assert "mounting" in text
+    assert "9.0/9.0 MiB" in text  # the bar reached the vault's size
+    assert not root.exists()
+
+
+def _drain(fd: int, into: bytearray) -> None:
+    """Read the terminal's output until its other end is closed."""
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:  # EIO: the slave side is closed
+            return
+        if not data:
+            return
+        into += data

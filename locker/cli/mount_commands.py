@@ -12,11 +12,13 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
 from locker.cli.commands import open_vault
 from locker.cli.durations import parse_duration
+from locker.cli.progress import Progress
 from locker.cli.prompts import warn
 from locker.errors import EXIT_ERROR, EXIT_OK
 from locker.mount import directory as mountdir
@@ -93,6 +95,15 @@ class StatusLine:
             self.shown = ""
 
 
+def start_session(
+    session: m.Session, stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic
+) -> None:
+    """Start the mount, with a bar on stderr (a terminal) while a large vault is written out."""
+    total = sum(entry.size for entry in session.vault.entries())
+    with Progress("mounting", total, stream=stream, counter=None, clock=clock) as bar:
+        session.start(progress=bar.advance)
+
+
 def cmd_mount(args: argparse.Namespace) -> int:
     idle = parse_duration(str(args.idle), "--idle")
     max_time = parse_duration(str(args.max_time), "--max-time")
@@ -119,7 +130,7 @@ def cmd_mount(args: argparse.Namespace) -> int:
         restore = m.install_signal_handlers(session)
         try:
             try:
-                session.start()
+                start_session(session)
             except BaseException:
                 session.abort()
                 raise

@@ -4,7 +4,9 @@ Only when stderr is a terminal that can redraw a line; nothing at all otherwise 
 pipes, logs, TERM=dumb). The work is
 measured without touching the layers below: by this process's own I/O counters
 (/proc/self/io: bytes read and written through system calls), against the number of bytes the
-command expects to move. rich is imported only once a bar is actually shown.
+command expects to move. Work whose library reports its own progress through a hook (a mount
+materialising the vault) passes `advance` as that hook instead (`counter=None`). rich is
+imported only once a bar is actually shown.
 """
 
 from __future__ import annotations
@@ -39,26 +41,39 @@ class Progress:
         label: str,
         total: int,
         stream: TextIO | None = None,
-        counter: Callable[[], int] = io_bytes,
+        counter: Callable[[], int] | None = io_bytes,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.label = label
         self.total = max(total, 1)
         self.stream = stream if stream is not None else sys.stderr
-        self.counter = counter
+        self.done = 0  # what `advance` was told, when the work reports its own progress
+        self.counter = counter if counter is not None else lambda: self.done
         self.clock = clock
         self.start = clock()
-        self.base = counter()
+        self.base = self.counter()
         self.bar: Any = None
         self.task: Any = None
+        self._hooked = counter is None
+        self._shown = False
+        self._ticked = self.start
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> Progress:
-        if self._is_terminal():
+        self._shown = self._is_terminal()
+        if self._shown and not self._hooked:
             self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
             self._thread.start()
         return self
+
+    def advance(self, amount: int) -> None:
+        """The hook for work that reports its own progress (made with `counter=None`): count
+        `amount` more done, and move the bar at most every POLL seconds."""
+        self.done += amount
+        if self._shown and self.clock() - self._ticked >= POLL:
+            self._ticked = self.clock()
+            self.tick()
 
     def __exit__(
         self,

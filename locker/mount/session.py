@@ -27,7 +27,7 @@ from locker.mount import journal as jn
 from locker.mount import scan as sc
 from locker.mount.drive_watch import REASON_DRIVE_GONE, DriveGoneError, DriveWatch
 from locker.mount.locking import REASON_COMMAND, LockMethods
-from locker.mount.sync import Known, SavedCounts, Syncer, SyncResult
+from locker.mount.sync import Known, Progress, SavedCounts, Syncer, SyncResult
 from locker.mount.tracker import (
     DEFAULT_IDLE,
     DEFAULT_MAX_TIME,
@@ -116,10 +116,14 @@ class Session(LockMethods):
 
     # -- start -------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Journal, materialise, record the mount in the audit log, start watching."""
+    def start(self, progress: Progress | None = None) -> None:
+        """Journal, materialise, record the mount in the audit log, start watching.
+
+        `progress` is told the bytes of each chunk as it is written into the directory (the
+        entries' sizes add up to the whole): a UI's hook for a bar while a large vault mounts.
+        """
         self.journal.write(self.record)
-        self.materialise()
+        self.materialise(progress)
         st = os.lstat(self.root)
         self._root_id = (st.st_dev, st.st_ino)
         self.vault.record("mount", detail=f"{len(self.known)} files at {self.root}")
@@ -139,8 +143,8 @@ class Session(LockMethods):
             raise
         self._observer = observer
 
-    def materialise(self) -> None:
-        self.syncer.materialise()
+    def materialise(self, progress: Progress | None = None) -> None:
+        self.syncer.materialise(progress or (lambda done: None))
 
     # -- the loop ----------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ RACY_NS = 50_000_000
 STILL_WRITTEN = "it is still being written"
 
 Warn = Callable[[str, str], None]  # (key, message): said once per key
+Progress = Callable[[int], None]  # told the size of each piece of work done, as it is done
 
 
 @dataclass
@@ -103,12 +104,13 @@ class Syncer:
         self.last_error = ""
         self._all_gone_since: float | None = None
 
-    def materialise(self) -> None:
+    def materialise(self, progress: Progress = lambda done: None) -> None:
+        """Write every entry into the directory; `progress` is told each chunk's size."""
         root_fd = safefs.open_dir(self.root)
         try:
             for entry in self.vault.entries():
                 digest = hashlib.sha256()
-                chunks = _hashing(self.vault.chunks(entry.name), digest)
+                chunks = _hashing(self.vault.chunks(entry.name), digest, progress)
                 st = safefs.write_file(root_fd, entry.name, chunks, durable=False)
                 self.known[entry.name] = Known(digest.hexdigest(), sc.FileStat.of(st), 0)
         finally:
@@ -337,7 +339,8 @@ class Syncer:
             raise
 
 
-def _hashing(chunks: Iterator[bytes], digest: hashlib._Hash) -> Iterator[bytes]:
+def _hashing(chunks: Iterator[bytes], digest: hashlib._Hash, progress: Progress) -> Iterator[bytes]:
     for chunk in chunks:
         digest.update(chunk)
         yield chunk
+        progress(len(chunk))
