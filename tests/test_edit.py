@@ -4,15 +4,18 @@ fake editor script."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import LOCKER, PASSPHRASE, Places, RunLocker, locker_env
 
+from locker.mount.edit import EditInterrupted, run_editor
 from locker.vault import Vault
 
 
@@ -160,3 +163,35 @@ def test_kill_9_leaves_a_journal_that_recover_saves(
     assert b"changed  a.txt" in r.stdout or b"a.txt" in r.stdout
     assert content(filled_vault, "a.txt") == b"saved-by-recover\n"
     assert not Path(copy).exists()
+
+
+def test_a_stop_signal_while_the_editor_starts_kills_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM that lands while `Popen()` is still starting the editor (under load the editor
+    can be running by then) used to raise out of it and leave the editor running on the wiped
+    copy, holding the terminal. Here the real Popen starts the real editor, and the signal
+    comes the moment the child exists."""
+    started: list[int] = []
+    real = subprocess.Popen._execute_child  # type: ignore[attr-defined]
+
+    def execute_then_signal(self: subprocess.Popen[bytes], *args: Any, **kwargs: Any) -> None:
+        real(self, *args, **kwargs)
+        started.append(self.pid)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", execute_then_signal)
+    target = tmp_path / "copy.txt"
+    target.write_text("x\n")
+    script = editor(tmp_path, "exec sleep 600\n")
+    try:
+        with pytest.raises(EditInterrupted, match="interrupted by SIGTERM; nothing was saved"):
+            run_editor(target, str(script))
+        assert len(started) == 1
+        with pytest.raises(ChildProcessError):  # killed and reaped: no editor left running
+            os.waitpid(started[0], os.WNOHANG)
+    finally:
+        for pid in started:
+            with contextlib.suppress(ProcessLookupError, ChildProcessError):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)

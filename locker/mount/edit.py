@@ -66,37 +66,52 @@ def editor_command(environ: dict[str, str] | None = None) -> str:
 def run_editor(path: Path, command: str | None = None) -> None:
     """Run the editor on `path` and wait (vim without viminfo or undo files: see
     `editor.private_editor`). A non-zero exit or death by a signal is an error (nothing is
-    saved); a missing editor says which command it tried."""
+    saved); a missing editor says which command it tried. A stop signal kills the editor, even
+    one that lands while it is being started."""
     argv = private_editor(command or editor_command(), str(path))
-    with _ctrl_c_for_the_editor():
+    with _stop_signals_end_the_editor() as stop:
         try:
-            status = subprocess.run(argv, check=False).returncode
+            stop.editor = subprocess.Popen(argv)
         except FileNotFoundError:
             raise UsageError(
                 f"editor not found: {argv[0]}", hint="set EDITOR to an installed editor"
             ) from None
+        if stop.reason:
+            stop.editor.kill()
+        status = stop.editor.wait()
+    if stop.reason:
+        raise EditInterrupted(f"interrupted by {stop.reason}; nothing was saved")
     if status < 0:
         raise LockerError(f"the editor was stopped by {signal.Signals(-status).name}")
     if status:
         raise LockerError(f"the editor exited with status {status}")
 
 
-@contextlib.contextmanager
-def _ctrl_c_for_the_editor() -> Iterator[None]:
-    """While the editor runs, SIGINT reaches it and not us (a Python handler, unlike SIG_IGN,
-    is reset to the default in the child); other stop signals end the edit."""
+@dataclass
+class _Stop:
+    reason: str = ""
+    editor: subprocess.Popen[bytes] | None = None
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        name = STOP_SIGNALS.get(signal.Signals(signum), str(signum))
-        raise EditInterrupted(f"interrupted by {name}; nothing was saved")
+
+@contextlib.contextmanager
+def _stop_signals_end_the_editor() -> Iterator[_Stop]:
+    """While the editor runs, SIGINT reaches it and not us (a Python handler, unlike SIG_IGN,
+    is reset to the default in the child); a stop signal is noted and kills the editor. The
+    handler raises nothing: an exception inside `Popen()` would leave the editor running."""
+    stop = _Stop()
+
+    def on_stop(signum: int, frame: FrameType | None) -> None:
+        stop.reason = stop.reason or STOP_SIGNALS.get(signal.Signals(signum), str(signum))
+        if stop.editor is not None:
+            stop.editor.kill()
 
     try:
         previous = {signal.SIGINT: signal.signal(signal.SIGINT, lambda s, f: None)}
-        previous |= {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
+        previous |= {sig: signal.signal(sig, on_stop) for sig in STOP_SIGNALS}
     except ValueError:  # not the main thread: leave the signals as they are
         previous = {}
     try:
-        yield
+        yield stop
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
