@@ -192,6 +192,7 @@ class Writers:
         self.done: dict[str, int] = {}
         self.lock = threading.Lock()
         (root / "held.txt").write_bytes(b"")
+        (root / "grow.bin").write_bytes(b"")  # each trial grows it from nothing to grow_to
         (root / "r-a.txt").write_bytes(b"renamed back and forth\n")
         self.held = os.open(root / "held.txt", os.O_RDWR)
         jobs = (self._replace, self._append, self._pwrite, self._rename, self._churn, self._grow)
