@@ -54,6 +54,19 @@ def test_subkeys_are_separated_by_purpose_and_context() -> None:
     assert crypto.index_key(bytearray(KEY), cid) == crypto.index_key(KEY, cid)
 
 
+def test_hkdf_is_rfc5869() -> None:
+    # RFC 5869 appendix A.3 (SHA-256, empty salt and info), its first 32 bytes; then
+    # cryptography's HKDF on our label layout, with the salts and lengths locker uses.
+    from cryptography.hazmat.primitives.hashes import SHA256
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    okm = "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d"
+    assert crypto._hkdf_sha256(bytes([0x0B] * 22), b"", b"") == bytes.fromhex(okm)
+    for salt in (b"", b"s" * 16, bytes(range(32))):
+        want = HKDF(SHA256(), 32, salt, b"locker/v1/entry\x00ctx").derive(KEY)
+        assert crypto.hkdf(KEY, salt, b"entry", b"ctx") == want
+
+
 def test_open_sealed_failure_is_one_authentication_error() -> None:
     nonce = b"n" * 12
     sealed = crypto.seal(KEY, nonce, b"secret", b"aad")

@@ -15,7 +15,7 @@ import pytest
 from conftest import PASSPHRASE, Places, RunLocker
 from test_mount_e2e import Mount, env, mount, residue, runtime, vault  # noqa: F401 - fixtures
 
-from locker.cli import mount_commands as cm
+from locker.cli import lock_commands as cm
 from locker.cli.main import main
 from locker.know.run import RunDir
 from locker.mount import journal as jn

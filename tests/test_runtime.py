@@ -162,3 +162,21 @@ def test_foreign_or_symlinked_private_dir_is_refused(tmp_path: Path) -> None:
     assert stat.S_IMODE(loose.stat().st_mode) == 0o700
     with pytest.raises(LockerError, match="cannot create"):
         rt.ensure_private_dir(tmp_path / "no" / "such")
+
+
+@pytest.mark.parametrize("tmpdir", [None, "given", "missing"])
+def test_system_temp_dir_is_tempfiles_choice(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tmpdir: str | None
+) -> None:
+    """Without $LOCKER_RUNTIME_PLACES the temp place is tempfile.gettempdir()'s (found without
+    importing tempfile, which every command's orphan check would otherwise pay for)."""
+    import tempfile
+
+    monkeypatch.delenv(rt.PLACES_ENV, raising=False)
+    for name in ("TMPDIR", "TEMP", "TMP"):
+        monkeypatch.delenv(name, raising=False)
+    if tmpdir:
+        monkeypatch.setenv("TMPDIR", str(tmp_path / tmpdir))
+    (tmp_path / "given").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() caches its answer
+    assert rt.places().tmp == Path(tempfile.gettempdir())

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from locker import bundle
 from locker.cli import prompts
-from locker.cli.commands import kdf_cost, open_vault, vault_path
+from locker.cli.commands import kdf_cost, open_vault
+from locker.cli.info_commands import vault_path
 from locker.errors import EXIT_OK, NotFoundError, UsageError
 from locker.kdf_cost import weak_kdf_warning
 from locker.readable import readable_secret

@@ -12,8 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from locker import paths
 from locker.cli import prompts, unlock
+from locker.cli.info_commands import check_not_a_directory, vault_path
 from locker.cli.progress import Progress
 from locker.cli.prompts import new_passphrase, warn
 from locker.errors import (
@@ -30,13 +30,8 @@ from locker.store import safefs
 from locker.store.format import SLOT_KEYRING, KdfCost, check_kdf_cost
 from locker.store.lockfile import WriterLock
 from locker.text import iso_time, plural, printable
-from locker.vault import DEFAULT_KDF, Vault, create, info
+from locker.vault import DEFAULT_KDF, Vault, create
 from locker.vault_slots import OLD_COPY_NOTE
-
-
-def vault_path(args: argparse.Namespace) -> Path:
-    given = getattr(args, "vault", None)
-    return Path(given) if given else paths.default_vault()
 
 
 def kdf_cost(args: argparse.Namespace, base: KdfCost) -> KdfCost:
@@ -74,13 +69,6 @@ def open_vault(args: argparse.Namespace, write: bool = False, purpose: str = "wr
 
         vault.recogniser = recogniser()
     return vault
-
-
-def check_not_a_directory(path: Path) -> None:
-    if path.is_dir():
-        raise UsageError(
-            f"{path} is a directory, not a vault", hint="--vault names the vault file itself"
-        )
 
 
 def passphrase(args: argparse.Namespace) -> bytearray:
@@ -472,29 +460,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_info(args: argparse.Namespace) -> int:
-    check_not_a_directory(vault_path(args))
-    facts = info(vault_path(args))
-    if args.json:
-        print(json.dumps(facts, indent=2))
-        return EXIT_OK
-    print(f"vault:          {facts['path']}")
-    print(f"format:         locker v{facts['format_version']}")
-    print(f"container id:   {facts['container_id']}")
-    print(
-        f"size:           {facts['file_size']} bytes (header {facts['header_size']}, "
-        f"index {facts['index_size']}, data {facts['data_size']})"
-    )
-    print(f"key slots:      {facts['slot_count']}")
-    for slot in facts["slots"]:
-        line = f"  {slot['kind']:<11} {slot['id']}"
-        kdf = slot.get("kdf")
-        if kdf:
-            line += f"  argon2id {kdf['memory_mib']:g} MiB, t={kdf['time_cost']}, p={kdf['parallelism']}"
-        print(line)
-    return EXIT_OK
-
-
 def cmd_log(args: argparse.Namespace) -> int:
     with open_vault(args) as v:
         events = v.log()
@@ -517,22 +482,4 @@ def cmd_log(args: argparse.Namespace) -> int:
         detail = f" ({e.detail})" if e.detail else ""
         line = f"{iso_time(e.time)}  {e.user}@{e.host}  {e.event:<8} {names}{detail}".rstrip()
         print(printable(line))
-    return EXIT_OK
-
-
-def cmd_overview(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    path = vault_path(args)
-    if os.path.lexists(path):
-        try:
-            facts = info(path)
-            print(
-                f"vault {path}: locker v{facts['format_version']}, {facts['file_size']} bytes, "
-                f"{plural(facts['slot_count'], 'key slot')}"
-            )
-        except LockerError as exc:
-            print(f"vault {path}: {exc}")
-    else:
-        print(f"no vault at {path} yet: 'locker init' creates it")
-    print()
-    parser.print_help()
     return EXIT_OK

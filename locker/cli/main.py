@@ -350,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "info",
-        "cli.commands:cmd_info",
+        "cli.info_commands:cmd_info",
         "show header facts (no passphrase needed)",
         "locker info --json",
     )
@@ -377,13 +377,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     command(
         "lock",
-        "cli.mount_commands:cmd_lock",
+        "cli.lock_commands:cmd_lock",
         "lock active mounts (all of them unless --vault is given)",
         "locker lock",
     )
     p = command(
         "status",
-        "cli.mount_commands:cmd_status",
+        "cli.lock_commands:cmd_status",
         "list active and orphaned mounts",
         "locker status",
     )
@@ -748,7 +748,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "command", None) not in ("recover", "status") and not spec_is_tui(spec):
             _orphan_notice()
         if spec is None:
-            from locker.cli.commands import cmd_overview
+            from locker.cli.info_commands import cmd_overview
 
             return cmd_overview(args, parser)
         return _resolve(spec)(args)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +40,7 @@ def make_mount_dir(requested: str | None) -> tuple[Path, bool, str | None]:
             os.chmod(path, 0o700)
         return path, created, _dir_warning(path)
     base = runtime.ram_base()  # never on disk: refused there unless --dir asks for it
-    path = base.path / f"mnt-{secrets.token_hex(8)}"
+    path = base.path / f"mnt-{os.urandom(8).hex()}"
     os.mkdir(path, 0o700)
     return path, True, None
 

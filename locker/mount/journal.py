@@ -14,8 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
-import socket
+import signal
 import stat
 import time
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from locker.mount.process import boot_id, is_running, process_start
 from locker.mount.runtime import lookup_candidates
 
 JOURNAL_VERSION = 1
+LOCK_SIGNAL = signal.SIGUSR1  # what `locker lock` sends the pid a record names
 
 STATE_MATERIALISING = "materialising"
 STATE_MOUNTED = "mounted"
@@ -79,7 +79,7 @@ class Record:
             dir=str(directory),
             proc_start=process_start(os.getpid()),
             boot_id=boot_id(),
-            host=socket.gethostname(),
+            host=os.uname().nodename,  # gethostname(), without importing socket
             **times,
         )
 
@@ -216,7 +216,7 @@ class Journal:
 
     def write(self, record: Record) -> None:
         data = json.dumps(record.to_json(), indent=1, sort_keys=True).encode()
-        tmp = self.directory / f".{record.mount_id}.{secrets.token_hex(4)}.tmp"
+        tmp = self.directory / f".{record.mount_id}.{os.urandom(4).hex()}.tmp"
         fd = os.open(
             tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
         )

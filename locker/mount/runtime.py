@@ -15,10 +15,8 @@ that each test has bases of its own. No vault, no crypto, no watchdog here.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,10 +48,11 @@ class Places:
 
 def places() -> Places:
     """The system places, or those $LOCKER_RUNTIME_PLACES names (tests give each test its own)."""
-    default = Places(Path("/run/user"), Path("/dev/shm"), Path(tempfile.gettempdir()))  # noqa: S108
     raw = os.environ.get(PLACES_ENV)
     if not raw:
-        return default
+        return Places(Path("/run/user"), Path("/dev/shm"), Path(_temp_dir()))  # noqa: S108
+    import json
+
     try:
         given = json.loads(raw)
         paths = {key: Path(given[key]) for key in ("run_user", "shm", "tmp")}
@@ -64,6 +63,19 @@ def places() -> Places:
     if not all(p.is_absolute() for p in paths.values()):
         raise LockerError(f"${PLACES_ENV} must name absolute paths")
     return Places(**paths)
+
+
+def _temp_dir() -> str:
+    """tempfile.gettempdir()'s choice ($TMPDIR, $TEMP, $TMP, /tmp, /var/tmp, /usr/tmp: the
+    first writable directory), without importing tempfile on every command's orphan check."""
+    for candidate in [os.environ.get(v) for v in ("TMPDIR", "TEMP", "TMP")] + [
+        "/tmp",  # noqa: S108
+        "/var/tmp",  # noqa: S108
+        "/usr/tmp",
+    ]:
+        if candidate and os.path.isdir(candidate) and os.access(candidate, os.W_OK | os.X_OK):
+            return os.path.abspath(candidate)
+    return os.getcwd()
 
 
 def _own_dir(path: str | Path) -> bool:
@@ -109,6 +121,8 @@ def _claim_in(parent: Path) -> Path:
     for path in _ours_in(parent):
         if path != fixed:
             return path
+    import tempfile
+
     try:
         return Path(tempfile.mkdtemp(prefix=f"{fixed.name}-", dir=parent))
     except OSError as exc:

@@ -48,9 +48,8 @@ SIGNAL_REASONS = {
     signal.SIGINT: "SIGINT",
     signal.SIGTERM: "SIGTERM",
     signal.SIGHUP: "SIGHUP",
-    signal.SIGUSR1: REASON_COMMAND,
+    jn.LOCK_SIGNAL: REASON_COMMAND,  # `locker lock`
 }
-LOCK_SIGNAL = signal.SIGUSR1  # what `locker lock` sends
 
 
 Notify = Callable[[str], None]

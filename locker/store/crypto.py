@@ -5,6 +5,9 @@ purpose from the master key; AES-256-GCM seals key slots, the index and entry ch
 Entry data is a STREAM (Hoang, Reyhanitabar, Rogaway, Vizár) of 64 KiB chunks whose 12-byte
 nonce is an 11-byte big-endian counter and a last-chunk flag, so truncation, extension and
 reordering all fail authentication.
+
+`cryptography` and `argon2` are imported on first use, not with this module: commands that
+only read a header (`info`, `status`) import the store without paying for them.
 """
 
 from __future__ import annotations
@@ -12,15 +15,12 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from hashlib import sha256
-
-from argon2.exceptions import HashingError
-from argon2.low_level import Type, hash_secret_raw
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.hashes import SHA256
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from typing import TYPE_CHECKING
 
 from locker.errors import AuthenticationError, FormatError, LockerError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 KEY_SIZE = 32
 SALT_SIZE = 16
@@ -46,6 +46,9 @@ class KdfParams:
 
 def argon2id(passphrase: bytes | bytearray, salt: bytes, params: KdfParams) -> bytes:
     """Derive a 256-bit key-encryption key from a passphrase (RFC 9106 Argon2id, v1.3)."""
+    from argon2.exceptions import HashingError
+    from argon2.low_level import Type, hash_secret_raw
+
     try:
         return hash_secret_raw(
             bytes(passphrase),
@@ -65,10 +68,23 @@ def argon2id(passphrase: bytes | bytearray, salt: bytes, params: KdfParams) -> b
         ) from None
 
 
+def _hkdf_sha256(ikm: bytes, salt: bytes, info: bytes) -> bytes:
+    """RFC 5869 HKDF-SHA256 for one 32-byte block: extract, then T(1) = HMAC(PRK, info || 1).
+    The standard library's HMAC: several times cheaper per call than an HKDF object, which
+    counts when a mount derives one key per entry."""
+    prk = hmac.digest(salt, ikm, "sha256")
+    return hmac.digest(prk, info + b"\x01", "sha256")
+
+
+def _aesgcm(key: bytes) -> AESGCM:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM(key)
+
+
 def hkdf(ikm: bytes | bytearray, salt: bytes, purpose: bytes, context: bytes = b"") -> bytes:
     """HKDF-SHA256 with info = "locker/v1/" + purpose + 0x00 + context."""
-    info = _LABEL + purpose + b"\x00" + context
-    return HKDF(algorithm=SHA256(), length=KEY_SIZE, salt=salt, info=info).derive(bytes(ikm))
+    return _hkdf_sha256(bytes(ikm), salt, _LABEL + purpose + b"\x00" + context)
 
 
 def slot_kek(secret: bytes | bytearray, salt: bytes, kind: str) -> bytes:
@@ -80,8 +96,7 @@ def slot_kek(secret: bytes | bytearray, salt: bytes, kind: str) -> bytes:
 def age_x25519_wrap_key(shared: bytes, salt: bytes) -> bytes:
     """age's X25519 wrap key: HKDF-SHA256(ikm = shared secret, salt = ephemeral share ||
     recipient, info = "age-encryption.org/v1/X25519"); the secret of an x25519 slot."""
-    info = b"age-encryption.org/v1/X25519"
-    return HKDF(algorithm=SHA256(), length=KEY_SIZE, salt=salt, info=info).derive(shared)
+    return _hkdf_sha256(shared, salt, b"age-encryption.org/v1/X25519")
 
 
 def index_key(master: bytes | bytearray, container_id: bytes) -> bytes:
@@ -105,13 +120,15 @@ def entry_key(
 
 
 def seal(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
-    return AESGCM(key).encrypt(nonce, plaintext, aad)
+    return _aesgcm(key).encrypt(nonce, plaintext, aad)
 
 
 def open_sealed(key: bytes, nonce: bytes, ciphertext: bytes, aad: bytes, what: str) -> bytes:
     """AES-256-GCM open; every failure is the same AuthenticationError naming `what`."""
+    from cryptography.exceptions import InvalidTag
+
     try:
-        return AESGCM(key).decrypt(nonce, ciphertext, aad)
+        return _aesgcm(key).decrypt(nonce, ciphertext, aad)
     except InvalidTag:
         raise AuthenticationError(
             f"{what} failed authentication: it was changed or is corrupt"
@@ -139,7 +156,7 @@ class StreamSealer:
     """Seals one entry chunk by chunk; the caller says which chunk is the last."""
 
     def __init__(self, key: bytes, aad: bytes) -> None:
-        self._aead = AESGCM(key)
+        self._aead = _aesgcm(key)
         self._aad = aad
         self._counter = 0
         self._done = False
@@ -169,12 +186,14 @@ class StreamOpener:
     """Opens one entry chunk by chunk; any failure names the chunk and raises at once."""
 
     def __init__(self, key: bytes, aad: bytes, what: str) -> None:
-        self._aead = AESGCM(key)
+        self._aead = _aesgcm(key)
         self._aad = aad
         self._what = what
         self._counter = 0
 
     def open(self, sealed: bytes | memoryview, last: bool) -> bytes:
+        from cryptography.exceptions import InvalidTag
+
         try:
             plain = self._aead.decrypt(chunk_nonce(self._counter, last), sealed, self._aad)
         except InvalidTag:

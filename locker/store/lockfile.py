@@ -10,7 +10,6 @@ import fcntl
 import hashlib
 import json
 import os
-import socket
 import time
 from pathlib import Path
 
@@ -60,7 +59,7 @@ class WriterLock:
                 raise busy_error(holder) from None
             raise LockerError(f"cannot lock {self.path}: {exc.strerror}") from None
         os.ftruncate(fd, 0)
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "purpose": self.purpose}
+        info = {"pid": os.getpid(), "host": os.uname().nodename, "purpose": self.purpose}
         os.pwrite(fd, json.dumps(info).encode(), 0)
         self._fd = fd
         return self
@@ -90,7 +89,7 @@ class WriterLock:
                 finally:
                     os.close(fd)
                 if "pid" not in holder:  # it let go meanwhile; /proc/locks still names it
-                    holder = {"pid": fields[4], "host": socket.gethostname()}
+                    holder = {"pid": fields[4], "host": os.uname().nodename}
                 raise busy_error(holder)
 
     def release(self) -> None:
