@@ -768,9 +768,9 @@ BUDGET = {
     "log --help": 95,
     "status": 120,
     "lock": 120,
-    "info": 145,
-    "ls": 190,
-    "ls -l": 195,
+    "info": 160,
+    "ls": 200,
+    "ls -l": 205,
 }
 
 
