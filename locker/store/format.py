@@ -340,13 +340,16 @@ def check_name(name: str) -> str:
         raise InvalidNameError(f"entry name {name!r} is not valid UTF-8") from None
     if len(encoded) > MAX_NAME_BYTES:
         raise InvalidNameError(f"entry name is longer than {MAX_NAME_BYTES} bytes")
+    # Printable ASCII holds none of the forbidden characters (C0 controls and DEL are not
+    # printable): most names skip the search below.
+    plain = name.isascii() and name.isprintable()
     for part in name.split("/"):
         if part in ("", ".", ".."):
             what = "'..'" if part == ".." else "an empty or '.' component"
             raise InvalidNameError(f"entry name {name!r} contains {what}")
         if len(part.encode("utf-8")) > MAX_COMPONENT_BYTES:
             raise InvalidNameError(f"entry name {name!r} has a component over 255 bytes")
-        if _FORBIDDEN_RE.search(part):
+        if not plain and _FORBIDDEN_RE.search(part):
             raise InvalidNameError(f"entry name {name!r} contains a control character")
     return name
 

@@ -156,7 +156,7 @@ def encode_for_writing(index: Index, data_section_length: int) -> bytes:
 
 
 def _want(obj: Any, keys: set[str], what: str) -> dict[str, Any]:
-    if not isinstance(obj, dict) or set(obj) != keys:
+    if not isinstance(obj, dict) or obj.keys() != keys:
         raise FormatError(f"index {what} does not have exactly the fields {sorted(keys)}")
     return obj
 
@@ -173,9 +173,12 @@ def _str(v: Any, what: str) -> str:
     return v
 
 
+_LOWER_HEX = frozenset("0123456789abcdef")
+
+
 def _hex(v: Any, size: int, what: str) -> bytes:
     s = _str(v, what)
-    if len(s) != 2 * size or any(c not in "0123456789abcdef" for c in s):
+    if len(s) != 2 * size or not _LOWER_HEX.issuperset(s):
         raise FormatError(f"index field {what} is not {size} bytes of lower-case hex")
     return bytes.fromhex(s)
 
