@@ -24,6 +24,7 @@ from pathlib import Path
 from locker.errors import LockerError, UsageError
 from locker.mount import scan as sc
 from locker.mount.tracker import Clock, Tracker
+from locker.mount.tree_writer import TreeWriter
 from locker.store import safefs
 from locker.store.format import check_name
 from locker.vault import Vault
@@ -108,11 +109,12 @@ class Syncer:
         """Write every entry into the directory; `progress` is told each chunk's size."""
         root_fd = safefs.open_dir(self.root)
         try:
-            for entry in self.vault.entries():
-                digest = hashlib.sha256()
-                chunks = _hashing(self.vault.chunks(entry.name), digest, progress)
-                st = safefs.write_file(root_fd, entry.name, chunks, durable=False)
-                self.known[entry.name] = Known(digest.hexdigest(), sc.FileStat.of(st), 0)
+            with TreeWriter(root_fd) as tree:
+                for entry in self.vault.entries():
+                    digest = hashlib.sha256()
+                    chunks = _hashing(self.vault.chunks(entry.name), digest, progress)
+                    st = tree.write(entry.name, chunks)
+                    self.known[entry.name] = Known(digest.hexdigest(), sc.FileStat.of(st), 0)
         finally:
             os.close(root_fd)
         done = time.time_ns()  # nobody else knows the directory yet: it was all written by now
