@@ -51,7 +51,7 @@ class LockMethods:
 
         @property
         def known(self) -> dict[str, Known]: ...
-        def stop_watching(self) -> None: ...
+        def stop_watching(self, wait: bool = True) -> None: ...
         def sync(
             self, final: tuple[str, str] | None = None, strict: bool = False
         ) -> SyncResult: ...
@@ -71,7 +71,13 @@ class LockMethods:
         When `locker lock` asked, the record is left in state "locked" with the outcome, for it
         to read and remove.
         """
-        self.stop_watching()
+        self.stop_watching(wait=False)  # events from here on change nothing
+        try:
+            return self._lock(reason)
+        finally:
+            self.stop_watching()
+
+    def _lock(self, reason: str) -> LockResult:
         holders = process.find_holders(self.root)
         self.record.state = jn.STATE_LOCKING
         self.record.holders = [asdict(h) for h in holders]
