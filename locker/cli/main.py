@@ -210,7 +210,11 @@ def _unlock_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with `only`, just that command's subparser under the top level (a
+    command's start-up then pays for its own arguments, not for all thirty commands'). The
+    other commands get throwaway parsers, attached nowhere. Only `main` passes `only`, for a
+    command it found on the command line; an unknown one gets the whole parser."""
     common = _common_options()
     parser = _Parser(
         prog="locker",
@@ -224,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, handler: str, help: str, example: str = "") -> argparse.ArgumentParser:
         """`handler` is "module:function" in locker, imported only when that command runs;
         `example` is one or more command lines shown under the command's --help."""
+        if only is not None and name != only:
+            return _Parser(add_help=False)
         lines = [f"  $ {line}" for line in example.splitlines() if line.strip()]
         epilog = ("example:\n" + "\n".join(lines)) if lines else None
         p = sub.add_parser(name, parents=[common], help=help, description=help, epilog=epilog)
@@ -333,7 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--rekey", action="store_true", help="also make a new master key (old copies stay old)"
     )
-    _slot_commands(sub, common)
+    if only in (None, "slot"):
+        _slot_commands(sub, common)
 
     command(
         "rekey",
@@ -736,7 +743,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"locker {__version__}")
         return EXIT_OK
     try:
-        parser = build_parser()
+        parser = _parser_for(args_list)
         args = parse(parser, args_list)
         if getattr(args, "command", None) == "help":
             return cmd_help(args, parser)
@@ -770,6 +777,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         prompts = sys.modules.get("locker.cli.prompts")  # loaded only if it handed out secrets
         if prompts is not None:
             prompts.forget_all()
+
+
+def _parser_for(argv: list[str]) -> argparse.ArgumentParser:
+    """The parser `main` needs for `argv`: the one command's, or the whole one where the help
+    lists every command (no command, `help`, `completion`) or the command is unknown."""
+    word = _command_word(argv)
+    if word is None or word in ("help", "completion"):
+        return build_parser()
+    parser = build_parser(only=word)
+    return parser if word in _subparsers(parser) else build_parser()
+
+
+def _command_word(argv: list[str]) -> str | None:
+    """The first argument that is neither an option nor the value of a common option."""
+    takes_value = {o for a in _common_options()._actions if a.nargs != 0 for o in a.option_strings}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            return None
+        if not arg.startswith("-") or arg == "-":
+            return arg
+        i += 2 if arg in takes_value else 1
+    return None
 
 
 def cmd_help(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
