@@ -204,6 +204,72 @@ def contents(path: Path) -> dict[str, bytes]:
         return {e.name: v.read_bytes(e.name) for e in v.entries()}
 
 
+def unstarted(vault_file: Path, tmp_path: Path, clocks: Clocks) -> m.Session:
+    journal_dir = tmp_path / "journal"
+    rt.ensure_private_dir(journal_dir)
+    root = tmp_path / "mnt-test"
+    root.mkdir(mode=0o700)
+    return m.Session(
+        Vault.open(vault_file, PASSPHRASE, write=True, purpose="mount"),
+        root,
+        journal=jn.Journal(journal_dir),
+        idle=60,
+        max_time=600,
+        clock=clocks.clock(),
+        observer_factory=lambda root, sink: NoObserver(),
+    )
+
+
+def events(s: m.Session) -> list[str]:
+    return [e.event for e in s.vault.log()]
+
+
+def test_ready_comes_before_the_audit_commit(filled_vault: Path, tmp_path: Path) -> None:
+    """`locker mount` shows the directory once the files are on record and watched; the
+    audit commit (a save of the whole vault) runs after that."""
+    s = unstarted(filled_vault, tmp_path, Clocks())
+    seen: list[tuple[str, bool, str]] = []
+
+    def ready() -> None:
+        [record] = list(s.journal.records())
+        seen.append((record.state, s._observer is not None, "mount" in events(s)))
+
+    with s.vault:
+        s.start(ready)
+        assert seen == [(jn.STATE_MOUNTED, True, False)]
+        assert s.vault.log()[-1].event == "mount" and s.start_error == ""
+        assert s.poll() is None
+        s.lock(tracker.REASON_IDLE)
+
+
+def test_a_failed_audit_commit_after_ready_locks_and_keeps_what_changed(
+    filled_vault: Path, tmp_path: Path
+) -> None:
+    """The directory was shown, so a file may have changed before the audit commit failed:
+    the session locks through its final sync instead of wiping (as a failed start would)."""
+    s = unstarted(filled_vault, tmp_path, Clocks())
+    notes: list[str] = []
+    s.notify = notes.append
+    real_commit = s.vault.commit
+    s.vault.commit = lambda: (_ for _ in ()).throw(OSError(28, "disk full"))  # type: ignore[method-assign]
+
+    def ready() -> None:
+        (s.root / "a.txt").write_bytes(b"changed at once")
+
+    with s.vault:
+        s.start(ready)
+        assert "disk full" in s.start_error
+        assert any(m.REASON_NOT_RECORDED in n for n in notes)
+        assert s.poll() == m.REASON_NOT_RECORDED
+        s.vault.commit = real_commit  # type: ignore[method-assign]
+        s.lock(m.REASON_NOT_RECORDED)
+        log = [(e.event, e.detail) for e in s.vault.log()]
+    assert contents(filled_vault)["a.txt"] == b"changed at once"
+    assert [e for e, _ in log[-3:]] == ["mount", "sync", "lock"]  # the mount is on record
+    assert log[-1] == ("lock", m.REASON_NOT_RECORDED)
+    assert not s.root.exists()
+
+
 def test_materialise_modes_and_journal(session: tuple[m.Session, Clocks]) -> None:
     s, _ = session
     root = s.root

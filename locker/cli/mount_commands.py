@@ -74,12 +74,15 @@ class StatusLine:
 
 
 def start_session(
-    session: m.Session, stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic
+    session: m.Session,
+    ready: Callable[[], None] | None = None,
+    stream: TextIO | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> None:
     """Start the mount, with a bar on stderr (a terminal) while a large vault is written out."""
     total = sum(entry.size for entry in session.vault.entries())
     with Progress("mounting", total, stream=stream, counter=None, clock=clock) as bar:
-        session.start(progress=bar.advance)
+        session.start(progress=bar.advance, ready=ready)
 
 
 def cmd_mount(args: argparse.Namespace) -> int:
@@ -107,12 +110,21 @@ def cmd_mount(args: argparse.Namespace) -> int:
         )
         restore = m.install_signal_handlers(session)
         try:
+            announced = False
+
+            def ready() -> None:
+                nonlocal announced
+                line.write(f"{root}\n")
+                announced = True
+
             try:
-                start_session(session)
+                start_session(session, ready)
             except BaseException:
-                session.abort()
+                if announced:  # files may have been changed: lock (sync, then wipe)
+                    session.lock(m.REASON_NOT_RECORDED)
+                else:
+                    session.abort()
                 raise
-            line.write(f"{root}\n")
             if not line.tty:
                 line.event(
                     f"mounted {plural(len(session.known), 'file')}; locks after {idle:g} s idle, "
@@ -130,6 +142,10 @@ def cmd_mount(args: argparse.Namespace) -> int:
             warn(holder_text(holder.pid, holder.command, holder.paths))
         summary = lock_summary(session.saved, session.syncs, result.wiped, len(result.kept))
         line.event(f"locked ({result.reason}): {summary}")
+        if session.start_error:
+            sys.stderr.write(f"locker: error: {m.REASON_NOT_RECORDED}: {session.start_error}\n")
+            _report_left(root, result)
+            return EXIT_ERROR
         return _report_left(root, result)
     return EXIT_ERROR if result.kept or result.not_wiped else EXIT_OK
 

@@ -44,6 +44,7 @@ from locker.vault import Vault
 
 RETRY_AFTER = 5.0
 REASON_DIR_GONE = "mount directory removed"
+REASON_NOT_RECORDED = "the mount could not be recorded in the vault"
 SIGNAL_REASONS = {
     signal.SIGINT: "SIGINT",
     signal.SIGTERM: "SIGTERM",
@@ -81,6 +82,7 @@ class Session(LockMethods):
         self.notify = notify
         self._warned: set[str] = set()
         self._requested: str | None = None
+        self.start_error = ""  # the audit commit after `ready` failed: the session locks
         self._retry_at = 0.0
         self._root_id: tuple[int, int] | None = None
         self._wake = threading.Event()
@@ -116,21 +118,45 @@ class Session(LockMethods):
 
     # -- start -------------------------------------------------------------------------------
 
-    def start(self, progress: Progress | None = None) -> None:
+    def start(
+        self, progress: Progress | None = None, ready: Callable[[], None] | None = None
+    ) -> None:
         """Journal, materialise, record the mount in the audit log, start watching.
 
         `progress` is told the bytes of each chunk as it is written into the directory (the
         entries' sizes add up to the whole): a UI's hook for a bar while a large vault mounts.
+
+        With `ready`, the audit commit (a save of the vault) comes last: `ready` is called once
+        the files are in place, on record as mounted and watched, so that `locker mount` shows
+        the directory while the commit runs. If the commit then fails, files may have been
+        changed already: instead of raising, the session says so and asks to lock (the final
+        sync saves what changed, or keeps it for `locker recover`), and `start_error` says why.
         """
         self.journal.write(self.record)
         self.materialise(progress)
         st = os.lstat(self.root)
         self._root_id = (st.st_dev, st.st_ino)
-        self.vault.record("mount", detail=f"{len(self.known)} files at {self.root}")
-        self.vault.commit()
+        if ready is None:
+            self._record_mount()
         self.record.state = jn.STATE_MOUNTED
         self._save_journal()
         self.deadlines.touch()
+        self._watch()
+        if ready is None:
+            return
+        ready()
+        try:
+            self._record_mount()
+        except (LockerError, OSError) as exc:
+            self.start_error = str(exc)
+            self.notify(f"error: {REASON_NOT_RECORDED} ({exc}); locking")
+            self.request_lock(REASON_NOT_RECORDED)
+
+    def _record_mount(self) -> None:
+        self.vault.record("mount", detail=f"{len(self.known)} files at {self.root}")
+        self.vault.commit()
+
+    def _watch(self) -> None:
         try:
             observer = self._observer_factory(self.root, self.tracker.on_event)
             observer.start()
