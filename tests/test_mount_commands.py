@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -240,3 +241,24 @@ def test_recover_unlocks_with_the_unlock_options_it_is_given(
     assert list(root.iterdir()) == []  # wiped (a --dir mount's directory itself stays)
     with Vault.open(vault_path, PASSPHRASE) as v:
         assert v.read_bytes("new.txt") == b"made in the mount\n"
+
+
+def test_lock_waits_for_the_mount_s_exit_not_a_fixed_sleep() -> None:
+    """`locker lock` polls the journal between waits that end when the mount process exits
+    (a pidfd): the wait below returns at the exit, long before its 60 s are up."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
+    waiter = process.ExitWaiter(proc.pid)
+    try:
+        assert proc.stdin is not None
+        proc.stdin.close()  # it exits now
+        start = time.monotonic()
+        waiter.wait(60)
+        assert time.monotonic() - start < 30
+    finally:
+        waiter.close()
+        proc.wait()
+    gone = process.ExitWaiter(proc.pid)  # reaped: no pidfd, a plain sleep
+    gone.wait(0.01)
+    gone.close()

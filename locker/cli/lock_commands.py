@@ -85,6 +85,14 @@ def _continue_if_stopped(r: jn.Record) -> None:
 
 def _await_lock(found: jn.Found) -> bool:
     """Wait (bounded) for one mount to lock; print the outcome. True if it locked."""
+    waiter = process.ExitWaiter(found.record.pid)  # the poll below ends when the mount exits
+    try:
+        return _await(found, waiter)
+    finally:
+        waiter.close()
+
+
+def _await(found: jn.Found, waiter: process.ExitWaiter) -> bool:
     r = found.record
     last = r
     deadline = time.monotonic() + LOCK_WAIT
@@ -103,7 +111,7 @@ def _await_lock(found: jn.Found) -> bool:
                 f"locker: hint: run 'locker lock' again, or 'kill {r.pid}' (it locks on SIGTERM)\n"
             )
             return False
-        time.sleep(LOCK_POLL)
+        waiter.wait(LOCK_POLL)
     if current is not None and current.state == jn.STATE_WIPING and (current.kept or current.error):
         kept = ", ".join(repr(n) for n in current.kept)
         why = f"kept {plural(len(current.kept), 'file')} it could not save: {kept}" if kept else ""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +77,31 @@ class Holder:
     pid: int
     command: str
     paths: list[str]
+
+
+class ExitWaiter:
+    """Sleeps that end early when a process exits: a pidfd (Linux 5.3+) polled with the
+    timeout, else a plain sleep. `locker lock` waits with it for the mount it signalled."""
+
+    def __init__(self, pid: int) -> None:
+        self._fd: int | None = None
+        with contextlib.suppress(OSError, AttributeError):  # gone already, or no pidfd here
+            self._fd = os.pidfd_open(pid)
+
+    def wait(self, seconds: float) -> None:
+        if self._fd is None:
+            time.sleep(seconds)
+            return
+        import select
+
+        poller = select.poll()
+        poller.register(self._fd, select.POLLIN)
+        poller.poll(seconds * 1000)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def find_holders(root: Path) -> list[Holder]:
