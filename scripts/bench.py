@@ -383,7 +383,7 @@ class Bench:
 
     def kdf_seconds(self, memory_kib: int, t: int, p: int, reps: int) -> list[float]:
         code = (
-            "import time\nfrom locker import crypto\n"
+            "import time\nfrom locker.store import crypto\n"
             f"params = crypto.KdfParams({memory_kib}, {t}, {p})\n"
             "start = time.perf_counter()\n"
             "crypto.argon2id(b'bench', bytes(16), params)\n"
