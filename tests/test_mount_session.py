@@ -235,7 +235,7 @@ def test_ready_comes_before_the_audit_commit(filled_vault: Path, tmp_path: Path)
         seen.append((record.state, s._observer is not None, "mount" in events(s)))
 
     with s.vault:
-        s.start(ready)
+        s.start(ready=ready)
         assert seen == [(jn.STATE_MOUNTED, True, False)]
         assert s.vault.log()[-1].event == "mount" and s.start_error == ""
         assert s.poll() is None
@@ -257,7 +257,7 @@ def test_a_failed_audit_commit_after_ready_locks_and_keeps_what_changed(
         (s.root / "a.txt").write_bytes(b"changed at once")
 
     with s.vault:
-        s.start(ready)
+        s.start(ready=ready)
         assert "disk full" in s.start_error
         assert any(m.REASON_NOT_RECORDED in n for n in notes)
         assert s.poll() == m.REASON_NOT_RECORDED
