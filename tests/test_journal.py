@@ -316,3 +316,19 @@ def test_a_record_dir_is_trusted_only_where_mounts_live(
         jn.check_mount_dir(make_record(tmp_path, dir=str(tmp_path / "link")))
     with pytest.raises(LockerError, match="normalised"):
         jn.check_mount_dir(make_record(tmp_path, dir=str(given) + "/../given"))
+
+
+def test_a_wiping_marker_left_without_its_record_is_cleared(tmp_path: Path) -> None:
+    """`remove` unlinks the record first (a marker alone never makes recover delete entries);
+    a kill between the two unlinks leaves the marker, which the next listing clears."""
+    directory = tmp_path / "journal"
+    rt.ensure_private_dir(directory)
+    journal = jn.Journal(directory)
+    record = make_record(tmp_path, state=jn.STATE_MOUNTED)
+    journal.write(record)
+    journal.mark_wiping(record.mount_id)
+    [back] = list(journal.records())
+    assert back.state == jn.STATE_WIPING  # a marker beside its record still counts
+    journal.path_of(record.mount_id).unlink()  # killed between remove's two unlinks
+    assert list(journal.records()) == []
+    assert os.listdir(directory) == []

@@ -237,6 +237,8 @@ class Journal:
             return None
 
     def remove(self, mount_id: str) -> None:
+        """The record first: a marker alone is cleared by `records`, while a record left without
+        its marker would read as "mounted" and its files as deleted."""
         for path in (self.path_of(mount_id), self.marker_of(mount_id)):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
@@ -253,6 +255,11 @@ class Journal:
         except OSError:
             return
         for name in names:
+            stem, _, suffix = name.partition(".")
+            if suffix == "wiping" and f"{stem}.json" not in names:
+                # `remove` was killed between its two unlinks: the mount is gone.
+                with contextlib.suppress(OSError):
+                    os.unlink(self.directory / name)
             if name.startswith(".") or not name.endswith(".json"):
                 continue
             try:
