@@ -31,6 +31,7 @@ from locker.errors import (
     UsageError,
 )
 from locker.mount.runtime import ensure_private_dir, lookup_candidates, runtime_base
+from locker.readable import readable_secret
 from locker.store import drives
 from locker.store.format import (
     MAX_HEADER_SIZE,
@@ -52,6 +53,7 @@ TEMP_PREFIX = ".locker-export-"
 _TEMP_NAME = re.compile(r"^\.?\.locker-export-([0-9a-f]{16})(?:$|\.)")
 _SPACE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 CONFLICT_POLICIES = ("skip", "overwrite", "rename")
+GENERATED_BITS = 128
 
 
 @dataclass
@@ -91,6 +93,39 @@ def select(vault: Vault, names: Iterable[str]) -> list[str]:
 
 
 # -- export --------------------------------------------------------------------------------------
+
+
+def generated_passphrase() -> bytearray:
+    """A new bundle passphrase of GENERATED_BITS, in groups read aloud and typed easily."""
+    return bytearray(readable_secret(GENERATED_BITS).encode("ascii"))
+
+
+def starting(entries: list[Entry], target: Path, drive: drives.Drive | None) -> str:
+    """What an export says before it writes: how much, and where to."""
+    total = sum(e.size for e in entries)
+    where = f" ({drive.describe()})" if drive and (drive.fat_like or drive.removable) else ""
+    return (
+        f"exporting {plural(len(entries), 'entry', 'entries')} ({size_text(total)}) "
+        f"to {target}{where}"
+    )
+
+
+def finished(
+    done: Exported, recipients: int, passphrase: bool, generated: str | None = None
+) -> list[str]:
+    """What a finished export says: verified, what opens the bundle, and the `generated`
+    passphrase (the one time it is shown)."""
+    lines = [
+        f"verified: {plural(len(done.names), 'entry', 'entries')} read back from {done.path} "
+        f"({size_text(done.size)}; bundle {done.bundle_id})"
+    ]
+    if recipients:
+        who = f"the identity of {plural(recipients, 'recipient')}"
+        lines.append(f"opens with {who}" + (" or the passphrase" if passphrase else " only"))
+    if generated is not None:
+        lines.append("bundle passphrase (shown once and stored nowhere; write it down now):")
+        lines.append(f"    {generated}")
+    return lines
 
 
 def bundle_size(entries: list[Entry]) -> int:

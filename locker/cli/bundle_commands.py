@@ -15,11 +15,8 @@ from locker.cli.commands import kdf_cost, open_vault
 from locker.cli.info_commands import vault_path
 from locker.errors import EXIT_OK, NotFoundError, UsageError
 from locker.kdf_cost import weak_kdf_warning
-from locker.readable import readable_secret
-from locker.text import plural, printable, size_text
+from locker.text import plural, printable
 from locker.vault import DEFAULT_KDF, Key, Vault
-
-GENERATED_BITS = 128
 
 
 def _one_stdin(args: argparse.Namespace) -> None:
@@ -68,28 +65,18 @@ def cmd_export(args: argparse.Namespace) -> int:
         drive = bundle.check_target(target, bundle.bundle_size(entries), entries)
         secret: bytearray | None = None
         if args.generate_passphrase:
-            secret = bytearray(readable_secret(GENERATED_BITS).encode("ascii"))
+            secret = bundle.generated_passphrase()
         elif args.bundle_passphrase_file or not recipients:
             secret = prompts.new_passphrase(args.bundle_passphrase_file, "bundle passphrase")
-        total = sum(e.size for e in entries)
-        where = f" ({drive.describe()})" if drive and (drive.fat_like or drive.removable) else ""
-        print(
-            f"exporting {plural(len(names), 'entry', 'entries')} ({size_text(total)}) "
-            f"to {target}{where}"
-        )
+        print(bundle.starting(entries, target, drive))
         done = bundle.export(v, target, names, secret, cost, recipients=recipients)
-    print(
-        f"verified: {plural(len(names), 'entry', 'entries')} read back from {done.path} "
-        f"({size_text(done.size)}; bundle {done.bundle_id})"
-    )
+    generated = secret.decode("ascii") if args.generate_passphrase and secret else None
+    said = bundle.finished(done, len(recipients), secret is not None, generated)
+    print(said[0])
     if done.unlogged:
         prompts.warn(f"{done.unlogged}; the bundle is complete")
-    if recipients:
-        who = f"the identity of {plural(len(recipients), 'recipient')}"
-        print(f"opens with {who}" + (" or the passphrase" if secret is not None else " only"))
-    if args.generate_passphrase and secret is not None:
-        print("bundle passphrase (shown once and stored nowhere; write it down now):")
-        print(f"    {secret.decode('ascii')}")
+    for line in said[1:]:
+        print(line)
     return EXIT_OK
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from locker.cli import commands
 from locker.cli.commands import open_vault
 from locker.cli.prompts import warn
-from locker.errors import EXIT_ATTENTION, EXIT_OK, InvalidNameError, LockerError, UsageError
+from locker.errors import EXIT_ATTENTION, EXIT_OK, LockerError, UsageError
 from locker.know import inspect as kin
 from locker.know.facts import decode
 from locker.store import safefs
@@ -94,30 +94,14 @@ def _item_json(i: kin.Item, now: float) -> dict[str, Any]:
 
 def _print_table(items: list[kin.Item], now: float, total: int) -> None:
     if not items:
-        print(f"nothing recognised among {total} entries (keys, certificates, JWKs, env files)")
+        print(kin.summary(items, total))
         return
-    rows = [("EXPIRES", "DAYS", "NAME", "WHAT", "PAIRED WITH", "NOTES")]
-    for i in items:
-        expires = iso_time(i.not_after)[:10] if i.not_after is not None else "-"
-        days = i.days_left(now)
-        notes = [*(f"! {a}" for a in i.attention), *i.notes]
-        rows.append(
-            (
-                expires,
-                str(days) if days is not None else "-",
-                i.name,
-                f"{i.type}: {i.what}" if i.what else i.type,
-                ", ".join(i.pairs) or "-",
-                "; ".join(notes),
-            )
-        )
+    rows = [kin.HEADINGS, *(kin.cells(i, now) for i in items)]
     widths = [max(len(r[c]) for r in rows) for c in range(5)]
     for r in rows:
         line = "  ".join(cell.ljust(widths[c]) for c, cell in enumerate(r[:5]))
         print(printable(f"{line}  {r[5]}".rstrip()))  # subjects and SANs are the signer's text
-    flagged = sum(1 for i in items if i.attention)
-    plain = total - len(items)
-    print(f"\n{len(items)} recognised, {plain} plain files; {flagged} need attention")
+    print(f"\n{kin.summary(items, total)}")
 
 
 def cmd_add(args: argparse.Namespace) -> int:
@@ -197,24 +181,20 @@ def cmd_gen_jwt(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not args.name:
         raise UsageError("gen jwt needs a NAME for the new key (or --jwks)")
-    private, public = gen.jwt_key(args.alg)
+    made = gen.make("jwt", alg=args.alg)
     with open_vault(args, write=True) as v:
-        v.add_bytes(args.name, private, force=args.force)
-        v.record("gen", (args.name,), detail=f"jwt {args.alg} kid={public['kid']}")
-        v.commit()
-    print(json.dumps(public, indent=2))
+        gen.store(v, args.name, made, force=args.force)
+    print(made.shown)
     return EXIT_OK
 
 
 def cmd_gen_tls(args: argparse.Namespace) -> int:
     from locker.know import gen
 
-    key, pem = gen.tls_key(args.key)
-    request = gen.csr(key, args.cn, args.san or [])
+    made = gen.make("tls", alg=args.key, cn=args.cn, sans=args.san or [])
+    request = made.shown.encode("ascii")
     with open_vault(args, write=True) as v:
-        v.add_bytes(args.name, pem, force=args.force)
-        v.record("gen", (args.name,), detail=f"tls {args.key} CN={args.cn}")
-        v.commit()
+        gen.store(v, args.name, made, force=args.force)
     if args.csr:
         Path(args.csr).write_bytes(request)
         print(f"stored the key as {args.name}; wrote the CSR to {args.csr}", file=sys.stderr)
@@ -225,15 +205,10 @@ def cmd_gen_tls(args: argparse.Namespace) -> int:
 
 def cmd_gen_secret(args: argparse.Namespace) -> int:
     from locker.know import gen
-    from locker.know.facts import encode
 
-    data = gen.secret(args.bytes)
-    facts = encode({"type": "secret", "bits": 8 * args.bytes, "secret": True})
+    made = gen.make("secret", size=args.bytes)
     with open_vault(args, write=True) as v:
-        v.recogniser = lambda _data, _name: facts
-        v.add_bytes(args.name, data, force=args.force)
-        v.record("gen", (args.name,), detail=f"secret {args.bytes} bytes")
-        v.commit()
+        gen.store(v, args.name, made, force=args.force)
     print(f"stored {8 * args.bytes} random bits as {args.name} (base64)")
     return EXIT_OK
 
@@ -278,42 +253,10 @@ def _import_found(
     """Add, commit, verify by reading back, and only then shred: (imported path -> entry
     name, path left in place -> why)."""
     from locker.know import sweep as ks
-    from locker.know.shred import digest_of, shred_if_held
 
-    reasons: dict[Path, str] = {}
-    staged: dict[Path, tuple[str, str]] = {}
     with open_vault(args, write=True) as v:
-        held = set(v.names())
-        for f in found:
-            name = ks.entry_name(f.path)
-            data = ks.read_unchanged(f)
-            if data is None:
-                reasons[f.path] = "it changed while being imported"
-            elif name in held:
-                reasons[f.path] = f"the vault already has an entry named {name}"
-            else:
-                try:
-                    v.add_bytes(name, data)
-                except InvalidNameError as exc:  # a name someone else chose: skip just this file
-                    reasons[f.path] = f"its path cannot be an entry name: {exc}"
-                    continue
-                staged[f.path] = (name, digest_of([data]))
-        if staged:
-            v.record("sweep", tuple(n for n, _ in staged.values()))
-            v.commit()
-        verified = {
-            path: (name, digest)
-            for path, (name, digest) in staged.items()
-            if digest_of(v.chunks(name)) == digest
-        }
-    imported: dict[Path, str] = {}
-    for path, (name, digest) in staged.items():
-        why = shred_if_held(path, digest) if path in verified else "it did not verify"
-        if why is None:
-            imported[path] = name
-        else:
-            reasons[path] = f"{why} (the vault holds it as {name})"
-    return imported, reasons
+        held = ks.import_findings(v, found)
+    return ks.shred_held(held), held.reasons
 
 
 def _finding_json(f: Any, imported: dict[Path, str], left: dict[Path, str]) -> dict[str, Any]:
@@ -334,13 +277,12 @@ def _finding_json(f: Any, imported: dict[Path, str], left: dict[Path, str]) -> d
 def _print_findings(
     found: list[Any], imported: dict[Path, str], left: dict[Path, str], seen: int
 ) -> None:
-    rows = [("READABLE BY", "MODE", "OWNER", "KIND", "PATH", "WHAT")] if found else []
+    from locker.know import sweep as ks
+
+    rows: list[tuple[str, ...]] = [ks.HEADINGS] if found else []
     for f in found:
-        what = f.what if not f.encrypted else "encrypted"
-        if f.path in imported:
-            what += " (imported)"
-        owner = "you" if f.uid == os.getuid() else f.owner
-        rows.append((f.readable_by, f"{f.mode:04o}", owner, f.facts["type"], str(f.path), what))
+        row = ks.cells(f)
+        rows.append((*row[:5], row[5] + " (imported)") if f.path in imported else row)
     widths = [max(len(r[c]) for r in rows) for c in range(5)] if rows else []
     for r, f in zip(rows, [None, *found], strict=False):
         line = "  ".join(cell.ljust(widths[c]) for c, cell in enumerate(r[:5])) + "  " + r[5]
@@ -348,8 +290,4 @@ def _print_findings(
         why = left.get(f.path) if f is not None else None
         if why and why != "not imported":
             print(printable(f"  left in place: {why}"))
-    print(
-        ("\n" if found else "")
-        + f"{plural(len(found), 'plaintext secret')} in {plural(seen, 'file')}; {len(imported)} imported, "
-        f"{len(left)} left in place"
-    )
+    print(("\n" if found else "") + ks.summary(len(found), seen, len(imported), len(left)))

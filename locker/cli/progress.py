@@ -19,18 +19,10 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TextIO
 
+from locker.mount.process import io_bytes
+
 SHOW_AFTER = 1.0  # seconds of work before a bar appears
 POLL = 0.1
-
-
-def io_bytes() -> int:
-    """Bytes this process has read and written through system calls so far (0 if unknown)."""
-    try:
-        with open("/proc/self/io", "rb") as f:
-            fields = dict(line.split(b":", 1) for line in f.read().splitlines() if b":" in line)
-        return int(fields[b"rchar"]) + int(fields[b"wchar"])
-    except (OSError, KeyError, ValueError):
-        return 0
 
 
 class Progress:

@@ -3,7 +3,9 @@
 - `jwt_key(alg)`: a JWT signing key, stored as a private JWK (kid = RFC 7638 thumbprint);
 - `tls_key(kind)` and `csr(...)`: a TLS key stored as PKCS#8 PEM, and its CSR (public);
 - `secret(n)`: n random bytes for HMAC, stored base64 encoded;
-- `public_jwks(...)`: the public half of every JWT signing key held, as a JWKS.
+- `public_jwks(...)`: the public half of every JWT signing key held, as a JWKS;
+- `make(kind, ...)` and `store(vault, name, made)`: one of those, into a vault open for
+  writing with its "gen" audit event (what `locker gen` and the TUI's gen dialog both call).
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import base64
 import ipaddress
 import json
 import os
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -21,6 +25,10 @@ from cryptography.x509.oid import NameOID
 
 from locker.errors import UsageError
 from locker.know import jwk
+from locker.know.facts import encode
+
+if TYPE_CHECKING:
+    from locker.vault import Vault
 
 JWT_ALGS = ("ES256", "ES384", "EdDSA", "RS256")
 TLS_KEYS = ("ec", "rsa", "ed25519")
@@ -103,6 +111,47 @@ def secret(size: int) -> bytes:
     if not 16 <= size <= 1024:
         raise UsageError("--bytes must be between 16 and 1024")
     return base64.b64encode(os.urandom(size))
+
+
+@dataclass
+class Made:
+    """Something generated, ready to store: the entry's content, the audit detail, the facts
+    when the recogniser cannot tell (a random secret), and what to show (public only)."""
+
+    data: bytes
+    detail: str
+    shown: str
+    facts: str | None = None
+
+
+def make(
+    kind: str, *, alg: str = "ES256", cn: str = "", sans: Sequence[str] = (), size: int = 32
+) -> Made:
+    """A new `kind` ("jwt", "tls" or "secret"); shown: the public JWK, the CSR, or nothing."""
+    if kind == "jwt":
+        private, public = jwt_key(alg)
+        return Made(private, f"jwt {alg} kid={public['kid']}", json.dumps(public, indent=2))
+    if kind == "tls":
+        key, pem = tls_key(alg)
+        return Made(pem, f"tls {alg} CN={cn}", csr(key, cn, list(sans)).decode("ascii"))
+    if kind == "secret":
+        facts = encode({"type": "secret", "bits": 8 * size, "secret": True})
+        return Made(secret(size), f"secret {size} bytes", "", facts)
+    raise UsageError(f"unknown kind {kind!r}: jwt, tls or secret")
+
+
+def store(vault: Vault, name: str, made: Made, force: bool = False) -> None:
+    """Stage what was made as `name`, record the "gen" event and commit."""
+    saved = vault.recogniser
+    if made.facts is not None:
+        facts = made.facts
+        vault.recogniser = lambda _data, _name: facts
+    try:
+        vault.add_bytes(name, made.data, force=force)
+    finally:
+        vault.recogniser = saved
+    vault.record("gen", (name,), detail=made.detail)
+    vault.commit()
 
 
 def public_jwks(documents: list[bytes]) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 key age, and which key pairs with which certificate, computed from public key hashes.
 
 `report(entries, now, ...)` gives one `Item` per recognised entry, soonest expiry first; the
-CLI prints it as a table, JSON or node_exporter textfile metrics.
+CLI prints it as a table (`HEADINGS`, `cells`, `summary`: the TUI shows the same one), JSON
+or node_exporter textfile metrics.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 
 from locker.know.facts import Facts, decode, describe
 from locker.store.index import Entry
+from locker.text import iso_time
 
 DAY = 86400
 KEY_TYPES = ("private-key", "ssh-private-key", "pkcs12", "jwk", "jwks", "secret")
@@ -133,6 +135,32 @@ def _pairing_notes(
         item.notes.append("its key is not in the vault")
     elif f["type"] == "private-key" and own_private:
         item.notes.append("no certificate for this key")
+
+
+HEADINGS = ("EXPIRES", "DAYS", "NAME", "WHAT", "PAIRED WITH", "NOTES")
+
+
+def cells(item: Item, now: float) -> tuple[str, str, str, str, str, str]:
+    """One row of the inspect table, in the order of HEADINGS (text as held: not escaped)."""
+    expires = iso_time(item.not_after)[:10] if item.not_after is not None else "-"
+    days = item.days_left(now)
+    notes = [*(f"! {a}" for a in item.attention), *item.notes]
+    return (
+        expires,
+        str(days) if days is not None else "-",
+        item.name,
+        f"{item.type}: {item.what}" if item.what else item.type,
+        ", ".join(item.pairs) or "-",
+        "; ".join(notes),
+    )
+
+
+def summary(items: list[Item], total: int) -> str:
+    """The line under the table; what to say when nothing is recognised."""
+    if not items:
+        return f"nothing recognised among {total} entries (keys, certificates, JWKs, env files)"
+    flagged = sum(1 for i in items if i.attention)
+    return f"{len(items)} recognised, {total - len(items)} plain files; {flagged} need attention"
 
 
 def _label(value: str) -> str:

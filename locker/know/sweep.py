@@ -5,19 +5,31 @@ asked) other file systems; reads each regular file up to the recogniser's size l
 those the recogniser says hold a secret (`facts["secret"]`): private keys, private JWKs,
 credential env files, kubeconfigs with keys or tokens, .netrc, .pgpass, AWS credentials.
 Public certificates and keys, READMEs and source are never reported. Needs no vault.
+
+`--import` is two steps, so a face can ask before the second: `import_findings` adds the
+files to a vault, commits and verifies them by reading back; `shred_held` then removes the
+originals the vault verifiably holds.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pwd
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from locker.errors import InvalidNameError
 from locker.know.facts import MAX_RECOGNISED_SIZE, Facts, key_label
 from locker.know.recognise import recognise
+from locker.know.shred import digest_of, shred_if_held
+from locker.text import plural
+
+if TYPE_CHECKING:
+    from locker.vault import Vault
 
 # Directories that hold no one's plaintext secrets and are huge: skipped by name.
 SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", ".tox"}
@@ -152,6 +164,23 @@ def sweep(paths: list[Path], cross_devices: bool = False) -> tuple[list[Finding]
     return found, seen
 
 
+HEADINGS = ("READABLE BY", "MODE", "OWNER", "KIND", "PATH", "WHAT")
+
+
+def cells(f: Finding) -> tuple[str, str, str, str, str, str]:
+    """One finding as a row of the sweep table, in the order of HEADINGS (not escaped)."""
+    what = f.what if not f.encrypted else "encrypted"
+    owner = "you" if f.uid == os.getuid() else f.owner
+    return (f.readable_by, f"{f.mode:04o}", owner, f.facts["type"], str(f.path), what)
+
+
+def summary(found: int, seen: int, imported: int, left: int) -> str:
+    return (
+        f"{plural(found, 'plaintext secret')} in {plural(seen, 'file')}; "
+        f"{imported} imported, {left} left in place"
+    )
+
+
 def entry_name(path: Path) -> str:
     """The vault name of a swept file: its absolute path without the leading '/'."""
     return str(Path(os.path.abspath(path))).lstrip("/")
@@ -167,3 +196,57 @@ def read_unchanged(finding: Finding) -> bytes | None:
         return None
     data = _read(str(finding.path), st.st_size)
     return data if data is not None and len(data) == st.st_size else None
+
+
+@dataclass
+class Held:
+    """After `import_findings`: the files the vault verifiably holds (path -> (entry name,
+    SHA-256 of the content)), and why each other file was left in place."""
+
+    held: dict[Path, tuple[str, str]] = dataclasses.field(default_factory=dict)
+    reasons: dict[Path, str] = dataclasses.field(default_factory=dict)
+
+
+def import_findings(vault: Vault, found: list[Finding]) -> Held:
+    """Add each finding under `entry_name(path)` to `vault` (open for writing), commit, and
+    verify every one by reading it back. A file that changed since the sweep, or whose name
+    is taken or not a valid entry name, is skipped with its reason. Nothing is shredded."""
+    result = Held()
+    staged: dict[Path, tuple[str, str]] = {}
+    taken = set(vault.names())
+    for f in found:
+        name = entry_name(f.path)
+        data = read_unchanged(f)
+        if data is None:
+            result.reasons[f.path] = "it changed while being imported"
+        elif name in taken:
+            result.reasons[f.path] = f"the vault already has an entry named {name}"
+        else:
+            try:
+                vault.add_bytes(name, data)
+            except InvalidNameError as exc:  # a name someone else chose: skip just this file
+                result.reasons[f.path] = f"its path cannot be an entry name: {exc}"
+                continue
+            staged[f.path] = (name, digest_of([data]))
+    if staged:
+        vault.record("sweep", tuple(n for n, _ in staged.values()))
+        vault.commit()
+    for path, (name, digest) in staged.items():
+        if digest_of(vault.chunks(name)) == digest:
+            result.held[path] = (name, digest)
+        else:
+            result.reasons[path] = f"it did not verify (the vault holds it as {name})"
+    return result
+
+
+def shred_held(held: Held) -> dict[Path, str]:
+    """Shred each original the vault holds, if it is still what was imported; returns the
+    shredded paths -> entry names, and adds to `held.reasons` why any other was kept."""
+    imported: dict[Path, str] = {}
+    for path, (name, digest) in held.held.items():
+        why = shred_if_held(path, digest)
+        if why is None:
+            imported[path] = name
+        else:
+            held.reasons[path] = f"{why} (the vault holds it as {name})"
+    return imported

@@ -1,5 +1,6 @@
 """The processes a mount deals with: whether a mount's owner is alive, who holds its files,
-and hardening this process while secrets are in memory. Everything comes from /proc.
+and hardening this process while secrets are in memory; its I/O counters for progress. Everything
+comes from /proc.
 """
 
 from __future__ import annotations
@@ -20,6 +21,17 @@ def _proc_stat(pid: int) -> list[bytes]:
     except OSError:
         return []
     return data[data.rfind(b")") + 2 :].split()
+
+
+def io_bytes() -> int:
+    """Bytes this process has read and written through system calls so far (0 if unknown):
+    what the CLI's progress bar and the TUI's export progress measure."""
+    try:
+        with open("/proc/self/io", "rb") as f:
+            fields = dict(line.split(b":", 1) for line in f.read().splitlines() if b":" in line)
+        return int(fields[b"rchar"]) + int(fields[b"wchar"])
+    except (OSError, KeyError, ValueError):
+        return 0
 
 
 def process_start(pid: int) -> str:

@@ -58,28 +58,48 @@ def _unescape(field: str) -> str:
     return "".join(out)
 
 
+def _mounts() -> list[tuple[str, str, str]]:
+    """(device "major:minor", mount point, file system type) of every mount; [] if unknown."""
+    try:
+        lines = _MOUNTINFO.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        left, sep, right = line.partition(" - ")
+        fields, tail = left.split(), right.split()
+        if sep and len(fields) >= 5 and tail:
+            found.append((fields[2], _unescape(fields[4]), tail[0]))
+    return found
+
+
 def drive_of(path: Path) -> Drive | None:
     """The mount holding `path` (an existing file or directory), or None where unknown."""
     try:
         real = os.path.realpath(path)
         dev = os.stat(real).st_dev
-        lines = _MOUNTINFO.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return None
     wanted = f"{os.major(dev)}:{os.minor(dev)}"
     best: tuple[str, str] | None = None
-    for line in lines:
-        left, sep, right = line.partition(" - ")
-        fields, tail = left.split(), right.split()
-        if not sep or len(fields) < 5 or not tail or fields[2] != wanted:
-            continue
-        point = _unescape(fields[4])
+    for device, point, fstype in _mounts():
         inside = real == point or real.startswith(point.rstrip("/") + "/")
-        if inside and (best is None or len(point) > len(best[0])):
-            best = (point, tail[0])
+        if device == wanted and inside and (best is None or len(point) > len(best[0])):
+            best = (point, fstype)
     if best is None:
         return None
     return Drive(best[0], best[1], wanted, _removable(os.major(dev), os.minor(dev)))
+
+
+def removable_drives() -> list[Drive]:
+    """The mounted file systems on removable drives (where sysfs says so), by mount point:
+    where a bundle most likely goes."""
+    found: dict[str, Drive] = {}
+    for device, point, fstype in _mounts():
+        major, _, minor = device.partition(":")
+        if major.isdigit() and minor.isdigit() and _removable(int(major), int(minor)):
+            found.setdefault(point, Drive(point, fstype, device, True))
+    return sorted(found.values(), key=lambda d: d.mount_point)
 
 
 def _removable(major: int, minor: int) -> bool:
