@@ -52,6 +52,10 @@ ACTIONS = [
     ("y", "verify", "Verify", "decrypt every entry and report failures"),
     ("h", "log", "Log", "show the vault's audit log"),
     ("k", "slots", "Slots", "list the key slots; add a passphrase or recovery key, remove one"),
+    ("o", "export", "Export", "export entries to a protected bundle (e.g. on a USB stick)"),
+    ("i", "inspect", "Inspect", "expiry, key age and key pairs of what the vault holds"),
+    ("n", "gen", "Generate", "generate a JWT signing key, TLS key or secret in the vault"),
+    ("w", "sweep", "Sweep", "find plaintext secrets in a directory and move them in"),
     ("question_mark", "help", "Help", "show the keys"),
 ]
 
@@ -277,6 +281,36 @@ class MainScreen(LockerScreen):
             detail = f" ({e.detail})" if e.detail else ""
             lines.append(f"{iso_time(e.time)}  {e.user}@{e.host}  {e.event:<8} {names}{detail}")
         self.app.push_screen(TextModal("audit log", printable("\n".join(lines)) or "empty"))
+
+    # The screens below load only when asked for: the first draw stays cheap.
+
+    def action_export(self) -> None:
+        from locker.tui.screens.export import ExportModal
+
+        self.app.push_screen(
+            ExportModal(self.locker, self.query_one(EntryTree).selected_name() or "")
+        )
+
+    def action_inspect(self) -> None:
+        from locker.tui.screens.inspect import InspectScreen
+
+        self.app.push_screen(InspectScreen(self.locker), self._show_entry)
+
+    def action_gen(self) -> None:
+        from locker.tui.screens.gen import GenModal
+
+        folder = self.query_one(EntryTree).selected_name() or ""
+        self.app.push_screen(GenModal(self.locker, folder.rpartition("/")[0]), self._show_entry)
+
+    def action_sweep(self) -> None:
+        from locker.tui.screens.sweep import SweepScreen
+
+        self.app.push_screen(SweepScreen(self.locker, Path.cwd()), self._show_entry)
+
+    def _show_entry(self, name: str | None) -> None:
+        """Back from a screen that named an entry (made, imported, chosen): show it."""
+        if self.is_attached:
+            self.refresh_entries(name)
 
     def action_help(self) -> None:
         rows = [f"{'/':<10} filter as you type (Esc clears)"]
