@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import MOUNT_FILES, PASSPHRASE
-from textual.widgets import Checkbox, DataTable, Input, Select
+from textual.widgets import DataTable, Input, Select
 from tui_helpers import SIZE, FakeTime, make_app, run, type_text, unlock, wait_for
 
 from locker.know.facts import decode, recogniser
@@ -46,8 +46,15 @@ async def click(pilot: Any, selector: str) -> None:
     await pilot.click(selector)
 
 
+async def focus(pilot: Any, selector: str) -> None:
+    """Focus a widget and wait until it has the focus (focus() takes effect a moment later)."""
+    widget = pilot.app.screen.query_one(selector)
+    widget.focus()
+    await wait_for(pilot, lambda: pilot.app.focused is widget, f"{selector} focused")
+
+
 async def type_into(pilot: Any, selector: str, text: str) -> None:
-    pilot.app.screen.query_one(selector, Input).focus()
+    await focus(pilot, selector)
     await type_text(pilot, text)
 
 
@@ -104,7 +111,7 @@ def test_export_dialog_generates_a_passphrase_shown_once(
             await unlock(pilot)
             dialog = await open_export(pilot, target)
             dialog.query_one("#names", Input).value = ""  # everything
-            dialog.query_one("#generate", Checkbox).focus()
+            await focus(pilot, "#generate")
             await pilot.press("space")
             assert dialog.query_one("#first", Input).disabled
             await click(pilot, "#run")
@@ -230,6 +237,7 @@ def test_inspect_screen_shows_the_clis_table_soonest_first_and_goes_to_an_entry(
             await unlock(pilot)
             await pilot.press("i")
             await wait_for(pilot, lambda: isinstance(app.screen, InspectScreen), "inspect")
+            await focus(pilot, "#items")
             table = app.screen.query_one(DataTable)
             rows = [[str(c) for c in table.get_row_at(n)] for n in range(table.row_count)]
             assert rows == [list(r) for r in expected]
@@ -271,7 +279,7 @@ def test_gen_dialog_stores_a_jwt_key_and_shows_its_public_jwk(filled_vault: Path
             dialog = await open_gen(pilot)
             name = dialog.query_one("#name", Input)
             assert name.value == "sub/deep/"
-            await type_text(pilot, "signing.jwk")
+            await type_into(pilot, "#name", "signing.jwk")
             await click(pilot, "#run")
             await wait_for(pilot, lambda: '"kid"' in text_of(app, "#result"), "the public JWK")
             shown.append(dialog.result)
@@ -304,7 +312,7 @@ def test_gen_dialog_makes_a_tls_key_and_csr_and_a_secret(
             await unlock(pilot)
             dialog = await open_gen(pilot)
             kind = dialog.query_one("#kind", Select)
-            kind.focus()
+            await focus(pilot, "#kind")
             await pilot.press("enter")
             await pilot.press("down", "down", "down", "down", "enter")  # TLS key, EC P-256
             await wait_for(pilot, lambda: kind.value == "tls ec", "the TLS choice")
@@ -350,7 +358,9 @@ def _public_numbers(vault: Path) -> Any:
 # -- sweep -----------------------------------------------------------------------------------------
 
 
-def _tree(root: Path) -> dict[str, bytes]:
+def _tree(root: Path) -> tuple[dict[str, bytes], Path, Path]:
+    """A service's directory: a key others can read, a private .env, a certificate, a README;
+    returns the files and the paths of the key and the .env."""
     from pki_factory import cert, cert_pem, ec_key, key_pem
 
     key = ec_key()
@@ -365,7 +375,7 @@ def _tree(root: Path) -> dict[str, bytes]:
         (root / name).write_bytes(data)
     (root / "srv/app/tls.key").chmod(0o644)
     (root / "srv/app/.env").chmod(0o600)
-    return files
+    return files, root / "srv/app/tls.key", root / "srv/app/.env"
 
 
 async def scan(pilot: Any, root: Path) -> Any:
@@ -375,9 +385,10 @@ async def scan(pilot: Any, root: Path) -> Any:
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, SweepScreen), "the sweep")
     screen = pilot.app.screen
     screen.query_one("#root", Input).value = str(root)
-    screen.query_one("#root", Input).focus()
+    await focus(pilot, "#root")
     await pilot.press("enter")
-    await wait_for(pilot, lambda: "plaintext secrets in" in text_of(pilot.app, "#sweep-state"), "")
+    table = screen.query_one(DataTable)
+    await wait_for(pilot, lambda: screen.focused is table, "the findings")  # keys go to it now
     return screen
 
 
@@ -386,8 +397,7 @@ def test_sweep_screen_lists_secrets_imports_verifies_then_shreds_on_yes(
 ) -> None:
     from locker.know.sweep import entry_name
 
-    files = _tree(tmp_path)
-    key, env = tmp_path / "srv/app/tls.key", tmp_path / "srv/app/.env"
+    files, key, env = _tree(tmp_path)
 
     async def go() -> None:
         app = make_app(filled_vault)
@@ -424,8 +434,7 @@ def test_sweep_screen_keeps_the_originals_when_shredding_is_declined(
 ) -> None:
     from locker.know.sweep import entry_name
 
-    files = _tree(tmp_path)
-    key, env = tmp_path / "srv/app/tls.key", tmp_path / "srv/app/.env"
+    files, key, env = _tree(tmp_path)
 
     async def go() -> None:
         app = make_app(filled_vault)

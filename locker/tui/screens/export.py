@@ -208,13 +208,14 @@ class ExportModal(ModalScreen[None]):
 
         try:
             with self.locker.vault_lock:
-                if self.locker.vault is not vault:
-                    raise LockerError("the vault was locked; nothing was exported")
+                self._still_open(vault)
                 entries = [vault.entry(n) for n in names]
                 size = bundle.bundle_size(entries)
                 drive = bundle.check_target(target, size, entries)
-                starting = bundle.starting(entries, target, drive)
-                self.app.call_from_thread(self._started, starting, size)
+            # Not under the vault lock: the app's thread may be waiting for it (to lock).
+            self.app.call_from_thread(self._started, bundle.starting(entries, target, drive), size)
+            with self.locker.vault_lock:
+                self._still_open(vault)
                 try:
                     done = bundle.export(
                         vault, target, names, secret, self.locker.kdf_cost, recipients=recipients
@@ -232,9 +233,15 @@ class ExportModal(ModalScreen[None]):
         said = bundle.finished(done, len(recipients), secret is not None, shown)
         self.app.call_from_thread(self._done, said)
 
+    def _still_open(self, vault: Vault) -> None:
+        if self.locker.vault is not vault:
+            raise LockerError("the vault was locked; nothing was exported")
+
     def _started(self, text: str, size: int) -> None:
         from locker.mount.process import io_bytes
 
+        if not self.is_attached:
+            return
         self.query_one("#result", Static).update(lines(text))
         bar = self.query_one("#export-progress", ProgressBar)
         bar.display = True
@@ -257,6 +264,9 @@ class ExportModal(ModalScreen[None]):
         self.query_one("#close", Button).focus()
 
     def _done(self, result: list[str]) -> None:
+        if not self.is_attached:  # the app locked meanwhile: the notification still says it
+            self.notify(printable(result[0]))
+            return
         self._finish()
         self.query_one("#export-progress", ProgressBar).update(progress=100)
         self.query_one("#result", Static).update(lines("\n".join(result)))
@@ -265,6 +275,9 @@ class ExportModal(ModalScreen[None]):
         self.notify(printable(result[0]))
 
     def _failed(self, exc: BaseException) -> None:
+        if not self.is_attached:
+            self.locker.report(exc)
+            return
         self._finish()
         self.query_one("#export-progress", ProgressBar).display = False
         self.query_one("#result", Static).update("")

@@ -155,6 +155,8 @@ class GenModal(ModalScreen[str | None]):
         self.app.call_from_thread(self._done, name, said, made.shown)
 
     def _done(self, name: str, said: list[str], shown: str) -> None:
+        if not self.is_attached:
+            return
         self.made, self.result = name, shown
         text = "\n".join(printable(line) for line in [*said, "", *shown.splitlines()])
         self.query_one("#result", Static).update(Text(text))
@@ -162,6 +164,9 @@ class GenModal(ModalScreen[str | None]):
         self.notify(printable(f"generated {name}"))
 
     def _failed(self, exc: BaseException) -> None:
+        if not self.is_attached:  # the app locked meanwhile: say it there
+            self.locker.report(exc)
+            return
         self.query_one("#result", Static).update("")
         self.query_one("#problem", Static).update(Text(as_text(exc)))
         self.query_one("#run", Button).disabled = False

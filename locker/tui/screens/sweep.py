@@ -94,6 +94,8 @@ class SweepScreen(Screen[str | None]):
         self.app.call_from_thread(self._scanned, found, seen)
 
     def _scanned(self, found: list[Finding], seen: int) -> None:
+        if not self.is_attached:  # the app locked meanwhile
+            return
         self.found, self.seen = found, seen
         self.state, self.in_vault, self.shredded = {}, set(), set()
         self.chosen = set(range(len(found)))  # as `sweep --import`: all of them, unless unticked
@@ -124,6 +126,9 @@ class SweepScreen(Screen[str | None]):
         )
 
     def _failed(self, exc: BaseException) -> None:
+        if not self.is_attached:  # the app locked meanwhile: say it there
+            self.locker.report(exc)
+            return
         self.say(as_text(exc))
         self.locker.log_unexpected(exc)
 
@@ -179,6 +184,8 @@ class SweepScreen(Screen[str | None]):
         self.app.call_from_thread(self._added, held)
 
     def _added(self, held: Held) -> None:
+        if not self.is_attached:  # the app locked meanwhile
+            return
         for path, why in held.reasons.items():
             self.state[path] = f"left in place: {why}"
         for path, (name, _) in held.held.items():
@@ -209,6 +216,8 @@ class SweepScreen(Screen[str | None]):
         self.app.call_from_thread(self._shredded, shredded, held)
 
     def _shredded(self, shredded: dict[Path, str], held: Held) -> None:
+        if not self.is_attached:  # the app locked meanwhile
+            return
         for path, name in shredded.items():
             self.state[path] = f"in the vault as {name}; original shredded"
             self.shredded.add(path)
