@@ -441,7 +441,10 @@ def test_sweep_screen_keeps_the_originals_when_shredding_is_declined(
         async with app.run_test(size=(140, 30)) as pilot:
             await unlock(pilot)
             screen = await scan(pilot, tmp_path / "srv")
+            table = screen.query_one(DataTable)
+            assert [str(table.get_row_at(n)[0]) for n in (0, 1)] == ["[x]", "[x]"]
             await pilot.press("down", "space")  # untick the .env file
+            assert [str(table.get_row_at(n)[0]) for n in (0, 1)] == ["[x]", "[ ]"]
             await pilot.press("i")
             await wait_for(pilot, lambda: app.screen.query("#yes"), "the first question")
             assert "move 1 file into the vault" in _question(app)
@@ -449,7 +452,6 @@ def test_sweep_screen_keeps_the_originals_when_shredding_is_declined(
             await wait_for(pilot, lambda: "Shred the originals" in _question(app), "the second")
             await pilot.press("n")
             await wait_for(pilot, lambda: app.screen is screen, "the sweep again")
-            table = screen.query_one(DataTable)
             await wait_for(pilot, lambda: "original still here" in str(table.get_row_at(0)[6]), "")
             assert "1 imported, 2 left in place" in text_of(app, "#sweep-state")
 

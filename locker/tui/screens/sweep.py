@@ -115,7 +115,7 @@ class SweepScreen(Screen[str | None]):
             if f.path in self.state:
                 colour = "dim" if f.path in self.shredded else "yellow"
             table.add_row(
-                CHECK[n in self.chosen], *(Text(printable(c), style=colour) for c in cells)
+                Text(CHECK[n in self.chosen]), *(Text(printable(c), style=colour) for c in cells)
             )
         if self.found:
             table.move_cursor(row=min(max(row, 0), len(self.found) - 1))
