@@ -214,15 +214,11 @@ class ExportModal(ModalScreen[None]):
                 drive = bundle.check_target(target, size, entries)
             # Not under the vault lock: the app's thread may be waiting for it (to lock).
             self.app.call_from_thread(self._started, bundle.starting(entries, target, drive), size)
-            with self.locker.vault_lock:
+            with self.locker.vault_lock:  # the vault is read, not changed (bundle.export)
                 self._still_open(vault)
-                try:
-                    done = bundle.export(
-                        vault, target, names, secret, self.locker.kdf_cost, recipients=recipients
-                    )
-                except BaseException:
-                    vault.discard()  # the export event is staged only when it succeeded
-                    raise
+                done = bundle.export(
+                    vault, target, names, secret, self.locker.kdf_cost, recipients=recipients
+                )
         except Exception as exc:
             self.app.call_from_thread(self._failed, exc)
             return
@@ -231,6 +227,8 @@ class ExportModal(ModalScreen[None]):
             if secret is not None:
                 secret[:] = bytes(len(secret))
         said = bundle.finished(done, len(recipients), secret is not None, shown)
+        if done.unlogged:
+            said.insert(1, f"warning: {done.unlogged}; the bundle is complete")
         self.app.call_from_thread(self._done, said)
 
     def _still_open(self, vault: Vault) -> None:
