@@ -23,7 +23,7 @@ from textual.widgets.option_list import Option
 from locker.errors import LockerError, UsageError
 from locker.text import printable
 from locker.tui.screens.base import take_new_passphrase
-from locker.tui.words import as_text
+from locker.tui.words import as_text, reported
 
 if TYPE_CHECKING:
     from locker.tui.app import LockerApp
@@ -99,6 +99,7 @@ class ExportModal(ModalScreen[None]):
     # -- the form ----------------------------------------------------------------------------
 
     @on(OptionList.OptionSelected, "#places")
+    @reported
     def place_picked(self, event: OptionList.OptionSelected) -> None:
         target = self.query_one("#target", Input)
         name = Path(target.value).name or "bundle.locker"
@@ -106,12 +107,14 @@ class ExportModal(ModalScreen[None]):
         target.focus()
 
     @on(Checkbox.Changed, "#generate")
+    @reported
     def generate_changed(self, event: Checkbox.Changed) -> None:
         for field in self.query("#first, #second").results(Input):
             field.disabled = event.value
             field.value = ""
 
     @on(Input.Submitted)
+    @reported
     def next_field(self, event: Input.Submitted) -> None:
         if event.input.id == "recipients":
             self.start()
@@ -119,6 +122,7 @@ class ExportModal(ModalScreen[None]):
             self.focus_next()
 
     @on(Button.Pressed, "#run")
+    @reported
     def run_pressed(self) -> None:
         self.start()
 
@@ -194,7 +198,7 @@ class ExportModal(ModalScreen[None]):
             return None
         return take_new_passphrase(first, second)
 
-    @work(thread=True, exclusive=True, group="export")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="export")
     def export(
         self,
         vault: Vault,
@@ -235,6 +239,7 @@ class ExportModal(ModalScreen[None]):
         if self.locker.vault is not vault:
             raise LockerError("the vault was locked; nothing was exported")
 
+    @reported
     def _started(self, text: str, size: int) -> None:
         from locker.mount.process import io_bytes
 
@@ -247,6 +252,7 @@ class ExportModal(ModalScreen[None]):
         self.base_io, self.expected_io = io_bytes(), max(1, IO_PER_BYTE * size)
         self.timer = self.set_interval(0.1, self._measure)
 
+    @reported
     def _measure(self) -> None:
         from locker.mount.process import io_bytes
 
@@ -261,6 +267,7 @@ class ExportModal(ModalScreen[None]):
             widget.disabled = False
         self.query_one("#close", Button).focus()
 
+    @reported
     def _done(self, result: list[str]) -> None:
         if not self.is_attached:  # the app locked meanwhile: the notification still says it
             self.notify(printable(result[0]))
@@ -272,6 +279,7 @@ class ExportModal(ModalScreen[None]):
         self.add_class("verified")
         self.notify(printable(result[0]))
 
+    @reported
     def _failed(self, exc: BaseException) -> None:
         if not self.is_attached:
             self.locker.report(exc)

@@ -18,7 +18,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from locker.errors import LockerError, UsageError
 from locker.text import printable
-from locker.tui.words import as_text
+from locker.tui.words import as_text, reported
 
 if TYPE_CHECKING:
     from locker.tui.app import LockerApp
@@ -65,11 +65,13 @@ class GenModal(ModalScreen[str | None]):
                 yield Button("Close", id="close")
                 yield Button("Generate", id="run", variant="primary")
 
+    @reported
     def on_mount(self) -> None:
         self.kind_changed()
         self.query_one("#name", Input).focus()
 
     @on(Select.Changed, "#kind")
+    @reported
     def kind_changed(self) -> None:
         kind = str(self.query_one("#kind", Select).value)
         for field in ("#cn", "#sans", "#csr"):
@@ -91,6 +93,7 @@ class GenModal(ModalScreen[str | None]):
             self.notify("copied (public: the clipboard is not cleared)")
 
     @on(Button.Pressed, "#run")
+    @reported
     def start(self) -> None:
         vault = self.locker.vault
         kind = str(self.query_one("#kind", Select).value)
@@ -117,7 +120,7 @@ class GenModal(ModalScreen[str | None]):
         csr_file = self.query_one("#csr", Input).value.strip() if kind.startswith("tls") else ""
         self.generate(vault, kind, name, (cn, sans, int(size)), force, csr_file)
 
-    @work(thread=True, exclusive=True, group="gen")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="gen")
     def generate(
         self,
         vault: Vault,
@@ -154,6 +157,7 @@ class GenModal(ModalScreen[str | None]):
             return
         self.app.call_from_thread(self._done, name, said, made.shown)
 
+    @reported
     def _done(self, name: str, said: list[str], shown: str) -> None:
         if not self.is_attached:
             return
@@ -163,6 +167,7 @@ class GenModal(ModalScreen[str | None]):
         self.query_one("#run", Button).disabled = False
         self.notify(printable(f"generated {name}"))
 
+    @reported
     def _failed(self, exc: BaseException) -> None:
         if not self.is_attached:  # the app locked meanwhile: say it there
             self.locker.report(exc)

@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from locker.know import inspect as kin
 from locker.text import printable
+from locker.tui.words import reported
 
 if TYPE_CHECKING:
     from locker.tui.app import LockerApp
@@ -57,6 +58,7 @@ class InspectScreen(Screen[str | None]):
             yield Static("", id="summary")
         yield Footer()
 
+    @reported
     def on_mount(self) -> None:
         vault = self.locker.vault
         entries = vault.entries() if vault is not None else []
@@ -72,6 +74,7 @@ class InspectScreen(Screen[str | None]):
         table.focus()
 
     @on(DataTable.RowSelected)
+    @reported
     def row_chosen(self) -> None:
         self.action_go()
 

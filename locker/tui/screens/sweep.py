@@ -19,7 +19,7 @@ from textual.widgets import Button, DataTable, Footer, Input, Static
 from locker.errors import LockerError, UsageError
 from locker.text import plural, printable
 from locker.tui.screens.dialogs import ConfirmModal
-from locker.tui.words import as_text
+from locker.tui.words import as_text, reported
 
 if TYPE_CHECKING:
     from locker.know.sweep import Finding, Held
@@ -73,6 +73,7 @@ class SweepScreen(Screen[str | None]):
 
     @on(Input.Submitted, "#root")
     @on(Button.Pressed, "#scan")
+    @reported
     def start_scan(self) -> None:
         if self.busy():
             return
@@ -80,7 +81,7 @@ class SweepScreen(Screen[str | None]):
         self.say(f"scanning {root}…")
         self.scan(root)
 
-    @work(thread=True, exclusive=True, group="sweep")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="sweep")
     def scan(self, root: Path) -> None:
         from locker.know import sweep as ks
 
@@ -93,6 +94,7 @@ class SweepScreen(Screen[str | None]):
             return
         self.app.call_from_thread(self._scanned, found, seen)
 
+    @reported
     def _scanned(self, found: list[Finding], seen: int) -> None:
         if not self.is_attached:  # the app locked meanwhile
             return
@@ -125,6 +127,7 @@ class SweepScreen(Screen[str | None]):
             + (f"; {len(self.chosen)} chosen: i imports them" if self.chosen else "")
         )
 
+    @reported
     def _failed(self, exc: BaseException) -> None:
         if not self.is_attached:  # the app locked meanwhile: say it there
             self.locker.report(exc)
@@ -165,7 +168,7 @@ class SweepScreen(Screen[str | None]):
         )
         self.app.push_screen(ConfirmModal(question), answer)
 
-    @work(thread=True, exclusive=True, group="sweep")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="sweep")
     def add(self, vault: Vault, picked: list[Finding]) -> None:
         from locker.know import sweep as ks
 
@@ -183,6 +186,7 @@ class SweepScreen(Screen[str | None]):
             return
         self.app.call_from_thread(self._added, held)
 
+    @reported
     def _added(self, held: Held) -> None:
         if not self.is_attached:  # the app locked meanwhile
             return
@@ -208,13 +212,14 @@ class SweepScreen(Screen[str | None]):
         )
         self.app.push_screen(ConfirmModal(question), answer)
 
-    @work(thread=True, exclusive=True, group="sweep")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="sweep")
     def shred(self, held: Held) -> None:
         from locker.know import sweep as ks
 
         shredded = ks.shred_held(held)
         self.app.call_from_thread(self._shredded, shredded, held)
 
+    @reported
     def _shredded(self, shredded: dict[Path, str], held: Held) -> None:
         if not self.is_attached:  # the app locked meanwhile
             return
