@@ -175,3 +175,37 @@ def _drain(fd: int, into: bytearray) -> None:
         if not data:
             return
         into += data
+
+
+def test_every_save_of_a_writing_command_is_under_a_saving_bar(
+    tmp_path: Path, vault_path: Path, pwfile: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 8 item 15, "every save of a large vault": the slot, gen and sweep commands save
+    under the same "saving" bar as rm and mv (it shows only on a terminal, after a second)."""
+    from locker.cli import commands
+    from locker.cli.main import main
+
+    labels: list[str] = []
+
+    class Recorded(Progress):
+        def __init__(self, label: str, total: int) -> None:
+            labels.append(label)
+            super().__init__(label, total, stream=io.StringIO())
+
+    monkeypatch.setattr(commands, "Progress", Recorded)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    newpw = tmp_path / "new.txt"
+    newpw.write_bytes(b"another long passphrase for a second slot\n")
+    secrets = tmp_path / "app"
+    secrets.mkdir()
+    (secrets / ".env").write_text("DB_PASSWORD=hunter2hunter2\n")
+    unlock = ["--vault", str(vault_path), "--passphrase-file", str(pwfile), "--no-keyring"]
+    for args in (
+        ["slot", "add-recovery"],
+        ["slot", "add-passphrase", "--new-passphrase-file", str(newpw)],
+        ["gen", "secret", "api-token"],
+        ["sweep", str(secrets), "--import", "--yes"],
+    ):
+        labels.clear()
+        assert main([*args, *unlock]) in (0, 6), args
+        assert "saving" in labels, args

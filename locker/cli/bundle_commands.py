@@ -11,7 +11,7 @@ from pathlib import Path
 
 from locker import bundle
 from locker.cli import prompts
-from locker.cli.commands import kdf_cost, open_vault
+from locker.cli.commands import kdf_cost, open_vault, saving
 from locker.cli.info_commands import vault_path
 from locker.errors import EXIT_OK, NotFoundError, UsageError
 from locker.kdf_cost import weak_kdf_warning
@@ -92,7 +92,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         Vault.open(source, _bundle_key(args)) as b,
     ):
         names = bundle.select(b, args.names)
-        done = bundle.import_bundle(v, b, names, args.on_conflict)
+        with saving(args):
+            done = bundle.import_bundle(v, b, names, args.on_conflict)
     replaced = set(done.replaced)
     for name, as_name in done.added:
         if name != as_name:

@@ -292,6 +292,11 @@ def _sizes(v: Vault) -> dict[str, int]:
     return {e.name: e.size for e in v.entries()}
 
 
+def saving(args: argparse.Namespace) -> Progress:
+    """The bar for a save: every save copies the whole vault (read, then written)."""
+    return Progress("saving", 2 * _vault_size(args))
+
+
 def _vault_size(args: argparse.Namespace) -> int:
     try:
         return os.path.getsize(vault_path(args))
@@ -358,7 +363,7 @@ def cmd_rm(args: argparse.Namespace) -> int:
         for name in names:
             v.remove(name)
         v.record("rm", tuple(names))
-        with Progress("saving", 2 * _vault_size(args)):  # a large vault is copied
+        with saving(args):  # a large vault is copied
             v.commit()
     for name in names:
         print(f"removed {name}")
@@ -377,7 +382,7 @@ def cmd_mv(args: argparse.Namespace) -> int:
         for src, dst in moves:
             v.rename(src, dst, force=args.force)
         v.record("mv", (args.old, args.new), plural(len(moves), "entry", "entries"))
-        with Progress("saving", 2 * _vault_size(args)):  # a large vault is copied
+        with saving(args):  # a large vault is copied
             v.commit()
     for src, dst in moves:
         print(f"renamed {src} -> {dst}")
@@ -398,7 +403,7 @@ def cmd_passwd(args: argparse.Namespace) -> int:
         v.change_passphrase(new, cost, unlock.keyfile_secret(args))
         v.record("passwd", detail=f"slot {v.unlocked_slot.slot_id.hex()}")
         dropped = rekey_now(v) if getattr(args, "rekey", False) else None
-        with Progress("saving", 2 * _vault_size(args)):  # a large vault is copied
+        with saving(args):  # a large vault is copied
             v.commit()
     print("passphrase changed (key slot rewrapped; no entry was re-encrypted)")
     after_secret_change(dropped)

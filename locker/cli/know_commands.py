@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from locker.cli import commands
-from locker.cli.commands import open_vault
+from locker.cli.commands import open_vault, saving
 from locker.cli.prompts import warn
 from locker.errors import EXIT_ATTENTION, EXIT_OK, LockerError, UsageError
 from locker.know import inspect as kin
@@ -36,7 +36,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     rotate = _days(args.rotate_after, "--rotate-after")
     with open_vault(args, write=args.refresh, purpose="refresh") as v:
         if args.refresh:
-            _refresh(v)
+            _refresh(args, v)
         entries = v.entries()
     now = time.time()
     items = kin.report(entries, now, within, rotate)
@@ -53,7 +53,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return EXIT_ATTENTION if any(i.attention for i in items) else EXIT_OK
 
 
-def _refresh(v: Vault) -> None:
+def _refresh(args: argparse.Namespace, v: Vault) -> None:
     """`inspect --refresh`: facts for the entries that have none, saved in one commit. What it
     did goes to stderr: stdout stays the report (JSON or metrics for a script)."""
     from locker.know.facts import refresh
@@ -61,7 +61,8 @@ def _refresh(v: Vault) -> None:
     found = refresh(v)
     if found:
         v.record("refresh", tuple(found), "facts recognised for entries that had none")
-        v.commit()
+        with saving(args):
+            v.commit()
     sys.stderr.write(
         f"locker: note: recognised {plural(len(found), 'entry', 'entries')} that had no facts"
         + (f": {', '.join(printable(n) for n in found)}\n" if found else "\n")
@@ -182,7 +183,7 @@ def cmd_gen_jwt(args: argparse.Namespace) -> int:
     if not args.name:
         raise UsageError("gen jwt needs a NAME for the new key (or --jwks)")
     made = gen.make("jwt", alg=args.alg)
-    with open_vault(args, write=True) as v:
+    with open_vault(args, write=True) as v, saving(args):
         gen.store(v, args.name, made, force=args.force)
     print(made.shown)
     return EXIT_OK
@@ -193,7 +194,7 @@ def cmd_gen_tls(args: argparse.Namespace) -> int:
 
     made = gen.make("tls", alg=args.key, cn=args.cn, sans=args.san or [])
     request = made.shown.encode("ascii")
-    with open_vault(args, write=True) as v:
+    with open_vault(args, write=True) as v, saving(args):
         gen.store(v, args.name, made, force=args.force)
     if args.csr:
         Path(args.csr).write_bytes(request)
@@ -207,7 +208,7 @@ def cmd_gen_secret(args: argparse.Namespace) -> int:
     from locker.know import gen
 
     made = gen.make("secret", size=args.bytes)
-    with open_vault(args, write=True) as v:
+    with open_vault(args, write=True) as v, saving(args):
         gen.store(v, args.name, made, force=args.force)
     print(f"stored {8 * args.bytes} random bits as {args.name} (base64)")
     return EXIT_OK
@@ -254,7 +255,7 @@ def _import_found(
     name, path left in place -> why)."""
     from locker.know import sweep as ks
 
-    with open_vault(args, write=True) as v:
+    with open_vault(args, write=True) as v, saving(args):
         held = ks.import_findings(v, found)
     return ks.shred_held(held), held.reasons
 

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from locker.cli.commands import after_secret_change, kdf_cost, open_vault, rekey_now
+from locker.cli.commands import after_secret_change, kdf_cost, open_vault, rekey_now, saving
 from locker.cli.prompts import new_passphrase, warn
 from locker.errors import EXIT_OK, UsageError
 from locker.kdf_cost import weak_kdf_warning
@@ -34,8 +34,9 @@ def _label(args: argparse.Namespace, default: str = "") -> str:
     return check_label(label)
 
 
-def _added(v: Vault, slot_id: bytes, what: str) -> None:
-    v.commit()
+def _added(args: argparse.Namespace, v: Vault, slot_id: bytes, what: str) -> None:
+    with saving(args):
+        v.commit()
     print(f"added {what} slot {slot_id.hex()}")
 
 
@@ -79,7 +80,7 @@ def cmd_slot_add_passphrase(args: argparse.Namespace) -> int:
         secret = new_passphrase(args.new_passphrase_file)
         slot = keys.new_slot(os.urandom, SLOT_PASSPHRASE, cost)
         v.add_slot(slot, keys.passphrase_kek(secret, slot), label)
-        _added(v, slot.slot_id, "passphrase")
+        _added(args, v, slot.slot_id, "passphrase")
     return EXIT_OK
 
 
@@ -91,7 +92,8 @@ def cmd_slot_add_recovery(args: argparse.Namespace) -> int:
         secret = os.urandom(recovery.SECRET_SIZE)
         slot = keys.new_slot(os.urandom, SLOT_RECOVERY)
         v.add_slot(slot, keys.secret_kek(secret, slot), label)
-        v.commit()
+        with saving(args):
+            v.commit()
     print("recovery key (shown only now: write it down, keep it apart from the vault):")
     print()
     print(f"    {recovery.encode(secret)}")
@@ -127,7 +129,7 @@ def cmd_slot_add_keyfile(args: argparse.Namespace) -> int:
             slot = keys.new_slot(os.urandom, SLOT_KEYFILE)
             kek, what = keys.secret_kek(secret, slot), "keyfile"
         v.add_slot(slot, kek, _label(args, f"key file {mark}"))
-        _added(v, slot.slot_id, what)
+        _added(args, v, slot.slot_id, what)
     print(f"key file fingerprint {mark}")
     return EXIT_OK
 
@@ -137,7 +139,8 @@ def cmd_slot_rm(args: argparse.Namespace) -> int:
         slot = v.find_slot(args.id)
         v.remove_slot(slot)
         dropped = rekey_now(v) if args.rekey else None
-        v.commit()
+        with saving(args):
+            v.commit()
         if slot.kind == SLOT_KEYRING:
             _forget_secret(v.container_id, slot)
     print(f"removed slot {slot.slot_id.hex()}")
@@ -153,7 +156,8 @@ def cmd_slot_add_recipient(args: argparse.Namespace) -> int:
     with open_vault(args, write=True) as v:
         slot, kek = recipient.new_recipient_slot(os.urandom, public)
         v.add_slot(slot, kek, _label(args, text))
-        v.commit()
+        with saving(args):
+            v.commit()
     print(f"added x25519 slot {slot.slot_id.hex()} for {text}")
     print("unlock with --identity FILE (the file holding its AGE-SECRET-KEY-1... line)")
     return EXIT_OK
@@ -179,7 +183,8 @@ def cmd_slot_add_pkcs11(args: argparse.Namespace) -> int:
         if token.token_kek(spec, slot) != kek:
             raise UsageError(f"{spec.describe()} derives another secret than its public key says")
         v.add_slot(slot, kek, _label(args, f"{spec.describe()}, key {spec.key!r}"))
-        v.commit()
+        with saving(args):
+            v.commit()
     print(f"added pkcs11-p256 slot {slot.slot_id.hex()} for key {spec.key!r} on {spec.describe()}")
     return EXIT_OK
 
@@ -226,7 +231,8 @@ def cmd_slot_remember(args: argparse.Namespace) -> int:
         v.add_slot(slot, keys.secret_kek(secret, slot), label)
         keyring_slot.store(kr, v.container_id, slot.slot_id, secret)
         try:
-            v.commit()
+            with saving(args):
+                v.commit()
         except BaseException:
             keyring_slot.delete(kr, v.container_id, slot.slot_id)
             raise
@@ -248,7 +254,8 @@ def cmd_slot_forget(args: argparse.Namespace) -> int:
             return EXIT_OK
         for slot in mine:
             v.remove_slot(slot)
-        v.commit()
+        with saving(args):
+            v.commit()
         for slot in mine:
             keyring_slot.delete(kr, v.container_id, slot.slot_id)
     for slot in mine:
