@@ -5,15 +5,18 @@ they work on its staged slots and are saved by its `commit`.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from locker.errors import LockerError, NotFoundError, UsageError
 from locker.store import keys
 from locker.store.container import Container
 from locker.store.format import (
     MAX_SLOTS,
+    SLOT_KEYRING,
     SLOT_KIND_NAMES,
     SLOT_PASSPHRASE,
     SLOT_PASSPHRASE_KEYFILE,
@@ -69,6 +72,9 @@ class SlotMethods:
 
         def _require_writer(self) -> None: ...
         def record(self, event: str, names: tuple[str, ...] = (), detail: str = "") -> None: ...
+        def commit(self) -> None: ...
+        @property
+        def container_id(self) -> bytes: ...
 
     @property
     def unlocked_slot(self) -> Slot:
@@ -141,6 +147,56 @@ class SlotMethods:
             )
         self._slots = [s for s in self._slots if s.slot_id != slot.slot_id]
         self.record("slot-rm", detail=f"{SLOT_KIND_NAMES[slot.kind]} slot {slot.slot_id.hex()}")
+
+    def keyring_slots(self, kr: Any) -> list[Slot]:
+        """This vault's keyring slots whose secret the keyring `kr` holds."""
+        from locker.slots import keyring_slot
+
+        return [
+            s
+            for s in self._slots
+            if s.kind == SLOT_KEYRING and keyring_slot.load(kr, self.container_id, s.slot_id)
+        ]
+
+    def remember(
+        self, kr: Any, label: str, saving: contextlib.AbstractContextManager[Any] | None = None
+    ) -> Slot | None:
+        """`slot remember`: a keyring slot whose random secret `kr` (this machine's keyring)
+        keeps, committed (inside `saving`); None if `kr` already opens this vault. The secret
+        leaves the keyring again if the commit fails."""
+        from locker.slots import keyring_slot
+
+        if self.keyring_slots(kr):
+            return None
+        secret = os.urandom(keyring_slot.SECRET_SIZE)
+        slot = keys.new_slot(os.urandom, SLOT_KEYRING)
+        self.add_slot(slot, keys.secret_kek(secret, slot), label)
+        keyring_slot.store(kr, self.container_id, slot.slot_id, secret)
+        try:
+            with saving or contextlib.nullcontext():
+                self.commit()
+        except BaseException:
+            keyring_slot.delete(kr, self.container_id, slot.slot_id)
+            raise
+        return slot
+
+    def forget(
+        self, kr: Any, saving: contextlib.AbstractContextManager[Any] | None = None
+    ) -> list[Slot]:
+        """`slot forget`: remove the keyring slots `kr` opens, commit (inside `saving`), then
+        delete their secrets from `kr`; the slots removed (none: nothing to forget)."""
+        from locker.slots import keyring_slot
+
+        mine = self.keyring_slots(kr)
+        if not mine:
+            return []
+        for slot in mine:
+            self.remove_slot(slot)
+        with saving or contextlib.nullcontext():
+            self.commit()
+        for slot in mine:
+            keyring_slot.delete(kr, self.container_id, slot.slot_id)
+        return mine
 
     def require_passphrase_slot(self) -> None:
         """Refuse `passwd` when the slot that unlocked has no passphrase (say so before asking)."""

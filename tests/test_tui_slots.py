@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 from conftest import OTHER_PASSPHRASE, PASSPHRASE
+from keyring.backend import KeyringBackend
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 from tui_helpers import SIZE, make_app, run, type_text, unlock, wait_for
 
 from locker.errors import BadKeyError
 from locker.slots import recovery
-from locker.store.format import SLOT_RECOVERY
+from locker.store.format import SLOT_KEYRING, SLOT_RECOVERY
 from locker.store.keys import SecretOpener
 from locker.tui.app import LockerApp
 from locker.tui.screens.dialogs import ConfirmModal, NewPassphraseModal, PromptModal
@@ -145,5 +146,64 @@ def test_slots_is_a_key_in_the_footer_and_a_command_in_the_palette(filled_vault:
             assert "Slots" in titles, titles
             keys = {k: b.binding.description for k, b in app.screen.active_bindings.items()}
             assert keys.get("k") == "Slots", keys
+
+    run(go)
+
+
+class MemoryKeyring(KeyringBackend):
+    """A keyring that holds its secrets in this process (priority 1: usable, like a real one)."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.secrets.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.secrets[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        del self.secrets[(service, username)]
+
+
+def test_remember_then_forget_this_machine_and_an_unusable_keyring_is_one_line(
+    filled_vault: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`m` and `f` are `locker slot remember` and `forget`: the slot and its secret in the
+    keyring come and go together, and the keyring alone opens the vault in between."""
+    import keyring
+    from keyring.backends import fail
+
+    memory = MemoryKeyring()
+    chosen: list[KeyringBackend] = [memory]
+    monkeypatch.setattr(keyring, "get_keyring", lambda: chosen[0])
+
+    async def go() -> None:
+        app = make_app(filled_vault)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await open_slots(pilot)
+            await pilot.press("m")
+            await wait_for(pilot, lambda: len(rows(app)) == 2, "the keyring slot")
+            assert rows(app)[1][2] == "keyring", rows(app)
+            [(_, secret)] = memory.secrets.items()
+            with Vault.open(filled_vault, [SecretOpener(SLOT_KEYRING, bytes.fromhex(secret))]):
+                pass  # the keyring's secret alone opens the vault
+            await pilot.press("m")
+            already = "already remembered"
+            await wait_for(pilot, lambda: any(already in m for m in notes(app)), "the note")
+            assert len(rows(app)) == 2
+            await pilot.press("f")
+            await wait_for(pilot, lambda: len(rows(app)) == 1, "the keyring slot gone")
+            assert memory.secrets == {}
+            chosen[0] = fail.Keyring()
+            await pilot.press("m")
+            unusable = "the OS keyring cannot be used here"
+            await wait_for(pilot, lambda: any(unusable in m for m in notes(app)), "the error")
+            assert len(rows(app)) == 1
+        with Vault.open(filled_vault, PASSPHRASE) as v:
+            assert [e.event for e in v.log()][-2:] == ["slot-add", "slot-rm"]
 
     run(go)

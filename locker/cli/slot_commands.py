@@ -206,36 +206,16 @@ def cmd_gen_identity(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _keyring_slots(v: Vault, kr: object) -> list[Slot]:
-    """This vault's keyring slots whose secret the keyring at hand holds."""
-    from locker.slots import keyring_slot
-
-    return [
-        s
-        for s in v.slot_list()
-        if s.kind == SLOT_KEYRING and keyring_slot.load(kr, v.container_id, s.slot_id)
-    ]
-
-
 def cmd_slot_remember(args: argparse.Namespace) -> int:
     from locker.slots import keyring_slot
 
     kr = keyring_slot.backend()  # an unusable keyring is said before any prompt
     label = _label(args, f"keyring on {socket.gethostname()}")
     with open_vault(args, write=True) as v:
-        if _keyring_slots(v, kr):
-            print("this vault is already remembered by this machine's keyring")
-            return EXIT_OK
-        secret = os.urandom(keyring_slot.SECRET_SIZE)
-        slot = keys.new_slot(os.urandom, SLOT_KEYRING)
-        v.add_slot(slot, keys.secret_kek(secret, slot), label)
-        keyring_slot.store(kr, v.container_id, slot.slot_id, secret)
-        try:
-            with saving(args):
-                v.commit()
-        except BaseException:
-            keyring_slot.delete(kr, v.container_id, slot.slot_id)
-            raise
+        slot = v.remember(kr, label, saving(args))
+    if slot is None:
+        print("this vault is already remembered by this machine's keyring")
+        return EXIT_OK
     print(
         f"added keyring slot {slot.slot_id.hex()}: this machine's keyring "
         f"({keyring_slot.describe(kr)}) now unlocks the vault without a prompt"
@@ -248,16 +228,10 @@ def cmd_slot_forget(args: argparse.Namespace) -> int:
 
     kr = keyring_slot.backend()
     with open_vault(args, write=True) as v:
-        mine = _keyring_slots(v, kr)
-        if not mine:
-            print("this machine's keyring holds no key for this vault: nothing to forget")
-            return EXIT_OK
-        for slot in mine:
-            v.remove_slot(slot)
-        with saving(args):
-            v.commit()
-        for slot in mine:
-            keyring_slot.delete(kr, v.container_id, slot.slot_id)
+        mine = v.forget(kr, saving(args))
+    if not mine:
+        print("this machine's keyring holds no key for this vault: nothing to forget")
+        return EXIT_OK
     for slot in mine:
         print(f"removed keyring slot {slot.slot_id.hex()} and its secret from this keyring")
     print("the next unlock asks for the passphrase (or another key)")

@@ -1,11 +1,12 @@
 """The vault's key slots: every slot's kind, label, creation and last use (never a secret); add
-a passphrase or a recovery key (shown once), remove one (asks first; the vault refuses to lose
-its last slot). Each change is one commit with its audit-log event, through the vault's slot
+a passphrase or a recovery key (shown once), let this machine's keyring remember the vault or
+forget it, remove one (asks first; the vault refuses to lose its last slot). Each change is one commit with its audit-log event, through the vault's slot
 API (`vault_slots.py`), as `locker slot ...` does."""
 
 from __future__ import annotations
 
 import os
+import socket
 from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
@@ -36,6 +37,8 @@ class SlotScreen(LockerScreen):
     BINDINGS = [
         Binding("a", "add_passphrase", "Add passphrase"),
         Binding("k", "add_recovery", "Add recovery key"),
+        Binding("m", "remember", "Remember here"),
+        Binding("f", "forget", "Forget here"),
         Binding("x,delete", "remove", "Remove"),
         Binding("escape", "back", "Back"),
         Binding("q", "app.quit", "Quit"),
@@ -117,6 +120,12 @@ class SlotScreen(LockerScreen):
         question = "add a recovery key? it is shown once, now: have somewhere safe to write it"
         self.app.push_screen(ConfirmModal(question), add)
 
+    def action_remember(self) -> None:
+        self.change_vault(_remember, self.show_slots)
+
+    def action_forget(self) -> None:
+        self.change_vault(_forget, self.show_slots)
+
     def action_remove(self) -> None:
         slot = self._selected()
         if slot is None:
@@ -188,6 +197,30 @@ def _add_recovery(v: Vault, shown: list[str]) -> str:
     v.commit()
     shown.append(recovery.encode(secret))
     return f"added recovery slot {slot.slot_id.hex()}"
+
+
+def _remember(v: Vault) -> str:
+    """`locker slot remember`: this machine's keyring opens the vault without a passphrase."""
+    from locker.slots import keyring_slot
+
+    kr = keyring_slot.backend()  # an unusable keyring: its one line, nothing staged
+    slot = v.remember(kr, f"keyring on {socket.gethostname()}")
+    if slot is None:
+        return "this vault is already remembered by this machine's keyring"
+    return (
+        f"added keyring slot {slot.slot_id.hex()}: this machine's keyring "
+        f"({keyring_slot.describe(kr)}) now unlocks the vault without a prompt"
+    )
+
+
+def _forget(v: Vault) -> str:
+    """`locker slot forget`: the keyring slots this machine's keyring opens, and their secrets."""
+    from locker.slots import keyring_slot
+
+    mine = v.forget(keyring_slot.backend())
+    if not mine:
+        return "this machine's keyring holds no key for this vault: nothing to forget"
+    return "removed " + ", ".join(f"keyring slot {s.slot_id.hex()}" for s in mine)
 
 
 def _remove(screen: SlotScreen, v: Vault, slot_id: str) -> str:
