@@ -825,3 +825,18 @@ def test_wipe_refuses_a_replaced_root(tmp_path: Path) -> None:
     with pytest.raises(LockerError, match="replaced"):
         mountdir.wipe_tree(root, remove_root=True, expect=(st.st_dev, st.st_ino + 1))
     assert (root / "f").read_bytes() == b"x"
+
+
+def test_watchdogs_own_warnings_never_reach_the_terminal(tmp_path: Path) -> None:
+    """watchdog logs "Inotify queue overflowed ..." under heavy churn; without a handler Python
+    prints it raw on stderr, over the mount's own lines (it rescans, and nothing is lost)."""
+    code = (
+        "import logging, sys\nfrom pathlib import Path\nfrom locker.mount import tracker\n"
+        "tracker.watchdog_observer(Path(sys.argv[1]), lambda *a: None)\n"
+        "logging.getLogger('watchdog.observers.inotify').warning('Inotify queue overflowed')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""

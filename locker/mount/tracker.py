@@ -85,6 +85,8 @@ ObserverFactory = Callable[[Path, EventSink], Observer]
 
 def watchdog_observer(root: Path, sink: EventSink) -> Observer:
     """A recursive watchdog observer on `root` that passes every event to `sink`."""
+    import logging
+
     from watchdog.events import FileSystemEvent, FileSystemEventHandler
     from watchdog.observers import Observer as NativeObserver
 
@@ -94,6 +96,12 @@ def watchdog_observer(root: Path, sink: EventSink) -> Observer:
             if event.dest_path:
                 sink(event.event_type, os.fsdecode(event.dest_path), event.is_directory)
 
+    # watchdog logs "Inotify queue overflowed ..." as a warning when events are dropped, which
+    # Python's last-resort handler would print raw over the mount's own lines; it rescans the
+    # tree itself, and the final sync reads every file, so nothing is lost: keep it quiet.
+    quiet = logging.getLogger("watchdog")
+    quiet.addHandler(logging.NullHandler())
+    quiet.propagate = False
     observer = NativeObserver()
     observer.schedule(Handler(), str(root), recursive=True)
     return observer
