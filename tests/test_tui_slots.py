@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from conftest import OTHER_PASSPHRASE, PASSPHRASE
-from keyring.backend import KeyringBackend
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 from tui_helpers import SIZE, make_app, run, type_text, unlock, wait_for
@@ -150,13 +149,14 @@ def test_slots_is_a_key_in_the_footer_and_a_command_in_the_palette(filled_vault:
     run(go)
 
 
-class MemoryKeyring(KeyringBackend):
-    """A keyring that holds its secrets in this process (priority 1: usable, like a real one)."""
+class MemoryKeyring:
+    """A keyring that holds its secrets in this process (priority 1: usable, like a real one).
+    Not a KeyringBackend subclass: keyring registers every subclass as a backend it may pick,
+    which would make later tests' real Secret Service a chain of two."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = 1
 
     def __init__(self) -> None:
-        super().__init__()
         self.secrets: dict[tuple[str, str], str] = {}
 
     def get_password(self, service: str, username: str) -> str | None:
@@ -178,7 +178,7 @@ def test_remember_then_forget_this_machine_and_an_unusable_keyring_is_one_line(
     from keyring.backends import fail
 
     memory = MemoryKeyring()
-    chosen: list[KeyringBackend] = [memory]
+    chosen: list[object] = [memory]
     monkeypatch.setattr(keyring, "get_keyring", lambda: chosen[0])
 
     async def go() -> None:
