@@ -11,11 +11,9 @@ name unless all of it was written.
 
 from __future__ import annotations
 
-import errno
 import os
 from collections.abc import Iterable
 
-from locker.errors import LockerError
 from locker.store import safefs
 
 
@@ -69,16 +67,6 @@ class TreeWriter:
             return fd
         parent, _, leaf = path.rpartition("/")
         parent_fd = self._dir(parent) if parent else self._root_fd
-        try:
-            fd = os.open(leaf, safefs._DIR_FLAGS, dir_fd=parent_fd)
-        except FileNotFoundError:
-            os.mkdir(leaf, 0o700, dir_fd=parent_fd)
-            fd = os.open(leaf, safefs._DIR_FLAGS, dir_fd=parent_fd)
-        except OSError as exc:
-            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise LockerError(
-                    f"refusing to write through {leaf!r}: not a plain directory"
-                ) from None
-            raise
+        fd = safefs.open_subdir(parent_fd, leaf, create=True)
         self._dirs[path] = fd
         return fd

@@ -32,25 +32,31 @@ def open_dir(path: str | os.PathLike[str], follow: bool = False) -> int:
         raise LockerError(f"cannot open directory {os.fspath(path)}: {exc.strerror}") from None
 
 
+def open_subdir(parent_fd: int, name: str, create: bool) -> int:
+    """A descriptor of the directory `name` in `parent_fd`, never through a symlink; made 0700
+    if missing and `create` (else FileNotFoundError)."""
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+    except FileNotFoundError:
+        if not create:
+            raise
+        os.mkdir(name, 0o700, dir_fd=parent_fd)
+        return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise LockerError(
+                f"refusing to write through {name!r}: not a plain directory"
+            ) from None
+        raise
+
+
 @contextlib.contextmanager
 def walk_to_parent(root_fd: int, parts: list[str], create: bool) -> Iterator[int]:
     """Yield a descriptor of root/parts[0]/.../parts[-2], creating 0700 directories if asked."""
     fd = os.dup(root_fd)
     try:
         for part in parts[:-1]:
-            try:
-                nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            except FileNotFoundError:
-                if not create:
-                    raise
-                os.mkdir(part, 0o700, dir_fd=fd)
-                nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            except OSError as exc:
-                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                    raise LockerError(
-                        f"refusing to write through {part!r}: not a plain directory"
-                    ) from None
-                raise
+            nxt = open_subdir(fd, part, create)
             os.close(fd)
             fd = nxt
         yield fd
