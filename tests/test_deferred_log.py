@@ -132,3 +132,16 @@ def test_an_export_whose_event_cannot_be_written_says_so_and_keeps_the_bundle(
         f"cannot record the export in the audit log beside {source}: Permission denied"
     )
     assert (tmp_path / "b.locker").exists()
+
+
+def test_events_written_in_the_same_second_keep_their_order(source: Path) -> None:
+    """A mount and its lock within one second (log times are whole seconds): the files' names
+    sort in the order they were written, and the log shows them in that order, merged or not."""
+    details = [f"event {i}" for i in range(12)]
+    with Vault.open(source, PASSPHRASE, write=True, clock=lambda: 1_800_000_000.0) as v:
+        for detail in details:
+            v.record_deferred("mount", detail=detail)
+        assert [e.detail for e in v.log()][-12:] == details
+        v.commit()
+    assert event_files(source) == []
+    assert events(source, "mount") == details

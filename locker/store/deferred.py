@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from locker.store.safefs import open_dir, write_file
 MAGIC = b"LOCKEREV1\n"
 MAX_SIZE = 64 * 1024  # an event names at most 100 entries: far below this
 _TOKEN_HEX = 16
+_CLOCK_HEX = 13
 
 
 def _prefix(vault: Path) -> str:
@@ -55,8 +57,15 @@ def write(
     event: LogEvent,
     rng: Callable[[int], bytes],
 ) -> Path:
-    """Seal `event` into a new file beside `vault`; it appears only complete and synced."""
-    name = _prefix(vault) + rng(_TOKEN_HEX // 2).hex()
+    """Seal `event` into a new file beside `vault`; it appears only complete and synced.
+
+    The name's 16 digits are the clock in units of 1024 ns (13 digits, good for 146 years)
+    and 3 random ones: readers list the files by name and then order the events by their time
+    in whole seconds (stable), so events written in the same second (a mount's and its lock's)
+    keep the order they were written in.
+    """
+    ticks = (time.time_ns() >> 10) & (16**_CLOCK_HEX - 1)
+    name = f"{_prefix(vault)}{ticks:0{_CLOCK_HEX}x}{rng(2).hex()[: _TOKEN_HEX - _CLOCK_HEX]}"
     nonce = rng(crypto.NONCE_SIZE)
     key = crypto.deferred_log_key(master, container_id)
     sealed = crypto.seal(key, nonce, encode_log_event(event), _aad(container_id, name))
