@@ -23,6 +23,7 @@ from locker.mount import process, sync, tracker
 from locker.mount import runtime as rt
 from locker.mount import scan as sc
 from locker.mount import session as m
+from locker.store import deferred
 from locker.vault import Vault
 
 
@@ -225,8 +226,8 @@ def events(s: m.Session) -> list[str]:
 
 
 def test_ready_comes_before_the_audit_commit(filled_vault: Path, tmp_path: Path) -> None:
-    """`locker mount` shows the directory once the files are on record and watched; the
-    audit commit (a save of the whole vault) runs after that."""
+    """`locker mount` shows the directory once the files are on record in the journal; the
+    audit event and the watch come after that (tests/test_mount_events.py)."""
     s = unstarted(filled_vault, tmp_path, Clocks())
     seen: list[tuple[str, bool, str]] = []
 
@@ -236,20 +237,27 @@ def test_ready_comes_before_the_audit_commit(filled_vault: Path, tmp_path: Path)
 
     with s.vault:
         s.start(ready=ready)
-        assert seen == [(jn.STATE_MOUNTED, True, False)]
+        assert seen == [(jn.STATE_MOUNTED, False, False)]
         assert s.vault.log()[-1].event == "mount" and s.start_error == ""
+        assert s._observer is not None
         assert s.poll() is None
         s.lock(tracker.REASON_IDLE)
 
 
+def no_event_file(*args: object, **kwargs: object) -> Path:
+    raise OSError(28, "disk full")
+
+
 def test_a_failed_audit_commit_after_ready_locks_and_keeps_what_changed(
-    filled_vault: Path, tmp_path: Path
+    filled_vault: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The directory was shown, so a file may have changed before the audit commit failed:
-    the session locks through its final sync instead of wiping (as a failed start would)."""
+    """The directory was shown, so a file may have changed before the mount's audit event
+    failed (neither its file beside the vault nor a save could be written): the session locks
+    through its final sync instead of wiping (as a failed start would)."""
     s = unstarted(filled_vault, tmp_path, Clocks())
     notes: list[str] = []
     s.notify = notes.append
+    monkeypatch.setattr(deferred, "write", no_event_file)
     real_commit = s.vault.commit
     s.vault.commit = lambda: (_ for _ in ()).throw(OSError(28, "disk full"))  # type: ignore[method-assign]
 
@@ -417,11 +425,15 @@ def test_failed_final_sync_wipes_the_unchanged_and_keeps_only_unsaved_files(
 
 
 def test_failed_final_sync_with_nothing_unsaved_wipes_everything(
-    session: tuple[m.Session, Clocks],
+    session: tuple[m.Session, Clocks], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Nothing changed, so nothing is lost by wiping, even where the lock event can be
+    recorded neither beside the vault nor in a save: keeping plaintext because the audit log
+    cannot take an event would be the worse failure. The mount says so."""
     s, _ = session
     notes: list[str] = []
     s.notify = notes.append
+    monkeypatch.setattr(deferred, "write", no_event_file)
     s.vault.commit = lambda: (_ for _ in ()).throw(OSError(28, "disk full"))  # type: ignore[method-assign]
     assert s.lock(tracker.REASON_IDLE).wiped == 4
     assert not s.root.exists() and list(s.journal.records()) == []

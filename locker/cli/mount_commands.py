@@ -143,7 +143,9 @@ def cmd_mount(args: argparse.Namespace) -> int:
         summary = lock_summary(session.saved, session.syncs, result.wiped, len(result.kept))
         line.event(f"locked ({result.reason}): {summary}")
         if session.start_error:
-            sys.stderr.write(f"locker: error: {m.REASON_NOT_RECORDED}: {session.start_error}\n")
+            sys.stderr.write(f"locker: error: {session.start_error}\n")
+            if session.start_hint:
+                sys.stderr.write(f"locker: hint: {session.start_hint}\n")
             _report_left(root, result)
             return EXIT_ERROR
         return _report_left(root, result)

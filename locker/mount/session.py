@@ -24,7 +24,6 @@ from types import FrameType
 from locker.errors import LockerError
 from locker.mount import directory as mountdir
 from locker.mount import journal as jn
-from locker.mount import scan as sc
 from locker.mount.drive_watch import REASON_DRIVE_GONE, DriveGoneError, DriveWatch
 from locker.mount.locking import REASON_COMMAND, LockMethods
 from locker.mount.sync import Known, Progress, SavedCounts, Syncer, SyncResult
@@ -45,6 +44,7 @@ from locker.vault import Vault
 RETRY_AFTER = 5.0
 REASON_DIR_GONE = "mount directory removed"
 REASON_NOT_RECORDED = "the mount could not be recorded in the vault"
+REASON_NOT_WATCHED = "the mount directory could not be watched"
 SIGNAL_REASONS = {
     signal.SIGINT: "SIGINT",
     signal.SIGTERM: "SIGTERM",
@@ -82,7 +82,8 @@ class Session(LockMethods):
         self.notify = notify
         self._warned: set[str] = set()
         self._requested: str | None = None
-        self.start_error = ""  # the audit commit after `ready` failed: the session locks
+        self.start_error = ""  # watching or the audit event failed after `ready`: it locks
+        self.start_hint: str | None = None
         self._retry_at = 0.0
         self._root_id: tuple[int, int] | None = None
         self._wake = threading.Event()
@@ -126,11 +127,14 @@ class Session(LockMethods):
         `progress` is told the bytes of each chunk as it is written into the directory (the
         entries' sizes add up to the whole): a UI's hook for a bar while a large vault mounts.
 
-        With `ready`, the audit commit (a save of the vault) comes last: `ready` is called once
-        the files are in place, on record as mounted and watched, so that `locker mount` shows
-        the directory while the commit runs. If the commit then fails, files may have been
-        changed already: instead of raising, the session says so and asks to lock (the final
-        sync saves what changed, or keeps it for `locker recover`), and `start_error` says why.
+        With `ready`, the directory is shown first: `ready` is called once the files are in
+        place and on record in the journal as mounted, so that `locker mount` shows the
+        directory while the audit event is written and watchdog is imported and started. A
+        change made before the watch began is never missed: once it watches, the session asks
+        for a sync, which compares every file with what the vault holds. If the audit event or
+        watching then fails, files may have been changed already: instead of raising, the
+        session says so and asks to lock (the final sync saves what changed, or keeps it for
+        `locker recover`), and `start_error` says why.
         """
         self.journal.write(self.record)
         self.materialise(progress)
@@ -138,23 +142,30 @@ class Session(LockMethods):
         self._root_id = (st.st_dev, st.st_ino)
         if ready is None:
             self._record_mount()
+            self._watch()
         self.record.state = jn.STATE_MOUNTED
         self._save_journal()
         self.deadlines.touch()
-        self._watch()
         if ready is None:
             return
         ready()
-        try:
-            self._record_mount()
-        except (LockerError, OSError) as exc:
-            self.start_error = str(exc)
-            self.notify(f"error: {REASON_NOT_RECORDED} ({exc}); locking")
-            self.request_lock(REASON_NOT_RECORDED)
+        steps = ((REASON_NOT_RECORDED, self._record_mount), (REASON_NOT_WATCHED, self._watch))
+        for reason, step in steps:
+            try:
+                step()
+            except (LockerError, OSError) as exc:
+                self.start_error = f"{reason}: {exc}"
+                self.start_hint = getattr(exc, "hint", None)
+                self.notify(f"error: {reason} ({exc}); locking")
+                self.request_lock(reason)
+                return
+        # A rescan now that it watches: whatever changed before the watch began (unseen by
+        # it) is found and saved by this sync, as a change seen by the observer would be.
+        self.tracker.mark_dirty()
 
     def _record_mount(self) -> None:
-        self.vault.record("mount", detail=f"{len(self.known)} files at {self.root}")
-        self.vault.commit()
+        """The mount's audit event: a small sealed file beside the vault, not a whole save."""
+        self.syncer.record_event("mount", f"{len(self.known)} files at {self.root}")
 
     def _watch(self) -> None:
         try:
@@ -257,7 +268,7 @@ class Session(LockMethods):
             self._warn_once("root", f"{self.root} was removed or replaced; locking")
             self.request_lock(REASON_DIR_GONE)
             if final:
-                self.syncer.commit(sc.Changes(), {}, (final[0], f"{final[1]}; {REASON_DIR_GONE}"))
+                self.syncer.record_event(final[0], f"{final[1]}; {REASON_DIR_GONE}")
             return SyncResult()
         result = self.syncer.sync(final, strict)
         if result.changes:

@@ -163,8 +163,10 @@ class Syncer:
         changes = sc.Changes(sorted(n for n in fresh if n in self.known), added, deleted, renamed)
         changes = self._hold_mass_delete(changes, bool(scan.files))
         changes = self._drop_invalid(changes, result.unsaved)
-        if changes or final:
+        if changes:
             changes = self._commit_settled(changes, fresh, final, result.unsaved)
+        elif final:
+            self.record_event(*final)
         for name in changes.deleted + [old for old, _ in changes.renamed]:
             self.known.pop(name, None)
         for name in changes.changed + changes.added + [new for _, new in changes.renamed]:
@@ -306,9 +308,23 @@ class Syncer:
             changes.deleted,
             changes.renamed,
         )
-        if rest or final:
+        if rest:
             self.commit(rest, fresh, final)
+        elif final:
+            self.record_event(*final)
         return rest
+
+    def record_event(self, event: str, detail: str) -> None:
+        """An audit event with nothing else to save (the mount, a lock with no changes): sealed
+        into a small file beside the vault that the next save merges (store/deferred.py), not a
+        save of the whole vault. It is synced to the disk when this returns; if it cannot be
+        written, a save carries the event instead, and if that fails too, this raises with the
+        event still staged, for the next save that succeeds."""
+        try:
+            self.vault.record_deferred(event, detail=detail)
+        except LockerError:
+            self.vault.record(event, detail=detail)
+            self.vault.commit()
 
     def commit(
         self, changes: sc.Changes, fresh: dict[str, _Read], final: tuple[str, str] | None
