@@ -14,27 +14,14 @@ from pathlib import Path
 
 import pytest
 from conftest import MOUNT_FILES, PASSPHRASE
+from test_mount_session import Clocks, contents, unstarted
 
-from locker.errors import LockerError
 from locker.mount import directory as mountdir
 from locker.mount import journal as jn
-from locker.mount import runtime as rt
 from locker.mount import session as m
 from locker.mount import tracker
 from locker.store import deferred
 from locker.vault import Vault
-
-
-class Clocks:
-    def __init__(self) -> None:
-        self.mono, self.wall = 100.0, 1_700_000_000.0
-
-    def advance(self, seconds: float) -> None:
-        self.mono += seconds
-        self.wall += seconds
-
-    def clock(self) -> tracker.Clock:
-        return tracker.Clock(monotonic=lambda: self.mono, wall=lambda: self.wall)
 
 
 class Observer:
@@ -62,33 +49,17 @@ def clocks() -> Clocks:
 def make_session(
     filled_vault: Path, tmp_path: Path, clocks: Clocks
 ) -> Iterator[Callable[..., m.Session]]:
-    opened: list[Vault] = []
+    made: list[m.Session] = []
 
     def make(factory: tracker.ObserverFactory | None = None) -> m.Session:
-        journal_dir = tmp_path / "journal"
-        rt.ensure_private_dir(journal_dir)
-        root = tmp_path / "mnt-test"
-        root.mkdir(mode=0o700)
-        vault = Vault.open(filled_vault, PASSPHRASE, write=True, purpose="mount")
-        opened.append(vault)
-        return m.Session(
-            vault,
-            root,
-            journal=jn.Journal(journal_dir),
-            idle=60,
-            max_time=600,
-            clock=clocks.clock(),
-            observer_factory=factory or (lambda root, sink: Observer([])),
-        )
+        s = unstarted(filled_vault, tmp_path, clocks)
+        s._observer_factory = factory or (lambda root, sink: Observer([]))
+        made.append(s)
+        return s
 
     yield make
-    for vault in opened:
-        vault.close()
-
-
-def contents(path: Path) -> dict[str, bytes]:
-    with Vault.open(path, PASSPHRASE) as v:
-        return {e.name: v.read_bytes(e.name) for e in v.entries()}
+    for s in made:
+        s.vault.close()
 
 
 def event_files(vault: Path) -> list[str]:
