@@ -94,3 +94,37 @@ def test_never_writes_through_a_symlink(root: Path, tmp_path: Path) -> None:
     with pytest.raises(ExistsError):
         write(root, {"link.txt": [b"secret"]})
     assert not (outside / "target").exists()
+
+
+def test_write_anonymous_links_only_a_complete_file_and_never_replaces(tmp_path: Path) -> None:
+    """safefs.write_anonymous, the O_TMPFILE path write_file and TreeWriter share."""
+    root = tmp_path / "out"
+    root.mkdir()
+    fd = safefs.open_dir(root)
+    try:
+        st = safefs.write_anonymous(fd, "a.key", iter([b"al", b"pha"]), "d/a.key", False)
+        assert st is not None  # this test machine has O_TMPFILE (tmpfs, ext4)
+        assert (root / "a.key").read_bytes() == b"alpha"
+        assert (st.st_ino, stat.S_IMODE(st.st_mode)) == ((root / "a.key").stat().st_ino, 0o600)
+        with pytest.raises(ExistsError, match=r"^d/a\.key already exists$"):
+            safefs.write_anonymous(fd, "a.key", iter([b"theirs"]), "d/a.key", True)
+        assert (root / "a.key").read_bytes() == b"alpha"
+    finally:
+        os.close(fd)
+    assert listing(root) == ["a.key"]
+
+
+def test_write_anonymous_without_o_tmpfile_reads_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(safefs, "_open_anonymous", lambda dir_fd: None)
+    chunks = iter([b"kept for the fallback"])
+    root = tmp_path / "out"
+    root.mkdir()
+    fd = safefs.open_dir(root)
+    try:
+        assert safefs.write_anonymous(fd, "a.key", chunks, "a.key", False) is None
+    finally:
+        os.close(fd)
+    assert list(chunks) == [b"kept for the fallback"]
+    assert listing(root) == []

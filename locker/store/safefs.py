@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import queue
 import secrets
@@ -98,34 +99,19 @@ def write_file(
             )
         if not force and exists(dir_fd, leaf):
             raise ExistsError(f"{name} already exists", hint="pass --force to replace it")
-        fd = _open_anonymous(dir_fd) if anonymous else None
-        tmp: str | None = None
-        if fd is None:
-            tmp = _temp_name()
-            fd = os.open(
-                tmp,
-                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                0o600,
-                dir_fd=dir_fd,
-            )
+        tmp = leaf if not force else _temp_name()
         try:
-            try:
-                write_chunks(fd, chunks)
-                if durable:
-                    os.fsync(fd)
+            if not anonymous or write_anonymous(dir_fd, tmp, chunks, name, durable) is None:
+                tmp = _temp_name()
+                _write_named(dir_fd, tmp, chunks, durable)
+            if tmp != leaf:
                 if exists(dir_fd, leaf) and stat.S_ISDIR(
                     os.stat(leaf, dir_fd=dir_fd, follow_symlinks=False).st_mode
                 ):
                     raise ExistsError(f"{name} is a directory; not replacing it")
-                if tmp is None:
-                    tmp = leaf if not force else _temp_name()
-                    _link(fd, dir_fd, tmp, name)
-            finally:
-                os.close(fd)
-            if tmp != leaf:
                 os.rename(tmp, leaf, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         except BaseException:
-            if tmp is not None and tmp != leaf:
+            if tmp != leaf:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp, dir_fd=dir_fd)
             raise
@@ -234,28 +220,67 @@ def _temp_name() -> str:
     return f".locker-{secrets.token_hex(8)}.tmp"  # fits any name limit, whatever the leaf
 
 
+def write_anonymous(
+    dir_fd: int, leaf: str, chunks: Iterable[bytes], name: str, durable: bool
+) -> os.stat_result | None:
+    """Write `chunks` to an unnamed 0600 file in `dir_fd` (O_TMPFILE) and link it as `leaf`
+    once all of it is written (fsynced first if `durable`); returns its stat.
+
+    A `leaf` that exists is never replaced: ExistsError, naming the file `name`. If the
+    iterator raises, nothing gets a name. None, with nothing read from `chunks`, where the
+    file system or the system has no O_TMPFILE (or no /proc): write the file another way.
+    """
+    fd = _open_anonymous(dir_fd)
+    if fd is None:
+        return None
+    try:
+        write_chunks(fd, chunks)
+        if durable:
+            os.fsync(fd)
+        try:
+            os.link(f"{_PROC_FD}/{fd}", leaf, dst_dir_fd=dir_fd, follow_symlinks=True)
+        except FileExistsError:
+            raise ExistsError(f"{name} already exists", hint="pass --force to replace it") from None
+        return os.fstat(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_named(dir_fd: int, tmp: str, chunks: Iterable[bytes], durable: bool) -> None:
+    """Write `chunks` to the new 0600 file `tmp` in `dir_fd` (the caller renames or removes it)."""
+    fd = os.open(
+        tmp,
+        os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+        0o600,
+        dir_fd=dir_fd,
+    )
+    try:
+        write_chunks(fd, chunks)
+        if durable:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 _PROC_FD = "/proc/self/fd"
 
 
 def _open_anonymous(dir_fd: int) -> int | None:
     """An unnamed 0600 file in the directory, or None where O_TMPFILE or /proc is missing."""
-    flag = getattr(os, "O_TMPFILE", 0)
-    if not flag or not os.path.isdir(_PROC_FD):
+    if not _has_anonymous():
         return None
     try:
-        return os.open(".", flag | os.O_WRONLY | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
+        return os.open(".", os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
     except OSError as exc:
         if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT):
             return None
         raise
 
 
-def _link(fd: int, dir_fd: int, leaf: str, name: str) -> None:
-    """Give the unnamed file `fd` the name `leaf` (never replacing one)."""
-    try:
-        os.link(f"{_PROC_FD}/{fd}", leaf, dst_dir_fd=dir_fd, follow_symlinks=True)
-    except FileExistsError:
-        raise ExistsError(f"{name} already exists", hint="pass --force to replace it") from None
+@functools.cache
+def _has_anonymous() -> bool:
+    """Whether this system has O_TMPFILE and /proc/self/fd to link such a file by (asked once)."""
+    return bool(getattr(os, "O_TMPFILE", 0)) and os.path.isdir(_PROC_FD)
 
 
 # What fsync of a directory says on file systems that cannot sync one (FAT through FUSE).
