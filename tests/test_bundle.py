@@ -25,6 +25,7 @@ from conftest import (
 )
 
 from locker import bundle
+from locker.bundle import exporting
 from locker.errors import LockerError, UsageError
 from locker.readable import ALPHABET, readable_secret
 from locker.store import container as ct
@@ -175,7 +176,7 @@ def test_a_file_made_at_the_target_during_the_export_is_never_replaced(
     the last check is told nothing is there): the export fails and the file is untouched."""
     target = tmp_path / "out" / "b.locker"
     target.parent.mkdir()
-    verify, lexists = bundle._verify_from_drive, os.path.lexists
+    verify, lexists = exporting._verify_from_drive, os.path.lexists
     verified = []
 
     def verify_then_race(path, *args):
@@ -183,7 +184,7 @@ def test_a_file_made_at_the_target_during_the_export_is_never_replaced(
         target.write_bytes(b"a colleague's bundle\n")
         verified.append(path)
 
-    monkeypatch.setattr(bundle, "_verify_from_drive", verify_then_race)
+    monkeypatch.setattr(exporting, "_verify_from_drive", verify_then_race)
     monkeypatch.setattr(
         os.path, "lexists", lambda p: False if verified and p == target else lexists(p)
     )

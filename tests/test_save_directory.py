@@ -13,6 +13,7 @@ import pytest
 from conftest import PASSPHRASE, SMALL_KDF, TINY_KDF, FatImage
 
 from locker import bundle
+from locker.bundle import exporting, interrupted
 from locker.errors import LockerError
 from locker.store import container as ct
 from locker.vault import Vault, create
@@ -96,14 +97,14 @@ def test_an_export_whose_directory_is_swapped_after_verifying_names_it_there(
 ) -> None:
     out = tmp_path / "stick"
     out.mkdir()
-    verify = bundle._verify_from_drive
+    verify = exporting._verify_from_drive
     moved: list[Path] = []
 
     def verify_then_swap(*args: Any) -> None:
         verify(*args)
         moved.append(swap(out))
 
-    monkeypatch.setattr(bundle, "_verify_from_drive", verify_then_swap)
+    monkeypatch.setattr(exporting, "_verify_from_drive", verify_then_swap)
     with Vault.open(source, PASSPHRASE, write=True) as v:
         done = bundle.export(v, out / "b.locker", ["a.env"], b"bundle passphrase", SMALL_KDF)
     assert os.listdir(out) == []
@@ -116,14 +117,14 @@ def test_an_export_whose_directory_is_swapped_before_writing_leaves_no_bundle(
 ) -> None:
     out = tmp_path / "stick"
     out.mkdir()
-    record = bundle._record_export
+    record = interrupted.record_export
     moved: list[Path] = []
 
     def swap_then_record(temp: Path) -> Path:
         moved.append(swap(out))
         return record(temp)
 
-    monkeypatch.setattr(bundle, "_record_export", swap_then_record)
+    monkeypatch.setattr(interrupted, "record_export", swap_then_record)
     with Vault.open(source, PASSPHRASE, write=True) as v, pytest.raises(LockerError) as caught:
         bundle.export(v, out / "b.locker", ["a.env"], b"bundle passphrase", SMALL_KDF)
     assert "no longer the directory the export began in" in str(caught.value)

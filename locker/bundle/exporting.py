@@ -1,11 +1,10 @@
-"""Protected bundles: export entries into a new locker container on a drive, verify it from
-the drive, and import a bundle's entries into a vault.
+"""Exporting a protected bundle: pick the entries, refuse a target that cannot hold them,
+write the bundle under a temporary name beside the target (held by a writer lock), verify every
+entry from the drive against the source, and only then rename it to its final name.
 
-A bundle is an ordinary container (its own master key and passphrase slot), so every command
-reads it with `--vault BUNDLE`. Export writes it under a temporary name beside the target,
-held by a writer lock, verifies every entry against the source, and only then renames it to
-its final name: a bundle under its final name is always complete and verified. Temporaries a
-killed export left behind are removed by the next export into that directory or by `recover`.
+A bundle is an ordinary container (its own master key and passphrase slot, and an X25519 slot
+per recipient), so every command reads it with `--vault BUNDLE`. A bundle under its final name
+is always complete and verified; what a killed export leaves is bundle/interrupted.py's.
 """
 
 from __future__ import annotations
@@ -13,46 +12,24 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import json
 import os
-import re
 import time
-import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from locker.errors import (
-    BusyError,
-    ExistsError,
-    IntegrityError,
-    LockerError,
-    NotFoundError,
-    UsageError,
-)
-from locker.mount.runtime import ensure_private_dir, lookup_candidates, runtime_base
+from locker.bundle import interrupted
+from locker.errors import ExistsError, IntegrityError, LockerError, NotFoundError, UsageError
 from locker.readable import readable_secret
 from locker.store import drives
-from locker.store.format import (
-    MAX_HEADER_SIZE,
-    SLOT_X25519,
-    Header,
-    KdfCost,
-    Slot,
-    check_name,
-    check_tree,
-)
+from locker.store.format import MAX_HEADER_SIZE, SLOT_X25519, Header, KdfCost, Slot
 from locker.store.index import Entry, Index, encode_index, sealed_length
 from locker.store.keys import Opener, Random
-from locker.store.lockfile import WriterLock, lock_path
 from locker.store.safefs import fsync_dir, open_dir
 from locker.text import plural, size_text
 from locker.vault import DEFAULT_KDF, Clock, Key, Vault
 
-TEMP_PREFIX = ".locker-export-"
-_TEMP_NAME = re.compile(r"^\.?\.locker-export-([0-9a-f]{16})(?:$|\.)")
 _SPACE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-CONFLICT_POLICIES = ("skip", "overwrite", "rename")
 GENERATED_BITS = 128
 
 
@@ -64,14 +41,6 @@ class Exported:
     size: int
     drive: drives.Drive | None
     unlogged: str | None = None  # why the export is not in the audit log, if it is not
-
-
-@dataclass
-class Imported:
-    bundle_id: str
-    added: list[tuple[str, str]] = field(default_factory=list)  # (name in bundle, name here)
-    replaced: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
 
 
 def select(vault: Vault, names: Iterable[str]) -> list[str]:
@@ -90,9 +59,6 @@ def select(vault: Vault, names: Iterable[str]) -> list[str]:
         else:
             raise NotFoundError(f"no entry named {name!r}", hint="'locker ls' lists the entries")
     return list(dict.fromkeys(picked))
-
-
-# -- export --------------------------------------------------------------------------------------
 
 
 def generated_passphrase() -> bytearray:
@@ -192,7 +158,7 @@ def export(
     entries = [vault.entry(n) for n in names]
     size = bundle_size(entries)
     drive = check_target(target, size, entries)
-    clean_stale_exports(target.parent)
+    interrupted.clean_stale_exports(target.parent)
     free = free_space(target.parent)
     needed = size + 4 * drives.cluster_size(target.parent)
     if free is not None and free < needed:
@@ -201,18 +167,18 @@ def export(
             f"{size_text(free)} is free; nothing was written",
             hint="free some space, choose another drive, or export fewer entries",
         )
-    temp = target.with_name(TEMP_PREFIX + rng(8).hex())
+    temp = target.with_name(interrupted.TEMP_PREFIX + rng(8).hex())
     # The bundle gets its final name, and that name its fsync, through this one descriptor:
     # it is named in the directory the export began in or nowhere, never in the empty mount
     # point a drive unmounted during the export (even lazily) leaves behind.
     dir_fd = open_dir(target.parent, follow=True)
-    record = _record_export(temp)
+    record = interrupted.record_export(temp)
     try:
         bundle_id, size = _write_and_verify(
             vault, temp, (dir_fd, target), names, (passphrase, recipients), cost, rng, clock
         )
     except OSError as exc:
-        _remove_export(temp, dir_fd)
+        interrupted.remove_export(temp, dir_fd)
         if exc.errno in _SPACE_ERRORS or (free is None and exc.errno == errno.EPERM):
             raise LockerError(
                 f"not enough free space in {target.parent}: the bundle needs {size_text(needed)} "
@@ -221,7 +187,7 @@ def export(
             ) from None
         raise LockerError(f"cannot write the bundle to {target.parent}: {exc.strerror}") from None
     except BaseException:
-        _remove_export(temp, dir_fd)
+        interrupted.remove_export(temp, dir_fd)
         raise
     finally:
         os.close(dir_fd)
@@ -281,7 +247,7 @@ def _write_and_verify(
             ) from None
         fsync_dir(dir_fd)
         size = os.stat(target.name, dir_fd=dir_fd).st_size
-    _remove_export(temp, dir_fd)  # its lock file
+    interrupted.remove_export(temp, dir_fd)  # its lock file
     return bundle_id, size
 
 
@@ -375,163 +341,3 @@ def _digest(chunks: Iterable[bytes]) -> bytes:
     for chunk in chunks:
         h.update(chunk)
     return h.digest()
-
-
-# -- interrupted exports -------------------------------------------------------------------------
-
-
-def _exports_dir() -> Path:
-    directory = runtime_base().path / "exports"
-    ensure_private_dir(directory)
-    return directory
-
-
-def _record_export(temp: Path) -> Path:
-    """Note the temporary bundle in the runtime directory, for `recover` to find."""
-    record = _exports_dir() / temp.name
-    record.write_text(json.dumps({"temp": str(temp), "pid": os.getpid()}), encoding="utf-8")
-    return record
-
-
-def _remove_export(temp: Path, dir_fd: int | None = None) -> None:
-    """Remove a temporary bundle and everything beside it that its writer made: in the
-    directory `temp` names and, if given, in the directory `dir_fd` (they differ when the
-    drive went away during the export)."""
-    for where in (None, dir_fd) if dir_fd is not None else (None,):
-        with contextlib.suppress(OSError):
-            for name in os.listdir(temp.parent if where is None else where):
-                if name in (temp.name, lock_path(temp).name) or name.startswith(
-                    f".{temp.name}.tmp-"
-                ):
-                    with contextlib.suppress(OSError):
-                        os.unlink(temp.parent / name if where is None else name, dir_fd=where)
-
-
-def clean_stale_exports(directory: Path) -> list[Path]:
-    """Remove the temporaries of exports into `directory` whose writer is gone; return them.
-
-    An export holds the writer lock of its temporary name while it runs, so a lock that can
-    be taken means nobody is writing that bundle any more.
-    """
-    try:
-        listing = os.listdir(directory)
-    except OSError:
-        return []
-    ids = sorted({m.group(1) for m in map(_TEMP_NAME.match, listing) if m})
-    removed = []
-    for ident in ids:
-        temp = directory / (TEMP_PREFIX + ident)
-        try:
-            lock = WriterLock(temp, "cleanup").acquire()
-        except (BusyError, LockerError):
-            continue
-        try:
-            _remove_export(temp)
-        finally:
-            lock.release()
-            with contextlib.suppress(OSError):
-                os.unlink(lock_path(temp))
-        removed.append(temp)
-    return removed
-
-
-def recover_exports() -> list[Path]:
-    """What `recover` does for exports: clean up after every interrupted one it knows of whose
-    drive is reachable; the record of one on a drive that is away is kept for next time."""
-    removed: list[Path] = []
-    for base in lookup_candidates():
-        records = base.path / "exports"
-        try:
-            listing = sorted(os.listdir(records))
-        except OSError:
-            continue
-        for name in listing:
-            try:
-                temp = Path(json.loads((records / name).read_text(encoding="utf-8"))["temp"])
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
-            if not temp.parent.is_dir():
-                continue
-            removed.extend(clean_stale_exports(temp.parent))
-            if not os.path.lexists(temp) or temp in removed:
-                with contextlib.suppress(OSError):
-                    os.unlink(records / name)
-    return removed
-
-
-# -- import --------------------------------------------------------------------------------------
-
-
-def _fold(name: str) -> str:
-    """Names that FAT, macOS or Windows would take for the same file fold to the same key."""
-    return unicodedata.normalize("NFC", unicodedata.normalize("NFD", name).casefold())
-
-
-def check_bundle_names(names: list[str], existing: list[str]) -> None:
-    """Every name from a bundle is untrusted: refuse unsafe ones, duplicates, and names that
-    differ from another (in the bundle or the vault) only in case or Unicode normalisation."""
-    for name in names:
-        check_name(name)
-    if len(set(names)) != len(names):
-        raise IntegrityError("the bundle names one entry twice; nothing was imported")
-    in_bundle: dict[str, str] = {}
-    in_vault: dict[str, list[str]] = {}
-    for name in existing:
-        in_vault.setdefault(_fold(name), []).append(name)
-    for name in names:
-        other = in_bundle.setdefault(_fold(name), name)
-        if other == name:
-            other = next((n for n in in_vault.get(_fold(name), []) if n != name), name)
-        if other != name:
-            raise LockerError(
-                f"the bundle's entry {name!r} differs from {other!r} only in case or Unicode "
-                "normalisation; nothing was imported",
-                hint="rename one of them ('locker mv') and import again",
-            )
-
-
-def _free_name(name: str, taken: set[str]) -> str:
-    candidate, n = f"{name}.imported", 1
-    while candidate in taken:
-        n += 1
-        candidate = f"{name}.imported-{n}"
-    return candidate
-
-
-def import_bundle(
-    vault: Vault, bundle: Vault, names: list[str], on_conflict: str | None
-) -> Imported:
-    """Stage the bundle's entries `names` into `vault` with their metadata, then commit once.
-
-    Without a conflict policy any name that exists already stops the import before anything
-    is written. A chunk of the bundle that fails to verify aborts the commit: nothing is saved.
-    """
-    existing = vault.names()
-    check_bundle_names(names, existing)
-    conflicts = [n for n in names if n in existing]
-    if conflicts and on_conflict is None:
-        raise ExistsError(
-            f"{plural(len(conflicts), 'entry', 'entries')} of the bundle exist in the vault "
-            f"already: {', '.join(conflicts)}; nothing was imported",
-            hint="pass --on-conflict skip, overwrite or rename",
-        )
-    result = Imported(bundle.container_id.hex())
-    taken = set(existing) | set(names)
-    for name in names:
-        if name in conflicts and on_conflict == "skip":
-            result.skipped.append(name)
-            continue
-        as_name = name
-        if name in conflicts and on_conflict == "rename":
-            as_name = _free_name(name, taken)
-            taken.add(as_name)
-        elif name in conflicts:
-            result.replaced.append(name)
-        vault.copy_entry(bundle, name, as_name, force=on_conflict == "overwrite")
-        result.added.append((name, as_name))
-    check_tree(vault.names())
-    moved = tuple(a for _, a in result.added)
-    source = os.path.abspath(bundle.path)
-    vault.record("import", moved, f"bundle {result.bundle_id} from {source}")
-    vault.commit()
-    return result
