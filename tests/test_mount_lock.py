@@ -487,8 +487,46 @@ def test_a_path_past_path_max_does_not_stop_syncs_or_the_lock(
 # -- 9, 12: a growing file holds nothing back; memory stays flat ---------------------------------
 
 
+@contextlib.contextmanager
+def growing(path: Path) -> Iterator[None]:
+    """A thread appending to `path` while the block runs: paced and bounded (at most 256 MiB
+    more), since it must still be growing while a sync reads it and must never fill the
+    machine's disk or RAM if the sync hangs. However the block ends (a failed assertion, the
+    timeout's exception), the thread is stopped and joined before anything else runs."""
+    stop = threading.Event()
+
+    def grow() -> None:
+        with path.open("ab") as f:
+            for _ in range(64 * 1024):
+                if stop.wait(0.0005):
+                    break
+                f.write(b"\1" * 4096)
+                f.flush()
+
+    writer = threading.Thread(target=grow, name="growing-writer", daemon=True)
+    writer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        writer.join()
+
+
+@pytest.fixture
+def vault_removed_after(filled_vault: Path) -> Iterator[Path]:
+    """`filled_vault`, deleted after the test with every temporary file a save left beside it,
+    pass or fail: a test that saves hundreds of MiB leaves nothing in pytest's kept temp dirs.
+    Asked for before `mounted`, it is torn down after the mount's vault is closed."""
+    try:
+        yield filled_vault
+    finally:
+        for path in filled_vault.parent.glob(f"*{filled_vault.name}*"):
+            if not path.is_dir():
+                path.unlink(missing_ok=True)
+
+
 def test_a_growing_large_file_does_not_hold_back_other_edits(
-    mounted: m.Session, filled_vault: Path
+    vault_removed_after: Path, mounted: m.Session
 ) -> None:
     s = mounted
     big = s.root / "growing.bin"
@@ -496,30 +534,13 @@ def test_a_growing_large_file_does_not_hold_back_other_edits(
     with big.open("wb") as f:
         for _ in range(65):
             f.write(block)
-    stop = threading.Event()
-
-    def grow() -> None:
-        # Paced and bounded (at most 256 MiB more): it must still be growing while the sync
-        # reads it, and must never fill the machine's RAM if the sync hangs.
-        with big.open("ab") as f:
-            for _ in range(64 * 1024):
-                if stop.wait(0.0005):
-                    break
-                f.write(block[:4096])
-                f.flush()
-
-    writer = threading.Thread(target=grow)
-    writer.start()
-    try:
+    with growing(big):
         (s.root / "a.txt").write_bytes(b"small edit\n")
         result = s.sync()
-    finally:
-        stop.set()
-        writer.join()
     assert "a.txt" in result.changes.changed
     assert result.unsaved.get("growing.bin") == sync.STILL_WRITTEN
-    assert contents(filled_vault)["a.txt"] == b"small edit\n"
+    assert contents(vault_removed_after)["a.txt"] == b"small edit\n"
     result = s.sync()  # it settled: saved now
     assert result.changes.added == ["growing.bin"]
-    data = contents(filled_vault)["growing.bin"]
+    data = contents(vault_removed_after)["growing.bin"]
     assert hashlib.sha256(data).hexdigest() == sc.sha256_file(big)
