@@ -20,6 +20,23 @@ from locker.vault import Vault, create
 BIG = 96 * 1024 * 1024
 
 
+def _hangup_default() -> None:
+    """In the child before it runs: SIGHUP's default action. Under `nohup` the test run ignores
+    SIGHUP and every child inherits that; `get` rightly keeps an ignored hang-up ignored
+    (`exit_cleanly`), so a test of what a hang-up does starts its child as a terminal would."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
+@pytest.fixture
+def hangup_default() -> Iterator[None]:
+    """SIGHUP's default action in this process for the test (see `_hangup_default`)."""
+    previous = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
 @pytest.fixture
 def big_vault(tmp_path: Path, big_file_dir: Path) -> Path:
     src = big_file_dir / "big.bin"
@@ -55,6 +72,7 @@ def _stop_mid_write(tmp_path: Path, vault: Path, target: Path) -> subprocess.Pop
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=locker_env(tmp_path),
+        preexec_fn=_hangup_default,
     )
     while proc.poll() is None:
         if _writing_into(proc.pid, target):
@@ -124,6 +142,7 @@ def _signal_self_midway(signum: int) -> Iterator[bytes]:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.usefixtures("hangup_default")
 def test_exit_cleanly_unwinds_a_named_temp_write(tmp_path: Path, signum: int) -> None:
     tmp_path = tmp_path / "target"
     tmp_path.mkdir()
