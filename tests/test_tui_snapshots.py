@@ -99,7 +99,18 @@ def test_locked_again(demo: Path, snap_compare: Any) -> None:
     async def locked(pilot: Pilot[Any]) -> None:
         await unlock(pilot)
         await pilot.press("l")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, UnlockScreen), "the lock")
+        # The app switches to the unlock screen and only then notifies "locked (...)": the
+        # screen alone is no sign that the toast the snapshot shows is up yet (under load it
+        # was not), nor that the passphrase field has its focus.
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(pilot.app.screen, UnlockScreen)
+                and pilot.app.screen.query("Toast")
+                and pilot.app.focused is pilot.app.screen.query_one("#passphrase", Input)
+            ),
+            "the lock, its notification and the focused passphrase field",
+        )
         field = pilot.app.screen.query_one("#passphrase", Input)
         assert field.value == ""
 
