@@ -38,6 +38,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         if args.refresh:
             _refresh(args, v)
         entries = v.entries()
+        unrecognised = kin.unrecognised(entries, v.log())
     now = time.time()
     items = kin.report(entries, now, within, rotate)
     if args.format == "prometheus":
@@ -50,6 +51,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         print(json.dumps([_item_json(i, now) for i in items], indent=2))
     else:
         _print_table(items, now, len(entries))
+        hint = kin.refresh_hint(unrecognised)
+        if hint:
+            sys.stdout.flush()  # the hint goes under the table on a terminal
+            sys.stderr.write(f"locker: hint: {hint}\n")
     return EXIT_ATTENTION if any(i.attention for i in items) else EXIT_OK
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from locker.know.facts import Facts, decode, describe
-from locker.store.index import Entry
-from locker.text import iso_time
+from locker.know.facts import MAX_RECOGNISED_SIZE, Facts, decode, describe
+from locker.store.index import Entry, LogEvent
+from locker.text import iso_time, plural
 
 DAY = 86400
 KEY_TYPES = ("private-key", "ssh-private-key", "pkcs12", "jwk", "jwks", "secret")
@@ -161,6 +161,49 @@ def summary(items: list[Item], total: int) -> str:
         return f"nothing recognised among {total} entries (keys, certificates, JWKs, env files)"
     flagged = sum(1 for i in items if i.attention)
     return f"{len(items)} recognised, {total - len(items)} plain files; {flagged} need attention"
+
+
+def unrecognised(entries: Iterable[Entry], log: Iterable[LogEvent]) -> list[str]:
+    """The entries `inspect --refresh` may still recognise: small enough, without facts, and
+    saved before this vault's first entry that was recognised as it was written (so, it seems,
+    before its writer recorded facts), and after its last refresh (which looked at them all).
+
+    A plain file has no facts either and the format cannot say which is which; this is the
+    guess from the index and the log alone. A plain file saved before anything was recognised
+    stays in it until a refresh that recognises something is logged.
+    """
+    entries = list(entries)
+    refreshed_at: dict[str, int] = {}  # when a refresh last gave each name its facts
+    last_refresh = None
+    for event in log:
+        if event.event == "refresh":
+            last_refresh = max(event.time, last_refresh or event.time)
+            for name in event.names:
+                refreshed_at[name] = max(event.time, refreshed_at.get(name, event.time))
+    at_write = [
+        e.modified
+        for e in entries
+        if decode(e.attrs) is not None and e.modified > refreshed_at.get(e.name, e.modified - 1)
+    ]
+    since = min(at_write, default=None)
+    return [
+        e.name
+        for e in entries
+        if decode(e.attrs) is None
+        and e.size <= MAX_RECOGNISED_SIZE
+        and (last_refresh is None or e.modified > last_refresh)
+        and (since is None or e.modified < since)
+    ]
+
+
+def refresh_hint(names: list[str]) -> str | None:
+    """What `inspect` says under its table about `unrecognised` entries, if there are any."""
+    if not names:
+        return None
+    return (
+        f"{plural(len(names), 'entry', 'entries')} may have been saved before locker recorded "
+        "facts: 'locker inspect --refresh' recognises them"
+    )
 
 
 def _label(value: str) -> str:
