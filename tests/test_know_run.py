@@ -123,6 +123,34 @@ def test_file_dir_is_wiped_when_locker_is_signalled(
         os.kill(child, 0)
 
 
+def test_signals_ignored_at_start_stay_ignored_for_locker_and_the_child(
+    vault_path: Path, pwfile: Path, tmp_path: Path
+) -> None:
+    """`nohup locker run -- job` (SIGHUP ignored) and a job started with `&` by a script
+    (SIGINT, SIGQUIT ignored): the child keeps those dispositions, as it would without
+    locker, and a SIGHUP sent to locker neither ends the run nor reaches the child."""
+    _fill(vault_path)
+    ignored = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT)
+    code = (
+        "import os, signal, sys, time\n"
+        "os.kill(os.getppid(), signal.SIGHUP); time.sleep(0.2)\n"
+        f"print([signal.getsignal(s) == signal.SIG_IGN for s in {[int(s) for s in ignored]}])\n"
+    )
+
+    def ignore() -> None:
+        for sig in ignored:
+            signal.signal(sig, signal.SIG_IGN)
+
+    out = subprocess.run(
+        [*LOCKER, "run", "--vault", str(vault_path), "--passphrase-file", str(pwfile),
+         "--env", "prod.env", "--", sys.executable, "-c", code],
+        capture_output=True, stdin=subprocess.DEVNULL, env=locker_env(tmp_path),
+        preexec_fn=ignore, timeout=60, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == b"[True, True, True]\n"
+
+
 def test_file_dir_is_found_and_wiped_by_recover_after_kill_9(
     cli: RunLocker, vault_path: Path, pwfile: Path, tmp_path: Path
 ) -> None:

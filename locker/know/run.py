@@ -4,7 +4,8 @@ private 0700 directory in RAM that is wiped when the child exits or locker is si
 The directory is a small mount: made where mounts are made (never on disk), recorded in the
 mount journal with the hash of every file, so that after a `kill -9` the next locker warns and
 `locker recover` wipes it (or saves back a file the child changed). Signals locker receives
-are passed on to the child; the child's exit status is locker's (128 + N for signal N).
+are passed on to the child, except those ignored when locker started (`nohup` ignores SIGHUP),
+which stay ignored for both; the child's exit status is locker's (128 + N for signal N).
 """
 
 from __future__ import annotations
@@ -145,7 +146,10 @@ class Forwarder:
 
     def __enter__(self) -> Forwarder:
         for sig in (*FORWARDED, LOCK_SIGNAL):
-            self._previous[sig] = signal.signal(sig, self._handle)
+            # A signal ignored when locker started stays ignored, for locker and the child:
+            # `nohup locker run -- job` must survive the hang-up as `nohup job` would.
+            if signal.getsignal(sig) != signal.SIG_IGN:
+                self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
     def __exit__(self, *exc: object) -> None:
