@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from locker.errors import EXIT_INTEGRITY, AuthenticationError, FormatError
+from locker.errors import EXIT_INTEGRITY, AuthenticationError, FormatError, LockerError
 from locker.store import crypto
 from locker.store.crypto import CHUNK_SIZE, KdfParams, StreamOpener, StreamSealer, chunk_nonce
 
@@ -34,6 +34,27 @@ def test_argon2id_is_deterministic_and_salted() -> None:
     assert a != crypto.argon2id(b"pX", b"s" * 16, TINY)
     assert a != crypto.argon2id(b"pw", b"s" * 16, KdfParams(16, 1, 1))
     assert a != crypto.argon2id(b"pw", b"s" * 16, KdfParams(8, 2, 1))
+
+
+def test_argon2id_on_the_bindings_is_argon2_cffis_hash_secret_raw() -> None:
+    # crypto calls libargon2 through argon2-cffi's bindings (cheaper to import): the same
+    # output as the package's public function, and its error for a cost libargon2 refuses.
+    from argon2.low_level import Type, hash_secret_raw
+
+    cases = [(b"pw", TINY), (b"", TINY), ("pässwörd".encode(), KdfParams(64, 2, 2))]
+    for secret, p in cases:
+        want = hash_secret_raw(
+            secret, b"s" * 16, p.time_cost, p.memory_kib, p.parallelism, 32, Type.ID
+        )
+        assert crypto.argon2id(bytearray(secret), b"s" * 16, p) == want
+    with pytest.raises(LockerError, match=r"Argon2 could not run .*\(Memory cost is too small\)"):
+        crypto.argon2id(b"pw", b"s" * 16, KdfParams(1, 1, 1))
+
+
+def test_aesgcm_is_cryptographys_public_class() -> None:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    assert crypto._aesgcm_class() is AESGCM
 
 
 def test_subkeys_are_separated_by_purpose_and_context() -> None:

@@ -6,12 +6,17 @@ Entry data is a STREAM (Hoang, Reyhanitabar, Rogaway, Vizár) of 64 KiB chunks w
 nonce is an 11-byte big-endian counter and a last-chunk flag, so truncation, extension and
 reordering all fail authentication.
 
-`cryptography` and `argon2` are imported on first use, not with this module: commands that
-only read a header (`info`, `status`) import the store without paying for them.
+`cryptography` and Argon2 are imported on first use, not with this module: commands that
+only read a header (`info`, `status`) import the store without paying for them. Both are
+reached at the level that costs least to import (about 9 ms CPU less per unlock than through
+`argon2.low_level` and `cryptography.hazmat.primitives.ciphers.aead`, docs/PERFORMANCE.md):
+libargon2 through argon2-cffi's own bindings, AES-GCM as the class cryptography's `aead`
+module re-exports; tests/test_crypto.py checks both against the public APIs.
 """
 
 from __future__ import annotations
 
+import functools
 import hmac
 from dataclasses import dataclass
 from hashlib import sha256
@@ -21,6 +26,8 @@ from locker.errors import AuthenticationError, FormatError, LockerError
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+ARGON2_VERSION = 0x13  # RFC 9106's version 1.3, the only one format v1 uses
 
 KEY_SIZE = 32
 SALT_SIZE = 16
@@ -45,27 +52,37 @@ class KdfParams:
 
 
 def argon2id(passphrase: bytes | bytearray, salt: bytes, params: KdfParams) -> bytes:
-    """Derive a 256-bit key-encryption key from a passphrase (RFC 9106 Argon2id, v1.3)."""
-    from argon2.exceptions import HashingError
-    from argon2.low_level import Type, hash_secret_raw
+    """Derive a 256-bit key-encryption key from a passphrase (RFC 9106 Argon2id, v1.3).
 
-    try:
-        return hash_secret_raw(
-            bytes(passphrase),
-            salt,
-            time_cost=params.time_cost,
-            memory_cost=params.memory_kib,
-            parallelism=params.parallelism,
-            hash_len=KEY_SIZE,
-            type=Type.ID,
-            version=19,
-        )
-    except HashingError as exc:  # "Memory allocation error" under ulimit -v or a cgroup cap
+    The call `argon2.low_level.hash_secret_raw` makes, on argon2-cffi's bindings directly:
+    importing the `argon2` package builds its password-hasher profiles and imports `platform`,
+    which costs every unlock about 5 ms CPU for nothing used here."""
+    from _argon2_cffi_bindings import ffi, lib
+
+    out = ffi.new("uint8_t[]", KEY_SIZE)
+    rc = lib.argon2_hash(
+        params.time_cost,
+        params.memory_kib,
+        params.parallelism,
+        ffi.new("uint8_t[]", bytes(passphrase)),
+        len(passphrase),
+        ffi.new("uint8_t[]", salt),
+        len(salt),
+        out,
+        KEY_SIZE,
+        ffi.NULL,
+        0,
+        lib.Argon2_id,
+        ARGON2_VERSION,
+    )
+    if rc != lib.ARGON2_OK:  # "Memory allocation error" under ulimit -v or a cgroup cap
+        why = ffi.string(lib.argon2_error_message(rc)).decode("ascii")
         raise LockerError(
-            f"Argon2 could not run with {params.memory_kib // 1024} MiB of memory ({exc})",
+            f"Argon2 could not run with {params.memory_kib // 1024} MiB of memory ({why})",
             hint="this process's memory is limited (ulimit -v, a container or cgroup limit): "
             "raise the limit, or open the vault where more memory is allowed",
-        ) from None
+        )
+    return bytes(ffi.buffer(out, KEY_SIZE))
 
 
 def _hkdf_sha256(ikm: bytes, salt: bytes, info: bytes) -> bytes:
@@ -77,9 +94,23 @@ def _hkdf_sha256(ikm: bytes, salt: bytes, info: bytes) -> bytes:
 
 
 def _aesgcm(key: bytes) -> AESGCM:
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    return _aesgcm_class()(key)
 
-    return AESGCM(key)
+
+@functools.cache
+def _aesgcm_class() -> type[AESGCM]:
+    """cryptography's AESGCM, without importing the `ciphers` package around it (its cipher
+    algorithms and their deprecation shims cost every unlock about 4 ms CPU). `aead` itself
+    only re-exports this class; should a release move it, the public import still works."""
+    try:
+        from cryptography.hazmat.bindings._rust import openssl
+
+        found: type[AESGCM] = openssl.aead.AESGCM
+    except (ImportError, AttributeError):
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        found = AESGCM
+    return found
 
 
 def hkdf(ikm: bytes | bytearray, salt: bytes, purpose: bytes, context: bytes = b"") -> bytes:
