@@ -6,9 +6,7 @@ saved in one atomic commit under the writer lock.
 from __future__ import annotations
 
 import contextlib
-import getpass
 import os
-import socket
 import stat
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -94,6 +92,9 @@ def create(
 
 
 def _event(clock: Clock, event: str, names: tuple[str, ...] = (), detail: str = "") -> LogEvent:
+    import getpass  # on first use: listing records no event, and socket costs ~3 ms CPU
+    import socket
+
     try:
         user = getpass.getuser()
     except (KeyError, OSError):

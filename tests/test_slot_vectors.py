@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from test_vectors import VECTOR_DIR, load, load_generator, place, read_all, run_cli
 
-from locker import vault as vault_module
 from locker.errors import EXIT_BAD_KEY, EXIT_OK, BadKeyError
 from locker.slots import recovery
 from locker.store import keys
@@ -145,8 +144,8 @@ def test_library_add_slot_reproduces_the_recovery_vector(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gen = load_generator()
-    monkeypatch.setattr(vault_module.getpass, "getuser", lambda: gen.USER)
-    monkeypatch.setattr(vault_module.socket, "gethostname", lambda: gen.HOST)
+    monkeypatch.setattr("getpass.getuser", lambda: gen.USER)  # vault imports it on first use
+    monkeypatch.setattr("socket.gethostname", lambda: gen.HOST)
     name = "success_recovery_added"
     rng, clock = gen.Drbg(name), lambda: float(gen.CLOCK)
     path = tmp_path / "v.locker"

@@ -337,8 +337,8 @@ def test_library_writer_reproduces_the_success_vectors(
     same bytes as the generator's independent writer (add_file goes through the streaming
     sealer, add_bytes through the in-memory one)."""
     gen = load_generator()
-    monkeypatch.setattr(vault_module.getpass, "getuser", lambda: gen.USER)
-    monkeypatch.setattr(vault_module.socket, "gethostname", lambda: gen.HOST)
+    monkeypatch.setattr("getpass.getuser", lambda: gen.USER)  # vault imports it on first use
+    monkeypatch.setattr("socket.gethostname", lambda: gen.HOST)
     assert gen.LIBRARY_FLOW, "the generator lists no library-reproducible vectors"
     for name, entries in gen.LIBRARY_FLOW.items():
         rng, clock = gen.Drbg(name), lambda: float(gen.CLOCK)

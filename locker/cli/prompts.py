@@ -8,7 +8,6 @@ the copies made on the way (a typed line, a second typing) are zeroed at once.
 
 from __future__ import annotations
 
-import hmac
 import os
 import stat
 import sys
@@ -138,6 +137,8 @@ def new_passphrase(spec: str | None, what: str = "new passphrase") -> bytearray:
         if not secret:
             raise UsageError("the passphrase is empty")
         again = _prompt(f"Repeat {what}: ")
+        import hmac  # here: `lock` and `status` import this module for `warn` alone
+
         same = hmac.compare_digest(again, secret)
         forget(again)
         if not same:

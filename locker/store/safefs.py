@@ -9,7 +9,6 @@ import errno
 import functools
 import os
 import queue
-import secrets
 import stat
 import threading
 import unicodedata
@@ -217,7 +216,7 @@ def caseless(name: str) -> str:
 
 
 def _temp_name() -> str:
-    return f".locker-{secrets.token_hex(8)}.tmp"  # fits any name limit, whatever the leaf
+    return f".locker-{os.urandom(8).hex()}.tmp"  # fits any name limit, whatever the leaf
 
 
 def write_anonymous(
