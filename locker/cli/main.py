@@ -7,11 +7,12 @@ the commands that need them so `locker --version` stays fast.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from locker import __version__
 from locker.errors import (
@@ -52,13 +53,39 @@ SHELLS = ("bash", "zsh", "tcsh")
 _SECRET_HINTS = ("pass", "secret", "key", "token", "pin")
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's formatter at the width argparse would choose, found without importing
+    `shutil` (and with it bz2, lzma and zlib): argparse makes a formatter for every
+    add_argument, so every command paid for that import (about 2 ms CPU) before this."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if len(args) < 4 and kwargs.get("width") is None:
+            kwargs["width"] = _columns() - 2  # what HelpFormatter does with width=None
+        super().__init__(*args, **kwargs)
+
+
+def _columns() -> int:
+    """`shutil.get_terminal_size().columns`: $COLUMNS if positive, else the width of the
+    terminal on standard output, else 80."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with no abbreviations (`--passphrase` is not `--passphrase-file`), errors as
     `locker: error:` lines, did-you-mean hints, and never a secret echoed back."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
-        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
@@ -139,8 +166,10 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
     return args
 
 
+@functools.cache
 def _common_options() -> _Parser:
-    """Options every command takes, before or after the command name."""
+    """Options every command takes, before or after the command name (built once: every
+    subparser copies its actions, and `_command_word` reads them)."""
     p = _Parser(add_help=False)
     s = argparse.SUPPRESS
     vault = p.add_argument(
@@ -210,10 +239,28 @@ def _unlock_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+class _Unused:
+    """Stands in for the parser of a command that is not running (`build_parser(only=...)`):
+    takes every call made on a parser (add_argument, add_subparsers, add_parser, set_defaults)
+    and keeps nothing, so a command's start-up does not build the other thirty parsers."""
+
+    def __getattr__(self, name: str) -> Callable[..., _Unused]:
+        return self._take
+
+    def __setattr__(self, name: str, value: object) -> None:
+        pass
+
+    def _take(self, *args: object, **kwargs: object) -> _Unused:
+        return self
+
+
+_UNUSED = cast(argparse.ArgumentParser, _Unused())
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole parser; with `only`, just that command's subparser under the top level (a
     command's start-up then pays for its own arguments, not for all thirty commands'). The
-    other commands get throwaway parsers, attached nowhere. Only `main` passes `only`, for a
+    other commands get `_UNUSED`, which keeps nothing. Only `main` passes `only`, for a
     command it found on the command line; an unknown one gets the whole parser."""
     common = _common_options()
     parser = _Parser(
@@ -229,7 +276,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         """`handler` is "module:function" in locker, imported only when that command runs;
         `example` is one or more command lines shown under the command's --help."""
         if only is not None and name != only:
-            return _Parser(add_help=False)
+            return _UNUSED
         lines = [f"  $ {line}" for line in example.splitlines() if line.strip()]
         epilog = ("example:\n" + "\n".join(lines)) if lines else None
         p = sub.add_parser(name, parents=[common], help=help, description=help, epilog=epilog)
