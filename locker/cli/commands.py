@@ -251,16 +251,22 @@ def cmd_ls(args: argparse.Namespace) -> int:
     elif args.long:
         from locker.know.facts import decode, summary
 
+        lines = []
         for e in entries:
             what = summary(decode(e.attrs))
             line = f"{e.size:>12}  {iso_time(e.modified)}  {e.name}" + (
                 f"  ({what})" if what else ""
             )
-            print(printable(line))  # facts come from file content: never raw to the terminal
+            lines.append(printable(line))  # facts come from file content: never raw to the terminal
+        _print_lines(lines)
     else:
-        for e in entries:
-            print(e.name)
+        _print_lines([e.name for e in entries])
     return EXIT_OK
+
+
+def _print_lines(lines: list[str]) -> None:
+    """One write for the whole listing, not one (or two, unbuffered) per line."""
+    sys.stdout.write("".join(f"{line}\n" for line in lines))
 
 
 def _facts(attrs: dict[str, str]) -> dict[str, Any] | None:
