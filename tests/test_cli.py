@@ -749,6 +749,11 @@ NEVER = (
     "textual", "rich", "yaml", "dotenv", "keyring", "pkcs11", "watchdog", "shtab",
     "cryptography.x509", "difflib", "traceback", "locker.tui", "locker.know.pki",
     "locker.slots.recovery", "locker.bundle",
+    # What start-up no longer pays for (docs/PERFORMANCE.md): argparse's shutil, the argon2
+    # package around its bindings, cryptography's cipher package around AESGCM, and the
+    # modules only a save or a prompt needs.
+    "shutil", "argon2", "cryptography.hazmat.primitives.ciphers", "secrets", "socket",
+    "getpass",
 )  # fmt: skip
 # Commands that decrypt nothing: no cryptography, no argon2 (the store's header reader only).
 NEVER_WITHOUT_KEYS = ("cryptography", "argon2", "_cffi_backend")
@@ -757,20 +762,20 @@ NEVER_JOURNAL_ONLY = ("locker.vault", "locker.store", "locker.mount.session", "l
 NEVER_BY_COMMAND = {
     "--version": (*NEVER_WITHOUT_KEYS, "locker.store", "locker.mount"),
     "info": NEVER_WITHOUT_KEYS,
-    "log --help": (*NEVER_WITHOUT_KEYS, "locker.store", "locker.mount"),
-    "status": (*NEVER_WITHOUT_KEYS, *NEVER_JOURNAL_ONLY),
-    "lock": (*NEVER_WITHOUT_KEYS, *NEVER_JOURNAL_ONLY),
+    "log --help": (*NEVER_WITHOUT_KEYS, "locker.store", "locker.mount", "hmac"),
+    "status": (*NEVER_WITHOUT_KEYS, *NEVER_JOURNAL_ONLY, "hmac"),
+    "lock": (*NEVER_WITHOUT_KEYS, *NEVER_JOURNAL_ONLY, "hmac"),
 }
 # What each command may import in all (the interpreter's own start-up included): a ceiling a
 # new top-level import trips, with room for Python versions to differ by a few modules.
 BUDGET = {
-    "--version": 85,
-    "log --help": 95,
-    "status": 120,
-    "lock": 120,
-    "info": 160,
-    "ls": 200,
-    "ls -l": 205,
+    "--version": 81,
+    "log --help": 84,
+    "status": 109,
+    "lock": 109,
+    "info": 134,
+    "ls": 152,
+    "ls -l": 155,
 }
 
 
