@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import threading
 from collections.abc import Iterator
 from types import FrameType
 
@@ -42,6 +41,8 @@ def exit_cleanly(signals: tuple[signal.Signals, ...] = SIGNALS) -> Iterator[None
     A signal that was ignored (`nohup` ignores SIGHUP) stays ignored. Outside the main thread,
     where Python cannot install handlers, this does nothing.
     """
+    import threading  # here: every command imports this module, few enter this block
+
     if threading.current_thread() is not threading.main_thread():
         yield
         return
