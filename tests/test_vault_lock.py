@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -73,3 +75,35 @@ def test_init_over_a_symlink_leaves_no_lock_file(tmp_path: Path, run_locker: Run
     proc = run_locker("init", "--vault", link)
     assert proc.returncode != 0
     assert not (tmp_path / "link.locker.lock").exists()
+
+
+def test_the_courtesy_check_before_the_prompt(vault_path: Path) -> None:
+    """`check_free` (before the passphrase is asked) reads /proc/locks only when the lock file
+    is not empty: a live holder is reported, a released lock and one whose holder was killed
+    (its record left in the file) are free."""
+    from locker.store.lockfile import WriterLock, lock_path
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; from locker.store.lockfile import WriterLock\n"
+            f"WriterLock(Path({str(vault_path)!r}), 'mount').acquire()\n"
+            "print('held', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+        with pytest.raises(BusyError, match=f"mounted by PID {holder.pid}"):
+            WriterLock(vault_path).check_free()
+    finally:
+        holder.kill()  # as kill -9: its record stays in the lock file
+        holder.wait()
+    assert lock_path(vault_path).stat().st_size > 0
+    WriterLock(vault_path).check_free()
+    with Vault.open(vault_path, PASSPHRASE, write=True):
+        pass
+    assert lock_path(vault_path).stat().st_size == 0  # released: emptied
+    WriterLock(vault_path).check_free()
