@@ -781,6 +781,28 @@ def test_wipe_leaves_a_hard_linked_file_alone(tmp_path: Path) -> None:
     assert not root.exists()
 
 
+def test_wipe_writes_nothing_into_a_fifo_or_socket_and_removes_them(tmp_path: Path) -> None:
+    """Files are opened for writing straight from the listing: a FIFO (read by someone, or by
+    nobody) must neither block the wipe nor receive its zeros, a socket must not fail it."""
+    import socket
+
+    root = tmp_path / "w"
+    root.mkdir()
+    os.mkfifo(root / "lonely")
+    os.mkfifo(root / "read")
+    reader = os.open(root / "read", os.O_RDONLY | os.O_NONBLOCK)
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        sock.bind(str(root / "sock"))
+        (root / "own").write_bytes(b"secret")
+        assert mountdir.wipe_tree(root, remove_root=True).count == 4
+        assert os.read(reader, 100) == b""  # nothing was written into it
+    finally:
+        sock.close()
+        os.close(reader)
+    assert not root.exists()
+
+
 @pytest.mark.permissions
 def test_wipe_zeroes_read_only_files(tmp_path: Path) -> None:
     root = tmp_path / "w"

@@ -12,6 +12,7 @@ import contextlib
 import errno
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,19 +60,53 @@ def _dir_warning(path: Path) -> str | None:
     return f"{path} is not RAM-backed (tmpfs): plaintext may reach the disk"
 
 
+_ZEROS = memoryview(bytes(1024 * 1024))
+
+
 def _zero_fd(fd: int, size: int) -> None:
-    zeros = bytes(min(size, 1024 * 1024))
     done = 0
     while done < size:
-        done += os.pwrite(fd, zeros[: size - done], done)
+        done += os.pwrite(fd, _ZEROS[: min(size - done, len(_ZEROS))], done)
 
 
 _O_PATH = getattr(os, "O_PATH", 0)
 
 
+def _zero_listed_file(dir_fd: int, name: str, durable: bool) -> bool | None:
+    """`_zero_at` for a name the listing says is a regular file, in three system calls where
+    it is writable: opened for writing (never through a symlink, never waiting on a FIFO),
+    checked on the descriptor (a regular file, no other hard link), zeroed. A read-only file
+    takes `_zero_at`'s way. True if zeroed; None if the name is a directory by now."""
+    try:
+        fd = os.open(
+            name, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd
+        )
+    except IsADirectoryError:
+        return None
+    except PermissionError:
+        return _zero_at(dir_fd, name, durable)
+    except OSError:
+        return False
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+            return False
+        if stat.S_IMODE(st.st_mode) & 0o600 != 0o600:
+            os.fchmod(fd, 0o600)  # as `_zero_at` does (root could write it anyway)
+        _zero_fd(fd, st.st_size)
+        if durable:
+            os.fsync(fd)  # on a disk the zeros reach it before the blocks are freed
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
 def _zero_at(dir_fd: int, name: str, durable: bool) -> bool:
     """Zero the file `name` in `dir_fd` in place if it is a regular file with no other hard
-    link (checked on the opened descriptor); a read-only one is made 0600 first. True if zeroed."""
+    link (checked on the opened descriptor); a read-only one is made 0600 first. True if zeroed.
+    It never opens anything but a regular file for writing (a device's open may act)."""
     try:
         fd = os.open(
             name,
@@ -140,6 +175,28 @@ def _open_subdir(dir_fd: int, name: str) -> int:
         os.close(pfd)
 
 
+_FILE, _DIR, _OTHER = "file", "dir", "other"
+
+
+def _listing(dir_fd: int, wanted: Callable[[str], bool]) -> list[tuple[str, str]]:
+    """(name, kind) of what the directory holds, from its listing alone where the file system
+    gives each name's type (a stat where it does not); OSError if it cannot be listed."""
+    found = []
+    with os.scandir(dir_fd) as listing:
+        for entry in listing:
+            if not wanted(entry.name):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    kind = _DIR
+                else:
+                    kind = _FILE if entry.is_file(follow_symlinks=False) else _OTHER
+            except OSError:
+                kind = _OTHER  # gone since it was listed: unlinking it says so
+            found.append((entry.name, kind))
+    return found
+
+
 def _why(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
@@ -166,15 +223,15 @@ class _Wiper:
             os.fchmod(dir_fd, 0o700)
         for _ in range(WIPE_PASSES):
             try:
-                names = [n for n in os.listdir(dir_fd) if prefix + n not in self.keep]
+                listed = _listing(dir_fd, lambda n: prefix + n not in self.keep)
             except OSError as exc:
                 self._note(f"{prefix or './'}: {_why(exc)}")
                 return False
-            names = [n for n in names if not self._only_kept_below(dir_fd, n, prefix)]
-            if not names:
+            listed = [e for e in listed if not self._only_kept_below(dir_fd, e[0], prefix)]
+            if not listed:
                 return True
-            for name in names:
-                self._wipe_entry(dir_fd, name, prefix)
+            for name, kind in listed:
+                self._wipe_entry(dir_fd, name, prefix, kind)
         return False
 
     def _only_kept_below(self, dir_fd: int, name: str, prefix: str) -> bool:
@@ -196,20 +253,15 @@ class _Wiper:
         finally:
             os.close(sub)
 
-    def _wipe_entry(self, dir_fd: int, name: str, prefix: str) -> None:
+    def _wipe_entry(self, dir_fd: int, name: str, prefix: str, kind: str) -> None:
+        """Zero (a regular file) and unlink one name, or wipe and remove a directory; `kind`
+        is what the listing said it was (the file's descriptor is checked again)."""
         rel = prefix + name
-        try:
-            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            self._note(f"{rel}: {_why(exc)}")
-            return
-        if stat.S_ISDIR(st.st_mode):
+        if kind == _FILE and _zero_listed_file(dir_fd, name, self.durable) is None:
+            kind = _DIR  # replaced by a directory since it was listed
+        if kind == _DIR:
             self._wipe_subdir(dir_fd, name, rel)
             return
-        if stat.S_ISREG(st.st_mode):
-            _zero_at(dir_fd, name, self.durable)
         try:
             os.unlink(name, dir_fd=dir_fd)
             self.out.count += 1
