@@ -18,7 +18,7 @@ import signal
 import stat
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +84,9 @@ class Record:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": JOURNAL_VERSION, **asdict(self)}
+        # The fields as they are (asdict would deep-copy them first: 0.5 ms for 500 files,
+        # paid on each of the half-dozen writes of a mount's start and lock).
+        return {"version": JOURNAL_VERSION, **vars(self)}
 
     @classmethod
     def from_json(cls, data: Any) -> Record:

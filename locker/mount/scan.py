@@ -134,13 +134,23 @@ def steady_scan(root: Path, known: Collection[str] = (), tries: int = RESCANS) -
 
 
 def read_regular(path: Path) -> tuple[bytes, FileStat]:
-    """The whole content of a regular file (never through a symlink) and its stat."""
+    """The whole content of a regular file (never through a symlink) and its stat: read to
+    its end, however much it grew since the stat, in plain `read`s into one buffer (five
+    system calls for a small file, where a buffered file object makes nine)."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as f:
+    try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise LockerError(f"{path} is not a regular file")
-        return f.read(), FileStat.of(st)
+        data = os.read(fd, st.st_size + 1)  # one more byte: a file that grew is read on
+        if data:
+            more = [data]
+            while block := os.read(fd, max(st.st_size, 64 * 1024)):
+                more.append(block)
+            data = b"".join(more) if len(more) > 1 else data
+        return data, FileStat.of(st)
+    finally:
+        os.close(fd)
 
 
 def hash_regular(path: Path) -> tuple[str, FileStat, FileStat]:
