@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from locker.errors import ExistsError, LockerError
+from locker.mount import tree_writer
 from locker.mount.tree_writer import TreeWriter
 from locker.store import safefs
 
@@ -81,6 +82,28 @@ def test_a_failed_file_leaves_nothing_under_its_name(root: Path) -> None:
     finally:
         os.close(fd)
     assert listing(root) == ["ok.txt", "sub"]  # no temp file, no partial file
+
+
+def test_a_one_chunk_file_whose_write_fails_leaves_nothing(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A one-chunk file is written straight under its name: a failed write (a full tmpfs)
+    removes the name again, and a chunk that fails authentication never makes it."""
+
+    def full(fd: int, data: bytes) -> None:
+        os.write(fd, data[:2])
+        raise OSError(28, "No space left on device")
+
+    def tampered() -> Iterator[bytes]:
+        raise LockerError("chunk 0 failed authentication")
+        yield b""
+
+    monkeypatch.setattr(tree_writer, "_write_all", full)
+    with pytest.raises(OSError, match="No space"):
+        write(root, {"a.txt": [b"secret"]})
+    with pytest.raises(LockerError, match="authentication"):
+        write(root, {"b.txt": tampered()})
+    assert listing(root) == []
 
 
 def test_never_writes_through_a_symlink(root: Path, tmp_path: Path) -> None:
