@@ -88,19 +88,27 @@ def _zero_listed_file(dir_fd: int, name: str, durable: bool) -> bool | None:
     except OSError:
         return False
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
-            return False
-        if stat.S_IMODE(st.st_mode) & 0o600 != 0o600:
-            os.fchmod(fd, 0o600)  # as `_zero_at` does (root could write it anyway)
-        _zero_fd(fd, st.st_size)
-        if durable:
-            os.fsync(fd)  # on a disk the zeros reach it before the blocks are freed
-        return True
+        return _zero_open(fd, durable)
     except OSError:
         return False
     finally:
         os.close(fd)
+
+
+def _zero_open(fd: int, durable: bool, same_as: os.stat_result | None = None) -> bool:
+    """Zero the file open for writing as `fd` if it is a regular file with no other hard link
+    (and the file `same_as` describes); made 0600 first if it is not (root can write anyway)."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+        return False
+    if same_as is not None and (st.st_dev, st.st_ino) != (same_as.st_dev, same_as.st_ino):
+        return False
+    if stat.S_IMODE(st.st_mode) & 0o600 != 0o600:
+        os.fchmod(fd, 0o600)
+    _zero_fd(fd, st.st_size)
+    if durable:
+        os.fsync(fd)  # on a disk the zeros reach it before the blocks are freed
+    return True
 
 
 def _zero_at(dir_fd: int, name: str, durable: bool) -> bool:
@@ -131,13 +139,7 @@ def _zero_at(dir_fd: int, name: str, durable: bool) -> bool:
                 name, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd
             )
         try:
-            wst = os.fstat(wfd)
-            if (wst.st_dev, wst.st_ino) != (st.st_dev, st.st_ino) or wst.st_nlink != 1:
-                return False
-            _zero_fd(wfd, wst.st_size)
-            if durable:
-                os.fsync(wfd)  # on a disk the zeros reach it before the blocks are freed
-            return True
+            return _zero_open(wfd, durable, same_as=st)
         finally:
             os.close(wfd)
     except OSError:
