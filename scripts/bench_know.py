@@ -28,7 +28,7 @@ from locker.store.format import KdfCost  # noqa: E402
 from locker.vault import Vault, create  # noqa: E402
 
 PASSPHRASE = b"bench: correct horse battery staple"
-LOCKER = [sys.executable, "-m", "locker"]
+LOCKER = [os.environ.get("LOCKER_BENCH_PYTHON", sys.executable), "-m", "locker"]
 
 
 def build_vault(path: Path, entries: int) -> None:
