@@ -346,7 +346,10 @@ def test_a_key_file_cut_short_while_generated_is_not_left_behind(
         [*LOCKER, *args, "--passphrase-file", pwfile],
         stdin=subprocess.DEVNULL,
         capture_output=True,
-        env=locker_env(tmp_path),
+        # Under a 64-byte limit Python would cut the byte-code it caches for the next
+        # subprocesses short ("marshal data too short"), and coverage (scripts/test --cov)
+        # could not save its data: neither runs in this child.
+        env=locker_env(tmp_path, {"PYTHONDONTWRITEBYTECODE": "1", "COVERAGE_PROCESS_START": None}),
         cwd=tmp_path,
         timeout=SUBPROCESS_TIMEOUT,
         preexec_fn=limit_file_size,
