@@ -519,6 +519,14 @@ class Vault(SlotMethods):
         self._unlocked = Unlocked(master, slot, kek, renew)
         return dropped
 
+    def _reopen_failed(self, exc: LockerError | OSError) -> LockerError:
+        """The error of a commit whose file is in place but could not be read back."""
+        why = f"{self.path}: {exc.strerror}" if isinstance(exc, OSError) else str(exc)
+        return LockerError(
+            f"saved {self.path}, but reopening it to check failed: {why}",
+            hint="run 'locker verify' once the cause is fixed",
+        )
+
     def record(self, event: str, names: tuple[str, ...] = (), detail: str = "") -> None:
         """Add an audit-log event to the next commit."""
         self._pending_log.append(_event(self._clock, event, names, detail))
@@ -544,14 +552,14 @@ class Vault(SlotMethods):
         )
         try:
             sealed = Sealed.read(self.path)
-        except LockerError as exc:
-            raise LockerError(
-                f"saved {self.path}, but reopening it to check failed: {exc}",
-                hint="run 'locker verify' once the cause is fixed",
-            ) from None
+        except (LockerError, OSError) as exc:
+            raise self._reopen_failed(exc) from None
         try:
             lock_vault_file(sealed.file.fileno(), self.path)
             self._container = Container.open(sealed, self._unlocked)
+        except (LockerError, OSError) as exc:
+            sealed.close()
+            raise self._reopen_failed(exc) from None
         except BaseException:
             sealed.close()
             raise

@@ -5,6 +5,7 @@ no temp file is left and the error says what happened."""
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from conftest import PASSPHRASE, TINY_KDF, FatImage
 
 from locker.errors import LockerError
+from locker.store import container as ct
 from locker.store import sources
 from locker.vault import Vault, create
 
@@ -83,3 +85,57 @@ def test_the_background_writer_meets_a_full_disk(
     assert message.endswith("the vault is unchanged"), message
     assert vault.read_bytes() == before
     assert fat.listing() in (["v.locker"], ["v.locker", "v.locker.lock"])
+
+
+class _FailingReopen:
+    """Stands in for `os` inside store/container.py: once the save has renamed its file over
+    the vault, reading the new file's index (`Container.open`'s pread) fails with EIO."""
+
+    def __init__(self) -> None:
+        self.renamed = self.failed = False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(os, name)
+
+    def replace(self, *args: object, **kwargs: object) -> None:
+        os.replace(*args, **kwargs)  # type: ignore[arg-type]
+        self.renamed = True
+
+    def pread(self, fd: int, n: int, offset: int) -> bytes:
+        if self.renamed:
+            self.failed = True
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return os.pread(fd, n, offset)
+
+
+def _fds_on(path: Path) -> int:
+    """How many of this process's descriptors are open on `path` (its current file)."""
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if os.path.realpath(fd) == str(path))
+
+
+def test_a_reopen_that_fails_after_the_save_says_it_saved(
+    vault: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The new file is in place when reading it back fails (a disk error): the error says the
+    vault was saved and how to check it, no descriptor of the new file is left open, and the
+    vault opens with what was saved."""
+    layer = _FailingReopen()
+    with Vault.open(vault, PASSPHRASE, write=True) as v:
+        v.add_bytes("new", b"saved before the reopen\n")
+        monkeypatch.setattr(ct, "os", layer)
+        with pytest.raises(LockerError) as raised:
+            v.commit()
+        monkeypatch.undo()
+        assert layer.failed
+        assert _fds_on(vault) == 0
+    assert str(raised.value) == (
+        f"saved {vault}, but reopening it to check failed: {vault}: Input/output error"
+    )
+    assert raised.value.hint == "run 'locker verify' once the cause is fixed"
+    assert sorted(p.name for p in vault.parent.iterdir()) == ["v.locker", "v.locker.lock"]
+    with Vault.open(vault, PASSPHRASE) as v:
+        assert {e.name: v.read_bytes(e.name) for e in v.entries()} == {
+            "keep": b"kept\n",
+            "new": b"saved before the reopen\n",
+        }
