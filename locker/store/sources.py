@@ -165,7 +165,10 @@ def seal_stream(
             want = min(len(plain), remaining)
             got = 0
             while got < want:
-                n = f.readinto(plain[got:want])
+                try:
+                    n = f.readinto(plain[got:want])
+                except OSError as exc:  # named: the save's error says which file failed
+                    raise OSError(exc.errno, exc.strerror, what) from None
                 if not n:
                     raise LockerError(f"{what} shrank while it was being read; nothing was saved")
                 got += n
