@@ -18,6 +18,8 @@ Everything here works on real files and real subprocesses; nothing mocks the fil
 
 Subprocesses get keyring's fail backend unless a test passes `secret_service`'s environment,
 so no test reads or writes the machine's own keyring.
+
+Under `scripts/mutate` only, each mutant is judged by its room's tests (tests/mutation_rooms.py).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import mutation_rooms
 import pytest
 
 from locker.mount.runtime import PLACES_ENV
@@ -49,6 +52,10 @@ LOCKER = (sys.executable, "-m", "locker")
 SUBPROCESS_TIMEOUT = 120
 
 RunLocker = Callable[..., "subprocess.CompletedProcess[bytes]"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    mutation_rooms.select(config, items)  # scripts/mutate only: a mutant's room's tests
 
 
 def require(tool_or_condition: str | bool | None, reason: str) -> Any:

@@ -1,0 +1,76 @@
+"""Which tests judge a mutant in `scripts/mutate` (mutmut 3): those of its module's room.
+
+mutmut runs, for each mutant, every selected test that called the mutated function. store/'s
+helpers are called by nearly every test, so a mutant that survives would run hundreds of them
+(10 to 60 s). While a mutant is under test (mutmut names it in MUTANT_UNDER_TEST), this keeps
+only the tests of the files listed for its module below, and never a test that runs `locker`
+in a subprocess: that subprocess runs the unmutated code, so it cannot kill a mutant. If that
+leaves none of the tests mutmut chose, the in-process ones among them all run. mutmut's other
+runs (the clean run, the stats that map functions to tests) and plain pytest are untouched.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+_KILLERS = ("test_mutants.py", "test_mutants_mutmut.py")  # written to kill planted bugs
+_FORMAT = ("test_format.py", "test_names.py", "test_read_limits.py", "test_save_limits.py")
+_SAVE = ("test_vault.py", "test_faults.py", "test_save_failures.py", "test_save_directory.py")
+
+ROOMS: dict[str, tuple[str, ...]] = {
+    "locker.store.format": (*_FORMAT, "test_vectors.py", "test_fuzz.py"),
+    "locker.store.index": (*_FORMAT, "test_vectors.py", "test_vault.py", "test_model.py"),
+    "locker.store.crypto": ("test_crypto.py", "test_vectors.py", "test_slot_vectors.py"),
+    "locker.store.keys": ("test_slot_vectors.py", "test_vectors.py", "test_slot_contract.py"),
+    "locker.store.container": (
+        *_SAVE,
+        *_FORMAT,
+        "test_tamper.py",
+        "test_vectors.py",
+        "test_save_copy.py",
+        "test_data_path.py",
+    ),
+    "locker.store.sources": (
+        *_SAVE,
+        "test_save_copy.py",
+        "test_data_path.py",
+        "test_sync_read_errors.py",
+    ),
+    "locker.store.deferred": ("test_deferred_log.py", "test_vault.py"),
+    "locker.store.lockfile": ("test_vault_lock.py", "test_vault.py", "test_mount_lock.py"),
+    "locker.store.safefs": ("test_save_directory.py", "test_tree_writer.py", "test_wipe_errors.py"),
+    "locker.store.drives": ("test_save_directory.py", "test_runtime.py"),
+    "locker.mount.directory": (
+        "test_wipe_errors.py",
+        "test_mount_session.py",
+        "test_mount_lock.py",
+        "test_shred_links.py",
+    ),
+    "locker.mount.sync": (
+        "test_mount_session.py",
+        "test_mount_lock.py",
+        "test_sync_read_errors.py",
+        "test_mount_recover.py",
+    ),
+}
+
+
+def _in_process(item: pytest.Item) -> bool:
+    names = getattr(item, "fixturenames", ())
+    return "run_locker" not in names and "cli" not in item.name.split("[")[0].split("_")
+
+
+def select(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect what cannot or need not judge the mutant under test (see the module's text)."""
+    mutant = os.environ.get("MUTANT_UNDER_TEST", "")
+    if not mutant.startswith("locker."):
+        return
+    room = (*ROOMS.get(mutant.rsplit(".", 1)[0], ()), *_KILLERS)
+    in_process = [i for i in items if _in_process(i)]
+    keep = [i for i in in_process if i.path.name in room] or in_process
+    if len(keep) < len(items):
+        kept = set(keep)
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = keep
