@@ -1,0 +1,72 @@
+"""Tests that kill mutants `scripts/mutate` (mutmut) found alive in mount/sync.py (issue 10,
+item 14): a streamed file rewritten between its hash and the save is read again by the next
+sync, the racy-timestamp window's edge, and the lock summary's counts over several syncs."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_mount_session import Clocks, unstarted
+
+from locker.mount import scan as sc
+from locker.mount import session as m
+from locker.mount import sync
+
+BIG = sync.SMALL_FILE + 1  # hashed by the scan, streamed into the save
+
+
+@pytest.fixture
+def started(filled_vault: Path, tmp_path: Path) -> Iterator[m.Session]:
+    s = unstarted(filled_vault, tmp_path, Clocks())
+    with s.vault:
+        s.start()
+        yield s
+
+
+def test_a_streamed_file_rewritten_after_its_hash_is_read_again(
+    started: m.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The save streamed content the hash never saw: what the vault holds is unknown, so the
+    file is known by its stat at hashing and no hash, which the next sync cannot trust. A
+    streamed file that stayed still is known by its hash."""
+    s = started
+    moved, still = s.root / "moved.bin", s.root / "still.bin"
+    moved.write_bytes(b"a" * BIG)
+    still.write_bytes(b"s" * BIG)
+    hashed: dict[str, sc.FileStat] = {}
+    real_hash = sc.hash_regular
+
+    def hash_then_rewrite(path: Path) -> tuple[str, sc.FileStat, sc.FileStat]:
+        digest, before, after = real_hash(path)
+        hashed[path.name] = before
+        if path == moved:  # same size, new content and time: the save's size check passes
+            moved.write_bytes(b"b" * BIG)
+            os.utime(moved, ns=(before.mtime_ns + 10**9, before.mtime_ns + 10**9))
+        return digest, before, after
+
+    monkeypatch.setattr(sc, "hash_regular", hash_then_rewrite)
+    result = s.sync()
+    assert sorted(result.changes.added) == ["moved.bin", "still.bin"]
+    assert s.known["moved.bin"] == sync.Known("", hashed["moved.bin"], 0)
+    assert s.known["still.bin"].sha256 == hashlib.sha256(b"s" * BIG).hexdigest()
+    assert s.known["still.bin"].stat == hashed["still.bin"]
+    assert s.vault.read_bytes("moved.bin") == b"b" * BIG
+
+
+def test_a_read_is_trusted_only_past_the_racy_window() -> None:
+    st = sc.FileStat(size=1, mtime_ns=1_000, ctime_ns=2_000, ino=1)
+    edge = 2_000 + sync.RACY_NS
+    assert not sync.Known("h", st, edge).trusted(st)
+    assert sync.Known("h", st, edge + 1).trusted(st)
+
+
+def test_saved_counts_add_up_over_syncs() -> None:
+    counts = sync.SavedCounts()
+    for _ in range(2):
+        counts.add(sc.Changes(["c"], ["a", "b"], ["d"], [("r", "s")]))
+    assert (counts.changed, counts.added, counts.deleted, counts.renamed) == (2, 4, 2, 2)
+    assert counts.total == 10
