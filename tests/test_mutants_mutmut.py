@@ -9,16 +9,21 @@ import errno
 import fcntl
 import hashlib
 import hmac
+import io
 import os
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
+from conftest import PASSPHRASE, TINY_KDF
 
-from locker.errors import UsageError
+from locker.errors import LockerError, UsageError
 from locker.mount import directory
 from locker.store import container as ct
-from locker.store import crypto
+from locker.store import crypto, sources
 from locker.store.format import Header
+from locker.vault import Vault, create
 
 
 def _rfc5869(ikm: bytes, salt: bytes, info: bytes) -> bytes:
@@ -120,3 +125,116 @@ def test_the_mount_dir_warning_tells_tmpfs_ramfs_and_disk_apart(
     for kind, want in kinds.items():
         monkeypatch.setattr(directory.runtime, "filesystem_type", lambda p, k=kind: k)
         assert directory._dir_warning(tmp_path) == want, kind
+
+
+class _WriterThreadWrites:
+    """Stands in for `os` in store/container.py: records the temp file's writes made by the
+    background writer thread (its name, whether it is a daemon, which buffers it writes from)
+    and fails the `fail`-th of them with EIO (0: none)."""
+
+    def __init__(self, fail: int = 0) -> None:
+        self.fail, self.writes = fail, 0
+        self.threads: set[tuple[str, bool]] = set()
+        self.buffers: set[int] = set()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
+
+    def fdopen(self, fd: int, *args: Any, **kwargs: Any) -> Any:
+        return _Recorded(os.fdopen(fd, *args, **kwargs), self)
+
+
+class _Recorded:
+    def __init__(self, real: Any, layer: _WriterThreadWrites) -> None:
+        self._real, self._layer = real, layer
+
+    def write(self, data: Any) -> int:
+        thread, layer = threading.current_thread(), self._layer
+        if thread is not threading.main_thread():
+            layer.threads.add((thread.name, thread.daemon))
+            layer.buffers.add(id(memoryview(data).obj))
+            layer.writes += 1
+            if layer.writes == layer.fail:
+                raise OSError(errno.EIO, os.strerror(errno.EIO))
+        n: int = self._real.write(data)
+        return n
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def __enter__(self) -> _Recorded:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._real.__exit__(*exc)
+
+
+@pytest.fixture
+def big_source(tmp_path: Path) -> tuple[Path, Path]:
+    vault = tmp_path / "v.locker"
+    create(vault, PASSPHRASE, TINY_KDF)
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(sources._PIPELINE_MIN + 3 * 65536 + 5))
+    return vault, src
+
+
+def test_a_large_entry_is_written_by_one_daemon_thread_from_three_buffers(
+    big_source: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The background writer (a daemon, so a hung write never keeps locker alive) with at most
+    3 blocks in flight (its memory bound), and a save through it that reads back whole."""
+    vault, src = big_source
+    layer = _WriterThreadWrites()
+    with Vault.open(vault, PASSPHRASE, write=True) as v:
+        v.add_file("big", src)
+        monkeypatch.setattr(ct, "os", layer)
+        v.commit()
+        monkeypatch.undo()
+    assert layer.threads == {("locker-writer", True)}
+    assert len(layer.buffers) == 3 and layer.writes > 3
+    with Vault.open(vault, PASSPHRASE) as v:
+        assert v.read_bytes("big") == src.read_bytes()
+
+
+def test_a_write_error_on_the_writer_thread_fails_the_save_with_that_error(
+    big_source: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even when the writes after it succeed: the error is not lost on the thread."""
+    vault, src = big_source
+    before = vault.read_bytes()
+    with Vault.open(vault, PASSPHRASE, write=True) as v:
+        v.add_file("big", src)
+        monkeypatch.setattr(ct, "os", _WriterThreadWrites(fail=2))
+        with pytest.raises(LockerError) as raised:
+            v.commit()
+        monkeypatch.undo()
+    assert str(raised.value) == f"cannot save {vault}: Input/output error; the vault is unchanged"
+    assert vault.read_bytes() == before
+
+
+class _ShortReads:
+    """Stands in for `io` in store/sources.py: each read of a file returns at most 4 KiB (as a
+    FUSE or network file system may)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(io, name)
+
+    class FileIO(io.FileIO):
+        def readinto(self, buffer: Any) -> int:
+            return super().readinto(memoryview(buffer)[:4096])
+
+
+def test_short_reads_of_a_source_are_sealed_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vault = tmp_path / "v.locker"
+    create(vault, PASSPHRASE, TINY_KDF)
+    src = tmp_path / "src.bin"
+    src.write_bytes(os.urandom(300_000))
+    with Vault.open(vault, PASSPHRASE, write=True) as v:
+        v.add_file("src", src)
+        monkeypatch.setattr(sources, "io", _ShortReads())
+        v.commit()
+        monkeypatch.undo()
+    with Vault.open(vault, PASSPHRASE) as v:
+        assert v.read_bytes("src") == src.read_bytes()
