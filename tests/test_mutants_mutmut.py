@@ -5,6 +5,7 @@ subdirectory with. docs/TESTING.md lists the survivors judged equivalent."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -238,3 +239,43 @@ def test_short_reads_of_a_source_are_sealed_whole(
         monkeypatch.undo()
     with Vault.open(vault, PASSPHRASE) as v:
         assert v.read_bytes("src") == src.read_bytes()
+
+
+class _SwapAfterListing:
+    """Stands in for `os` in mount/directory.py: right after the wipe lists a directory that
+    holds `name` (a regular file), the name is replaced by a symlink to `target` (a racing
+    process); the listing still says what it saw."""
+
+    def __init__(self, name: str, target: Path) -> None:
+        self.name, self.target, self.swapped = name, target, False
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(os, attr)
+
+    def scandir(self, dir_fd: int) -> Any:
+        with os.scandir(dir_fd) as listing:
+            entries = list(listing)
+        for entry in entries:
+            entry.is_file(follow_symlinks=False)  # the type as listed, kept by the entry
+            if entry.name == self.name and not self.swapped:
+                self.swapped = True
+                os.unlink(self.name, dir_fd=dir_fd)
+                os.symlink(self.target, self.name, dir_fd=dir_fd)
+        return contextlib.nullcontext(entries)
+
+
+def test_the_wipe_never_zeroes_through_a_symlink_swapped_in_after_its_listing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outside = tmp_path / "outside.key"
+    outside.write_bytes(b"not the mount's to zero")
+    root = tmp_path / "w"
+    root.mkdir()
+    (root / "f").write_bytes(b"secret")
+    layer = _SwapAfterListing("f", outside)
+    monkeypatch.setattr(directory, "os", layer)
+    assert directory.wipe_tree(root, remove_root=True).count == 1
+    monkeypatch.undo()
+    assert layer.swapped
+    assert outside.read_bytes() == b"not the mount's to zero"
+    assert not root.exists()
