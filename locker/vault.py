@@ -557,11 +557,10 @@ class Vault(SlotMethods):
         try:
             lock_vault_file(sealed.file.fileno(), self.path)
             self._container = Container.open(sealed, self._unlocked)
-        except (LockerError, OSError) as exc:
+        except BaseException as exc:
             sealed.close()
-            raise self._reopen_failed(exc) from None
-        except BaseException:
-            sealed.close()
+            if isinstance(exc, (LockerError, OSError)):
+                raise self._reopen_failed(exc) from None
             raise
         if old.unlocked.master is not self._master:
             old.unlocked.forget()

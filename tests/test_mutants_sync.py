@@ -5,9 +5,11 @@ sync, the racy-timestamp window's edge, and the lock summary's counts over sever
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_mount_session import Clocks, unstarted
@@ -15,8 +17,25 @@ from test_mount_session import Clocks, unstarted
 from locker.mount import scan as sc
 from locker.mount import session as m
 from locker.mount import sync
+from locker.store import sources
 
 BIG = sync.SMALL_FILE + 1  # hashed by the scan, streamed into the save
+
+
+class _GrowsWhenSaved:
+    """Stands in for `io` in store/sources.py: `path` grows as the save opens it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(io, name)
+
+    def FileIO(self, fd: int, mode: str) -> io.FileIO:
+        if os.readlink(f"/proc/self/fd/{fd}") == str(self.path):
+            with self.path.open("ab") as f:
+                f.write(b"more")
+        return io.FileIO(fd, mode)
 
 
 @pytest.fixture
@@ -70,3 +89,26 @@ def test_saved_counts_add_up_over_syncs() -> None:
         counts.add(sc.Changes(["c"], ["a", "b"], ["d"], [("r", "s")]))
     assert (counts.changed, counts.added, counts.deleted, counts.renamed) == (2, 4, 2, 2)
     assert counts.total == 10
+
+
+def test_a_streamed_file_growing_between_its_hash_and_the_save_waits_for_a_later_sync(
+    started: m.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The save refuses a file that grew while it read it; the sync saves the rest without
+    it, says it is still being written, and the next sync saves it."""
+    s = started
+    notes: list[str] = []
+    s.notify = notes.append
+    growing = s.root / "growing.log"
+    growing.write_bytes(b"g" * BIG)
+    (s.root / "a.txt").write_bytes(b"alpha 2\n")
+    monkeypatch.setattr(sources, "io", _GrowsWhenSaved(growing))
+    result = s.sync()
+    monkeypatch.undo()
+    assert result.changes == sc.Changes(["a.txt"], [], [], [])
+    assert result.unsaved == {"growing.log": sync.STILL_WRITTEN}
+    assert f"warning: growing.log: {sync.STILL_WRITTEN}; saved once it settles" in notes
+    assert s.vault.read_bytes("a.txt") == b"alpha 2\n"
+    assert "growing.log" not in [e.name for e in s.vault.entries()]
+    assert s.sync().changes.added == ["growing.log"]
+    assert s.vault.read_bytes("growing.log") == b"g" * BIG + b"more"
