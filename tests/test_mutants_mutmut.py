@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 from conftest import PASSPHRASE, TINY_KDF
 
-from locker.errors import LockerError, UsageError
+from locker.errors import BadKeyError, LockerError, UsageError
 from locker.mount import directory
 from locker.store import container as ct
-from locker.store import crypto, sources
-from locker.store.format import Header
+from locker.store import crypto, keys, sources
+from locker.store.format import SLOT_KEYFILE, SLOT_KEYRING, SLOT_RECOVERY, Header
 from locker.vault import Vault, create
 
 
@@ -279,3 +279,27 @@ def test_the_wipe_never_zeroes_through_a_symlink_swapped_in_after_its_listing(
     assert layer.swapped
     assert outside.read_bytes() == b"not the mount's to zero"
     assert not root.exists()
+
+
+@pytest.mark.parametrize(
+    ("kind", "what"),
+    [(SLOT_RECOVERY, "recovery key"), (SLOT_KEYFILE, "key file"), (SLOT_KEYRING, "keyring")],
+)
+def test_a_secret_opener_is_named_and_keeps_to_its_slots(
+    tmp_path: Path, kind: int, what: str
+) -> None:
+    """A keyring secret belongs to one slot: limited to others, it opens nothing."""
+    vault = tmp_path / "v.locker"
+    create(vault, PASSPHRASE, TINY_KDF)
+    secret = bytes(range(1, 33))
+    slot = keys.new_slot(os.urandom, kind)
+    with Vault.open(vault, PASSPHRASE, write=True) as v:
+        v.add_slot(slot, keys.secret_kek(secret, slot))
+        v.commit()
+    assert keys.SecretOpener(kind, secret).what == what
+    mine = keys.SecretOpener(kind, secret, frozenset({slot.slot_id}))
+    with Vault.open(vault, [mine]) as v:
+        assert v.unlocked_slot.slot_id == slot.slot_id
+    others = keys.SecretOpener(kind, secret, frozenset({bytes(len(slot.slot_id))}))
+    with pytest.raises(BadKeyError):
+        Vault.open(vault, [others])
