@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 from conftest import PASSPHRASE, TINY_KDF
 
-from locker.errors import BadKeyError, LockerError, UsageError
+from locker.errors import BadKeyError, BusyError, LockerError, UsageError
 from locker.mount import directory
 from locker.store import container as ct
-from locker.store import crypto, keys, sources
+from locker.store import crypto, keys, lockfile, sources
 from locker.store.format import SLOT_KEYFILE, SLOT_KEYRING, SLOT_RECOVERY, Header
 from locker.vault import Vault, create
 
@@ -303,3 +303,37 @@ def test_a_secret_opener_is_named_and_keeps_to_its_slots(
     others = keys.SecretOpener(kind, secret, frozenset({bytes(len(slot.slot_id))}))
     with pytest.raises(BadKeyError):
         Vault.open(vault, [others])
+
+
+def test_a_second_writer_is_told_who_holds_the_vault(tmp_path: Path) -> None:
+    """flock is per open file: a second open in this process contends as another would."""
+    vault = tmp_path / "v.locker"
+    me = f"PID {os.getpid()} on {os.uname().nodename}"
+    for purpose, message, hint in [
+        (
+            "mount",
+            f"vault is mounted by {me}",
+            "change the files in the mount directory instead, or run 'locker lock' first",
+        ),
+        ("write", f"vault is in use by {me}", "wait for that command to finish and try again"),
+    ]:
+        with lockfile.WriterLock(vault, purpose):
+            for attempt in (
+                lockfile.WriterLock(vault).acquire,
+                lockfile.WriterLock(vault).check_free,
+            ):
+                with pytest.raises(BusyError) as raised:
+                    attempt()
+                assert (str(raised.value), raised.value.hint) == (message, hint)
+        lockfile.WriterLock(vault).check_free()  # released: nothing to say
+    # a holder that has not said who it is (or wrote no object): asked again, then unnamed
+    for record in (b"", b"[]"):
+        fd = os.open(lockfile.lock_path(vault), os.O_RDWR | os.O_TRUNC | os.O_CLOEXEC)
+        try:
+            os.write(fd, record)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            with pytest.raises(BusyError) as raised:
+                lockfile.WriterLock(vault).acquire()
+            assert str(raised.value) == "vault is in use by PID ? on ?"
+        finally:
+            os.close(fd)
