@@ -44,7 +44,13 @@ ROOMS: dict[str, tuple[str, ...]] = {
     ),
     "locker.store.deferred": ("test_deferred_log.py", "test_vault.py"),
     "locker.store.lockfile": ("test_vault_lock.py", "test_vault.py", "test_mount_lock.py"),
-    "locker.store.safefs": ("test_save_directory.py", "test_tree_writer.py", "test_wipe_errors.py"),
+    "locker.store.safefs": (
+        "test_save_directory.py",
+        "test_tree_writer.py",
+        "test_wipe_errors.py",
+        "test_data_path.py",
+        "test_deferred_log.py",
+    ),
     "locker.store.drives": ("test_save_directory.py", "test_runtime.py"),
     "locker.mount.directory": (
         "test_wipe_errors.py",
