@@ -112,3 +112,44 @@ def test_a_streamed_file_growing_between_its_hash_and_the_save_waits_for_a_later
     assert "growing.log" not in [e.name for e in s.vault.entries()]
     assert s.sync().changes.added == ["growing.log"]
     assert s.vault.read_bytes("growing.log") == b"g" * BIG + b"more"
+
+
+def test_small_files_are_read_within_the_budget_and_trusted_on_the_next_sync(
+    started: m.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files up to SMALL_FILE bytes are read whole while the sync's memory budget lasts, the
+    rest hashed; a file read after its last change is not read again while its stat stays
+    (the racy window is made 0 here: the files were all just written)."""
+    s = started
+    monkeypatch.setattr(sync, "RACY_NS", 0)
+    monkeypatch.setattr(sync, "SMALL_FILE", 10)
+    monkeypatch.setattr(sync, "MEMORY_BUDGET", 20)
+    calls: list[tuple[str, str]] = []
+    real_read, real_hash = sc.read_regular, sc.hash_regular
+
+    def read(path: Path) -> tuple[bytes, sc.FileStat]:
+        calls.append(("read", path.name))
+        return real_read(path)
+
+    def hash_(path: Path) -> tuple[str, sc.FileStat, sc.FileStat]:
+        calls.append(("hash", path.name))
+        return real_hash(path)
+
+    monkeypatch.setattr(sc, "read_regular", read)
+    monkeypatch.setattr(sc, "hash_regular", hash_)
+
+    def sync_new(**sizes: int) -> list[tuple[str, str]]:
+        calls.clear()
+        for name, size in sizes.items():
+            (s.root / name).write_bytes(b"x" * size)
+        s.sync()
+        return sorted(c for c in calls if c[1] in sizes)
+
+    # a file of SMALL_FILE bytes is small; two fill the budget exactly, and may
+    assert sync_new(n1=10, n2=10, n3=11) == [("hash", "n3"), ("read", "n1"), ("read", "n2")]
+    # what is read uses the budget up, whatever the order the directory lists them in
+    three = sync_new(m1=10, m2=10, m3=1)
+    assert sorted(kind for kind, _ in three) == ["hash", "read", "read"]
+    assert sum((s.root / n).stat().st_size for kind, n in three if kind == "read") <= 20
+    # nothing changed: nothing is read again
+    assert sync_new() == [] and [c for c in calls if c[1][0] in "nm"] == []

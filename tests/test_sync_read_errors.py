@@ -164,3 +164,36 @@ def test_a_file_that_fails_while_the_save_streams_it_keeps_the_vault_and_the_fil
     assert sorted(sc.scan_tree(s.root).files) == ["a.txt", "big.bin"]
     [record] = list(s.journal.records())
     assert record.kept == ["a.txt", "big.bin"]
+
+
+@pytest.mark.parametrize(
+    ("error", "unsaved"),
+    [
+        (LockerError("a.txt is not a regular file"), {"a.txt": "a.txt is not a regular file"}),
+        (OSError(), {"a.txt": "unreadable"}),  # no reason given: still kept, and said
+        (FileNotFoundError(errno.ENOENT, "gone"), {}),  # moved since the listing: looked for
+    ],
+    ids=["replaced", "no-reason", "vanished"],
+)
+def test_what_a_failed_read_leaves_unsaved(
+    started: tuple[m.Session, list[str]],
+    filled_vault: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+    unsaved: dict[str, str],
+) -> None:
+    s, _ = started
+    before = contents(filled_vault)
+    (s.root / "a.txt").write_bytes(b"edited")
+    real_read = sc.read_regular
+
+    def failing(path: Path) -> tuple[bytes, sc.FileStat]:
+        if path.name == "a.txt":
+            raise error
+        return real_read(path)
+
+    monkeypatch.setattr(sc, "read_regular", failing)
+    result = s.sync()
+    assert result.unsaved == unsaved
+    assert not result.changes
+    assert contents(filled_vault) == before
