@@ -12,28 +12,31 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import PASSPHRASE
 from test_mount_session import Clocks, unstarted
 
 from locker.mount import scan as sc
 from locker.mount import session as m
-from locker.mount import sync
+from locker.mount import sync, tracker
 from locker.store import sources
+from locker.vault import Vault
 
 BIG = sync.SMALL_FILE + 1  # hashed by the scan, streamed into the save
 
 
 class _GrowsWhenSaved:
-    """Stands in for `io` in store/sources.py: `path` grows as the save opens it."""
+    """Stands in for `io` in store/sources.py: each of `paths` grows as the save opens it."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, *paths: Path) -> None:
+        self.paths = paths
 
     def __getattr__(self, name: str) -> Any:
         return getattr(io, name)
 
     def FileIO(self, fd: int, mode: str) -> io.FileIO:
-        if os.readlink(f"/proc/self/fd/{fd}") == str(self.path):
-            with self.path.open("ab") as f:
+        path = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        if path in self.paths:
+            with path.open("ab") as f:
                 f.write(b"more")
         return io.FileIO(fd, mode)
 
@@ -92,26 +95,45 @@ def test_saved_counts_add_up_over_syncs() -> None:
 
 
 def test_a_streamed_file_growing_between_its_hash_and_the_save_waits_for_a_later_sync(
-    started: m.Session, monkeypatch: pytest.MonkeyPatch
+    started: m.Session, filled_vault: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The save refuses a file that grew while it read it; the sync saves the rest without
-    it, says it is still being written, and the next sync saves it."""
+    """The save refuses a file that grew while it read it; the sync saves every other change
+    without it and says, for each such file, that it is still being written; the next sync
+    saves it. At lock the same files are kept, and the lock is on record."""
     s = started
     notes: list[str] = []
     s.notify = notes.append
-    growing = s.root / "growing.log"
-    growing.write_bytes(b"g" * BIG)
+    growing = [s.root / "growing.log", s.root / "sub" / "growing.log"]
+    for path in growing:
+        path.write_bytes(b"g" * BIG)
     (s.root / "a.txt").write_bytes(b"alpha 2\n")
-    monkeypatch.setattr(sources, "io", _GrowsWhenSaved(growing))
+    (s.root / "new.txt").write_bytes(b"new\n")
+    (s.root / "c.env").unlink()
+    (s.root / "d.txt").rename(s.root / "sub" / "d2.txt")
+    monkeypatch.setattr(sources, "io", _GrowsWhenSaved(*growing))
     result = s.sync()
-    monkeypatch.undo()
-    assert result.changes == sc.Changes(["a.txt"], [], [], [])
-    assert result.unsaved == {"growing.log": sync.STILL_WRITTEN}
-    assert f"warning: growing.log: {sync.STILL_WRITTEN}; saved once it settles" in notes
-    assert s.vault.read_bytes("a.txt") == b"alpha 2\n"
+    assert result.changes == sc.Changes(
+        ["a.txt"], ["new.txt"], ["c.env"], [("d.txt", "sub/d2.txt")]
+    )
+    assert result.unsaved == {n: sync.STILL_WRITTEN for n in ("growing.log", "sub/growing.log")}
+    for name in ("growing.log", "sub/growing.log"):
+        assert f"warning: {name}: {sync.STILL_WRITTEN}; saved once it settles" in notes
+    assert s.vault.read_bytes("new.txt") == b"new\n"
     assert "growing.log" not in [e.name for e in s.vault.entries()]
-    assert s.sync().changes.added == ["growing.log"]
+    with monkeypatch.context() as settled:
+        settled.setattr(sources, "io", io)
+        assert s.sync().changes.added == ["growing.log", "sub/growing.log"]
     assert s.vault.read_bytes("growing.log") == b"g" * BIG + b"more"
+
+    (s.root / "a.txt").write_bytes(b"alpha 3\n")
+    for path in growing:
+        with path.open("ab") as f:
+            f.write(b"still")
+    done = s.lock(tracker.REASON_IDLE)
+    assert done.kept == {n: sync.STILL_WRITTEN for n in ("growing.log", "sub/growing.log")}
+    with Vault.open(filled_vault, PASSPHRASE) as v:
+        assert v.read_bytes("a.txt") == b"alpha 3\n"
+        assert [e.event for e in v.log()][-2:] == ["sync", "lock"]
 
 
 def test_small_files_are_read_within_the_budget_and_trusted_on_the_next_sync(

@@ -286,33 +286,34 @@ class Syncer:
         final: tuple[str, str] | None,
         unsaved: dict[str, str],
     ) -> sc.Changes:
-        """Commit; if that fails while a streamed file changed since it was hashed (one still
-        growing), commit again without the files that moved, which wait for a later sync."""
-        try:
-            self.commit(changes, fresh, final)
-            return changes
-        except (LockerError, OSError):
-            moved = {
-                n
-                for n in changes.changed + changes.added
-                if fresh[n].data is None and self._stat(n) != fresh[n].known.stat
-            }
-            if not moved:
-                raise
-        for name in sorted(moved):
-            self._warn_once(f"busy:{name}", f"{name}: {STILL_WRITTEN}; saved once it settles")
-            unsaved[name] = STILL_WRITTEN
-        rest = sc.Changes(
-            [n for n in changes.changed if n not in moved],
-            [n for n in changes.added if n not in moved],
-            changes.deleted,
-            changes.renamed,
-        )
-        if rest:
-            self.commit(rest, fresh, final)
-        elif final:
-            self.record_event(*final)
-        return rest
+        """Commit; if that fails while streamed files changed since they were hashed (still
+        growing), commit again without the files that moved, which wait for a later sync, as
+        often as the retry meets another one."""
+        while True:
+            try:
+                self.commit(changes, fresh, final)
+                return changes
+            except (LockerError, OSError):
+                moved = {
+                    n
+                    for n in changes.changed + changes.added
+                    if fresh[n].data is None and self._stat(n) != fresh[n].known.stat
+                }
+                if not moved:
+                    raise
+            for name in sorted(moved):
+                self._warn_once(f"busy:{name}", f"{name}: {STILL_WRITTEN}; saved once it settles")
+                unsaved[name] = STILL_WRITTEN
+            changes = sc.Changes(
+                [n for n in changes.changed if n not in moved],
+                [n for n in changes.added if n not in moved],
+                changes.deleted,
+                changes.renamed,
+            )
+            if not changes:
+                if final:
+                    self.record_event(*final)
+                return changes
 
     def record_event(self, event: str, detail: str) -> None:
         """An audit event with nothing else to save (the mount, a lock with no changes): sealed
