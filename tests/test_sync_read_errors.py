@@ -32,37 +32,26 @@ def _on(fd: int, *paths: Path) -> bool:
 
 
 class _Unreadable:
-    """Reads of `paths` fail with `err`: whole (`f.read()`) and block by block (`pread`)."""
+    """Stands in for `os` in mount/scan.py: reads of `paths` fail with `err`, whole (`read`)
+    and block by block (`pread`)."""
 
-    def __init__(self, real: Any, err: int, *paths: Path) -> None:
-        self._real, self._paths, self._err = real, paths, err
+    def __init__(self, err: int, *paths: Path) -> None:
+        self._paths, self._err = paths, err
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
+        return getattr(os, name)
 
-    def _fail(self) -> OSError:
-        return OSError(self._err, os.strerror(self._err))
-
-    # as `os` in mount/scan.py
-    def pread(self, fd: int, n: int, offset: int) -> bytes:
+    def _check(self, fd: int) -> None:
         if _on(fd, *self._paths):
-            raise self._fail()
-        data: bytes = os.pread(fd, n, offset)
-        return data
+            raise OSError(self._err, os.strerror(self._err))
 
-    def fdopen(self, fd: int, *args: Any, **kwargs: Any) -> Any:
-        f = os.fdopen(fd, *args, **kwargs)
-        return _Unreadable(f, self._err, *self._paths) if _on(fd, *self._paths) else f
+    def read(self, fd: int, n: int) -> bytes:
+        self._check(fd)
+        return os.read(fd, n)
 
-    # as the file object `fdopen` gives
-    def read(self, *args: Any) -> bytes:
-        raise self._fail()
-
-    def __enter__(self) -> _Unreadable:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._real.close()
+    def pread(self, fd: int, n: int, offset: int) -> bytes:
+        self._check(fd)
+        return os.pread(fd, n, offset)
 
 
 class _StreamFails:
@@ -111,7 +100,7 @@ def test_a_file_that_cannot_be_read_is_neither_deleted_nor_emptied(
     new.write_bytes(b"n" * size)
     (s.root / "c.env").write_bytes(b"C=2\n")  # readable: saved as usual
     why = os.strerror(err)
-    monkeypatch.setattr(sc, "os", _Unreadable(os, err, edited, new))
+    monkeypatch.setattr(sc, "os", _Unreadable(err, edited, new))
     result = s.sync()
     assert result.unsaved == {"a.txt": why, "new.bin": why}
     assert result.changes == sc.Changes(["c.env"], [], [], [])
@@ -121,7 +110,7 @@ def test_a_file_that_cannot_be_read_is_neither_deleted_nor_emptied(
 
     # new.bin can be read again, a.txt still cannot at lock: the final sync saves new.bin
     # and keeps a.txt for `locker recover`
-    monkeypatch.setattr(sc, "os", _Unreadable(os, err, edited))
+    monkeypatch.setattr(sc, "os", _Unreadable(err, edited))
     (s.root / "d.txt").unlink()
     done = s.lock(tracker.REASON_IDLE)
     assert done.kept == {"a.txt": why}
