@@ -179,25 +179,12 @@ def test_parse_duration() -> None:
 @pytest.fixture
 def session(filled_vault: Path, tmp_path: Path) -> Iterator[tuple[m.Session, Clocks]]:
     clocks = Clocks()
-    journal_dir = tmp_path / "journal"
-    rt.ensure_private_dir(journal_dir)
-    root = tmp_path / "mnt-test"
-    root.mkdir(mode=0o700)
-    vault = Vault.open(filled_vault, PASSPHRASE, write=True, purpose="mount")
-    s = m.Session(
-        vault,
-        root,
-        journal=jn.Journal(journal_dir),
-        idle=60,
-        max_time=600,
-        clock=clocks.clock(),
-        observer_factory=lambda root, sink: NoObserver(),
-    )
+    s = unstarted(filled_vault, tmp_path, clocks)
     s.start()
     try:
         yield s, clocks
     finally:
-        vault.close()
+        s.vault.close()
 
 
 def contents(path: Path) -> dict[str, bytes]:
