@@ -22,11 +22,11 @@ from locker.errors import (
     UsageError,
 )
 from locker.store import container as ct
-from locker.store import deferred, keys
+from locker.store import deferred, generations, keys
 from locker.store.container import Container, Planned, Reencrypt, Sealed
 from locker.store.format import (
     SLOT_KIND_NAMES,
-    VERSION,
+    VERSION_1,
     KdfCost,
     check_kdf_cost,
     check_name,
@@ -64,17 +64,24 @@ def info(path: Path) -> dict[str, Any]:
                     "parallelism": s.kdf.parallelism,
                 }
             slots.append(item)
-        return {
+        # Unauthenticated facts: the highest usable record of a v2 file is the one a key
+        # would most likely choose.
+        record = sealed.records[0][1]
+        facts = {
             "path": str(path),
-            "format_version": VERSION,
+            "format_version": sealed.version,
             "container_id": h.container_id.hex(),
             "file_size": sealed.file_size,
-            "header_size": h.size,
-            "index_size": h.index_length,
+            "header_size": sealed.data_start
+            - (record.index_length if sealed.version == VERSION_1 else 0),
+            "index_size": record.index_length,
             "data_size": sealed.file_size - sealed.data_start,
             "slot_count": len(h.slots),
             "slots": slots,
         }
+        if sealed.version != VERSION_1:
+            facts["generation"] = record.generation
+        return facts
     finally:
         sealed.close()
 
@@ -167,6 +174,9 @@ class Vault(SlotMethods):
         self.path = path
         self._container = container
         self._lock = lock
+        # After an append the vault file is the same one, and its flock stays with the
+        # descriptor that took it (a new descriptor of the same file cannot take it again).
+        self._lock_holder: Any = None
         self._rng = rng
         self._clock = clock
         # Set by the CLI and the TUI for writes; None keeps entries' facts as they are.
@@ -249,6 +259,9 @@ class Vault(SlotMethods):
         self._container.unlocked.forget()
         with contextlib.suppress(OSError):  # a file on a drive that went away
             self._container.close()
+            if self._lock_holder is not None:
+                self._lock_holder.close()
+                self._lock_holder = None
         if self._lock:
             with contextlib.suppress(OSError):
                 self._lock.release()
@@ -540,30 +553,46 @@ class Vault(SlotMethods):
         log = self._merged_log(pending) + self._pending_log
         index = Index([], log, *self._slot_index())
         plan = [Planned(s.entry, s.source) for s in self._staged.values()]
-        ct.write_container(
-            self.path,
-            self.container_id,
-            self._slots,
-            self._master,
-            index,
-            plan,
-            self._rng,
-            expect=old.sealed.identity,
+        appended = generations.save(
+            self.path, old, self._slots, self._master, index, plan, self._rng
         )
         try:
             sealed = Sealed.read(self.path)
         except (LockerError, OSError) as exc:
             raise self._reopen_failed(exc) from None
+        keep_old_file = False
         try:
-            lock_vault_file(sealed.file.fileno(), self.path)
-            self._container = Container.open(sealed, self._unlocked)
+            same = (sealed.identity.device, sealed.identity.inode) == (
+                old.sealed.identity.device,
+                old.sealed.identity.inode,
+            )
+            if appended and same:
+                keep_old_file = self._lock_holder is None
+                if keep_old_file:
+                    self._lock_holder = old.sealed.file
+            else:
+                lock_vault_file(sealed.file.fileno(), self.path)
+                if self._lock_holder is not None:
+                    with contextlib.suppress(OSError):
+                        self._lock_holder.close()
+                    self._lock_holder = None
+            reopened = Container.open(sealed, self._unlocked)
         except BaseException as exc:
             sealed.close()
             if isinstance(exc, (LockerError, OSError)):
                 raise self._reopen_failed(exc) from None
             raise
+        if reopened.record.generation != old.record.generation + 1:
+            sealed.close()
+            raise LockerError(
+                f"saved {self.path}, but it opens at generation "
+                f"{reopened.record.generation}, not {old.record.generation + 1}",
+                hint="run 'locker verify'; the disk may not keep what is written",
+            )
+        self._container = reopened
         if old.unlocked.master is not self._master:
             old.unlocked.forget()
-        old.close()
+        if not keep_old_file:
+            old.close()
         self._reset_staging()
         deferred.remove(self.path, pending.files)

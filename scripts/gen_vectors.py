@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Generate the format v1 known-answer vectors in tests/vectors/, deterministically.
+"""Generate the known-answer vectors of formats 1 and 2 in tests/vectors/, deterministically.
 
-This is a second, independent writer of format v1, built from docs/FORMAT.md with
+This is a second, independent writer of formats 1 and 2, built from docs/FORMAT.md with
 `cryptography` and `argon2` directly: it imports nothing from `locker`. The tests check that
 the library reads every vector as its `expect:` line says, and that the library's own writer,
 fed the same deterministic randomness, produces the success vectors byte for byte.
@@ -1431,17 +1431,576 @@ def kdf_memory_below_lanes() -> Vector:
 
 
 @vector
-def unknown_version_2() -> Vector:
-    v = make_vault("unknown_version_2", SMALL)
-    v.version = 2
-    data, _ = assemble(v)
-    return Vector("unknown version", data, comments=["version 2, otherwise a valid v1 layout"])
-
-
-@vector
 def unknown_version_0() -> Vector:
     data, _ = _small("unknown_version_0")
     return Vector("unknown version", put(data, 8, b"\x00\x00"), comments=["version 0"])
+
+
+# -- version 2 (docs/FORMAT.md, sections 17 to 22) -----------------------------------------------
+
+HEAD_SIZE = 4096
+RECORD_OFFSETS = (4096, 8192)
+DATA_AREA = 12288
+RECORD_FIELDS = struct.Struct(">QQQ12s")  # generation, index offset, index length, index nonce
+RECORD_SIZE = RECORD_FIELDS.size + MAC_SIZE  # 68
+
+
+def v2_head(v: VaultSpec) -> bytes:
+    """Magic, version 2, flags, container id, slot count, the slots, zero padding to 4096."""
+    head = struct.pack(">8sHH16sB", MAGIC, 2, v.flags, v.container_id, len(v.slots))
+    head += b"".join(s.encode() for s in v.slots)
+    return head + bytes(HEAD_SIZE - len(head))
+
+
+def v2_record(
+    v: VaultSpec, head: bytes, generation: int, offset: int, length: int, nonce: bytes
+) -> bytes:
+    fields = RECORD_FIELDS.pack(generation, offset, length, nonce)
+    key = hkdf(v.master, v.container_id, "header-mac")
+    return fields + hmac.new(key, head + fields, hashlib.sha256).digest()
+
+
+@dataclass
+class V2File:
+    """A version 2 file as a writer builds it, generation by generation: `place` maps each
+    entry in force to its absolute offset; `records` holds the 68 bytes of record A and B."""
+
+    v: VaultSpec
+    body: bytearray = field(default_factory=bytearray)
+    place: dict[str, int] = field(default_factory=dict)
+    records: list[bytes] = field(default_factory=lambda: [bytes(RECORD_SIZE)] * 2)
+    generation: int = 0
+    in_force: int = 1  # so that the first save that is not a compaction writes record B
+    index_at: tuple[int, int] = (0, 0)  # offset and length of the index in force
+
+    def index_object(self) -> dict[str, Any]:
+        rows = []
+        for e in self.v.sorted_entries():
+            rows.append(
+                {
+                    "id": e.entry_id.hex(),
+                    "name": e.name,
+                    "kind": "file",
+                    "size": e.declared_size,
+                    "created": e.created,
+                    "modified": e.modified,
+                    "salt": e.salt.hex(),
+                    "offset": self.place[e.name],
+                    "length": len(self.v.stream(e)),
+                    "attrs": {},
+                }
+            )
+        v = self.v
+        return {"entries": rows, "log": v.log, "slots": v.labels, "settings": v.settings}
+
+    def _index(self, plain: bytes | None) -> bytes:
+        plain = canonical(self.index_object()) if plain is None else plain
+        key = hkdf(self.v.master, self.v.container_id, "index")
+        return AESGCM(key).encrypt(self.v.index_nonce, plain, self.v.container_id)
+
+    def _commit(self, record: int, index_plain: bytes | None) -> None:
+        at = DATA_AREA + len(self.body)
+        index = self._index(index_plain)
+        self.body += index
+        self.generation += 1
+        self.index_at = (at, len(index))
+        head = v2_head(self.v)
+        self.records[record] = v2_record(
+            self.v, head, self.generation, at, len(index), self.v.index_nonce
+        )
+        self.in_force = record
+
+    def compact(self, index_plain: bytes | None = None) -> None:
+        """A whole new file: entries in name order from 12288, the index after them, record A
+        with the next generation, record B empty."""
+        self.body = bytearray()
+        self.place = {}
+        for e in self.v.sorted_entries():
+            self.place[e.name] = DATA_AREA + len(self.body)
+            self.body += self.v.stream(e)
+        self.records = [bytes(RECORD_SIZE)] * 2
+        self._commit(0, index_plain)
+
+    def append(self, index_plain: bytes | None = None, switch: bool = True) -> None:
+        """New STREAMs (entries not yet placed) at the end in name order, then the index, then
+        (with `switch`) the next generation in the record not in force."""
+        for e in self.v.sorted_entries():
+            if e.name not in self.place:
+                self.place[e.name] = DATA_AREA + len(self.body)
+                self.body += self.v.stream(e)
+        if switch:
+            self._commit(1 - self.in_force, index_plain)
+        else:
+            self.body += self._index(index_plain)
+
+    def bytes(self) -> bytes:
+        head = v2_head(self.v)
+        blocks = [r + bytes(HEAD_SIZE - RECORD_SIZE) for r in self.records]
+        return head + blocks[0] + blocks[1] + bytes(self.body)
+
+
+def v2_create(label: str, passphrase: str = PASSPHRASE) -> V2File:
+    """`create(...)` in version 2: the draws of make_vault's first save, one compaction."""
+    rng = Drbg(label)
+    container_id, master = rng(16), rng(32)
+    slot = wrap_passphrase(passphrase_slot(rng), passphrase, container_id, master)
+    vault = VaultSpec(container_id, master, [slot], [], [init_event()], rng(12), rng)
+    rng(6)  # the temp-file name of the first save (a compaction)
+    f = V2File(vault)
+    f.compact()
+    return f
+
+
+def v2_add(f: V2File, entries: list[tuple[str, bytes]]) -> None:
+    """add_bytes() for each entry (id and salt drawn in that order), then commit(): an append."""
+    for name, data in entries:
+        f.v.entries.append(EntrySpec(name, data, f.v.rng(16), f.v.rng(16)))
+    f.v.index_nonce = f.v.rng(12)
+    f.append()
+
+
+def v2_remove(f: V2File, names: list[str]) -> None:
+    """remove() for each name, then commit(): a compaction (index nonce and temp name drawn)."""
+    f.v.entries = [e for e in f.v.entries if e.name not in names]
+    f.v.index_nonce = f.v.rng(12)
+    f.v.rng(6)
+    f.compact()
+
+
+# Version 2 vectors the library's writer reproduces byte for byte: create(), then for each
+# step its add_bytes() or remove() calls and one commit(), with rng=Drbg(name), clock=CLOCK.
+V2_LIBRARY_FLOW: dict[str, list[tuple[str, list[tuple[str, bytes]]]]] = {
+    "v2_success_empty_vault": [],
+    "v2_success_basic": [("add", BASIC)],
+    "v2_success_three_generations": [
+        ("add", SMALL),
+        ("add", [("later/added.txt", b"added by the third save\n")]),
+    ],
+    "v2_success_compacted": [("add", WITH_EMPTY), ("rm", [("empty", b"")])],
+}
+
+
+def v2_flow(label: str) -> tuple[V2File, list[tuple[str, bytes]]]:
+    f = v2_create(label)
+    kept: dict[str, bytes] = {}
+    for step, items in V2_LIBRARY_FLOW[label]:
+        if step == "add":
+            v2_add(f, items)
+            kept.update(items)
+        else:
+            v2_remove(f, [name for name, _ in items])
+            for name, _ in items:
+                del kept[name]
+    return f, sorted(kept.items())
+
+
+def _v2_success(label: str, comment: str) -> Vector:
+    f, entries = v2_flow(label)
+    return Vector("success", f.bytes(), comments=[comment], entries=entries)
+
+
+@vector
+def v2_success_empty_vault() -> Vector:
+    return _v2_success(
+        "v2_success_empty_vault",
+        "a new vault: generation 1 in record A (index at 12288), record B empty",
+    )
+
+
+@vector
+def v2_success_basic() -> Vector:
+    return _v2_success(
+        "v2_success_basic",
+        "generation 1 (empty) in record A, then an append: five entries and the index of "
+        "generation 2 after the first index, generation 2 in record B",
+    )
+
+
+@vector
+def v2_success_three_generations() -> Vector:
+    return _v2_success(
+        "v2_success_three_generations",
+        "three saves: generation 3 in record A is in force, generation 2 in record B; two "
+        "older indexes are garbage",
+    )
+
+
+@vector
+def v2_success_compacted() -> Vector:
+    return _v2_success(
+        "v2_success_compacted",
+        "an append of three entries, then rm of one: a compaction, generation 3 in record A, "
+        "record B empty, no garbage",
+    )
+
+
+@vector
+def v2_success_upgraded_from_v1() -> Vector:
+    """success_basic (version 1) as the library's first save rewrites it: every slot and every
+    entry's ciphertext copied unchanged; index offsets absolute; generation 1."""
+    v = make_vault("success_basic", BASIC)
+    v.rng = Drbg("v2_success_upgraded_from_v1")
+    v.index_nonce = v.rng(12)
+    v.rng(6)
+    f = V2File(v)
+    f.compact()
+    return Vector(
+        "success",
+        f.bytes(),
+        comments=[
+            "tests/vectors/success_basic opened with rng Drbg('v2_success_upgraded_from_v1') "
+            "and saved with no change: the upgrade is a compaction"
+        ],
+        entries=BASIC,
+    )
+
+
+def _three_generations(label: str) -> tuple[V2File, bytes, bytes]:
+    """Generation 1 with SMALL, generation 2 adding one entry; returns the file and the
+    states before and after the second save."""
+    f = v2_create(label)
+    v2_add(f, SMALL)
+    before = f.bytes()
+    v2_add(f, [("later/added.txt", b"added by the third save\n")])
+    return f, before, f.bytes()
+
+
+@vector
+def v2_success_torn_record() -> Vector:
+    f, before, after = _three_generations("v2_success_torn_record")
+    at = RECORD_OFFSETS[f.in_force]
+    torn = after[: at + 34] + before[at + 34 :]
+    return Vector(
+        "success",
+        torn,
+        comments=[
+            f"the third save's record (record A at {at}) torn: bytes 0..33 new, 34..67 old; it "
+            "fails its MAC and generation 2 (record B) is in force, without later/added.txt"
+        ],
+        entries=SMALL,
+    )
+
+
+@vector
+def v2_success_damaged_record_in_force() -> Vector:
+    f, _, after = _three_generations("v2_success_damaged_record_in_force")
+    at = RECORD_OFFSETS[f.in_force] + RECORD_SIZE - 1
+    return Vector(
+        "success",
+        flip(after, at),
+        comments=[
+            f"last MAC byte of record A ({at}, generation 3) flipped: generation 2 in record B "
+            "is in force (a rollback by one generation, FORMAT.md section 14)"
+        ],
+        entries=SMALL,
+    )
+
+
+@vector
+def v2_success_uncommitted_tail() -> Vector:
+    f = v2_create("v2_success_uncommitted_tail")
+    v2_add(f, SMALL)
+    f.v.entries.append(
+        EntrySpec("never/committed", b"killed before the switch\n", f.v.rng(16), f.v.rng(16))
+    )
+    f.v.index_nonce = f.v.rng(12)
+    f.append(switch=False)
+    return Vector(
+        "success",
+        f.bytes(),
+        comments=[
+            "an append killed before its record was written: a STREAM and an index at the end "
+            "of the file that no record names (garbage); generation 2 is in force"
+        ],
+        entries=SMALL,
+    )
+
+
+def _v2_small(label: str) -> V2File:
+    f = v2_create(label)
+    v2_add(f, SMALL)
+    return f
+
+
+def _only_record(label: str) -> tuple[V2File, bytes]:
+    """SMALL compacted into one generation: record A alone, record B empty."""
+    f = _v2_small(label)
+    f.v.index_nonce = f.v.rng(12)
+    f.compact()
+    return f, f.bytes()
+
+
+@vector
+def v2_format_no_committed_generation() -> Vector:
+    f, data = _only_record("v2_format_no_committed_generation")
+    data = put(data, RECORD_OFFSETS[0], bytes(RECORD_SIZE))
+    return Vector("format error", data, comments=["both records empty (68 zero bytes each)"])
+
+
+@vector
+def v2_format_generation_tie() -> Vector:
+    f = _v2_small("v2_format_generation_tie")
+    data = f.bytes()
+    a, b = f.records
+    off, length = f.index_at
+    head = v2_head(f.v)
+    gen_a = RECORD_FIELDS.unpack(a[: RECORD_FIELDS.size])[0]
+    tie = v2_record(f.v, head, gen_a, off, length, f.v.index_nonce)
+    data = put(data, RECORD_OFFSETS[1], tie)
+    return Vector(
+        "format error",
+        data,
+        comments=[
+            f"made with the master key: record B rewritten with record A's generation {gen_a} "
+            "(its MAC verifies); a tie is refused before any key is derived"
+        ],
+    )
+
+
+def _record_edit(
+    label: str,
+    comment: str,
+    fields: Callable[[tuple[int, int, int, bytes]], tuple[int, int, int, bytes]],
+    expect: str,
+    remac: bool,
+) -> Vector:
+    f, data = _only_record(label)
+    rec = f.records[0]
+    old = RECORD_FIELDS.unpack(rec[: RECORD_FIELDS.size])
+    new = fields(old)
+    if remac:
+        rec = v2_record(f.v, v2_head(f.v), *new)
+    else:
+        rec = RECORD_FIELDS.pack(*new) + rec[RECORD_FIELDS.size :]
+    prefix = "made with the master key: " if remac else ""
+    return Vector(expect, put(data, RECORD_OFFSETS[0], rec), comments=[prefix + comment])
+
+
+@vector
+def v2_format_index_outside_file() -> Vector:
+    return _record_edit(
+        "v2_format_index_outside_file",
+        "record A's index length made to end one byte past the end of the file; record B is empty",
+        lambda r: (r[0], r[1], r[2] + 1, r[3]),
+        "format error",
+        remac=True,
+    )
+
+
+@vector
+def v2_format_index_in_record_area() -> Vector:
+    return _record_edit(
+        "v2_format_index_in_record_area",
+        "record A's index offset 8192 (record B's block); record B is empty",
+        lambda r: (r[0], 8192, r[2], r[3]),
+        "format error",
+        remac=True,
+    )
+
+
+@vector
+def v2_format_generation_zero() -> Vector:
+    return _record_edit(
+        "v2_format_generation_zero",
+        "record A's generation 0 in a record that is not all zero; record B is empty",
+        lambda r: (0, r[1], r[2], r[3]),
+        "format error",
+        remac=True,
+    )
+
+
+@vector
+def v2_header_record_generation_tampered() -> Vector:
+    return _record_edit(
+        "v2_header_record_generation_tampered",
+        "record A's generation + 1, MAC unchanged; record B is empty",
+        lambda r: (r[0] + 1, r[1], r[2], r[3]),
+        "header failure",
+        remac=False,
+    )
+
+
+@vector
+def v2_header_record_index_offset_tampered() -> Vector:
+    return _record_edit(
+        "v2_header_record_index_offset_tampered",
+        "record A's index offset - 1 (still inside the file), MAC unchanged; record B is empty",
+        lambda r: (r[0], r[1] - 1, r[2], r[3]),
+        "header failure",
+        remac=False,
+    )
+
+
+@vector
+def v2_header_record_index_length_tampered() -> Vector:
+    return _record_edit(
+        "v2_header_record_index_length_tampered",
+        "record A's index length - 1, MAC unchanged; record B is empty",
+        lambda r: (r[0], r[1], r[2] - 1, r[3]),
+        "header failure",
+        remac=False,
+    )
+
+
+@vector
+def v2_header_record_nonce_tampered() -> Vector:
+    return _record_edit(
+        "v2_header_record_nonce_tampered",
+        "record A's index nonce, first byte flipped, MAC unchanged; record B is empty",
+        lambda r: (r[0], r[1], r[2], bytes([r[3][0] ^ 1]) + r[3][1:]),
+        "header failure",
+        remac=False,
+    )
+
+
+@vector
+def v2_header_record_mac_tampered() -> Vector:
+    f, data = _only_record("v2_header_record_mac_tampered")
+    at = RECORD_OFFSETS[0] + RECORD_FIELDS.size
+    return Vector(
+        "header failure",
+        flip(data, at),
+        comments=[f"first byte of record A's MAC ({at}) flipped; record B is empty"],
+    )
+
+
+@vector
+def v2_header_both_records_tampered() -> Vector:
+    f = _v2_small("v2_header_both_records_tampered")
+    data = f.bytes()
+    for at in RECORD_OFFSETS:
+        data = flip(data, at + RECORD_SIZE - 1)
+    return Vector(
+        "header failure",
+        data,
+        comments=["the last MAC byte of both records (generations 1 and 2) flipped"],
+    )
+
+
+@vector
+def v2_format_head_padding_nonzero() -> Vector:
+    f, data = _only_record("v2_format_head_padding_nonzero")
+    return Vector(
+        "format error", flip(data, HEAD_SIZE - 1), comments=["last byte of the head (4095) is 1"]
+    )
+
+
+@vector
+def v2_format_truncated_in_records() -> Vector:
+    f = v2_create("v2_format_truncated_in_records")
+    data = f.bytes()[:DATA_AREA]
+    data = data[: DATA_AREA - 1]
+    return Vector(
+        "format error", data, comments=["a file of 12287 bytes: shorter than head and records"]
+    )
+
+
+@vector
+def v2_bad_key_head_salt_tampered() -> Vector:
+    f, data = _only_record("v2_bad_key_head_salt_tampered")
+    at = 29 + 12 + 1
+    return Vector("bad key", flip(data, at), comments=[f"first byte of the slot's salt ({at})"])
+
+
+@vector
+def v2_index_ciphertext_tampered() -> Vector:
+    f, data = _only_record("v2_index_ciphertext_tampered")
+    at = f.index_at[0] + 5
+    return Vector("index failure", flip(data, at), comments=[f"index ciphertext byte {at}"])
+
+
+@vector
+def v2_payload_chunk_tampered() -> Vector:
+    f, data = _only_record("v2_payload_chunk_tampered")
+    at = f.place[SMALL[0][0]] + 3
+    return Vector(
+        "payload failure", flip(data, at), comments=[f"byte {at} of {SMALL[0][0]!r}'s STREAM"]
+    )
+
+
+def _v2_index_vector(
+    label: str, edit: Callable[[dict[str, Any], V2File], None], comment: str
+) -> Vector:
+    f, _ = _only_record(label)
+    obj = f.index_object()
+    edit(obj, f)
+    f.v.index_nonce = f.v.rng(12)
+    f.compact(index_plain=canonical(obj))
+    return Vector("format error", f.bytes(), comments=["made with the master key: " + comment])
+
+
+def _rows(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = obj["entries"]
+    return rows
+
+
+@vector
+def v2_format_entries_overlap() -> Vector:
+    def edit(o: dict[str, Any], f: V2File) -> None:
+        rows = sorted(_rows(o), key=lambda r: r["offset"])
+        rows[1]["offset"] = rows[0]["offset"] + rows[0]["length"] - 1
+
+    return _v2_index_vector(
+        "v2_format_entries_overlap",
+        edit,
+        "the second entry's STREAM starts on the first's last byte",
+    )
+
+
+@vector
+def v2_format_entry_overlaps_index() -> Vector:
+    def edit(o: dict[str, Any], f: V2File) -> None:
+        rows = sorted(_rows(o), key=lambda r: r["offset"])
+        rows[-1]["offset"] = rows[-1]["offset"] + 1  # its last byte is the index's first
+
+    return _v2_index_vector(
+        "v2_format_entry_overlaps_index",
+        edit,
+        "the last entry's STREAM moved one byte on, onto the index's first byte",
+    )
+
+
+@vector
+def v2_format_entry_outside_file() -> Vector:
+    def edit(o: dict[str, Any], f: V2File) -> None:
+        _rows(o)[0]["offset"] = 2**40
+
+    return _v2_index_vector(
+        "v2_format_entry_outside_file", edit, "an entry's offset 2^40, past the end of the file"
+    )
+
+
+@vector
+def v2_format_entry_in_record_area() -> Vector:
+    def edit(o: dict[str, Any], f: V2File) -> None:
+        _rows(o)[0]["offset"] = 4096
+
+    return _v2_index_vector(
+        "v2_format_entry_in_record_area", edit, "an entry's offset 4096, in record A's block"
+    )
+
+
+@vector
+def v2_format_entry_offset_relative() -> Vector:
+    def edit(o: dict[str, Any], f: V2File) -> None:
+        for r in _rows(o):
+            r["offset"] -= DATA_AREA
+
+    return _v2_index_vector(
+        "v2_format_entry_offset_relative",
+        edit,
+        "offsets relative to the data area, as version 1 counts them (the first is 0)",
+    )
+
+
+@vector
+def unknown_version_3() -> Vector:
+    f, data = _only_record("unknown_version_3")
+    return Vector(
+        "unknown version",
+        put(data, 8, b"\x00\x03"),
+        comments=["version 3, otherwise a valid v2 file"],
+    )
 
 
 # -- worked example for docs/FORMAT.md -------------------------------------------------------------

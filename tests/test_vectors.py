@@ -2,9 +2,10 @@
 
 Every vector is opened through the library and its outcome checked against its `expect:` line;
 a handful also go through the real CLI in a subprocess. The generator is an independent writer
-of format v1 (it imports nothing from `locker`), so these tests also check that the library's
-own writer, given the same deterministic randomness, produces the success vectors byte for byte,
-and that regenerating the vectors gives exactly the committed files.
+of formats 1 and 2 (it imports nothing from `locker`), so these tests also check that the
+library's own writer, given the same deterministic randomness, produces the version 2 success
+vectors byte for byte (appends, compactions and the upgrade of a version 1 file), and that
+regenerating the vectors gives exactly the committed files.
 """
 
 from __future__ import annotations
@@ -154,7 +155,17 @@ def test_the_issue_s_required_cases_exist() -> None:
         "format_truncated_last_chunk": "format error",
         "format_extended_trailing_bytes": "format error",
         "kdf_memory_over_cap": "kdf too costly",
-        "unknown_version_2": "unknown version",
+        "unknown_version_3": "unknown version",
+        # format 2 (issue 15): both records, a torn record, a tie, an index outside the file,
+        # overlapping entries, the v1 upgrade
+        "v2_success_three_generations": "success",
+        "v2_success_torn_record": "success",
+        "v2_success_uncommitted_tail": "success",
+        "v2_format_generation_tie": "format error",
+        "v2_format_index_outside_file": "format error",
+        "v2_format_entries_overlap": "format error",
+        "v2_format_entry_overlaps_index": "format error",
+        "v2_success_upgraded_from_v1": "success",
     }
     assert {name: load(name).expect for name in required} == required
     basic = load("success_basic")
@@ -251,7 +262,13 @@ CLI_CASES = [
     "format_extended_trailing_bytes",
     "format_index_name_dotdot",
     "kdf_memory_over_cap",
-    "unknown_version_2",
+    "unknown_version_3",
+    "v2_success_three_generations",
+    "v2_success_torn_record",
+    "v2_format_generation_tie",
+    "v2_header_record_mac_tampered",
+    "v2_header_both_records_tampered",
+    "v2_format_entries_overlap",
 ]
 
 
@@ -330,25 +347,28 @@ def test_regenerating_gives_identical_files(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("source", ["add_bytes", "add_file"])
-def test_library_writer_reproduces_the_success_vectors(
+def test_library_writer_reproduces_the_v2_success_vectors(
     source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """create() + add_bytes()/add_file() + commit() with the generator's rng and clock: the
-    same bytes as the generator's independent writer (add_file goes through the streaming
-    sealer, add_bytes through the in-memory one)."""
+    """create(), then each step's add_bytes() (or add_file(): the streaming sealer) or remove()
+    calls and one commit(): appends and compactions give the bytes of the generator's
+    independent version 2 writer. (The library writes no version 1 file any more; the version
+    1 vectors, from the generator's version 1 writer, are read.)"""
     gen = load_generator()
     monkeypatch.setattr("getpass.getuser", lambda: gen.USER)  # vault imports it on first use
     monkeypatch.setattr("socket.gethostname", lambda: gen.HOST)
-    assert gen.LIBRARY_FLOW, "the generator lists no library-reproducible vectors"
-    for name, entries in gen.LIBRARY_FLOW.items():
+    assert gen.V2_LIBRARY_FLOW
+    for name, steps in gen.V2_LIBRARY_FLOW.items():
         rng, clock = gen.Drbg(name), lambda: float(gen.CLOCK)
         path = tmp_path / f"{name}.locker"
         passphrase = load(name).passphrase
         create(path, passphrase, KdfCost(*gen.KDF), rng=rng, clock=clock)
-        if entries:
+        for step, items in steps:
             with Vault.open(path, passphrase, write=True, rng=rng, clock=clock) as vault:
-                for i, (entry_name, data) in enumerate(entries):
-                    if source == "add_bytes":
+                for i, (entry_name, data) in enumerate(items):
+                    if step == "rm":
+                        vault.remove(entry_name)
+                    elif source == "add_bytes":
                         vault.add_bytes(entry_name, data)
                     else:
                         plain = tmp_path / f"{name}-{i}.plain"
@@ -356,6 +376,22 @@ def test_library_writer_reproduces_the_success_vectors(
                         vault.add_file(entry_name, plain)
                 vault.commit()
         assert path.read_bytes() == load(name).container, name
+
+
+def test_the_first_save_of_a_v1_file_is_the_generator_s_upgrade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A v1 file saved with no change: a compaction that copies every slot and every entry's
+    ciphertext unchanged into a version 2 file, byte for byte the generator's."""
+    gen = load_generator()
+    v1, v2 = load("success_basic"), load("v2_success_upgraded_from_v1")
+    path = place(v1, tmp_path)
+    rng = gen.Drbg("v2_success_upgraded_from_v1")
+    with Vault.open(path, v1.passphrase, write=True, rng=rng) as vault:
+        vault.commit()
+    assert path.read_bytes() == v2.container
+    with Vault.open(path, v1.passphrase) as vault:
+        assert read_all(vault) == v1.entries
 
 
 def test_format_doc_worked_example_matches_the_generator() -> None:

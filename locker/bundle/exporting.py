@@ -22,7 +22,7 @@ from locker.bundle import interrupted
 from locker.errors import ExistsError, IntegrityError, LockerError, NotFoundError, UsageError
 from locker.readable import readable_secret
 from locker.store import drives
-from locker.store.format import MAX_HEADER_SIZE, SLOT_X25519, Header, KdfCost, Slot
+from locker.store.format import DATA_AREA_START, SLOT_X25519, Head, KdfCost, Slot
 from locker.store.index import Entry, Index, encode_index, sealed_length
 from locker.store.keys import Opener, Random
 from locker.store.safefs import fsync_dir, open_dir
@@ -101,11 +101,11 @@ def bundle_size(entries: list[Entry]) -> int:
         for e in entries
     ]
     data = 0
-    for d in draft:
-        d.offset, d.length = data, sealed_length(d.size)
+    for d in draft:  # laid out as a compaction lays them out: from the data area's start
+        d.offset, d.length = DATA_AREA_START + data, sealed_length(d.size)
         data += d.length
     index = len(encode_index(Index(draft))) + 4096  # + tag and the bundle's own log events
-    return MAX_HEADER_SIZE + index + data
+    return DATA_AREA_START + index + data
 
 
 def check_target(target: Path, size: int, entries: list[Entry]) -> drives.Drive | None:
@@ -302,7 +302,7 @@ class _KnownSlot:
     def __init__(self, slot_id: bytes, kek: bytes) -> None:
         self._slot_id, self._kek = slot_id, kek
 
-    def kek(self, header: Header, slot: Slot) -> bytes | None:
+    def kek(self, header: Head, slot: Slot) -> bytes | None:
         return self._kek if slot.slot_id == self._slot_id else None
 
     def renew(self, rng: Random, slot: Slot) -> tuple[Slot, bytes]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from locker.errors import LockerError
-from locker.store.format import SLOT_KEYRING, Header, Slot
+from locker.store.format import SLOT_KEYRING, Head, Slot
 from locker.store.keys import Random, new_slot, secret_kek
 
 SERVICE = "locker"
@@ -134,7 +134,7 @@ class KeyringOpener:
         self._kr: Any = None
         self._secrets: dict[bytes, bytes] = {}
 
-    def kek(self, header: Header, slot: Slot) -> bytes | None:
+    def kek(self, header: Head, slot: Slot) -> bytes | None:
         if self._kr is None:
             try:
                 self._kr = backend()

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 
 from locker.errors import UsageError
 from locker.store import crypto
-from locker.store.format import SLOT_X25519, Header, Slot
+from locker.store.format import SLOT_X25519, Head, Slot
 from locker.store.keys import Random, new_slot, secret_kek
 
 PUBLIC_HRP = "age"
@@ -177,7 +177,7 @@ class IdentityOpener:
         self._identity = X25519PrivateKey.from_private_bytes(identity)
         self._public = self._identity.public_key().public_bytes_raw()
 
-    def kek(self, header: Header, slot: Slot) -> bytes | None:
+    def kek(self, header: Head, slot: Slot) -> bytes | None:
         try:
             shared = self._identity.exchange(X25519PublicKey.from_public_bytes(slot.extra))
         except ValueError:  # a low-order share: the all-zero shared secret

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from locker.errors import BadKeyError, FormatError, LockerError, UsageError
-from locker.store.format import SLOT_PKCS11, Header, Slot
+from locker.store.format import SLOT_PKCS11, Head, Slot
 from locker.store.keys import Random, new_slot, secret_kek
 
 DEFAULT_KEY_LABEL = "locker"
@@ -204,7 +204,7 @@ class TokenOpener:
         self.spec = spec
         self._point: bytes | None = None
 
-    def kek(self, header: Header, slot: Slot) -> bytes | None:
+    def kek(self, header: Head, slot: Slot) -> bytes | None:
         return token_kek(self.spec, slot)
 
     def renew(self, rng: Random, slot: Slot) -> tuple[Slot, bytes]:

@@ -1,6 +1,8 @@
-"""Seal and open one container file: verify the header with the unlocked master key, stream
-entries, and save atomically (temp file, fsync, rename, fsync directory) under a one-writer
-lock. Slots and the master key are `keys`'; where new ciphertext comes from is `sources`'.
+"""Seal and open one container file (format 2, or 1 read): verify the header or choose the
+commit record in force with the unlocked master key, stream entries, and write a whole new
+file atomically (temp file, fsync, rename, fsync directory: a compaction) under a one-writer
+lock. Slots and the master key are `keys`'; where new ciphertext comes from is `sources`';
+the in-place append-and-switch save is `generations`'.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ import errno
 import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from locker.errors import (
+    AuthenticationError,
     BusyError,
     FormatError,
     IntegrityError,
@@ -23,12 +26,31 @@ from locker.errors import (
 )
 from locker.store import crypto
 from locker.store.format import (
-    MAX_HEADER_SIZE,
-    Header,
+    DATA_AREA_START,
+    HEAD_SIZE,
+    RECORD_BLOCK_SIZE,
+    RECORD_NAMES,
+    RECORD_OFFSETS,
+    RECORD_SIZE,
+    VERSION,
+    VERSION_1,
+    Head,
+    Record,
     Slot,
+    parse_head,
     parse_header,
+    read_version,
+    usable_records,
 )
-from locker.store.index import Entry, Index, decode_index, encode_for_writing, sealed_length
+from locker.store.index import (
+    Entry,
+    Index,
+    IndexAt,
+    Placement,
+    decode_index,
+    encode_for_writing,
+    sealed_length,
+)
 from locker.store.keys import Unlocked
 from locker.store.lockfile import stem_beside
 from locker.store.safefs import NO_DIR_FSYNC
@@ -48,14 +70,20 @@ def entry_label(entry: Entry) -> str:
 
 @dataclass
 class Sealed:
-    """A container file as found on disk, before any key is known: enough for `info`."""
+    """A container file as found on disk, before any key is known: enough for `info`.
+
+    `header_bytes` is a v1 file's header or a v2 file's 4096-byte head; `records` the commit
+    records a key may choose from, the higher generation first (a v1 header's index fields
+    make its one record, generation 0)."""
 
     path: Path
-    header: Header
+    header: Head
     header_bytes: bytes
     file_size: int
     file: BinaryIO
     identity: FileIdentity
+    version: int = VERSION
+    records: list[tuple[int, Record]] = field(default_factory=list)
 
     @classmethod
     def read(cls, path: Path) -> Sealed:
@@ -76,19 +104,41 @@ class Sealed:
             if not stat.S_ISREG(st.st_mode):
                 raise LockerError(f"{path} is not a regular file")
             check_no_holes(fd, st.st_size)
-            head = f.read(MAX_HEADER_SIZE)
-            header = parse_header(head)
-            if header.size + header.index_length > st.st_size:
-                raise FormatError("container is truncated (shorter than its header and index)")
-            return cls(path, header, head[: header.size], st.st_size, f, FileIdentity.of(st))
+            head = f.read(DATA_AREA_START)
+            identity = FileIdentity.of(st)
+            if read_version(head) == VERSION_1:
+                header = parse_header(head)
+                if header.size + header.index_length > st.st_size:
+                    raise FormatError("container is truncated (shorter than its header and index)")
+                record = Record(0, header.size, header.index_length, header.index_nonce, header.mac)
+                raw = head[: header.size]
+                return cls(path, header, raw, st.st_size, f, identity, VERSION_1, [(0, record)])
+            if st.st_size < DATA_AREA_START:
+                raise FormatError("container is truncated inside its head and commit records")
+            parsed = parse_head(head)
+            records = usable_records(head, st.st_size)
+            return cls(path, parsed, head[:HEAD_SIZE], st.st_size, f, identity, VERSION, records)
         except BaseException:
             f.close()
             raise
 
+    def mac_input(self, record: Record) -> bytes:
+        """What `record`'s MAC covers: a v1 header before its MAC; a v2 head and record fields."""
+        if self.version == VERSION_1:
+            return self.header_bytes[:-32]
+        return self.header_bytes + record.fields()
+
     @property
     def data_start(self) -> int:
-        # len(header_bytes) is header.size, without re-encoding the header on every call.
-        return len(self.header_bytes) + self.header.index_length
+        """Where data begins: after a v1 file's index, or at a v2 file's data area."""
+        if self.version == VERSION_1:
+            return len(self.header_bytes) + self.records[0][1].index_length
+        return DATA_AREA_START
+
+    @property
+    def offset_base(self) -> int:
+        """What an entry's `offset` counts from: a v1 data section's start, or 0 (absolute)."""
+        return self.data_start if self.version == VERSION_1 else 0
 
     def close(self) -> None:
         self.file.close()
@@ -138,32 +188,67 @@ class Planned:
 
 
 class Container:
-    """An unlocked container: header, index and read access to every entry's ciphertext."""
+    """An unlocked container: header, index and read access to every entry's ciphertext.
 
-    def __init__(self, sealed: Sealed, unlocked: Unlocked, index: Index) -> None:
+    `record` is the commit record in force and `position` where it lies (0 for record A, and
+    for a v1 header); `passed_over` names the records with a higher generation that did not
+    verify (a save killed while writing its record, or a damaged record)."""
+
+    def __init__(
+        self,
+        sealed: Sealed,
+        unlocked: Unlocked,
+        index: Index,
+        record: Record,
+        position: int = 0,
+        passed_over: tuple[str, ...] = (),
+    ) -> None:
         self.sealed = sealed
         self.unlocked = unlocked
         self.index = index
+        self.record = record
+        self.position = position
+        self.passed_over = passed_over
 
     @classmethod
     def open(cls, sealed: Sealed, unlocked: Unlocked) -> Container:
         header, master = sealed.header, unlocked.master
-        crypto.verify_header_mac(
-            crypto.header_mac_key(master, header.container_id),
-            sealed.header_bytes[:-32],
-            header.mac,
-        )
-        ct = os.pread(sealed.file.fileno(), header.index_length, header.size)
-        if len(ct) != header.index_length:
+        mac_key = crypto.header_mac_key(master, header.container_id)
+        passed: list[str] = []
+        for position, record in sealed.records:
+            if crypto.header_mac_matches(mac_key, sealed.mac_input(record), record.mac):
+                break
+            passed.append(
+                f"commit record {RECORD_NAMES[position]} (generation {record.generation})"
+            )
+        else:
+            raise AuthenticationError(
+                "container header failed authentication: it was changed or is corrupt"
+                + ("" if sealed.version == VERSION_1 else " (no commit record verified)")
+            )
+        ct = os.pread(sealed.file.fileno(), record.index_length, record.index_offset)
+        if len(ct) != record.index_length:
             raise FormatError("container is truncated inside the index")
         key = crypto.index_key(master, header.container_id)
-        plain = crypto.open_sealed(key, header.index_nonce, ct, header.container_id, "index")
-        index = decode_index(plain, sealed.file_size - sealed.data_start)
-        return cls(sealed, unlocked, index)
+        plain = crypto.open_sealed(key, record.index_nonce, ct, header.container_id, "index")
+        if sealed.version == VERSION_1:
+            index = decode_index(plain, sealed.file_size - sealed.data_start)
+        else:
+            placement = Placement(sealed.file_size, record.index_offset, record.index_length)
+            index = decode_index(plain, placement)
+        return cls(sealed, unlocked, index, record, position, tuple(passed))
 
     @property
-    def header(self) -> Header:
+    def header(self) -> Head:
         return self.sealed.header
+
+    @property
+    def version(self) -> int:
+        return self.sealed.version
+
+    def live_bytes(self) -> int:
+        """Bytes of the data area the generation in force uses: its index and its entries."""
+        return self.record.index_length + sum(e.length for e in self.index.entries)
 
     @property
     def container_id(self) -> bytes:
@@ -180,7 +265,7 @@ class Container:
             self.entry_key(entry), entry_aad(self.container_id, entry.entry_id), entry_label(entry)
         )
         fd = self.sealed.file.fileno()
-        pos = self.sealed.data_start + entry.offset
+        pos = self.sealed.offset_base + entry.offset
         remaining = entry.length
         size = crypto.SEALED_CHUNK_SIZE
         # _READ_CHUNKS sealed chunks per read, into one buffer reused for the whole entry
@@ -201,7 +286,9 @@ class Container:
                 return
 
     def copy_source(self, entry: Entry) -> CopyCiphertext:
-        return CopyCiphertext(self.sealed.file, self.sealed.data_start + entry.offset, entry.length)
+        return CopyCiphertext(
+            self.sealed.file, self.sealed.offset_base + entry.offset, entry.length
+        )
 
     def close(self) -> None:
         self.sealed.close()
@@ -216,35 +303,35 @@ def write_container(
     planned: Sequence[Planned],
     rng: Random,
     expect: FileIdentity | None = None,
+    generation: int = 1,
 ) -> None:
-    """Write a whole container beside `path` and atomically rename it over `path`.
+    """Write a whole version 2 container beside `path` and atomically rename it over `path`
+    (a compaction, FORMAT.md section 12): `generation` in record A, record B empty.
 
     `planned` holds one item per entry of `index.entries` (same objects); offsets and lengths
-    are assigned here, in name order. Every limit a reader enforces is checked before the
-    temp file is made, and the temp file is read back (header, MAC, index) before the rename,
-    so a save never replaces a vault with a file no reader opens. `expect` is the identity of
-    the file the caller opened: if `path` is another file by now (a second writer the lock
-    did not see, as on a network file system), nothing is replaced.
+    are assigned here, in name order from the data area's start, the index after them. Every
+    limit a reader enforces is checked before the temp file is made, and the temp file is read
+    back (head, record, index) before the rename, so a save never replaces a vault with a file
+    no reader opens. `expect` is the identity of the file the caller opened: if `path` is
+    another file by now (a second writer the lock did not see, as on a network file system),
+    nothing is replaced.
     """
     plan = sorted(planned, key=lambda p: p.entry.name)
-    offset = 0
+    offset = DATA_AREA_START
     for p in plan:
         p.entry.offset = offset
         p.entry.length = sealed_length(p.entry.size)
         offset += p.entry.length
     index.entries = [p.entry for p in plan]
-    index_plain = encode_for_writing(index, offset)
+    index_plain = encode_for_writing(index, IndexAt(offset))
     index_nonce = rng(crypto.NONCE_SIZE)
     index_ct = crypto.seal(
         crypto.index_key(master, container_id), index_nonce, index_plain, container_id
     )
-    header = Header(container_id, tuple(slots), index_nonce, len(index_ct))
-    body = header.without_mac()
-    mac = crypto.header_mac(crypto.header_mac_key(master, container_id), body)
-    try:
-        parse_header(body + mac)
-    except FormatError as exc:
-        raise LockerError(f"refusing to save a vault no reader would open: {exc}") from None
+    head = Head(container_id, tuple(slots)).encode()
+    record = seal_record(master, container_id, head, generation, offset, index_ct, index_nonce)
+    start = head + record_blocks({0: record})
+    check_readable(start, offset + len(index_ct))
 
     def key_for(entry: Entry) -> bytes:
         return crypto.entry_key(master, container_id, entry.entry_id, entry.content_salt)
@@ -256,10 +343,10 @@ def write_container(
     try:
         dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
-        raise _save_error(path, exc) from None
+        raise save_error(path, exc) from None
     try:
         if expect is not None:
-            _check_identity(dir_fd, path, expect)  # before anything is written
+            check_identity(dir_fd, path, expect)  # before anything is written
         tmp = temp_path(path, rng(6).hex()).name
         try:
             fd = os.open(
@@ -269,28 +356,22 @@ def write_container(
                 dir_fd=dir_fd,
             )
         except OSError as exc:
-            raise _save_error(path, exc) from None
+            raise save_error(path, exc) from None
         try:
             with os.fdopen(fd, "wb", buffering=COPY_BLOCK) as out:
-                out.write(body + mac)
+                out.write(start)
+                write_entries(out, _runs(plan), key_for, container_id)
                 out.write(index_ct)
-                for source, run in _runs(plan):
-                    start, entry = out.tell(), run[0].entry
-                    aad = entry_aad(container_id, entry.entry_id)
-                    source.write_to(out, key_for, aad, entry)
-                    if out.tell() - start != sum(p.entry.length for p in run):
-                        names = ", ".join(repr(p.entry.name) for p in run)
-                        raise LockerError(f"internal error: entry {names} has the wrong length")
                 out.flush()
                 os.fsync(out.fileno())
-            verify_written(dir_fd, tmp, master, container_id, path)
+            verify_written(dir_fd, tmp, master, container_id, path, generation)
             if expect is not None:
-                _check_identity(dir_fd, path, expect)
+                check_identity(dir_fd, path, expect)
             os.replace(tmp, path.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.unlink(tmp, dir_fd=dir_fd)
-            raise _save_error(path, exc) from None
+            raise save_error(path, exc) from None
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp, dir_fd=dir_fd)
@@ -308,7 +389,58 @@ def write_container(
         os.close(dir_fd)
 
 
-def _check_identity(dir_fd: int, path: Path, expect: FileIdentity) -> None:
+def seal_record(
+    master: bytes | bytearray,
+    container_id: bytes,
+    head: bytes,
+    generation: int,
+    index_offset: int,
+    index_ct: bytes,
+    index_nonce: bytes,
+) -> Record:
+    """The commit record naming an index written at `index_offset`, with its MAC."""
+    record = Record(generation, index_offset, len(index_ct), index_nonce)
+    mac = crypto.header_mac(crypto.header_mac_key(master, container_id), head + record.fields())
+    return Record(generation, index_offset, len(index_ct), index_nonce, mac)
+
+
+def record_blocks(records: dict[int, Record]) -> bytes:
+    """Both record blocks, with `records` at their positions and the others empty."""
+    out = b""
+    for position in range(len(RECORD_OFFSETS)):
+        record = records.get(position)
+        raw = record.encode() if record is not None else bytes(RECORD_SIZE)
+        out += raw + bytes(RECORD_BLOCK_SIZE - RECORD_SIZE)
+    return out
+
+
+def check_readable(start: bytes, file_size: int) -> None:
+    """Refuse to write a head and records the reader's parser would refuse (steps 2 to 10 of
+    FORMAT.md section 20) for a file of `file_size` bytes starting with `start`."""
+    try:
+        parse_head(start)
+        usable_records(start, file_size)
+    except FormatError as exc:
+        raise LockerError(f"refusing to save a vault no reader would open: {exc}") from None
+
+
+def write_entries(
+    out: BinaryIO,
+    runs: list[tuple[Source, list[Planned]]],
+    key_for: Callable[[Entry], bytes],
+    container_id: bytes,
+) -> None:
+    """Write each run's STREAMs at `out`'s position, checking each run's planned length."""
+    for source, run in runs:
+        start, entry = out.tell(), run[0].entry
+        aad = entry_aad(container_id, entry.entry_id)
+        source.write_to(out, key_for, aad, entry)
+        if out.tell() - start != sum(p.entry.length for p in run):
+            names = ", ".join(repr(p.entry.name) for p in run)
+            raise LockerError(f"internal error: entry {names} has the wrong length")
+
+
+def check_identity(dir_fd: int, path: Path, expect: FileIdentity) -> None:
     """Refuse to replace anything but the vault file the caller opened, in its directory."""
     now = FileIdentity.at(dir_fd, path.name)
     if now is None:
@@ -341,39 +473,52 @@ def _runs(plan: Sequence[Planned]) -> list[tuple[Source, list[Planned]]]:
     return runs
 
 
-def _save_error(path: Path, exc: OSError) -> LockerError:
+def save_error(path: Path, exc: OSError) -> LockerError:
     where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
     return LockerError(f"cannot save {path}{where}: {exc.strerror or exc}; the vault is unchanged")
 
 
 def verify_written(
-    dir_fd: int, tmp: str, master: bytes | bytearray, container_id: bytes, path: Path
+    dir_fd: int,
+    name: str,
+    master: bytes | bytearray,
+    container_id: bytes,
+    path: Path,
+    generation: int,
 ) -> None:
-    """Read the just-written container `tmp` (in `dir_fd`) back as a reader would, through a
-    new descriptor (some FUSE file systems return stale data through the writing one): header,
-    MAC, index, size."""
-    fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    """Read the just-written container `name` (in `dir_fd`) back as a reader would, through a
+    new descriptor (some FUSE file systems return stale data through the writing one): head,
+    records, the record in force (it must be `generation`), its index and its placement."""
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
     try:
-        _verify_fd(fd, master, container_id, path)
+        _verify_fd(fd, master, container_id, path, generation)
     finally:
         os.close(fd)
 
 
-def _verify_fd(fd: int, master: bytes | bytearray, container_id: bytes, path: Path) -> None:
-    sealed_head = os.pread(fd, MAX_HEADER_SIZE, 0)
+def _verify_fd(
+    fd: int, master: bytes | bytearray, container_id: bytes, path: Path, generation: int
+) -> None:
+    start = os.pread(fd, DATA_AREA_START, 0)
+    size = os.fstat(fd).st_size
     try:
-        header = parse_header(sealed_head)
-        crypto.verify_header_mac(
-            crypto.header_mac_key(master, container_id), sealed_head[: header.size - 32], header.mac
+        parse_head(start)
+        mac_key = crypto.header_mac_key(master, container_id)
+        record = next(
+            r
+            for _, r in usable_records(start, size)
+            if crypto.header_mac_matches(mac_key, start[:HEAD_SIZE] + r.fields(), r.mac)
         )
-        ct = os.pread(fd, header.index_length, header.size)
+        if record.generation != generation:
+            raise FormatError(f"generation {record.generation} is in force, not {generation}")
+        ct = os.pread(fd, record.index_length, record.index_offset)
         key = crypto.index_key(master, container_id)
-        plain = crypto.open_sealed(key, header.index_nonce, ct, container_id, "index")
-        data_start = header.size + header.index_length
-        decode_index(plain, os.fstat(fd).st_size - data_start)
-    except IntegrityError as exc:
+        plain = crypto.open_sealed(key, record.index_nonce, ct, container_id, "index")
+        decode_index(plain, Placement(size, record.index_offset, record.index_length))
+    except (IntegrityError, StopIteration) as exc:
+        what = exc if isinstance(exc, IntegrityError) else "no commit record verified"
         raise LockerError(
-            f"cannot save {path}: the new copy did not read back ({exc}); the vault is unchanged",
+            f"cannot save {path}: the new copy did not read back ({what}); the vault is unchanged",
             hint="check the disk",
         ) from None
 

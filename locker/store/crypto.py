@@ -170,8 +170,13 @@ def header_mac(key: bytes, header: bytes) -> bytes:
     return hmac.new(key, header, sha256).digest()
 
 
+def header_mac_matches(key: bytes, message: bytes, tag: bytes) -> bool:
+    """Whether `tag` is the header (v1) or commit record (v2) MAC of `message`, in constant time."""
+    return hmac.compare_digest(header_mac(key, message), tag)
+
+
 def verify_header_mac(key: bytes, header: bytes, tag: bytes) -> None:
-    if not hmac.compare_digest(header_mac(key, header), tag):
+    if not header_mac_matches(key, header, tag):
         raise AuthenticationError(
             "container header failed authentication: it was changed or is corrupt"
         )

@@ -1,4 +1,5 @@
-"""Pure on-disk framing of format v1: header, key slots and the index. No cryptography here.
+"""Pure on-disk framing of formats 1 and 2: the v1 header, the v2 head and commit records, key
+slots. No cryptography here.
 
 Parsing is strict: one canonical encoding, every length checked against hard bounds before
 anything is allocated or decrypted, and FormatError (not AuthenticationError) for bytes that
@@ -20,7 +21,9 @@ from locker.errors import (
 )
 
 MAGIC = b"\x89LKR\r\n\x1a\n"
-VERSION = 1
+VERSION = 2  # what a save writes
+VERSION_1 = 1  # still read; its next save is a compaction that writes VERSION
+BINDING_VERSION = 1  # the key wrap's own version: the same in v1 and v2 files
 ID_SIZE = 16
 SLOT_ID_SIZE = 8
 SALT_SIZE = 16
@@ -89,6 +92,16 @@ MAX_HEADER_SIZE = (
     + MAC_SIZE
 )
 
+# Version 2 (docs/FORMAT.md, sections 17 to 22)
+HEAD_SIZE = 4096
+RECORD_OFFSETS = (4096, 8192)  # record A, record B
+RECORD_BLOCK_SIZE = 4096
+DATA_AREA_START = 12288
+_RECORD = struct.Struct(">QQQ12s")  # generation, index offset, index length, index nonce
+RECORD_SIZE = _RECORD.size + MAC_SIZE  # 68
+MAX_GENERATION = 2**64 - 1
+RECORD_NAMES = ("A", "B")
+
 
 @dataclass(frozen=True)
 class KdfCost:
@@ -114,20 +127,37 @@ class Slot:
 
     def binding(self, container_id: bytes) -> bytes:
         """AAD for the key wrap: everything about the slot except the wrapped key itself."""
-        return MAGIC + struct.pack(">H", VERSION) + container_id + _slot_without_key(self)
+        return MAGIC + struct.pack(">H", BINDING_VERSION) + container_id + _slot_without_key(self)
 
 
 @dataclass(frozen=True)
-class Header:
+class Head:
+    """What a v2 file's first 4096 bytes hold (and what both versions' keys depend on): the
+    container id and the key slots. Never rewritten in place."""
+
     container_id: bytes
     slots: tuple[Slot, ...]
-    index_nonce: bytes
-    index_length: int
+
+    def encode(self) -> bytes:
+        """The v2 head: magic, version 2, flags, container id, slots, zero padding to 4096."""
+        out = _PREFIX.pack(MAGIC, VERSION, 0, self.container_id, len(self.slots))
+        out += b"".join(_encode_slot(slot) for slot in self.slots)
+        if len(out) > HEAD_SIZE:
+            raise ValueError("head over 4096 bytes")
+        return out + bytes(HEAD_SIZE - len(out))
+
+
+@dataclass(frozen=True)
+class Header(Head):
+    """A version 1 header: the head's fields, then the index nonce and length, and the MAC."""
+
+    index_nonce: bytes = b""
+    index_length: int = 0
     mac: bytes = b""
 
     def without_mac(self) -> bytes:
         """The exact bytes the header MAC covers: everything written before it."""
-        out = [_PREFIX.pack(MAGIC, VERSION, 0, self.container_id, len(self.slots))]
+        out = [_PREFIX.pack(MAGIC, VERSION_1, 0, self.container_id, len(self.slots))]
         out += [_encode_slot(slot) for slot in self.slots]
         out.append(_TRAILER.pack(self.index_nonce, self.index_length))
         return b"".join(out)
@@ -255,17 +285,54 @@ class _Reader:
         return chunk
 
 
-def parse_header(data: bytes) -> Header:
-    """Parse a header from the start of `data` (which may run on past it)."""
-    r = _Reader(data)
+def read_version(data: bytes) -> int:
+    """The format version of the file starting with `data`: magic, then 1 or 2, else raise
+    (as soon as the version's two bytes are there, before anything else is checked)."""
     if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
         raise FormatError("not a locker container (bad magic bytes)")
-    if len(data) >= len(MAGIC) + 2:
-        _check_version(int.from_bytes(data[len(MAGIC) : len(MAGIC) + 2], "big"))
-    _magic, version, flags, container_id, count = _PREFIX.unpack(r.take(_PREFIX.size, "header"))
-    _check_version(version)
+    if len(data) < len(MAGIC) + 2:
+        raise FormatError("container is truncated inside the header")
+    version = int.from_bytes(data[len(MAGIC) : len(MAGIC) + 2], "big")
+    if version not in (VERSION_1, VERSION):
+        raise UnsupportedVersionError(
+            f"container format version {version} is not supported "
+            f"(this locker reads versions {VERSION_1} and {VERSION})",
+            hint="open it with the locker release that wrote it" if version > VERSION else None,
+        )
+    return version
+
+
+def parse_header(data: bytes) -> Header:
+    """Parse a version 1 header from the start of `data` (which may run on past it)."""
+    r = _Reader(data)
+    if read_version(data) != VERSION_1:
+        raise FormatError("not a version 1 header")
+    container_id, slots = _parse_slots(r)
+    nonce, index_length = _TRAILER.unpack(r.take(_TRAILER.size, "header"))
+    if not TAG_SIZE < index_length <= MAX_INDEX_SIZE:
+        raise FormatError(f"index length {index_length} is out of bounds")
+    mac = r.take(MAC_SIZE, "header MAC")
+    return Header(container_id, slots, nonce, index_length, mac)
+
+
+def parse_head(data: bytes) -> Head:
+    """Parse a version 2 head: the first HEAD_SIZE bytes of `data`."""
+    if read_version(data) != VERSION:
+        raise FormatError("not a version 2 head")
+    if len(data) < HEAD_SIZE:
+        raise FormatError("container is truncated inside the head")
+    r = _Reader(data[:HEAD_SIZE])
+    container_id, slots = _parse_slots(r)
+    if any(data[r.pos : HEAD_SIZE]):
+        raise FormatError("the head's padding after the key slots is not zero")
+    return Head(container_id, slots)
+
+
+def _parse_slots(r: _Reader) -> tuple[bytes, tuple[Slot, ...]]:
+    """Prefix and key slots, as both versions frame them."""
+    _magic, _version, flags, container_id, count = _PREFIX.unpack(r.take(_PREFIX.size, "header"))
     if flags != 0:
-        raise FormatError(f"header flags {flags:#06x} are not defined in format v{VERSION}")
+        raise FormatError(f"header flags {flags:#06x} are not defined")
     if not 1 <= count <= MAX_SLOTS:
         raise FormatError(f"header declares {count} key slots (1 to {MAX_SLOTS} allowed)")
     slots = tuple(_parse_slot(r) for _ in range(count))
@@ -277,19 +344,75 @@ def parse_header(data: bytes) -> Header:
         )
     if len({s.slot_id for s in slots}) != len(slots):
         raise FormatError("two key slots share one slot id")
-    nonce, index_length = _TRAILER.unpack(r.take(_TRAILER.size, "header"))
-    if not TAG_SIZE < index_length <= MAX_INDEX_SIZE:
-        raise FormatError(f"index length {index_length} is out of bounds")
-    mac = r.take(MAC_SIZE, "header MAC")
-    return Header(container_id, slots, nonce, index_length, mac)
+    return container_id, slots
 
 
-def _check_version(version: int) -> None:
-    if version != VERSION:
-        raise UnsupportedVersionError(
-            f"container format version {version} is not supported (this locker reads version {VERSION})",
-            hint="open it with the locker release that wrote it" if version > VERSION else None,
+@dataclass(frozen=True)
+class Record:
+    """A v2 commit record: one generation and where its index lies, with the MAC binding them
+    to the head. In a v1 file the header's index fields make the one record (generation 0)."""
+
+    generation: int
+    index_offset: int
+    index_length: int
+    index_nonce: bytes
+    mac: bytes = b""
+
+    def fields(self) -> bytes:
+        """The 36 bytes the record MAC covers after the head."""
+        return _RECORD.pack(self.generation, self.index_offset, self.index_length, self.index_nonce)
+
+    def encode(self) -> bytes:
+        if len(self.mac) != MAC_SIZE:
+            raise ValueError("record MAC not set")
+        return self.fields() + self.mac
+
+
+def parse_record(raw: bytes, file_size: int) -> Record | None:
+    """One record's 68 bytes: None when empty (all zero); FormatError when unusable."""
+    if len(raw) != RECORD_SIZE:
+        raise FormatError("container is truncated inside a commit record")
+    if not any(raw):
+        return None
+    generation, offset, length, nonce = _RECORD.unpack(raw[: _RECORD.size])
+    if generation == 0:
+        raise FormatError("commit record has generation 0 but is not empty")
+    if offset < DATA_AREA_START:
+        raise FormatError(f"commit record's index offset {offset} is inside the head or records")
+    if not TAG_SIZE < length <= MAX_INDEX_SIZE:
+        raise FormatError(f"commit record's index length {length} is out of bounds")
+    if offset + length > file_size:
+        raise FormatError("commit record's index lies past the end of the file")
+    return Record(generation, offset, length, nonce, raw[_RECORD.size :])
+
+
+def usable_records(data: bytes, file_size: int) -> list[tuple[int, Record]]:
+    """Steps 8 to 10 of FORMAT.md section 20: the usable records of a v2 file whose first
+    DATA_AREA_START bytes are `data`, as (position, record), the higher generation first.
+    FormatError when none is usable or two hold one generation."""
+    if file_size < DATA_AREA_START or len(data) < DATA_AREA_START:
+        raise FormatError("container is truncated inside the commit records")
+    usable: list[tuple[int, Record]] = []
+    problems: list[str] = []
+    for pos, at in enumerate(RECORD_OFFSETS):
+        try:
+            record = parse_record(data[at : at + RECORD_SIZE], file_size)
+        except FormatError as exc:
+            problems.append(f"record {RECORD_NAMES[pos]}: {exc}")
+            continue
+        if record is not None:
+            usable.append((pos, record))
+    if not usable:
+        raise FormatError(
+            "no usable commit record ("
+            + ("; ".join(problems) if problems else "both are empty: no committed generation")
+            + ")"
         )
+    if len(usable) == 2 and usable[0][1].generation == usable[1][1].generation:
+        raise FormatError(
+            f"both commit records hold generation {usable[0][1].generation}; no writer makes that"
+        )
+    return sorted(usable, key=lambda item: -item[1].generation)
 
 
 def _parse_slot(r: _Reader) -> Slot:

@@ -1,11 +1,12 @@
-"""The encrypted index of format v1: every entry's name, size, times and place in the data
-section, and the audit log. Canonical JSON, strictly validated after it decrypts.
+"""The encrypted index (formats 1 and 2): every entry's name, size, times and place in the
+file, and the audit log. Canonical JSON, strictly validated after it decrypts.
 
 Pure data: no cryptography here. docs/FORMAT.md specifies it.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import Any
 
 from locker.errors import FormatError, InvalidNameError, LockerError
 from locker.store.format import (
+    DATA_AREA_START,
     ID_SIZE,
     MAX_INDEX_SIZE,
     SALT_SIZE,
@@ -52,6 +54,22 @@ class LogEvent:
     user: str = ""
     host: str = ""
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a v2 index may put entries: the file's size and the index's own byte range."""
+
+    file_size: int
+    index_offset: int
+    index_length: int
+
+
+@dataclass(frozen=True)
+class IndexAt:
+    """Where a v2 writer puts a new index: at `offset`, the last bytes of the file."""
+
+    offset: int
 
 
 @dataclass
@@ -134,7 +152,7 @@ def trim_log(log: list[LogEvent]) -> list[LogEvent]:
     return kept
 
 
-def encode_for_writing(index: Index, data_section_length: int) -> bytes:
+def encode_for_writing(index: Index, data_section_length: int | IndexAt) -> bytes:
     """Encode `index` for a save, refusing what a reader would refuse to read.
 
     The log is trimmed first (trim_log); then the encoding is checked against the reader's
@@ -148,8 +166,13 @@ def encode_for_writing(index: Index, data_section_length: int) -> bytes:
             f"{MAX_INDEX_PLAINTEXT // 2**20} MiB every reader accepts; nothing was saved",
             hint="remove entries or use shorter names",
         )
+    if isinstance(data_section_length, IndexAt):
+        at, length = data_section_length.offset, len(plain) + TAG_SIZE
+        where: int | Placement = Placement(at + length, at, length)
+    else:
+        where = data_section_length
     try:
-        decode_index(plain, data_section_length)
+        decode_index(plain, where)
     except FormatError as exc:
         raise LockerError(f"refusing to save a vault no reader would open: {exc}") from None
     return plain
@@ -225,8 +248,11 @@ def check_parse_cost(data: bytes) -> None:
         )
 
 
-def decode_index(data: bytes, data_section_length: int) -> Index:
-    """Parse and validate a decrypted index against the data section it describes."""
+def decode_index(data: bytes, data_section_length: int | Placement) -> Index:
+    """Parse and validate a decrypted index against the data section it describes: a v1 data
+    section's length, or a v2 file's Placement (FORMAT.md section 19)."""
+    placement = data_section_length if isinstance(data_section_length, Placement) else None
+    length = data_section_length if isinstance(data_section_length, int) else 0
     check_parse_cost(data)
     try:
         obj = json.loads(data.decode("utf-8"))
@@ -275,7 +301,7 @@ def decode_index(data: bytes, data_section_length: int) -> Index:
             raise FormatError(f"index holds an unsafe name: {exc}") from None
         if entries and e.name <= entries[-1].name:
             raise FormatError("index entries are not in strictly increasing name order")
-        if e.offset != offset:
+        if placement is None and e.offset != offset:
             raise FormatError(f"entry {e.name!r} does not start where the previous one ends")
         if e.length != sealed_length(e.size):
             raise FormatError(
@@ -283,14 +309,12 @@ def decode_index(data: bytes, data_section_length: int) -> Index:
             )
         offset += e.length
         entries.append(e)
-    if offset != data_section_length:
+    if placement is not None:
+        check_placement(entries, placement)
+    elif offset != data_section_length:
         raise FormatError(
             "data section length does not match the index "
-            + (
-                "(trailing data after the last entry)"
-                if data_section_length > offset
-                else "(truncated)"
-            )
+            + ("(trailing data after the last entry)" if offset < length else "(truncated)")
         )
     if len({e.entry_id for e in entries}) != len(entries):
         raise FormatError("two entries share one id")
@@ -305,6 +329,23 @@ def decode_index(data: bytes, data_section_length: int) -> Index:
     for key in labels:
         _hex(key, SLOT_ID_SIZE, "slots key")
     return Index(entries, log, labels, _str_map(top["settings"], "settings"))
+
+
+def check_placement(entries: list[Entry], placement: Placement) -> None:
+    """FORMAT.md section 19: every entry inside the data area and the file, no two entries and
+    no entry and the index overlapping."""
+    ranges: list[tuple[int, int, str]] = [
+        (placement.index_offset, placement.index_offset + placement.index_length, "the index")
+    ]
+    for e in entries:
+        if e.offset < DATA_AREA_START or e.offset + e.length > placement.file_size:
+            raise FormatError(f"entry {e.name!r} lies outside the file's data area")
+        ranges.append((e.offset, e.offset + e.length, f"entry {e.name!r}"))
+    ranges.sort()
+    for (_, end, first), (start, _, second) in itertools.pairwise(ranges):
+        if start < end:
+            a, b = sorted((first, second), key=lambda what: what == "the index")
+            raise FormatError(f"{a} overlaps {b}")
 
 
 def encode_log_event(ev: LogEvent) -> bytes:

@@ -22,7 +22,7 @@ from locker.store.format import (
     SLOT_PASSPHRASE,
     SLOT_PASSPHRASE_KEYFILE,
     SLOT_RECOVERY,
-    Header,
+    Head,
     KdfCost,
     Slot,
 )
@@ -30,7 +30,7 @@ from locker.store.format import (
 Random = Callable[[int], bytes]
 
 
-def unwrap_master(header: Header, slot: Slot, kek: bytes) -> bytearray:
+def unwrap_master(header: Head, slot: Slot, kek: bytes) -> bytearray:
     key = crypto.open_sealed(
         kek, slot.nonce, slot.wrapped_key, slot.binding(header.container_id), "key slot"
     )
@@ -108,7 +108,7 @@ class Opener(Protocol):
     @property
     def kinds(self) -> tuple[int, ...]: ...
 
-    def kek(self, header: Header, slot: Slot) -> bytes | None:
+    def kek(self, header: Head, slot: Slot) -> bytes | None:
         """The slot's KEK, or None when this key cannot apply to this slot."""
         ...
 
@@ -139,7 +139,7 @@ class PassphraseOpener:
             self._source = self._source()
         return self._source
 
-    def kek(self, header: Header, slot: Slot) -> bytes | None:
+    def kek(self, header: Head, slot: Slot) -> bytes | None:
         return self._kek(slot)
 
     def _kek(self, slot: Slot) -> bytes | None:
@@ -171,7 +171,7 @@ class SecretOpener:
         self._secret = bytes(secret)
         self._slot_ids = slot_ids
 
-    def kek(self, header: Header, slot: Slot) -> bytes | None:
+    def kek(self, header: Head, slot: Slot) -> bytes | None:
         if self._slot_ids is not None and slot.slot_id not in self._slot_ids:
             return None
         return secret_kek(self._secret, slot)
@@ -181,7 +181,7 @@ class SecretOpener:
         return fresh, secret_kek(self._secret, fresh)
 
 
-def unlock(header: Header, openers: Sequence[Opener]) -> Unlocked:
+def unlock(header: Head, openers: Sequence[Opener]) -> Unlocked:
     """Try each opener on its kinds' slots, in order; BadKeyError if none opens."""
     tried: list[str] = []
     for opener in openers:
@@ -203,7 +203,7 @@ def unlock(header: Header, openers: Sequence[Opener]) -> Unlocked:
     raise _bad_key(header, openers, tried)
 
 
-def _bad_key(header: Header, openers: Sequence[Opener], tried: list[str]) -> BadKeyError:
+def _bad_key(header: Head, openers: Sequence[Opener], tried: list[str]) -> BadKeyError:
     if len(openers) == 1:
         what = openers[0].what
         wanted = SLOT_KINDS[openers[0].kinds[0]].name
@@ -226,5 +226,5 @@ def _bad_key(header: Header, openers: Sequence[Opener], tried: list[str]) -> Bad
     )
 
 
-def unlock_with_passphrase(header: Header, passphrase: bytes | bytearray) -> Unlocked:
+def unlock_with_passphrase(header: Head, passphrase: bytes | bytearray) -> Unlocked:
     return unlock(header, [PassphraseOpener(passphrase)])
