@@ -1732,7 +1732,7 @@ def _only_record(label: str) -> tuple[V2File, bytes]:
 
 @vector
 def v2_format_no_committed_generation() -> Vector:
-    f, data = _only_record("v2_format_no_committed_generation")
+    _f, data = _only_record("v2_format_no_committed_generation")
     data = put(data, RECORD_OFFSETS[0], bytes(RECORD_SIZE))
     return Vector("format error", data, comments=["both records empty (68 zero bytes each)"])
 
@@ -1741,7 +1741,7 @@ def v2_format_no_committed_generation() -> Vector:
 def v2_format_generation_tie() -> Vector:
     f = _v2_small("v2_format_generation_tie")
     data = f.bytes()
-    a, b = f.records
+    a, _b = f.records
     off, length = f.index_at
     head = v2_head(f.v)
     gen_a = RECORD_FIELDS.unpack(a[: RECORD_FIELDS.size])[0]
@@ -1855,7 +1855,7 @@ def v2_header_record_nonce_tampered() -> Vector:
 
 @vector
 def v2_header_record_mac_tampered() -> Vector:
-    f, data = _only_record("v2_header_record_mac_tampered")
+    _f, data = _only_record("v2_header_record_mac_tampered")
     at = RECORD_OFFSETS[0] + RECORD_FIELDS.size
     return Vector(
         "header failure",
@@ -1879,7 +1879,7 @@ def v2_header_both_records_tampered() -> Vector:
 
 @vector
 def v2_format_head_padding_nonzero() -> Vector:
-    f, data = _only_record("v2_format_head_padding_nonzero")
+    _f, data = _only_record("v2_format_head_padding_nonzero")
     return Vector(
         "format error", flip(data, HEAD_SIZE - 1), comments=["last byte of the head (4095) is 1"]
     )
@@ -1897,7 +1897,7 @@ def v2_format_truncated_in_records() -> Vector:
 
 @vector
 def v2_bad_key_head_salt_tampered() -> Vector:
-    f, data = _only_record("v2_bad_key_head_salt_tampered")
+    _f, data = _only_record("v2_bad_key_head_salt_tampered")
     at = 29 + 12 + 1
     return Vector("bad key", flip(data, at), comments=[f"first byte of the slot's salt ({at})"])
 
@@ -1995,7 +1995,7 @@ def v2_format_entry_offset_relative() -> Vector:
 
 @vector
 def unknown_version_3() -> Vector:
-    f, data = _only_record("unknown_version_3")
+    _f, data = _only_record("unknown_version_3")
     return Vector(
         "unknown version",
         put(data, 8, b"\x00\x03"),
