@@ -544,8 +544,11 @@ class Vault(SlotMethods):
         """Add an audit-log event to the next commit."""
         self._pending_log.append(_event(self._clock, event, names, detail))
 
-    def commit(self) -> None:
-        """Save everything staged in one atomic write, then reopen and verify what was written."""
+    def commit(self, compact: bool = False) -> None:
+        """Save everything staged in one atomic write, then reopen and verify what was written.
+
+        The save appends a new generation when the format allows it (docs/FORMAT.md section
+        21); `compact` asks for a whole new file holding this generation alone."""
         self._require_writer()
         check_tree(list(self._staged))
         old = self._container
@@ -554,7 +557,7 @@ class Vault(SlotMethods):
         index = Index([], log, *self._slot_index())
         plan = [Planned(s.entry, s.source) for s in self._staged.values()]
         appended = generations.save(
-            self.path, old, self._slots, self._master, index, plan, self._rng
+            self.path, old, self._slots, self._master, index, plan, self._rng, compact
         )
         try:
             sealed = Sealed.read(self.path)

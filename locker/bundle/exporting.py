@@ -230,7 +230,7 @@ def _write_and_verify(
         for name in names:
             bundle.copy_entry(vault, name)
         bundle.record("export", (), f"from vault {vault.container_id.hex()}")
-        bundle.commit()
+        bundle.commit(compact=True)  # one generation: nothing of the making in the file
         _verify_from_drive(temp, verify_with, vault, names)
         try:
             _rename_noreplace(dir_fd, temp.name, target.name)

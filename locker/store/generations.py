@@ -71,14 +71,16 @@ def save(
     index: Index,
     planned: Sequence[Planned],
     rng: Random,
+    compact: bool = False,
 ) -> bool:
     """Save `index` and `planned` over the vault `old` was read from: an append-and-switch
-    when FORMAT.md section 21 allows one, else a compaction. True when it appended."""
+    when FORMAT.md section 21 allows one and `compact` does not ask for a whole new file, else
+    a compaction. True when it appended."""
     expect = old.sealed.identity
     generation = old.record.generation + 1
     if generation > MAX_GENERATION:
         raise LockerError("the vault has been saved 2^64 - 1 times; it cannot be saved again")
-    plan = _append_plan(old, slots, index, planned)
+    plan = None if compact else _append_plan(old, slots, index, planned)
     if plan is None:
         write_container(
             path, old.container_id, slots, master, index, planned, rng, expect, generation
