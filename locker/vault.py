@@ -75,6 +75,7 @@ def info(path: Path) -> dict[str, Any]:
             "header_size": sealed.data_start
             - (record.index_length if sealed.version == VERSION_1 else 0),
             "index_size": record.index_length,
+            "index_offset": record.index_offset,
             "data_size": sealed.file_size - sealed.data_start,
             "slot_count": len(h.slots),
             "slots": slots,

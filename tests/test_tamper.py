@@ -1,5 +1,7 @@
-"""Tamper sweeps: every changed, cut or extended byte is an error (exit 3 or 4), never success,
-and never different content.
+"""Tamper sweeps: every changed or cut byte is an error (exit 3 or 4), never success, and never
+different content; in a version 2 file, the bytes a reader never reads (the padding after each
+commit record, an empty record B, garbage) change nothing, and damage to the commit record in
+force opens exactly the generation before it (docs/FORMAT.md, sections 18 to 20).
 
 The byte flips use two masks at every offset:
 - 0x01, the smallest possible change (one bit): a length or count that is off by one, a KDF
@@ -26,6 +28,7 @@ from locker.errors import (
 )
 from locker.store.container import Sealed
 from locker.store.crypto import CHUNK_SIZE
+from locker.store.format import DATA_AREA_START, HEAD_SIZE, RECORD_OFFSETS, RECORD_SIZE
 from locker.vault import Vault, create, info
 
 CONTENT = {
@@ -35,13 +38,15 @@ CONTENT = {
 }
 
 
-def build(path: Path, content: dict[str, bytes]) -> bytes:
+def build(path: Path, content: dict[str, bytes], compact: bool = True) -> bytes:
+    """A vault holding `content`: one generation (a compaction) or, with compact=False, the
+    empty generation 1 in record A and `content` appended as generation 2 in record B."""
     create(path, PASSPHRASE, TINY_KDF)
     with Vault.open(path, PASSPHRASE, write=True) as v:
         for name, data in content.items():
             v.add_bytes(name, data)
         v.record("add", tuple(content))
-        v.commit()
+        v.commit(compact=compact)
     return path.read_bytes()
 
 
@@ -77,11 +82,24 @@ def assert_refused(exc: LockerError | None, where: str) -> None:
 
 
 def region_of(offset: int, facts: dict[str, int]) -> str:
-    if offset < facts["header_size"]:
+    """Where `offset` lies in a one-generation v2 file: the head and record A ("header"), the
+    bytes no reader reads ("unread": record padding, the empty record B), entries, index."""
+    record_a = RECORD_OFFSETS[0]
+    if offset < HEAD_SIZE or record_a <= offset < record_a + RECORD_SIZE:
         return "header"
-    if offset < facts["header_size"] + facts["index_size"]:
+    if offset < DATA_AREA_START:
+        return "unread"
+    if offset >= facts["index_offset"]:
         return "index"
     return "data"
+
+
+def flip_offsets(size: int, facts: dict[str, int]) -> list[int]:
+    """Every offset a reader reads, and every 61st of those it does not (plus their ends)."""
+    unread = [o for o in range(size) if region_of(o, facts) == "unread"]
+    sampled = set(unread[::61]) | {RECORD_OFFSETS[0] + RECORD_SIZE, RECORD_OFFSETS[1] - 1}
+    sampled |= {RECORD_OFFSETS[1], RECORD_OFFSETS[1] + RECORD_SIZE - 1, DATA_AREA_START - 1}
+    return [o for o in range(size) if region_of(o, facts) != "unread" or o in sampled]
 
 
 @pytest.mark.parametrize("mask", [0x01, 0xFF])
@@ -90,24 +108,94 @@ def test_flip_every_byte(tmp_path: Path, mask: int) -> None:
     original = build(path, CONTENT)
     assert open_and_read_everything(path, CONTENT) is None
     facts = info(path)
+    assert facts["format_version"] == 2
     outcomes: dict[tuple[str, str], int] = {}
-    for offset in range(len(original)):
+    for offset in flip_offsets(len(original), facts):
         tampered = bytearray(original)
         tampered[offset] ^= mask
         path.write_bytes(bytes(tampered))
         exc = open_and_read_everything(path, CONTENT)
-        assert_refused(exc, f"offset {offset} ({region_of(offset, facts)}) ^ {mask:#04x}")
+        region = region_of(offset, facts)
+        where = f"offset {offset} ({region}) ^ {mask:#04x}"
+        if region == "unread":  # never read, never authenticated: it changes nothing
+            assert exc is None, f"{where}: {exc!r}"
+            outcomes[(region, "opened unchanged")] = (
+                outcomes.get((region, "opened unchanged"), 0) + 1
+            )
+            continue
+        assert_refused(exc, where)
         assert exc is not None
-        key = (region_of(offset, facts), type(exc).__name__)
+        key = (region, type(exc).__name__)
         outcomes[key] = outcomes.get(key, 0) + 1
         if 8 <= offset < 10:  # the format version
             assert isinstance(exc, UnsupportedVersionError)
     # Every region was hit, and data tampering is an integrity failure, not "wrong passphrase".
-    assert {region for region, _ in outcomes} == {"header", "index", "data"}
+    assert {region for region, _ in outcomes} == {"header", "unread", "index", "data"}
     assert {name for region, name in outcomes if region in ("index", "data")} <= {
         "AuthenticationError",
     }
-    print(f"mask {mask:#04x}, {len(original)} offsets: {sorted(outcomes.items())}")
+    print(f"mask {mask:#04x}, {len(original)} bytes: {sorted(outcomes.items())}")
+
+
+def opened_state(path: Path) -> dict[str, bytes] | LockerError:
+    try:
+        with Vault.open(path, PASSPHRASE) as v:
+            return {e.name: v.read_bytes(e.name) for e in v.entries()}
+    except LockerError as exc:
+        return exc
+
+
+@pytest.mark.parametrize("mask", [0x01, 0xFF])
+def test_flips_in_a_two_generation_file(tmp_path: Path, mask: int) -> None:
+    """Generation 1 (empty) in record A, generation 2 in record B. A flip in record B (in force)
+    opens exactly generation 1 or is refused; a flip in record A opens generation 2 or is
+    refused (a tie); a flip in generation 1's index (garbage to generation 2) or in the unread
+    bytes opens generation 2; every other flip is refused."""
+    path = tmp_path / "v.locker"
+    original = build(path, CONTENT, compact=False)
+    facts = info(path)
+    assert facts["generation"] == 2
+    with Vault.open(path, PASSPHRASE) as v:
+        assert v._container.position == 1
+    gen1_index_end = DATA_AREA_START + int.from_bytes(
+        original[RECORD_OFFSETS[0] + 16 : RECORD_OFFSETS[0] + 24], "big"
+    )
+    record_a = range(RECORD_OFFSETS[0], RECORD_OFFSETS[0] + RECORD_SIZE)
+    record_b = range(RECORD_OFFSETS[1], RECORD_OFFSETS[1] + RECORD_SIZE)
+    counts: dict[str, int] = {}
+    offsets = [*range(HEAD_SIZE - 8, HEAD_SIZE), *record_a, *record_b]
+    offsets += [*range(DATA_AREA_START, gen1_index_end)]
+    offsets += [*range(RECORD_OFFSETS[0] + RECORD_SIZE, RECORD_OFFSETS[1], 97)]
+    offsets += [*range(gen1_index_end, len(original), 53)]
+    for offset in offsets:
+        tampered = bytearray(original)
+        tampered[offset] ^= mask
+        path.write_bytes(bytes(tampered))
+        got = opened_state(path)
+        where = f"offset {offset} ^ {mask:#04x}: {got!r}"
+        if offset in record_b:
+            allowed = ["gen 1", "refused"]
+        elif offset in record_a:
+            allowed = ["gen 2", "refused"]
+        elif RECORD_OFFSETS[0] + RECORD_SIZE <= offset < gen1_index_end:
+            allowed = ["gen 2"]
+        else:
+            allowed = ["refused"]
+        outcome = (
+            "refused"
+            if isinstance(got, LockerError)
+            else "gen 2"
+            if got == CONTENT
+            else "gen 1"
+            if got == {}
+            else "other"
+        )
+        assert outcome in allowed, where
+        if isinstance(got, LockerError):
+            assert_refused(got, where)
+        counts[outcome] = counts.get(outcome, 0) + 1
+    assert counts.get("gen 1") and counts.get("gen 2") and counts.get("refused")
+    print(f"mask {mask:#04x}: {counts}")
 
 
 def test_truncation_at_every_length(tmp_path: Path) -> None:
@@ -123,12 +211,14 @@ def test_truncation_at_every_length(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("extra", [b"\x00", b"x" * 16, bytes(CHUNK_SIZE + 16)])
-def test_trailing_data_is_refused(tmp_path: Path, extra: bytes) -> None:
+def test_trailing_data_is_garbage(tmp_path: Path, extra: bytes) -> None:
+    """Bytes after a version 2 file's last used byte are garbage (FORMAT.md section 19): they
+    change nothing, and the next save leaves them or compacts them away. (A version 1 file
+    with trailing bytes is refused: tests/vectors/format_extended_*.)"""
     path = tmp_path / "v.locker"
     original = build(path, CONTENT)
     path.write_bytes(original + extra)
-    exc = open_and_read_everything(path, CONTENT)
-    assert exc is not None and exc.exit_code == EXIT_INTEGRITY
+    assert open_and_read_everything(path, CONTENT) is None
 
 
 def multi_chunk_content() -> dict[str, bytes]:
@@ -143,10 +233,9 @@ def multi_chunk_content() -> dict[str, bytes]:
 
 def chunk_spans(path: Path, name: str) -> list[tuple[int, int]]:
     """(file offset, length) of each sealed chunk of one entry."""
-    facts = info(path)
     with Vault.open(path, PASSPHRASE) as v:
         e = v.entry(name)
-    start = facts["header_size"] + facts["index_size"] + e.offset
+    start = e.offset  # version 2: absolute
     spans, pos, end = [], start, start + e.length
     while pos < end:
         n = min(CHUNK_SIZE + 16, end - pos)
@@ -198,13 +287,15 @@ def test_structural_attacks_on_a_multi_chunk_container(tmp_path: Path) -> None:
 
 
 def test_stride_sweep_over_a_multi_chunk_container(tmp_path: Path) -> None:
-    """Every header/index byte and every 613th data byte (plus each chunk's first and last)."""
+    """Every head, record A and index byte and every 613th data byte (plus each chunk's first
+    and last)."""
     path = tmp_path / "v.locker"
     truth = multi_chunk_content()
     original = build(path, truth)
     facts = info(path)
-    data_start = facts["header_size"] + facts["index_size"]
-    offsets = set(range(data_start)) | set(range(data_start, len(original), 613))
+    offsets = set(range(HEAD_SIZE)) | set(range(RECORD_OFFSETS[0], RECORD_OFFSETS[0] + RECORD_SIZE))
+    offsets |= set(range(facts["index_offset"], len(original)))
+    offsets |= set(range(DATA_AREA_START, facts["index_offset"], 613))
     for name in truth:
         for pos, n in chunk_spans(path, name):
             offsets |= {pos, pos + n - 1}
@@ -226,7 +317,7 @@ def test_cli_sample_of_flips(tmp_path: Path, run_locker: RunLocker, pwfile: Path
     truth = multi_chunk_content()
     original = build(pristine, truth)
     facts = info(pristine)
-    data_start = facts["header_size"] + facts["index_size"]
+    data_start, index_at = DATA_AREA_START, facts["index_offset"]
     spans = {name: chunk_spans(pristine, name) for name in truth}
     big = spans["big.bin"]
     rnd = random.Random(2024)
@@ -234,13 +325,13 @@ def test_cli_sample_of_flips(tmp_path: Path, run_locker: RunLocker, pwfile: Path
         {
             0,  # magic
             9,  # version
-            facts["header_size"] - 1,  # header MAC
-            data_start - 1,  # index tag
-            *rnd.sample(range(facts["header_size"]), 3),
-            *rnd.sample(range(facts["header_size"], data_start), 3),
+            RECORD_OFFSETS[0] + RECORD_SIZE - 1,  # record A's MAC
+            len(original) - 1,  # index tag
+            *rnd.sample(range(HEAD_SIZE), 3),
+            *rnd.sample(range(index_at, len(original)), 3),
             *(pos + rnd.randrange(n) for pos, n in big),  # one flip in every chunk of big.bin
             big[-1][0] + big[-1][1] - 1,  # the very last tag byte of big.bin
-            *rnd.sample(range(data_start, len(original)), 6),
+            *rnd.sample(range(data_start, index_at), 6),
         }
     )
     assert len(offsets) >= 20
@@ -260,7 +351,8 @@ def test_cli_sample_of_flips(tmp_path: Path, run_locker: RunLocker, pwfile: Path
         common = ("--vault", path, "--passphrase-file", pwfile)
         # One command per offset: cat wherever a verified prefix could come out (big.bin),
         # otherwise alternate between verify and cat.
-        if (entry_at(offset) == "big.bin" and offset >= data_start) or len(jobs) % 2:
+        in_big = entry_at(offset) == "big.bin" and data_start <= offset < index_at
+        if in_big or len(jobs) % 2:
             jobs.append((offset, "cat", entry_at(offset), ("cat", entry_at(offset), *common)))
         else:
             jobs.append((offset, "verify", "", (*common, "verify")))
@@ -296,9 +388,8 @@ def test_wrong_passphrase_and_tampering_are_told_apart(
     proc = run_locker("--vault", path, "--passphrase-file", wrong, "ls")
     assert proc.returncode == EXIT_BAD_KEY
     assert b"wrong passphrase" in proc.stderr
-    facts = info(path)
     tampered = bytearray(original)
-    tampered[facts["header_size"] - 1] ^= 1  # the header MAC
+    tampered[RECORD_OFFSETS[0] + RECORD_SIZE - 1] ^= 1  # the MAC of the only commit record
     path.write_bytes(bytes(tampered))
     proc = run_locker("--vault", path, "--passphrase-file", pwfile, "ls")
     assert proc.returncode == EXIT_INTEGRITY
