@@ -1,10 +1,13 @@
 """The `saves` case of scripts/bench.py: what a small change costs as the vault grows.
 
-For vaults of 1 MiB, 100 MiB and 1 GiB (`--save-mib`): `locker add` of a 6-byte file, which
-saves the whole container, beside `cp` of the vault file (what rewriting every byte costs)
-and beside writing the same 6 bytes into a gocryptfs mount that holds as much. Then a mount
-of the largest vault: the time from writing one small file in the mount until the container
-has been replaced. Draws `bench-save.png`: save time against vault size, one line per tool.
+For vaults of 1 MiB, 100 MiB and 1 GiB (`--save-mib`): `locker add --force` of a 6-byte file
+over an entry of that name, a format 2 append (new STREAM, new index, commit record switched:
+docs/FORMAT.md section 21), beside `cp` of the vault file (what rewriting every byte costs)
+and beside writing the same 6 bytes into a gocryptfs mount that holds as much; and `locker rm`
+of a small entry, which is a compaction (the whole file rewritten, unchanged entries copied
+with copy_file_range). Then a mount of the largest vault: the time from writing one small
+file in the mount until the container has changed. Draws `bench-save.png`: save time
+against vault size, one line per tool.
 
 `measure` is called by scripts/bench.py with the Bench object and bench.py's own helpers
 (`run`, `summary`, `stat_key`, ...), so every case is timed the same way.
@@ -41,6 +44,7 @@ def measure(bench: Any, h: ModuleType, sizes_mib: list[int]) -> dict[str, Any]:
         h.run(bench.lk("add", note, "--as", "note.txt", vault=vault), env=bench.env)
         adds: list[float] = []
         copies: list[float] = []
+        removes: list[float] = []
         for _ in range(bench.reps):
             r = h.run(
                 bench.lk("add", note, "--as", "note.txt", "--force", vault=vault), env=bench.env
@@ -48,9 +52,14 @@ def measure(bench: Any, h: ModuleType, sizes_mib: list[int]) -> dict[str, Any]:
             adds.append(r.seconds)
             copies.append(h.run(["cp", vault, w / "copy"]).seconds)
             h.remove(w / "copy")
+        for _ in range(bench.reps):
+            h.run(bench.lk("add", note, "--as", "gone.txt", vault=vault), env=bench.env)
+            r = h.run(bench.lk("rm", "gone.txt", vault=vault), env=bench.env)
+            removes.append(r.seconds)
         entry: dict[str, Any] = {
             "vault_bytes": vault.stat().st_size,
             "locker_add_small_seconds": h.summary(adds),
+            "locker_rm_small_seconds": h.summary(removes),
             "cp_vault_seconds": h.summary(copies),
         }
         entry["gocryptfs"] = _gocryptfs(bench, h, w, data, note)
@@ -90,7 +99,7 @@ def _gocryptfs(bench: Any, h: ModuleType, w: Path, data: Path, note: Path) -> di
 
 
 def _mount_sync(bench: Any, h: ModuleType, vault: Path, mib: int) -> dict[str, Any]:
-    """Mount the vault, change note.txt SYNC_SAMPLES times: write -> container replaced."""
+    """Mount the vault, change note.txt SYNC_SAMPLES times: write -> container changed."""
     why = bench.mount_available()
     if why:
         return {"available": False, "reason": why}
@@ -136,6 +145,16 @@ def rows(r: dict[str, Any], fmt_s: Any) -> list[tuple[str, str, str, str]]:
         gc = e["gocryptfs"]
         if gc.get("available"):
             out.append(("", "", f"gocryptfs {fmt_s(gc['write_small_seconds']['median'])}", ""))
+        rm = e.get("locker_rm_small_seconds")
+        if rm:
+            out.append(
+                (
+                    f"rm of a 6-byte entry (a compaction), {fmt_size(mib)} vault",
+                    fmt_s(rm["median"]),
+                    f"cp of the vault {fmt_s(cp)}",
+                    f"{rm['median'] / cp:.2f}",
+                )
+            )
     ms = s["mount_sync"]
     if ms.get("available"):
         sl = ms["sync_latency_seconds"]
@@ -169,6 +188,9 @@ def chart(r: dict[str, Any], path: Path) -> str | None:
         ("locker add, 6 bytes", [e["locker_add_small_seconds"]["median"] for e in by], "#2a6f97"),
         ("cp of the whole vault", [e["cp_vault_seconds"]["median"] for e in by], "#9e9e9e"),
     ]
+    if all("locker_rm_small_seconds" in e for e in by):
+        times = [e["locker_rm_small_seconds"]["median"] for e in by]
+        lines.append(("locker rm (a compaction)", times, "#6a994e"))
     if all(e["gocryptfs"].get("available") for e in by):
         times = [e["gocryptfs"]["write_small_seconds"]["median"] for e in by]
         lines.append(("gocryptfs, write 6 bytes", times, "#f2cc8f"))
