@@ -347,6 +347,16 @@ class Vault(SlotMethods):
     def container_id(self) -> bytes:
         return self._container.container_id
 
+    @property
+    def generation(self) -> int:
+        """The generation in force (format 2); 0 for a version 1 file."""
+        return self._container.record.generation
+
+    def passed_over(self) -> tuple[str, ...]:
+        """Commit records with a higher generation that did not verify (format 2): what a
+        save killed while writing its record, or a damaged record, leaves."""
+        return self._container.passed_over
+
     # -- staging writes ------------------------------------------------------------------------
 
     def _reset_staging(self) -> None:

@@ -1669,7 +1669,7 @@ def _three_generations(label: str) -> tuple[V2File, bytes, bytes]:
 def v2_success_torn_record() -> Vector:
     f, before, after = _three_generations("v2_success_torn_record")
     at = RECORD_OFFSETS[f.in_force]
-    torn = after[: at + 34] + before[at + 34 :]
+    torn = after[: at + 34] + before[at + 34 : at + RECORD_SIZE] + after[at + RECORD_SIZE :]
     return Vector(
         "success",
         torn,
@@ -1691,6 +1691,20 @@ def v2_success_damaged_record_in_force() -> Vector:
         comments=[
             f"last MAC byte of record A ({at}, generation 3) flipped: generation 2 in record B "
             "is in force (a rollback by one generation, FORMAT.md section 14)"
+        ],
+        entries=SMALL,
+    )
+
+
+@vector
+def v2_success_newest_index_cut_off() -> Vector:
+    _, _, after = _three_generations("v2_success_newest_index_cut_off")
+    return Vector(
+        "success",
+        after[:-1],
+        comments=[
+            "the last byte of the file cut off: generation 3's index (record A) ends past the "
+            "end of the file, so record A is unusable and generation 2 (record B) is in force"
         ],
         entries=SMALL,
     )

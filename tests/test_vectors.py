@@ -330,6 +330,27 @@ def test_vector_through_cli(name: str, tmp_path: Path) -> None:
         assert_one_error_line(ls)
 
 
+@pytest.mark.parametrize(
+    ("name", "line"),
+    [
+        ("v2_success_damaged_record_in_force", "commit record A (generation 3) did not verify"),
+        ("v2_success_torn_record", "commit record A (generation 3) did not verify"),
+        ("v2_success_newest_index_cut_off", "commit record A is unusable: commit record's"),
+        ("v2_success_three_generations", None),
+    ],
+)
+def test_verify_reports_a_record_passed_over(name: str, line: str | None, tmp_path: Path) -> None:
+    v = load(name)
+    proc = run_cli(place(v, tmp_path), v.passphrase, "verify")
+    assert proc.returncode == EXIT_OK, proc.stderr
+    err = proc.stderr.decode("utf-8")
+    if line is None:
+        assert err == ""
+    else:
+        assert err.startswith(f"locker: warning: {line}"), err
+        assert "; generation 2 is in force" in err, err
+
+
 # -- vectors and code cannot drift -------------------------------------------------------------------
 
 

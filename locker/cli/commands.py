@@ -462,6 +462,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
     with open_vault(args) as v, Progress("verifying", _vault_size(args)):
         count = len(v.entries())
         failures = v.verify()
+        passed_over, generation = v.passed_over(), v.generation
+    for record in passed_over:
+        warn(
+            f"{record}; generation {generation} is in force (a save was interrupted, or "
+            "the record was changed); the next save overwrites it"
+        )
     for failure in failures:
         sys.stderr.write(f"locker: error: {failure}\n")
     if failures:

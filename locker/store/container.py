@@ -39,6 +39,7 @@ from locker.store.format import (
     Slot,
     parse_head,
     parse_header,
+    read_records,
     read_version,
     usable_records,
 )
@@ -84,6 +85,7 @@ class Sealed:
     identity: FileIdentity
     version: int = VERSION
     records: list[tuple[int, Record]] = field(default_factory=list)
+    unusable: tuple[str, ...] = ()  # v2: what is wrong with a record neither usable nor empty
 
     @classmethod
     def read(cls, path: Path) -> Sealed:
@@ -116,8 +118,10 @@ class Sealed:
             if st.st_size < DATA_AREA_START:
                 raise FormatError("container is truncated inside its head and commit records")
             parsed = parse_head(head)
-            records = usable_records(head, st.st_size)
-            return cls(path, parsed, head[:HEAD_SIZE], st.st_size, f, identity, VERSION, records)
+            records, problems = read_records(head, st.st_size)
+            sealed = cls(path, parsed, head[:HEAD_SIZE], st.st_size, f, identity, VERSION, records)
+            sealed.unusable = tuple(problems)
+            return sealed
         except BaseException:
             f.close()
             raise
@@ -218,9 +222,8 @@ class Container:
         for position, record in sealed.records:
             if crypto.header_mac_matches(mac_key, sealed.mac_input(record), record.mac):
                 break
-            passed.append(
-                f"commit record {RECORD_NAMES[position]} (generation {record.generation})"
-            )
+            name = RECORD_NAMES[position]
+            passed.append(f"commit record {name} (generation {record.generation}) did not verify")
         else:
             raise AuthenticationError(
                 "container header failed authentication: it was changed or is corrupt"
@@ -236,7 +239,7 @@ class Container:
         else:
             placement = Placement(sealed.file_size, record.index_offset, record.index_length)
             index = decode_index(plain, placement)
-        return cls(sealed, unlocked, index, record, position, tuple(passed))
+        return cls(sealed, unlocked, index, record, position, (*passed, *sealed.unusable))
 
     @property
     def header(self) -> Head:

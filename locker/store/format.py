@@ -390,6 +390,11 @@ def usable_records(data: bytes, file_size: int) -> list[tuple[int, Record]]:
     """Steps 8 to 10 of FORMAT.md section 20: the usable records of a v2 file whose first
     DATA_AREA_START bytes are `data`, as (position, record), the higher generation first.
     FormatError when none is usable or two hold one generation."""
+    return read_records(data, file_size)[0]
+
+
+def read_records(data: bytes, file_size: int) -> tuple[list[tuple[int, Record]], list[str]]:
+    """usable_records, and what is wrong with each record that is neither usable nor empty."""
     if file_size < DATA_AREA_START or len(data) < DATA_AREA_START:
         raise FormatError("container is truncated inside the commit records")
     usable: list[tuple[int, Record]] = []
@@ -398,7 +403,7 @@ def usable_records(data: bytes, file_size: int) -> list[tuple[int, Record]]:
         try:
             record = parse_record(data[at : at + RECORD_SIZE], file_size)
         except FormatError as exc:
-            problems.append(f"record {RECORD_NAMES[pos]}: {exc}")
+            problems.append(f"commit record {RECORD_NAMES[pos]} is unusable: {exc}")
             continue
         if record is not None:
             usable.append((pos, record))
@@ -412,7 +417,7 @@ def usable_records(data: bytes, file_size: int) -> list[tuple[int, Record]]:
         raise FormatError(
             f"both commit records hold generation {usable[0][1].generation}; no writer makes that"
         )
-    return sorted(usable, key=lambda item: -item[1].generation)
+    return sorted(usable, key=lambda item: -item[1].generation), problems
 
 
 def _parse_slot(r: _Reader) -> Slot:
