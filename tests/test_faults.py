@@ -2,10 +2,13 @@
 
 A layer between `store/container.py` (and `store/sources.py`'s copy of unchanged entries) and
 the operating system makes one `open`, `write`, `copy_file_range`, `fsync` or `rename` of a
-save fail with ENOSPC, EIO or EPERM, each call in turn. Every time:
+compaction fail with ENOSPC, EIO or EPERM, each call in turn. Every time:
 the error names the vault, nothing was renamed over it (it stays byte-identical) unless the
 failure came after the rename, no temp file is left, and a failed fsync is never followed by
-the rename. Then the same on a real full FAT file system.
+the rename. The same layer over `store/generations.py` fails each `open`, `write`, `fsync`
+and `pwrite` of a format 2 append: until the commit record is written the vault is cut back
+to its old bytes, and a failed record write or its fsync leaves exactly the old or the new
+generation. Then the same on a real full FAT file system.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from conftest import PASSPHRASE, TINY_KDF, FatImage
 
 from locker.errors import LockerError
 from locker.store import container as ct
-from locker.store import sources
+from locker.store import generations, sources
 from locker.vault import Vault, create
 
 ERRNOS = (errno.ENOSPC, errno.EIO, errno.EPERM)
@@ -100,6 +103,10 @@ class FaultLayer:
     def replace(self, src: Any, dst: Any, **kwargs: Any) -> None:
         self.step("replace")
         os.replace(src, dst, **kwargs)
+
+    def pwrite(self, fd: int, data: bytes, offset: int) -> int:
+        self.step("pwrite")
+        return os.pwrite(fd, data, offset)
 
     def fdopen(self, fd: int, *args: Any, **kwargs: Any) -> _FaultyFile:
         return _FaultyFile(os.fdopen(fd, *args, **kwargs), self)
@@ -187,6 +194,59 @@ def test_every_failing_call_of_a_save_leaves_the_vault_intact(
     assert contents(vault) == old
 
 
+APPEND_OPS = ("open", "write", "fsync", "pwrite")
+
+
+def append(path: Path, layer: FaultLayer, monkeypatch: pytest.MonkeyPatch, src: Path) -> None:
+    with Vault.open(path, PASSPHRASE, write=True) as v:
+        v.add_file("new.bin", src)
+        v.add_bytes("keep.env", b"A=2\n", force=True)
+        with monkeypatch.context() as m:
+            m.setattr(generations, "os", layer)
+            v.commit()
+
+
+def test_every_failing_call_of_an_append_leaves_old_or_new(
+    vault: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "new.bin"
+    src.write_bytes(os.urandom(3 * 1024 * 1024 + 7))
+    old_bytes, old = vault.read_bytes(), contents(vault)
+    new = {**old, "keep.env": b"A=2\n", "new.bin": src.read_bytes()}
+    probe = vault.with_name("probe.locker")
+    shutil.copyfile(vault, probe)
+    clean = FaultLayer()
+    append(probe, clean, monkeypatch, src)
+    assert contents(probe) == new
+    assert all(clean.calls[op] for op in APPEND_OPS), clean.calls
+    # the data is synced before the record is written, the record after
+    order = [op for op in clean.log if op in ("fsync", "pwrite")]
+    assert order == ["fsync", "pwrite", "fsync"], clean.log
+    outcomes: Counter[str] = Counter()
+    for op in APPEND_OPS:
+        for nth in range(1, clean.calls[op] + 1):
+            for err in ERRNOS:
+                layer = FaultLayer(op, nth, err)
+                where = f"{op} #{nth} {errno.errorcode[err]}"
+                with pytest.raises(LockerError) as caught:
+                    append(vault, layer, monkeypatch, src)
+                assert layer.failed, where
+                message = str(caught.value)
+                assert str(vault) in message and os.strerror(err) in message, f"{where}: {message}"
+                if "pwrite" not in layer.log[: len(layer.log) - 1] and op != "pwrite":
+                    # before the record: the appended bytes were cut off again
+                    assert vault.read_bytes() == old_bytes, where
+                    assert "pwrite" not in layer.after_failure, f"{where}: switched after a failure"
+                    outcomes["old, byte-identical"] += 1
+                else:
+                    got = contents(vault)
+                    assert got in (old, new), where
+                    outcomes["new" if got == new else "old"] += 1
+                vault.write_bytes(old_bytes)
+    print(f"fault injection, append: {sum(outcomes.values())} trials: {dict(outcomes)}")
+    assert contents(vault) == old
+
+
 def test_a_save_on_a_full_fat_file_system(
     fat_image: Callable[..., FatImage], tmp_path: Path
 ) -> None:
@@ -199,7 +259,7 @@ def test_a_save_on_a_full_fat_file_system(
         v.commit()
     before = vault.read_bytes()
     src = tmp_path / "big"
-    src.write_bytes(os.urandom(900_000))  # old 600 KB + new copy 1.5 MB: over 2 MiB
+    src.write_bytes(os.urandom(1_500_000))  # old 600 KB + 1.5 MB appended: over 2 MiB
     with Vault.open(vault, PASSPHRASE, write=True) as v:
         v.add_file("b", src)
         with pytest.raises(LockerError) as caught:
