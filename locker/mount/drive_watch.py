@@ -52,8 +52,9 @@ def mount_note(vault: Path, size: int) -> str | None:
     if drive is None or not (drive.fat_like or drive.removable):
         return None
     return (
-        f"{vault} is on a {drive.describe()}: each sync rewrites the whole vault there "
-        f"({size_text(size)}) and waits for the drive to confirm it; if the drive goes "
+        f"{vault} is on a {drive.describe()} ({size_text(size)}): each sync writes what "
+        "changed there (a removal rewrites the whole vault) and waits for the drive to "
+        "confirm it; if the drive goes "
         "away, the mount locks within 2 s, wipes what is saved, and keeps unsaved changes "
         "for 'locker recover' once the drive is back"
     )
