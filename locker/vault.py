@@ -76,7 +76,10 @@ def info(path: Path) -> dict[str, Any]:
             - (record.index_length if sealed.version == VERSION_1 else 0),
             "index_size": record.index_length,
             "index_offset": record.index_offset,
-            "data_size": sealed.file_size - sealed.data_start,
+            # v2: everything after the records but that index (entries, and any garbage)
+            "data_size": sealed.file_size
+            - sealed.data_start
+            - (0 if sealed.version == VERSION_1 else record.index_length),
             "slot_count": len(h.slots),
             "slots": slots,
         }

@@ -42,6 +42,8 @@ INFO_KEYS = {
     "file_size",
     "header_size",
     "index_size",
+    "index_offset",
+    "generation",
     "data_size",
     "slot_count",
     "slots",
@@ -73,9 +75,11 @@ def assert_one_error(proc: subprocess.CompletedProcess[bytes], code: int, patter
     return errors[0]
 
 
-def data_section(path: Path) -> bytes:
-    facts = info(path)
-    return path.read_bytes()[facts["header_size"] + facts["index_size"] :]
+def data_section(path: Path, passphrase: bytes = PASSPHRASE) -> bytes:
+    """The ciphertext of every entry in force, in name order (version 2 offsets are absolute)."""
+    raw = path.read_bytes()
+    with Vault.open(path, passphrase) as v:
+        return b"".join(raw[e.offset : e.offset + e.length] for e in v.entries())
 
 
 def entries(path: Path, passphrase: bytes = PASSPHRASE) -> dict[str, bytes]:
@@ -474,14 +478,16 @@ def test_passwd_rewraps_only_the_slot(
     proc = ok(cli("passwd", "--new-passphrase-file", new))
     assert b"no entry was re-encrypted" in proc.stdout
     after = info(vault_path)
-    assert data_section(vault_path) == data_before
-    assert after["data_size"] == before["data_size"]
+    assert data_section(vault_path, OTHER_PASSPHRASE) == data_before
     assert after["header_size"] == before["header_size"]
     assert after["container_id"] == before["container_id"]
     assert after["slots"][0]["kdf"] == before["slots"][0]["kdf"]  # the cost is kept
-    # The only growth is the audit-log event in the (encrypted) index.
-    assert after["file_size"] - before["file_size"] == after["index_size"] - before["index_size"]
-    assert after["index_size"] - before["index_size"] < 200
+    # A slot change is a compaction: the entries' ciphertext, the index, and no garbage (the
+    # old slot and the older indexes left the file).
+    assert after["data_size"] == len(data_before)
+    assert after["generation"] == before["generation"] + 1
+    # The index grew by the audit-log event.
+    assert 0 < after["index_size"] - before["index_size"] < 200
     assert_one_error(cli("ls"), 3, "wrong passphrase")
     assert ok(run_locker("ls", "--vault", vault_path, "--passphrase-file", new)).stdout
     assert entries(vault_path, OTHER_PASSPHRASE) == content
@@ -534,12 +540,10 @@ def test_verify_ok_and_failing(cli: RunLocker, vault_path: Path, src: Path) -> N
     assert proc.stdout == b"ok: header, index and 4 entries verified\n"
     with Vault.open(vault_path, PASSPHRASE) as v:
         spans = {e.name: (e.offset, e.length) for e in v.entries()}
-    facts = info(vault_path)
-    start = facts["header_size"] + facts["index_size"]
     raw = bytearray(vault_path.read_bytes())
     for name in ("a.env", "sub/deeper/c.key"):
-        offset, length = spans[name]
-        raw[start + offset + length - 1] ^= 0x01  # the last tag byte
+        offset, length = spans[name]  # version 2: absolute
+        raw[offset + length - 1] ^= 0x01  # the last tag byte
     vault_path.write_bytes(bytes(raw))
     proc = cli("verify")
     assert proc.returncode == 4
@@ -557,14 +561,14 @@ def test_verify_ok_and_failing(cli: RunLocker, vault_path: Path, src: Path) -> N
 def test_info_without_passphrase(run_locker: RunLocker, vault_path: Path) -> None:
     facts = json.loads(ok(run_locker("info", "--json", "--vault", vault_path)).stdout)
     assert set(facts) == INFO_KEYS
-    assert facts["format_version"] == 1
+    assert facts["format_version"] == 2
     assert facts["slot_count"] == 1
     assert facts["file_size"] == vault_path.stat().st_size
     assert set(facts["slots"][0]) == {"kind", "id", "kdf"}
     assert facts["slots"][0]["kind"] == "passphrase"
     assert set(facts["slots"][0]["kdf"]) == {"algorithm", "memory_mib", "time_cost", "parallelism"}
     text = ok(run_locker("--vault", vault_path, "info")).stdout.decode()
-    assert "locker v1" in text and "argon2id 8 MiB, t=1, p=1" in text
+    assert "locker v2" in text and "argon2id 8 MiB, t=1, p=1" in text
     assert_one_error(run_locker("info", "--vault", vault_path.parent / "missing"), 1, "no vault")
 
 
@@ -734,7 +738,7 @@ def test_locker_debug_shows_a_traceback(
 def test_bare_locker_prints_status_and_commands(run_locker: RunLocker, vault_path: Path) -> None:
     proc = ok(run_locker("--vault", vault_path))
     out = proc.stdout.decode()
-    assert f"vault {vault_path}: locker v1" in out
+    assert f"vault {vault_path}: locker v2" in out
     for command in ("init", "add", "ls", "cat", "get", "rm", "mv", "passwd", "rekey", "verify"):
         assert command in out
     proc = ok(run_locker("--vault", vault_path.parent / "none.locker"))

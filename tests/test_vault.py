@@ -105,9 +105,11 @@ def fresh_vault(parent: Path) -> Path:
     return path
 
 
-def data_section(path: Path) -> bytes:
-    facts = info(path)
-    return path.read_bytes()[facts["header_size"] + facts["index_size"] :]
+def data_section(path: Path, passphrase: bytes = PASSPHRASE) -> bytes:
+    """The ciphertext of every entry in force, in name order (version 2 offsets are absolute)."""
+    raw = path.read_bytes()
+    with Vault.open(path, passphrase) as v:
+        return b"".join(raw[e.offset : e.offset + e.length] for e in v.entries())
 
 
 # -- round trips ----------------------------------------------------------------------------------
@@ -404,7 +406,7 @@ def test_change_passphrase_rewraps_only_the_slot(vault_path: Path) -> None:
         v.change_passphrase(OTHER_PASSPHRASE, KdfCost(16, 1, 1))
         v.record("passwd")
         v.commit()
-    assert data_section(vault_path) == data_before
+    assert data_section(vault_path, OTHER_PASSPHRASE) == data_before
     with pytest.raises(BadKeyError):
         Vault.open(vault_path, PASSPHRASE)
     with Vault.open(vault_path, OTHER_PASSPHRASE) as v:
@@ -427,9 +429,10 @@ def test_rekey_reencrypts_everything(vault_path: Path) -> None:
         assert v.verify() == []
     data_after = data_section(vault_path)
     assert len(data_after) == len(data_before) + len(b"staged after rekey") + 16
-    # No 16-byte run of the old ciphertext survives.
+    # No 16-byte run of the old ciphertext survives anywhere in the file (a rekey compacts).
     old_blocks = {data_before[i : i + 16] for i in range(0, len(data_before) - 15, 16)}
-    assert not any(data_after[i : i + 16] in old_blocks for i in range(len(data_after) - 15))
+    raw = vault_path.read_bytes()
+    assert not any(raw[i : i + 16] in old_blocks for i in range(len(raw) - 15))
     assert snapshot(vault_path) == {**before, "new": b"staged after rekey"}
 
 
@@ -497,11 +500,9 @@ def test_verify_reports_each_damaged_entry(vault_path: Path) -> None:
             v.add_bytes(name, name.encode() * 1000)
         v.commit()
         entries = {e.name: e for e in v.entries()}
-    facts = info(vault_path)
     raw = bytearray(vault_path.read_bytes())
-    start = facts["header_size"] + facts["index_size"]
     for name in ("a", "c"):
-        raw[start + entries[name].offset + 10] ^= 0x01
+        raw[entries[name].offset + 10] ^= 0x01  # version 2: absolute offsets
     vault_path.write_bytes(bytes(raw))
     with Vault.open(vault_path, PASSPHRASE) as v:
         failures = v.verify()
@@ -512,7 +513,8 @@ def test_verify_reports_each_damaged_entry(vault_path: Path) -> None:
 
 def test_info_needs_no_passphrase(vault_path: Path, kdf: KdfCost) -> None:
     facts = info(vault_path)
-    assert facts["format_version"] == 1
+    assert facts["format_version"] == 2
+    assert facts["generation"] == 1
     assert facts["slot_count"] == 1
     assert facts["slots"][0]["kdf"] == {
         "algorithm": "argon2id",

@@ -40,6 +40,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"vault:          {facts['path']}")
     print(f"format:         locker v{facts['format_version']}")
+    if "generation" in facts:
+        print(f"generation:     {facts['generation']}")
     print(f"container id:   {facts['container_id']}")
     print(
         f"size:           {facts['file_size']} bytes (header {facts['header_size']}, "
