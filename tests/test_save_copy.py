@@ -1,7 +1,8 @@
-"""A save copies unchanged entries as ciphertext, back-to-back ones in one go: with
+"""A compaction copies unchanged entries as ciphertext, back-to-back ones in one go: with
 `copy_file_range` where old and new file can share blocks (a reflink on btrfs and XFS),
 through memory elsewhere or wherever the kernel refuses. The bytes written are the same
-either way (issue 15, item 4)."""
+either way (issue 15, item 4). An append copies nothing: unchanged entries stay where they
+are."""
 
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ def ciphertexts(path: Path) -> dict[str, bytes]:
     """Each entry's ciphertext, cut from the file at the offsets its index gives."""
     with Vault.open(path, PASSPHRASE) as v:
         c = v._container
-        data = path.read_bytes()[c.sealed.data_start :]
+        data = path.read_bytes()[c.sealed.offset_base :]
         return {e.name: data[e.offset : e.offset + e.length] for e in v.entries()}
 
 
@@ -73,12 +74,29 @@ def any_offset_shares(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sources, "SHARE_BLOCK", 1)
 
 
-def save_with(path: Path, layer: CountingOs, monkeypatch: pytest.MonkeyPatch) -> None:
+def save_with(
+    path: Path, layer: CountingOs, monkeypatch: pytest.MonkeyPatch, compact: bool = True
+) -> None:
     with Vault.open(path, PASSPHRASE, write=True) as v:
         v.add_bytes("bb", b"new content")
         with monkeypatch.context() as m:
             m.setattr(sources, "os", layer)
-            v.commit()
+            v.commit(compact=compact)
+
+
+def test_an_append_copies_nothing_and_moves_nothing(
+    vault: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Vault.open(vault, PASSPHRASE) as v:
+        places = {e.name: (e.offset, e.length) for e in v.entries()}
+    before, size = ciphertexts(vault), vault.stat().st_size
+    layer = CountingOs()
+    save_with(vault, layer, monkeypatch, compact=False)
+    assert layer.copies == []
+    with Vault.open(vault, PASSPHRASE) as v:
+        assert {e.name: (e.offset, e.length) for e in v.entries() if e.name != "bb"} == places
+        assert v.entry("bb").offset == size  # appended at the end of the old file
+    assert {k: v for k, v in ciphertexts(vault).items() if k != "bb"} == before
 
 
 def test_unchanged_entries_are_copied_in_one_call_per_run(
