@@ -24,7 +24,7 @@ from locker.store.format import (
     SLOT_PKCS11,
     SLOT_RECOVERY,
     SLOT_X25519,
-    parse_header,
+    parse_head,
 )
 from locker.store.keys import Opener, PassphraseOpener, SecretOpener
 from locker.vault import Vault
@@ -56,11 +56,11 @@ class SlotContract:
         return vault_path
 
     def slot_of_kind(self, path: Path) -> int:
-        header = parse_header(path.read_bytes())
+        header = parse_head(path.read_bytes())
         return next(i for i, s in enumerate(header.slots) if s.kind == self.kind)
 
     def test_the_slot_is_written_with_its_kind(self, vault: Path) -> None:
-        header = parse_header(vault.read_bytes())
+        header = parse_head(vault.read_bytes())
         assert [s.kind for s in header.slots] == [SLOT_PASSPHRASE, self.kind]
 
     def test_right_key_unlocks(self, vault: Path) -> None:
@@ -110,11 +110,11 @@ class SlotContract:
             Vault.open(vault, self.right(vault))
 
     def test_rekey_through_this_slot_renews_it(self, vault: Path) -> None:
-        before = parse_header(vault.read_bytes()).slots[1]
+        before = parse_head(vault.read_bytes()).slots[1]
         with Vault.open(vault, self.right(vault), write=True) as v:
             assert v.rekey() == 1
             v.commit()
-        after = parse_header(vault.read_bytes()).slots
+        after = parse_head(vault.read_bytes()).slots
         assert [s.kind for s in after] == [self.kind]
         assert after[0].slot_id == before.slot_id
         assert after[0].salt != before.salt
@@ -147,7 +147,7 @@ class TestPassphraseSlot(SlotContract):
         return [PassphraseOpener(b"neither of the two")]
 
     def test_the_slot_is_written_with_its_kind(self, vault: Path) -> None:
-        header = parse_header(vault.read_bytes())
+        header = parse_head(vault.read_bytes())
         assert [s.kind for s in header.slots] == [SLOT_PASSPHRASE, SLOT_PASSPHRASE]
 
     def test_removed_slot_no_longer_unlocks(self, vault: Path) -> None:
@@ -163,7 +163,7 @@ class TestPassphraseSlot(SlotContract):
             kept = v.unlocked_slot
             assert v.rekey() == 1
             v.commit()
-        after = parse_header(vault.read_bytes()).slots
+        after = parse_head(vault.read_bytes()).slots
         assert [s.slot_id for s in after] == [kept.slot_id]
         assert after[0].salt != kept.salt
         with Vault.open(vault, self.right(vault)) as v:
@@ -308,7 +308,7 @@ class TestKeyringSlot(SlotContract):
     def wrong(self, path: Path) -> Sequence[Opener]:
         from locker.slots import keyring_slot
 
-        header = parse_header(path.read_bytes())
+        header = parse_head(path.read_bytes())
         slot = header.slots[self.slot_of_kind(path)]
         keyring_slot.store(keyring_slot.backend(), header.container_id, slot.slot_id, bytes(32))
         return [keyring_slot.KeyringOpener(path, [])]
