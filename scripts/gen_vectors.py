@@ -1655,6 +1655,36 @@ def v2_success_upgraded_from_v1() -> Vector:
     )
 
 
+@vector
+def v2_success_recovery_added() -> Vector:
+    """success_recovery_added in version 2: a slot added is a compaction (generation 2 in
+    record A, record B empty); the library reproduces it (tests/test_slot_vectors.py)."""
+    f = v2_create("v2_success_recovery_added")
+    v, rng = f.v, f.v.rng
+    secret = rng(20)
+    slot = SlotSpec(SLOT_RECOVERY, rng(8), rng(16), rng(12), None)
+    kek = hkdf(secret, slot.salt, "slot-kek", b"recovery")
+    v.slots.append(wrap(slot, kek, v.container_id, v.master))
+    v.labels = {slot.slot_id.hex(): "recovery key"}
+    v.settings = {
+        f"slot.{slot.slot_id.hex()}.created": str(CLOCK),
+        f"slot.{v.slots[0].slot_id.hex()}.used": str(CLOCK),
+    }
+    v.log.append(slot_added_event("recovery", slot.slot_id, "recovery key"))
+    v.index_nonce = rng(12)
+    rng(6)  # temp-file name of the compaction
+    f.compact()
+    return Vector(
+        "success",
+        f.bytes(),
+        keys=[f"recovery {recovery_text(secret)}"],
+        comments=[
+            "a new vault and then a recovery slot added (a compaction: generation 2 in record "
+            "A, record B empty): its label, creation time and the unlocking slot's last use"
+        ],
+    )
+
+
 def _three_generations(label: str) -> tuple[V2File, bytes, bytes]:
     """Generation 1 with SMALL, generation 2 adding one entry; returns the file and the
     states before and after the second save."""

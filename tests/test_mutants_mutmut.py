@@ -49,13 +49,13 @@ def test_age_wrap_key_is_the_specified_hkdf() -> None:
 def test_save_error_names_the_file_that_failed_when_it_is_not_the_vault(tmp_path: Path) -> None:
     vault = tmp_path / "v.locker"
     temp = ct.temp_path(vault, "0" * 12)
-    other = ct._save_error(vault, OSError(errno.ENOSPC, "No space left on device", str(temp)))
+    other = ct.save_error(vault, OSError(errno.ENOSPC, "No space left on device", str(temp)))
     assert str(other) == (
         f"cannot save {vault} ({temp}): No space left on device; the vault is unchanged"
     )
-    same = ct._save_error(vault, OSError(errno.EIO, "Input/output error", str(vault)))
+    same = ct.save_error(vault, OSError(errno.EIO, "Input/output error", str(vault)))
     assert str(same) == f"cannot save {vault}: Input/output error; the vault is unchanged"
-    bare = ct._save_error(vault, OSError("no errno"))
+    bare = ct.save_error(vault, OSError("no errno"))
     assert str(bare) == f"cannot save {vault}: no errno; the vault is unchanged"
 
 

@@ -16,6 +16,7 @@ from locker import bundle
 from locker.bundle import exporting, interrupted
 from locker.errors import LockerError
 from locker.store import container as ct
+from locker.store import generations
 from locker.vault import Vault, create
 
 
@@ -75,6 +76,33 @@ def test_a_directory_swapped_during_a_save_gets_nothing(
     with Vault.open(vault, PASSPHRASE, write=True) as v:
         v.add_bytes("a", b"alpha")
         monkeypatch.setattr(ct, "verify_written", verify_then_swap)
+        with pytest.raises(LockerError, match=r"saved .*, but reopening it to check failed"):
+            v.commit(compact=True)
+    assert os.listdir(home) == []
+    assert sorted(os.listdir(moved[0])) == ["v.locker", "v.locker.lock"]
+    assert contents(moved[0] / "v.locker") == {"a": b"alpha"}
+
+
+def test_a_directory_swapped_during_an_append_gets_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same swap during a format 2 append, after the new data is written and before the
+    commit record: the record is written into the vault file opened before the swap, in the
+    directory it was read from; the empty directory stays empty."""
+    home = tmp_path / "stick"
+    home.mkdir()
+    vault = home / "v.locker"
+    create(vault, PASSPHRASE, TINY_KDF)
+    read_back = generations._read_back
+    moved: list[Path] = []
+
+    def read_back_then_swap(*args: Any) -> None:
+        read_back(*args)
+        moved.append(swap(home))
+
+    with Vault.open(vault, PASSPHRASE, write=True) as v:
+        v.add_bytes("a", b"alpha")
+        monkeypatch.setattr(generations, "_read_back", read_back_then_swap)
         with pytest.raises(LockerError, match=r"saved .*, but reopening it to check failed"):
             v.commit()
     assert os.listdir(home) == []

@@ -191,6 +191,18 @@ def test_the_temp_file_is_read_back_before_the_rename(tiny_vault: Path) -> None:
         with pytest.raises(
             LockerError, match=r"cannot save .*: the new copy did not read back.*vault is unchanged"
         ):
+            v.commit(compact=True)
+    assert_unchanged(tiny_vault, before)
+
+
+def test_an_append_never_writes_before_the_end_of_the_vault(tiny_vault: Path) -> None:
+    """The same buggy source in an append, which writes into the vault file itself: its
+    write over the head is refused, and the file is cut back to its old bytes."""
+    before = tiny_vault.read_bytes()
+    with Vault.open(tiny_vault, PASSPHRASE, write=True) as v:
+        v.add_bytes("b", b"beta")
+        v._staged["b"].source = _Scribbler()
+        with pytest.raises(LockerError, match=r"a write before the end of the vault"):
             v.commit()
     assert_unchanged(tiny_vault, before)
 

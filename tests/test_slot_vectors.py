@@ -146,7 +146,7 @@ def test_library_add_slot_reproduces_the_recovery_vector(
     gen = load_generator()
     monkeypatch.setattr("getpass.getuser", lambda: gen.USER)  # vault imports it on first use
     monkeypatch.setattr("socket.gethostname", lambda: gen.HOST)
-    name = "success_recovery_added"
+    name = "v2_success_recovery_added"  # the library writes version 2
     rng, clock = gen.Drbg(name), lambda: float(gen.CLOCK)
     path = tmp_path / "v.locker"
     passphrase = load(name).passphrase

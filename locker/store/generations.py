@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO, cast
 
 from locker.errors import IntegrityError, LockerError
 from locker.store import crypto
@@ -51,6 +52,22 @@ from locker.store.index import (
     sealed_length,
 )
 from locker.store.sources import COPY_BLOCK, CopyCiphertext
+
+
+class _AppendOnly:
+    """The vault file as the new entries' sources see it: a write anywhere before `start` (a
+    byte some generation may use) is refused, whatever a source does with `seek`."""
+
+    def __init__(self, f: BinaryIO, start: int) -> None:
+        self._f, self._start = f, start
+
+    def write(self, data: Any) -> int:
+        if self._f.tell() < self._start:
+            raise LockerError("internal error: a write before the end of the vault was refused")
+        return self._f.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._f, name)
 
 
 @dataclass
@@ -205,7 +222,8 @@ def _write_generation(
         with os.fdopen(os.dup(fd), "r+b", buffering=COPY_BLOCK) as out:
             out.seek(plan.start)
             runs = [(p.source, [p]) for p in plan.new]
-            write_entries(out, runs, key_for, container_id)
+            guarded = cast(BinaryIO, _AppendOnly(out, plan.start))
+            write_entries(guarded, runs, key_for, container_id)
             if out.tell() != plan.index_offset:
                 raise LockerError("internal error: the new entries have the wrong length")
             out.write(index_ct)
