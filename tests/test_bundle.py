@@ -284,7 +284,10 @@ def test_tampered_bundle_exits_4_and_imports_nothing(
     with Vault.open(source, PASSPHRASE, write=True) as v:
         bundle.export(v, target, sorted(FILES), BUNDLE_PASSPHRASE, SMALL_KDF)
     sealed = ct.Sealed.read(target)
-    offset = {"header": 30, "index": sealed.header.size + 5, "data": sealed.data_start + 3}[where]
+    assert sealed.version == 2 and len(sealed.records) == 1  # one generation: a compaction
+    record = sealed.records[0][1]
+    data_at = sealed.data_start  # the bundle's first entry: entries come before the index
+    offset = {"header": 30, "index": record.index_offset + 5, "data": data_at + 3}[where]
     sealed.close()
     data = bytearray(target.read_bytes())
     data[offset] ^= 0x01

@@ -127,7 +127,7 @@ def test_bad_magic_is_not_a_container() -> None:
         parse_header(b"")
 
 
-@pytest.mark.parametrize("version", [0, 2, 0xFFFF])
+@pytest.mark.parametrize("version", [0, 3, 0xFFFF])
 def test_unknown_version_is_refused(version: int) -> None:
     raw = bytearray(header().encode())
     raw[8:10] = struct.pack(">H", version)
