@@ -274,3 +274,19 @@ def test_a_save_on_a_full_fat_file_system(
         ["v.locker", "v.locker.lock"],
     )
     assert contents(vault).keys() == {"a"}
+
+
+def test_on_fat_every_save_is_a_compaction(fat_image: Callable[..., FatImage]) -> None:
+    """FORMAT.md section 21, rule 6: no in-place append where fsync is not trusted with it."""
+    fat = fat_image(size_mib=4)
+    vault = fat.mount_point / "v.locker"
+    create(vault, PASSPHRASE, TINY_KDF)
+    for i in range(3):
+        with Vault.open(vault, PASSPHRASE, write=True) as v:
+            v.add_bytes(f"n{i}", b"x")
+            v.commit()
+        with Vault.open(vault, PASSPHRASE) as v:
+            sealed = v._container.sealed
+            assert v.generation == i + 2
+            assert [pos for pos, _ in sealed.records] == [0]  # record A alone: a whole file
+            assert sealed.file_size == v._container.live_bytes() + 12288  # no garbage

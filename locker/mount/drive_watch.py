@@ -46,15 +46,21 @@ class DriveWatch:
             raise DriveGoneError(f"the drive holding {self.vault.path} went away")
 
 
+def _how_syncs_write(drive: drives.Drive) -> str:
+    """FORMAT.md section 21, rule 6: FAT and the like get the whole file every time."""
+    if drive.fstype in drives.APPEND_TYPES:
+        return "writes what changed there (a removal rewrites the whole vault)"
+    return "rewrites the whole vault there"
+
+
 def mount_note(vault: Path, size: int) -> str | None:
     """What to expect when mounting a vault on a FAT or removable drive (None elsewhere)."""
     drive = drives.drive_of(vault.parent)
     if drive is None or not (drive.fat_like or drive.removable):
         return None
     return (
-        f"{vault} is on a {drive.describe()} ({size_text(size)}): each sync writes what "
-        "changed there (a removal rewrites the whole vault) and waits for the drive to "
-        "confirm it; if the drive goes "
+        f"{vault} is on a {drive.describe()}: each sync {_how_syncs_write(drive)} "
+        f"({size_text(size)}) and waits for the drive to confirm it; if the drive goes "
         "away, the mount locks within 2 s, wipes what is saved, and keeps unsaved changes "
         "for 'locker recover' once the drive is back"
     )

@@ -106,7 +106,7 @@ class Sealed:
             if not stat.S_ISREG(st.st_mode):
                 raise LockerError(f"{path} is not a regular file")
             check_no_holes(fd, st.st_size)
-            head = f.read(DATA_AREA_START)
+            head = read_at(fd, DATA_AREA_START, 0)
             identity = FileIdentity.of(st)
             if read_version(head) == VERSION_1:
                 header = parse_header(head)
@@ -146,6 +146,20 @@ class Sealed:
 
     def close(self) -> None:
         self.file.close()
+
+
+def read_at(fd: int, n: int, offset: int) -> bytes:
+    """Up to `n` bytes at `offset`, fewer only at the end of the file: a FUSE file system
+    (fusefat) may return less than asked from one read."""
+    parts: list[bytes] = []
+    got = 0
+    while got < n:
+        part = os.pread(fd, n - got, offset + got)
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
 
 
 def check_no_holes(fd: int, size: int) -> None:
@@ -229,7 +243,7 @@ class Container:
                 "container header failed authentication: it was changed or is corrupt"
                 + ("" if sealed.version == VERSION_1 else " (no commit record verified)")
             )
-        ct = os.pread(sealed.file.fileno(), record.index_length, record.index_offset)
+        ct = read_at(sealed.file.fileno(), record.index_length, record.index_offset)
         if len(ct) != record.index_length:
             raise FormatError("container is truncated inside the index")
         key = crypto.index_key(master, header.container_id)
@@ -502,7 +516,7 @@ def verify_written(
 def _verify_fd(
     fd: int, master: bytes | bytearray, container_id: bytes, path: Path, generation: int
 ) -> None:
-    start = os.pread(fd, DATA_AREA_START, 0)
+    start = read_at(fd, DATA_AREA_START, 0)
     size = os.fstat(fd).st_size
     try:
         parse_head(start)
@@ -514,7 +528,7 @@ def _verify_fd(
         )
         if record.generation != generation:
             raise FormatError(f"generation {record.generation} is in force, not {generation}")
-        ct = os.pread(fd, record.index_length, record.index_offset)
+        ct = read_at(fd, record.index_length, record.index_offset)
         key = crypto.index_key(master, container_id)
         plain = crypto.open_sealed(key, record.index_nonce, ct, container_id, "index")
         decode_index(plain, Placement(size, record.index_offset, record.index_length))

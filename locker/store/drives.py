@@ -12,6 +12,10 @@ from pathlib import Path
 
 FAT_TYPES = frozenset({"vfat", "msdos", "fat", "fuse.fusefat", "fusefat"})
 EXFAT_TYPES = frozenset({"exfat", "fuse.exfat", "fuseblk.exfat"})
+# Where a format 2 save may append in place (docs/FORMAT.md section 21): local file systems
+# whose fsync makes a write into an existing file, and its growth, durable. Elsewhere (FAT,
+# exFAT, FUSE, network file systems, anything unknown) every save writes a whole new file.
+APPEND_TYPES = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs", "tmpfs"})
 FAT_MAX_FILE = 4 * 1024**3 - 1
 FAT_MAX_NAME_UNITS = 255  # UTF-16 code units in a long file name
 _FAT_FORBIDDEN = set('"*/:<>?\\|') | {chr(c) for c in range(32)} | {"\x7f"}
@@ -89,6 +93,12 @@ def drive_of(path: Path) -> Drive | None:
     if best is None:
         return None
     return Drive(best[0], best[1], wanted, _removable(os.major(dev), os.minor(dev)))
+
+
+def appends_in_place(path: Path) -> bool:
+    """Whether a save of the file at `path` may append to it in place (APPEND_TYPES)."""
+    drive = drive_of(path)
+    return drive is not None and drive.fstype in APPEND_TYPES
 
 
 def removable_drives() -> list[Drive]:

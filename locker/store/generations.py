@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from locker.errors import IntegrityError, LockerError
-from locker.store import crypto
+from locker.store import crypto, drives
 from locker.store.container import (
     Container,
     FileIdentity,
@@ -27,6 +27,7 @@ from locker.store.container import (
     Reencrypt,
     check_identity,
     check_readable,
+    read_at,
     record_blocks,
     save_error,
     seal_record,
@@ -108,10 +109,12 @@ def save(
 
 
 def compaction_reason(old: Container, slots: Sequence[Slot], planned: Sequence[Planned]) -> str:
-    """Why this save must write a whole new file (rules 1 to 4 of FORMAT.md section 21), or ''
-    when it may append."""
+    """Why this save must write a whole new file (rules 1 to 4 and 6 of FORMAT.md section 21),
+    or '' when it may append."""
     if old.version == VERSION_1:
         return "upgrade of a version 1 file"
+    if not drives.appends_in_place(old.sealed.path):
+        return "a file system where locker does not write in place"
     if Head(old.container_id, tuple(slots)).encode() != old.sealed.header_bytes:
         return "key slots changed"
     ids = {p.entry.entry_id for p in planned}
@@ -250,7 +253,7 @@ def _read_back(
     """Step 5: the new index as a reader will read it, through a new descriptor."""
     rfd = os.open(path.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
     try:
-        ct = os.pread(rfd, len(index_ct), plan.index_offset)
+        ct = read_at(rfd, len(index_ct), plan.index_offset)
         size = os.fstat(rfd).st_size
     finally:
         os.close(rfd)
