@@ -2116,7 +2116,57 @@ def worked_example() -> str:
         f"at file offset    {start} = data start {lay.data_start} + offset {row['offset']}",
         f"sealed chunk 0    {data[start : start + length].hex()}",
     ]
-    return "\n".join(out)
+    return "\n".join(out + v2_worked_example())
+
+
+def v2_worked_example() -> list[str]:
+    """tests/vectors/v2_success_empty_vault: the head's first bytes, record A, the index."""
+    f = v2_create("v2_success_empty_vault")
+    data = f.bytes()
+    head_end = 29 + len(f.v.slots[0].encode())
+    at, n = f.index_at
+    a = RECORD_OFFSETS[0]
+    fields = [
+        (0, 8, "magic"),
+        (8, 2, "version (u16 BE) = 2"),
+        (10, 2, "flags (u16 BE) = 0"),
+        (12, 16, "container id"),
+        (28, 1, "slot count = 1"),
+        (29, head_end - 29, "slot 0: as in version 1 (101 bytes, first 16 shown)"),
+        (head_end, HEAD_SIZE - head_end, f"zero padding to 4096 ({HEAD_SIZE - head_end} bytes)"),
+        (a, 8, "record A: generation (u64 BE) = 1"),
+        (a + 8, 8, f"record A: index offset (u64 BE) = {at}"),
+        (a + 16, 8, f"record A: index length (u64 BE) = {n}"),
+        (a + 24, 12, "record A: index nonce"),
+        (
+            a + 36,
+            32,
+            "record A: MAC = HMAC-SHA256(header-mac key, head 0..4095 || bytes 4096..4131)",
+        ),
+        (a + RECORD_SIZE, RECORD_OFFSETS[1] - a - RECORD_SIZE, "zero padding (unread)"),
+        (RECORD_OFFSETS[1], 4096, "record B: empty (68 zero bytes) and padding"),
+        (at, n, "index: AES-256-GCM ciphertext + tag (first 16 bytes shown)"),
+    ]
+    out = [
+        "",
+        f"tests/vectors/v2_success_empty_vault: {len(data)} bytes, "
+        f"passphrase {PASSPHRASE!r}, no entries",
+        "",
+        "offset  len  field",
+    ]
+    for off, length, what in fields:
+        out.append(f"{off:>6} {length:>4}  {what}")
+        shown = data[off : off + length] if length <= 48 else data[off : off + 16]
+        out.append(" " * 13 + shown.hex())
+    out += [
+        f"{len(data):>6}       end of file",
+        "",
+        f"master key       {f.v.master.hex()}",
+        f"header-mac key   {hkdf(f.v.master, f.v.container_id, 'header-mac').hex()}",
+        "index plaintext:",
+        canonical(f.index_object()).decode(),
+    ]
+    return out
 
 
 # -- main ----------------------------------------------------------------------------------------------
