@@ -184,3 +184,61 @@ def test_a_torn_record_write_leaves_the_generation_before(
     next_save_works(vault, old)
     with Vault.open(vault, PASSPHRASE) as v:
         assert v._container.position == 0  # the save went into the torn record A
+
+
+APPENDER = r"""
+import sys
+from pathlib import Path
+from locker.vault import Vault
+
+path, passphrase, count = Path(sys.argv[1]), sys.argv[2].encode(), int(sys.argv[3])
+for k in range(1, count + 1):
+    with Vault.open(path, passphrase, write=True) as v:
+        v.add_bytes(f"e/{k}", str(k).encode() * 100)
+        v.add_bytes("counter", str(k).encode(), force=True)
+        v.commit()
+"""
+
+
+def consistent(entries: dict[str, bytes]) -> int:
+    """The k of a state the appender made: counter k and exactly e/1 .. e/k."""
+    k = int(entries["counter"])
+    assert set(entries) == {"counter", "big.bin", *(f"e/{i}" for i in range(1, k + 1))}
+    assert all(entries[f"e/{i}"] == str(i).encode() * 100 for i in range(1, k + 1))
+    return k
+
+
+def test_readers_without_locks_see_whole_generations(tmp_path: Path) -> None:
+    """A reader opens and reads the whole vault again and again while another process appends
+    30 generations: every read is one complete generation, never an error; and a vault opened
+    before all of them still reads its own generation afterwards (nothing it uses was
+    overwritten)."""
+    path = tmp_path / "v.locker"
+    create(path, PASSPHRASE, TINY_KDF)
+    with Vault.open(path, PASSPHRASE, write=True) as v:
+        v.add_bytes("big.bin", bytes(range(256)) * 4000)  # keeps garbage under half
+        v.add_bytes("counter", b"0")
+        v.commit()
+    early = Vault.open(path, PASSPHRASE)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", APPENDER, str(path), PASSPHRASE.decode(), "30"],
+        stderr=subprocess.PIPE,
+    )
+    seen: list[int] = []
+    try:
+        while writer.poll() is None or not seen:
+            with Vault.open(path, PASSPHRASE) as v:
+                seen.append(consistent({e.name: v.read_bytes(e.name) for e in v.entries()}))
+        _, err = writer.communicate(timeout=120)
+        assert writer.returncode == 0, err
+        with Vault.open(path, PASSPHRASE) as v:
+            assert consistent({e.name: v.read_bytes(e.name) for e in v.entries()}) == 30
+            assert v.generation == 32
+        assert consistent({e.name: early.read_bytes(e.name) for e in early.entries()}) == 0
+    finally:
+        early.close()
+        if writer.poll() is None:
+            writer.kill()
+            writer.wait()
+    assert seen == sorted(seen)  # generations only move forward
+    print(f"\nreaders without locks: {len(seen)} whole reads, generations {sorted(set(seen))}")
