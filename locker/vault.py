@@ -263,9 +263,10 @@ class Vault(SlotMethods):
         self._container.unlocked.forget()
         with contextlib.suppress(OSError):  # a file on a drive that went away
             self._container.close()
-            if self._lock_holder is not None:
+        if self._lock_holder is not None:
+            with contextlib.suppress(OSError):
                 self._lock_holder.close()
-                self._lock_holder = None
+            self._lock_holder = None
         if self._lock:
             with contextlib.suppress(OSError):
                 self._lock.release()
