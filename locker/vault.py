@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from locker.errors import (
     ExistsError,
@@ -180,7 +180,7 @@ class Vault(SlotMethods):
         self._lock = lock
         # After an append the vault file is the same one, and its flock stays with the
         # descriptor that took it (a new descriptor of the same file cannot take it again).
-        self._lock_holder: Any = None
+        self._lock_holder: BinaryIO | None = None
         self._rng = rng
         self._clock = clock
         # Set by the CLI and the TUI for writes; None keeps entries' facts as they are.
