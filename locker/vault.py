@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from locker import __version__
 from locker.errors import (
     ExistsError,
     IntegrityError,
@@ -23,7 +24,7 @@ from locker.errors import (
 )
 from locker.store import container as ct
 from locker.store import deferred, generations, keys
-from locker.store.container import Container, Planned, Reencrypt, Sealed
+from locker.store.container import Container, PassedOver, Planned, Reencrypt, Sealed
 from locker.store.format import (
     SLOT_KIND_NAMES,
     VERSION_1,
@@ -163,6 +164,46 @@ def _check_writable(sealed: Sealed) -> None:
         )
 
 
+def _verify_entries(container: Container) -> list[str]:
+    failures = []
+    for e in container.index.entries:
+        try:
+            for _ in container.chunks(e):
+                pass
+        except IntegrityError as exc:
+            failures.append(str(exc))
+    return failures
+
+
+def _read_again(container: Container) -> Container:
+    """A reader without the lock that passed over a record may have read the records while an
+    append wrote its record (or measured the size before its index was there): read the file
+    once more, through the same descriptor, before reporting it (FORMAT.md section 22)."""
+    try:
+        sealed = container.sealed.reread()
+        return Container.open(sealed, container.unlocked)
+    except LockerError:
+        return container
+
+
+def _passed_over_error(path: Path, c: Container) -> IntegrityError:
+    """Why a save is refused while a record is passed over, and the two ways out."""
+    p = c.passed_over[0]
+    hint = f"'locker recover --generation {c.record.generation}' continues from generation "
+    hint += f"{c.record.generation} for good"
+    restorable = [q.generation for q in c.passed_over if q.restorable]
+    if restorable:
+        hint += (
+            f"; 'locker recover --generation {restorable[0]}' restores the save that record "
+            "names (its index authenticates)"
+        )
+    return IntegrityError(
+        f"cannot save {path}: {p}, and the vault opened at generation {c.record.generation}; "
+        "a save would overwrite that record; nothing was saved",
+        hint=f"copy the vault file first; {hint}; 'locker verify' tells more",
+    )
+
+
 @dataclass
 class _Staged:
     entry: Entry
@@ -185,6 +226,10 @@ class Vault(SlotMethods):
         self._clock = clock
         # Set by the CLI and the TUI for writes; None keeps entries' facts as they are.
         self.recogniser: Recogniser | None = None
+        # Set by the CLI: one line for the user (the save that upgrades a version 1 file).
+        self.notice: Callable[[str], None] | None = None
+        self._recovered = False  # recover_generation decided about a passed-over record
+        self._compact_next = False
         self._reset_staging()
 
     @classmethod
@@ -210,6 +255,8 @@ class Vault(SlotMethods):
                     _check_writable(sealed)
                 unlocked = keys.unlock(sealed.header, _openers(key))
                 container = Container.open(sealed, unlocked)
+                if container.passed_over and not write:
+                    container = _read_again(container)
             except BaseException:
                 sealed.close()
                 raise
@@ -298,14 +345,7 @@ class Vault(SlotMethods):
 
     def verify(self) -> list[str]:
         """Decrypt every entry; return one message per entry that fails."""
-        failures = []
-        for e in self._container.index.entries:
-            try:
-                for _ in self._container.chunks(e):
-                    pass
-            except IntegrityError as exc:
-                failures.append(str(exc))
-        return failures
+        return _verify_entries(self._container)
 
     def on_disk(self) -> bool:
         """The file at `path` is still the one this vault has open: False once its drive went
@@ -356,10 +396,58 @@ class Vault(SlotMethods):
         """The generation in force (format 2); 0 for a version 1 file."""
         return self._container.record.generation
 
-    def passed_over(self) -> tuple[str, ...]:
-        """Commit records with a higher generation that did not verify (format 2): what a
-        save killed while writing its record, or a damaged record, leaves."""
+    def passed_over(self) -> tuple[PassedOver, ...]:
+        """The commit record that was not taken although it is not empty (format 2): what a
+        save killed while writing its record, or a damaged record, leaves. While there is one,
+        saves are refused until `recover_generation` decides (FORMAT.md section 20)."""
         return self._container.passed_over
+
+    def check_saves_allowed(self) -> None:
+        """IntegrityError while a record is passed over and no recovery decided about it: a
+        save would overwrite that record, or compact it away (FORMAT.md section 20)."""
+        if self._container.passed_over and not self._recovered:
+            raise _passed_over_error(self.path, self._container)
+
+    def recover_generation(self, generation: int) -> str:
+        """Decide, explicitly, what a passed-over record means: `generation` in force
+        continues from it (the next save overwrites the record passed over); the generation a
+        restorable passed-over record names is opened without its record's MAC, every entry
+        verified, and the next save is a compaction holding it. The decision goes into the
+        audit log of that save. Returns what was decided."""
+        self._require_writer()
+        c = self._container
+        if not c.passed_over:
+            raise UsageError(
+                f"nothing to recover: every commit record verifies; generation "
+                f"{c.record.generation} is in force"
+            )
+        passed = "; ".join(str(p) for p in c.passed_over)
+        if generation == c.record.generation:
+            decided = f"continued from generation {generation} ({passed})"
+        else:
+            found = [p for p in c.passed_over if p.generation == generation and p.restorable]
+            if not found:
+                can = [str(c.record.generation)]
+                can += [str(p.generation) for p in c.passed_over if p.restorable]
+                raise UsageError(
+                    f"generation {generation} cannot be recovered from {self.path}",
+                    hint=f"choose generation {' or '.join(can)}",
+                )
+            restored = c.restored(found[0].position)
+            failures = _verify_entries(restored)
+            if failures:
+                raise IntegrityError(
+                    f"generation {generation} cannot be restored: {failures[0]}",
+                    hint=f"'locker recover --generation {c.record.generation}' continues "
+                    "from the generation in force",
+                )
+            self._container = restored
+            self._compact_next = True
+            decided = f"restored generation {generation}, whose commit record did not verify"
+        self._reset_staging()
+        self._recovered = True
+        self.record("recover", detail=decided)
+        return decided
 
     # -- staging writes ------------------------------------------------------------------------
 
@@ -566,14 +654,20 @@ class Vault(SlotMethods):
         21); `compact` asks for a whole new file holding this generation alone."""
         self._require_writer()
         check_tree(list(self._staged))
+        self.check_saves_allowed()
         old = self._container
         pending = self._deferred()
         log = self._merged_log(pending) + self._pending_log
         index = Index([], log, *self._slot_index())
         plan = [Planned(s.entry, s.source) for s in self._staged.values()]
-        appended = generations.save(
-            self.path, old, self._slots, self._master, index, plan, self._rng, compact
-        )
+        compact = compact or self._compact_next
+        try:
+            appended = generations.save(
+                self.path, old, self._slots, self._master, index, plan, self._rng, compact
+            )
+        except BaseException:
+            self._see_failed_save(old)
+            raise
         try:
             sealed = Sealed.read(self.path)
         except (LockerError, OSError) as exc:
@@ -612,5 +706,26 @@ class Vault(SlotMethods):
             old.unlocked.forget()
         if not keep_old_file:
             old.close()
+        self._recovered = self._compact_next = False
         self._reset_staging()
         deferred.remove(self.path, pending.files)
+        if old.version == VERSION_1 and self.notice is not None:
+            self.notice(
+                f"upgraded {self.path} to format 2; locker before {__version__} cannot open it"
+            )
+
+    def _see_failed_save(self, old: Container) -> None:
+        """After a failed save, see the vault file as it is now when the save changed it under
+        this writer's lock (an append cut back to its old size has a new mtime; a failed record
+        write may have switched or torn the record), so that this vault can save again."""
+        try:
+            at = os.stat(self.path, follow_symlinks=False)
+            mine = os.fstat(old.sealed.file.fileno())
+            if (at.st_dev, at.st_ino) != (mine.st_dev, mine.st_ino):
+                return  # another file now: the next save's identity check refuses it
+            if ct.FileIdentity.of(mine) == old.sealed.identity:
+                return
+            container = Container.open(old.sealed.reread(), old.unlocked)
+        except (OSError, LockerError):
+            return
+        self._container = container

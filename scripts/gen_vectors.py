@@ -1741,6 +1741,38 @@ def v2_success_newest_index_cut_off() -> Vector:
 
 
 @vector
+def v2_success_newest_index_damaged() -> Vector:
+    f, _, after = _three_generations("v2_success_newest_index_damaged")
+    at, _length = f.index_at
+    return Vector(
+        "success",
+        flip(after, at + 5),
+        comments=[
+            f"byte {at + 5}, inside generation 3's index (record A, whose MAC still verifies), "
+            "flipped: that index fails, so generation 2 (record B) is in force, and the record "
+            "is passed over (FORMAT.md section 20)"
+        ],
+        entries=SMALL,
+    )
+
+
+@vector
+def v2_success_tie_damaged_record() -> Vector:
+    f, _, after = _three_generations("v2_success_tie_damaged_record")
+    at = RECORD_OFFSETS[f.in_force] + 7
+    return Vector(
+        "success",
+        flip(after, at),
+        comments=[
+            f"bit 0 of byte {at}, the lowest byte of record A's generation, flipped: 3 becomes "
+            "2, a tie with record B; record A fails its MAC, so record B (generation 2) is in "
+            "force and record A is passed over (a tie is decided after the MACs)"
+        ],
+        entries=SMALL,
+    )
+
+
+@vector
 def v2_success_uncommitted_tail() -> Vector:
     f = v2_create("v2_success_uncommitted_tail")
     v2_add(f, SMALL)
@@ -1796,7 +1828,8 @@ def v2_format_generation_tie() -> Vector:
         data,
         comments=[
             f"made with the master key: record B rewritten with record A's generation {gen_a} "
-            "(its MAC verifies); a tie is refused before any key is derived"
+            "and a valid MAC: two records of one generation that both verify, which no writer "
+            "makes (refused after the MACs, FORMAT.md section 20)"
         ],
     )
 

@@ -3,6 +3,7 @@ sync-back driven by hand, activity tracking with the real watchdog observer, wip
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import subprocess
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 from conftest import PASSPHRASE, Places, require
+from test_faults import FaultLayer
 
 from locker.cli.mount_commands import duration, lock_summary, parse_duration
 from locker.errors import LockerError, UsageError
@@ -23,7 +25,7 @@ from locker.mount import process, sync, tracker
 from locker.mount import runtime as rt
 from locker.mount import scan as sc
 from locker.mount import session as m
-from locker.store import deferred
+from locker.store import deferred, generations
 from locker.vault import Vault
 
 
@@ -670,6 +672,22 @@ def test_lock_names_holders_in_the_journal_before_wiping(
     assert after is not None and after.state == jn.STATE_LOCKED
     assert after.wiped == result.wiped == 4 and after.files == {} and after.finished > 0
     assert after.holders == before.holders
+
+
+def test_a_sync_after_a_failed_append_saves(
+    session: tuple[m.Session, Clocks], filled_vault: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk full during one sync's append (the file is cut back, its mtime moves): the
+    mount's next sync saves, in the same session (FORMAT.md section 21, step 5)."""
+    s, _ = session
+    (s.root / "a.txt").write_bytes(b"alpha 2\n" * 1000)
+    with monkeypatch.context() as patch, pytest.raises(LockerError, match="No space left"):
+        patch.setattr(generations, "os", FaultLayer("write", 1, errno.ENOSPC))
+        s.sync()
+    assert contents(filled_vault)["a.txt"] == b"alpha\n"
+    s.tracker.mark_dirty()
+    assert s.sync().changes.changed == ["a.txt"]
+    assert contents(filled_vault)["a.txt"] == b"alpha 2\n" * 1000
 
 
 def test_lock_summary_counts_every_kind_of_change(session: tuple[m.Session, Clocks]) -> None:

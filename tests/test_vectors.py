@@ -335,20 +335,36 @@ def test_vector_through_cli(name: str, tmp_path: Path) -> None:
     [
         ("v2_success_damaged_record_in_force", "commit record A (generation 3) did not verify"),
         ("v2_success_torn_record", "commit record A (generation 3) did not verify"),
-        ("v2_success_newest_index_cut_off", "commit record A is unusable: commit record's"),
+        (
+            "v2_success_newest_index_cut_off",
+            "commit record A (generation 3) is unusable: commit record's",
+        ),
+        (
+            "v2_success_newest_index_damaged",
+            "commit record A (generation 3) verified, but its index did not open",
+        ),
+        ("v2_success_tie_damaged_record", "commit record A (generation 2) did not verify"),
         ("v2_success_three_generations", None),
     ],
 )
 def test_verify_reports_a_record_passed_over(name: str, line: str | None, tmp_path: Path) -> None:
+    """A record passed over is said by every command (ls here), and verify exits 4."""
     v = load(name)
-    proc = run_cli(place(v, tmp_path), v.passphrase, "verify")
-    assert proc.returncode == EXIT_OK, proc.stderr
+    path = place(v, tmp_path)
+    ls = run_cli(path, v.passphrase, "ls")
+    assert ls.returncode == EXIT_OK, ls.stderr
+    proc = run_cli(path, v.passphrase, "verify")
     err = proc.stderr.decode("utf-8")
     if line is None:
-        assert err == ""
-    else:
-        assert err.startswith(f"locker: warning: {line}"), err
-        assert "; generation 2 is in force" in err, err
+        assert proc.returncode == EXIT_OK and err == "" and ls.stderr == b""
+        return
+    assert proc.returncode == EXIT_INTEGRITY, err
+    warning, hint, error = err.splitlines()
+    assert ls.stderr.decode("utf-8").splitlines() == [warning, hint]
+    assert warning.startswith(f"locker: warning: {line}"), err
+    assert "opened at generation 2" in warning
+    assert hint.startswith("locker: hint: ") and "recover --generation 2" in hint
+    assert error.startswith(f"locker: error: {line}") and "generation 2 is in force" in error
 
 
 # -- vectors and code cannot drift -------------------------------------------------------------------

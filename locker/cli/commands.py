@@ -64,11 +64,29 @@ def open_vault(args: argparse.Namespace, write: bool = False, purpose: str = "wr
     if write:
         WriterLock(path).check_free()
     vault = Vault.open(path, unlock.openers(args, path), write=write, purpose=purpose)
+    vault.notice = warn
+    warn_passed_over(vault)
     if write:
         from locker.know.facts import recogniser
 
         vault.recogniser = recogniser()
     return vault
+
+
+def warn_passed_over(vault: Vault) -> None:
+    """One line and a hint when the vault opened at an older generation than a record names:
+    that record's save is not in what the command shows (FORMAT.md section 20)."""
+    passed = vault.passed_over()
+    if not passed:
+        return
+    g = vault.generation
+    warn(
+        f"{passed[0]}; {vault.path} opened at generation {g}, without the save that record may hold"
+    )
+    sys.stderr.write(
+        f"locker: hint: saves are refused until you decide: 'locker verify' tells more; "
+        f"'locker recover --generation {g}' continues from generation {g}\n"
+    )
 
 
 def passphrase(args: argparse.Namespace) -> bytearray:
@@ -463,15 +481,28 @@ def cmd_verify(args: argparse.Namespace) -> int:
         count = len(v.entries())
         failures = v.verify()
         passed_over, generation = v.passed_over(), v.generation
-    for record in passed_over:
-        warn(
-            f"{record}; generation {generation} is in force (a save was interrupted, or "
-            "the record was changed); the next save overwrites it"
-        )
     for failure in failures:
         sys.stderr.write(f"locker: error: {failure}\n")
     if failures:
         sys.stderr.write(f"locker: error: {len(failures)} of {count} entries failed verification\n")
+        return EXIT_INTEGRITY
+    if passed_over:
+        for p in passed_over:
+            restore = (
+                f"its index authenticates: 'locker recover --generation {p.generation}' "
+                "restores that save (its record's MAC is not checked), or "
+                if p.restorable
+                else "the save it may hold cannot be read back: "
+            )
+            sys.stderr.write(
+                f"locker: error: {p}; generation {generation} is in force; {restore}"
+                f"'locker recover --generation {generation}' continues from generation "
+                f"{generation}\n"
+            )
+        print(
+            f"generation {generation}: header, index and "
+            f"{plural(count, 'entry', 'entries')} verified; a newer save may be lost"
+        )
         return EXIT_INTEGRITY
     print(f"ok: header, index and {plural(count, 'entry', 'entries')} verified")
     return EXIT_OK

@@ -450,6 +450,13 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     )
     p.add_argument("--yes", action="store_true", help="save the changes into the vault, then wipe")
     p.add_argument("--discard", action="store_true", help="wipe without saving the changes")
+    p.add_argument(
+        "--generation",
+        type=int,
+        metavar="N",
+        help="after a commit record did not verify: continue from generation N, or restore "
+        "the generation N it names (see 'locker verify')",
+    )
     _know_commands(command, common)
     p = command(
         "edit",

@@ -48,6 +48,8 @@ def _wanted_vault(args: argparse.Namespace) -> tuple[str | None, str]:
 def cmd_recover(args: argparse.Namespace) -> int:
     if args.yes and args.discard:
         raise UsageError("--yes and --discard cannot be used together")
+    if getattr(args, "generation", None) is not None:
+        return recover_generation(args)
     for temp in recover_exports():
         print(f"removed an interrupted export's temporary file {temp}")
     wanted, how = _wanted_vault(args)
@@ -64,6 +66,18 @@ def cmd_recover(args: argparse.Namespace) -> int:
     for found in left:
         status = max(status, Recovery(found, args).run())
     return status
+
+
+def recover_generation(args: argparse.Namespace) -> int:
+    """`locker recover --generation N`: the user's decision about a commit record that did not
+    verify (FORMAT.md section 20), saved with a 'recover' audit event."""
+    if args.yes or args.discard:
+        raise UsageError("--generation cannot be used with --yes or --discard")
+    with open_vault(args, write=True, purpose="recover") as v:
+        decided = v.recover_generation(args.generation)
+        v.commit()
+        print(f"{v.path}: {decided}; generation {v.generation} is in force")
+    return EXIT_OK
 
 
 class Recovery:

@@ -37,6 +37,7 @@ from locker.store.format import (
     Head,
     Record,
     Slot,
+    Unusable,
     parse_head,
     parse_header,
     read_records,
@@ -85,7 +86,8 @@ class Sealed:
     identity: FileIdentity
     version: int = VERSION
     records: list[tuple[int, Record]] = field(default_factory=list)
-    unusable: tuple[str, ...] = ()  # v2: what is wrong with a record neither usable nor empty
+    unusable: tuple[Unusable, ...] = ()  # v2: records neither usable nor empty
+    raw_records: tuple[bytes, ...] = ()  # v2: both records' 68 bytes as read
 
     @classmethod
     def read(cls, path: Path) -> Sealed:
@@ -102,29 +104,42 @@ class Sealed:
             raise LockerError(f"cannot open {path}: {exc.strerror}") from None
         f = os.fdopen(fd, "rb")
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise LockerError(f"{path} is not a regular file")
-            check_no_holes(fd, st.st_size)
-            head = read_at(fd, DATA_AREA_START, 0)
-            identity = FileIdentity.of(st)
-            if read_version(head) == VERSION_1:
-                header = parse_header(head)
-                if header.size + header.index_length > st.st_size:
-                    raise FormatError("container is truncated (shorter than its header and index)")
-                record = Record(0, header.size, header.index_length, header.index_nonce, header.mac)
-                raw = head[: header.size]
-                return cls(path, header, raw, st.st_size, f, identity, VERSION_1, [(0, record)])
-            if st.st_size < DATA_AREA_START:
-                raise FormatError("container is truncated inside its head and commit records")
-            parsed = parse_head(head)
-            records, problems = read_records(head, st.st_size)
-            sealed = cls(path, parsed, head[:HEAD_SIZE], st.st_size, f, identity, VERSION, records)
-            sealed.unusable = tuple(problems)
-            return sealed
+            return cls.parse(path, f)
         except BaseException:
             f.close()
             raise
+
+    @classmethod
+    def parse(cls, path: Path, f: BinaryIO) -> Sealed:
+        """The file open as `f` as it is now, in the order of FORMAT.md sections 10 and 20
+        (the hole check after the head, as their step 10 and 7 say)."""
+        fd = f.fileno()
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise LockerError(f"{path} is not a regular file")
+        head = read_at(fd, DATA_AREA_START, 0)
+        identity = FileIdentity.of(st)
+        if read_version(head) == VERSION_1:
+            header = parse_header(head)
+            if header.size + header.index_length > st.st_size:
+                raise FormatError("container is truncated (shorter than its header and index)")
+            check_no_holes(fd, st.st_size)
+            record = Record(0, header.size, header.index_length, header.index_nonce, header.mac)
+            raw = head[: header.size]
+            return cls(path, header, raw, st.st_size, f, identity, VERSION_1, [(0, record)])
+        if st.st_size < DATA_AREA_START:
+            raise FormatError("container is truncated inside its head and commit records")
+        parsed = parse_head(head)
+        check_no_holes(fd, st.st_size)
+        records, problems = read_records(head, st.st_size)
+        sealed = cls(path, parsed, head[:HEAD_SIZE], st.st_size, f, identity, VERSION, records)
+        sealed.unusable = tuple(problems)
+        sealed.raw_records = tuple(head[at : at + RECORD_SIZE] for at in RECORD_OFFSETS)
+        return sealed
+
+    def reread(self) -> Sealed:
+        """This file as it is now, through the same descriptor (and the same lock)."""
+        return Sealed.parse(self.path, self.file)
 
     def mac_input(self, record: Record) -> bytes:
         """What `record`'s MAC covers: a v1 header before its MAC; a v2 head and record fields."""
@@ -205,12 +220,32 @@ class Planned:
     source: Source
 
 
+@dataclass(frozen=True)
+class PassedOver:
+    """A commit record that is not empty and was not taken: it is unusable, its MAC did not
+    verify, or it verified but its index did not open. Its generation is the number it
+    claims (not authenticated: a damaged record may claim any). `restorable`: its fields name
+    an index that authenticates under its nonce, so the save it names was made durable and
+    `Container.restored` can open it (FORMAT.md section 20)."""
+
+    position: int
+    generation: int
+    problem: str
+    restorable: bool = False
+
+    def __str__(self) -> str:
+        return f"commit record {RECORD_NAMES[self.position]} (generation {self.generation}) " + (
+            self.problem
+        )
+
+
 class Container:
     """An unlocked container: header, index and read access to every entry's ciphertext.
 
     `record` is the commit record in force and `position` where it lies (0 for record A, and
-    for a v1 header); `passed_over` names the records with a higher generation that did not
-    verify (a save killed while writing its record, or a damaged record)."""
+    for a v1 header); `passed_over` names the other record when it is not empty and was not
+    taken (a save killed while writing its record, or a damaged record: it may hold a save
+    newer than the one in force, FORMAT.md section 20)."""
 
     def __init__(
         self,
@@ -219,7 +254,7 @@ class Container:
         index: Index,
         record: Record,
         position: int = 0,
-        passed_over: tuple[str, ...] = (),
+        passed_over: tuple[PassedOver, ...] = (),
     ) -> None:
         self.sealed = sealed
         self.unlocked = unlocked
@@ -230,30 +265,59 @@ class Container:
 
     @classmethod
     def open(cls, sealed: Sealed, unlocked: Unlocked) -> Container:
+        """Steps 10 to 14 of FORMAT.md section 20: the records' MACs (a tie is refused only
+        when both verify), then the index of the highest verifying generation whose index
+        opens; a lower one is taken only when the higher one's index fails."""
         header, master = sealed.header, unlocked.master
         mac_key = crypto.header_mac_key(master, header.container_id)
-        passed: list[str] = []
+        verified: list[tuple[int, Record]] = []
+        failed: list[tuple[int, Record]] = []
         for position, record in sealed.records:
             if crypto.header_mac_matches(mac_key, sealed.mac_input(record), record.mac):
-                break
-            name = RECORD_NAMES[position]
-            passed.append(f"commit record {name} (generation {record.generation}) did not verify")
-        else:
+                verified.append((position, record))
+            else:
+                failed.append((position, record))
+        if not verified:
             raise AuthenticationError(
                 "container header failed authentication: it was changed or is corrupt"
                 + ("" if sealed.version == VERSION_1 else " (no commit record verified)")
             )
-        ct = read_at(sealed.file.fileno(), record.index_length, record.index_offset)
-        if len(ct) != record.index_length:
-            raise FormatError("container is truncated inside the index")
-        key = crypto.index_key(master, header.container_id)
-        plain = crypto.open_sealed(key, record.index_nonce, ct, header.container_id, "index")
-        if sealed.version == VERSION_1:
-            index = decode_index(plain, sealed.file_size - sealed.data_start)
+        if len(verified) == 2 and verified[0][1].generation == verified[1][1].generation:
+            raise FormatError(
+                f"both commit records hold generation {verified[0][1].generation} and both "
+                "verify; no writer makes that"
+            )
+        passed: list[PassedOver] = []
+        first_error: IntegrityError | None = None
+        for position, record in verified:
+            try:
+                index = open_index(sealed, master, record)
+            except IntegrityError as exc:
+                first_error = first_error or exc
+                problem = f"verified, but its index did not open ({exc})"
+                passed.append(PassedOver(position, record.generation, problem))
+                continue
+            break
         else:
-            placement = Placement(sealed.file_size, record.index_offset, record.index_length)
-            index = decode_index(plain, placement)
-        return cls(sealed, unlocked, index, record, position, (*passed, *sealed.unusable))
+            raise first_error or AuthenticationError("no commit record verified")
+        for p, r in failed:
+            restorable = _index_opens(sealed, master, r)
+            passed.append(PassedOver(p, r.generation, "did not verify", restorable))
+        for p, claimed, what in sealed.unusable:
+            passed.append(PassedOver(p, claimed, f"is unusable: {what}"))
+        return cls(sealed, unlocked, index, record, position, tuple(passed))
+
+    def restored(self, position: int) -> Container:
+        """The generation the passed-over record at `position` names, opened without its MAC:
+        only for an explicit recovery, and only when its index authenticates (`restorable`)."""
+        found = [p for p in self.passed_over if p.position == position and p.restorable]
+        record = next((r for pos, r in self.sealed.records if pos == position), None)
+        if not found or record is None:
+            raise LockerError(
+                f"commit record {RECORD_NAMES[position]} names no index that authenticates"
+            )
+        index = open_index(self.sealed, self.unlocked.master, record)
+        return Container(self.sealed, self.unlocked, index, record, position)
 
     @property
     def header(self) -> Head:
@@ -309,6 +373,28 @@ class Container:
 
     def close(self) -> None:
         self.sealed.close()
+
+
+def open_index(sealed: Sealed, master: bytes | bytearray, record: Record) -> Index:
+    """Read, decrypt and check the index `record` names (steps 13 and 14 of section 20)."""
+    container_id = sealed.header.container_id
+    ct = read_at(sealed.file.fileno(), record.index_length, record.index_offset)
+    if len(ct) != record.index_length:
+        raise FormatError("container is truncated inside the index")
+    key = crypto.index_key(master, container_id)
+    plain = crypto.open_sealed(key, record.index_nonce, ct, container_id, "index")
+    if sealed.version == VERSION_1:
+        return decode_index(plain, sealed.file_size - sealed.data_start)
+    placement = Placement(sealed.file_size, record.index_offset, record.index_length)
+    return decode_index(plain, placement)
+
+
+def _index_opens(sealed: Sealed, master: bytes | bytearray, record: Record) -> bool:
+    try:
+        open_index(sealed, master, record)
+    except IntegrityError:
+        return False
+    return True
 
 
 def write_container(
@@ -436,7 +522,9 @@ def check_readable(start: bytes, file_size: int) -> None:
     FORMAT.md section 20) for a file of `file_size` bytes starting with `start`."""
     try:
         parse_head(start)
-        usable_records(start, file_size)
+        records = usable_records(start, file_size)
+        if len(records) == 2 and records[0][1].generation == records[1][1].generation:
+            raise FormatError("both commit records would hold one generation")
     except FormatError as exc:
         raise LockerError(f"refusing to save a vault no reader would open: {exc}") from None
 

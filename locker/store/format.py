@@ -387,35 +387,44 @@ def parse_record(raw: bytes, file_size: int) -> Record | None:
 
 
 def usable_records(data: bytes, file_size: int) -> list[tuple[int, Record]]:
-    """Steps 8 to 10 of FORMAT.md section 20: the usable records of a v2 file whose first
+    """Steps 8 and 9 of FORMAT.md section 20: the usable records of a v2 file whose first
     DATA_AREA_START bytes are `data`, as (position, record), the higher generation first.
-    FormatError when none is usable or two hold one generation."""
+    FormatError when none is usable."""
     return read_records(data, file_size)[0]
 
 
-def read_records(data: bytes, file_size: int) -> tuple[list[tuple[int, Record]], list[str]]:
-    """usable_records, and what is wrong with each record that is neither usable nor empty."""
+Unusable = tuple[int, int, str]  # position, the generation it claims, what is wrong
+
+
+def read_records(data: bytes, file_size: int) -> tuple[list[tuple[int, Record]], list[Unusable]]:
+    """usable_records, and what is wrong with each record that is neither usable nor empty.
+
+    Two usable records of one generation are returned as they are: which of them is a damaged
+    record is told by their MACs (section 20, step 12), so a tie needs the key."""
     if file_size < DATA_AREA_START or len(data) < DATA_AREA_START:
         raise FormatError("container is truncated inside the commit records")
     usable: list[tuple[int, Record]] = []
-    problems: list[str] = []
+    problems: list[Unusable] = []
     for pos, at in enumerate(RECORD_OFFSETS):
+        raw = data[at : at + RECORD_SIZE]
         try:
-            record = parse_record(data[at : at + RECORD_SIZE], file_size)
+            record = parse_record(raw, file_size)
         except FormatError as exc:
-            problems.append(f"commit record {RECORD_NAMES[pos]} is unusable: {exc}")
+            problems.append((pos, int.from_bytes(raw[:8], "big"), str(exc)))
             continue
         if record is not None:
             usable.append((pos, record))
     if not usable:
         raise FormatError(
             "no usable commit record ("
-            + ("; ".join(problems) if problems else "both are empty: no committed generation")
+            + (
+                "; ".join(
+                    f"commit record {RECORD_NAMES[p]} is unusable: {w}" for p, _, w in problems
+                )
+                if problems
+                else "both are empty: no committed generation"
+            )
             + ")"
-        )
-    if len(usable) == 2 and usable[0][1].generation == usable[1][1].generation:
-        raise FormatError(
-            f"both commit records hold generation {usable[0][1].generation}; no writer makes that"
         )
     return sorted(usable, key=lambda item: -item[1].generation), problems
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
-from locker.errors import IntegrityError, LockerError
+from locker.errors import BusyError, IntegrityError, LockerError
 from locker.store import crypto, drives
 from locker.store.container import (
     Container,
@@ -38,6 +38,7 @@ from locker.store.format import (
     DATA_AREA_START,
     MAX_GENERATION,
     RECORD_OFFSETS,
+    RECORD_SIZE,
     VERSION_1,
     Head,
     Record,
@@ -202,6 +203,7 @@ def _append(
                 check_identity(dir_fd, path, expect)  # raises: another writer was here
                 raise LockerError(f"cannot save {path}: the vault file changed while opening it")
             _write_generation(fd, dir_fd, path, plan, index_ct, key_for, container_id, master)
+            _check_before_switch(fd, dir_fd, path, old, plan.index_offset + len(index_ct))
             _switch(fd, path, record, target)
         finally:
             os.close(fd)
@@ -266,6 +268,26 @@ def _read_back(
             f"cannot save {path}: the new index did not read back ({exc}); the vault is unchanged",
             hint="check the disk",
         ) from None
+
+
+def _check_before_switch(fd: int, dir_fd: int, path: Path, old: Container, end: int) -> None:
+    """Just before the record write: the name is still this file, nobody else wrote after the
+    new generation (the file ends where it does), and both records are the bytes this writer
+    read. A writer the lock does not keep out (a network file system, a tool that takes no
+    lock) is refused here and its bytes are left alone: the new ones are garbage."""
+    st = os.fstat(fd)
+    at = FileIdentity.at(dir_fd, path.name)
+    records = tuple(read_at(fd, RECORD_SIZE, offset) for offset in RECORD_OFFSETS)
+    if (
+        at is None
+        or (at.device, at.inode) != (st.st_dev, st.st_ino)
+        or st.st_size != end
+        or records != old.sealed.raw_records
+    ):
+        raise BusyError(
+            f"{path} was changed by another writer while this save was made; nothing was saved",
+            hint="locking needs a local file system; run the command again",
+        )
 
 
 def _switch(fd: int, path: Path, record: Record, target: int) -> None:

@@ -1,0 +1,322 @@
+"""A commit record that is not taken (docs/FORMAT.md section 20), on real files with their
+actual bytes flipped: a bit flip that makes a generation tie opens the intact record; a damaged
+record in force, or a newest index that does not open, opens the generation before with a
+warning on every command, `verify` exits 4, and no save may overwrite that record until
+`locker recover --generation N` decides (continue from the older generation, or restore the
+newer one when its index authenticates). Also: a failed append leaves the same open vault
+able to save (a mount's next sync too), the identity re-check before the record write, and
+the v1 upgrade's notice.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import struct
+from pathlib import Path
+
+import pytest
+from conftest import PASSPHRASE, RunLocker
+from test_faults import FaultLayer
+from test_vectors import load, place
+
+from locker import __version__
+from locker.errors import (
+    EXIT_INTEGRITY,
+    EXIT_OK,
+    EXIT_USAGE,
+    BusyError,
+    IntegrityError,
+    KdfTooCostlyError,
+    LockerError,
+    UnsupportedVersionError,
+)
+from locker.store import container as ct
+from locker.store import generations
+from locker.store.format import RECORD_OFFSETS, RECORD_SIZE
+from locker.vault import Vault
+
+A, B = RECORD_OFFSETS
+MAC_LAST = RECORD_SIZE - 1
+
+
+def records(path: Path) -> list[tuple[int, int, int]]:
+    """(generation, index offset, index length) of record A and B; zeros for an empty one."""
+    data = path.read_bytes()
+    return [struct.unpack(">QQQ", data[at : at + 24]) for at in RECORD_OFFSETS]
+
+
+def flip(path: Path, offset: int, mask: int = 1) -> None:
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        byte = f.read(1)[0]
+        f.seek(offset)
+        f.write(bytes([byte ^ mask]))
+
+
+def opened(path: Path) -> tuple[int, list[str]]:
+    with Vault.open(path, PASSPHRASE) as v:
+        for e in v.entries():
+            v.read_bytes(e.name)  # every chunk verified
+        return v.generation, v.names()
+
+
+@pytest.fixture
+def saved(vault_path: Path) -> Path:
+    """Generation 1 (empty, a compaction) then two appends: 3 in record A, 2 in record B."""
+    with Vault.open(vault_path, PASSPHRASE, write=True) as v:
+        v.add_bytes("ssh/id_old", b"old key\n" * 50)
+        v.commit()
+        v.add_bytes("ssh/id_new", b"new key\n" * 50)
+        v.commit()
+    assert [r[0] for r in records(vault_path)] == [3, 2]
+    return vault_path
+
+
+# -- a tie is decided after the MACs (P2-2) ----------------------------------------------------
+
+
+def test_a_bit_flip_that_makes_a_tie_opens_the_record_that_verifies(saved: Path) -> None:
+    flip(saved, A + 7)  # generation 3 -> 2: a tie with record B, and A's MAC fails
+    assert [r[0] for r in records(saved)] == [2, 2]
+    assert opened(saved) == (2, ["ssh/id_old"])
+    with Vault.open(saved, PASSPHRASE) as v:
+        [p] = v.passed_over()
+        assert (p.position, p.generation, p.restorable) == (0, 2, True)
+
+
+def test_a_tie_made_in_the_older_record_keeps_the_newest(saved: Path) -> None:
+    flip(saved, B + 7)  # generation 2 -> 3
+    assert [r[0] for r in records(saved)] == [3, 3]
+    assert opened(saved) == (3, ["ssh/id_new", "ssh/id_old"])
+
+
+# -- a record passed over is said, and not overwritten silently (P2-1, P1-7) ----------------------
+
+
+def lines(data: bytes) -> list[str]:
+    return data.decode("utf-8").splitlines()
+
+
+def test_a_damaged_record_in_force_warns_refuses_saves_and_can_be_restored(
+    saved: Path, cli: RunLocker
+) -> None:
+    flip(saved, A + MAC_LAST)  # one bit of the MAC of generation 3, the record in force
+    before = saved.read_bytes()
+
+    ls = cli("ls")
+    assert ls.returncode == EXIT_OK, ls.stderr
+    assert lines(ls.stdout) == ["ssh/id_old"]
+    warning, hint = lines(ls.stderr)
+    assert warning.startswith("locker: warning: commit record A (generation 3) did not verify;")
+    assert "opened at generation 2" in warning
+    assert hint.startswith("locker: hint: ") and "recover --generation 2" in hint
+
+    verify = cli("verify")
+    assert verify.returncode == EXIT_INTEGRITY, verify.stderr
+    assert "recover --generation 3' restores that save" in verify.stderr.decode()
+
+    add = cli("add", "-", "--as", "unrelated.txt", input=b"x\n")
+    assert add.returncode == EXIT_INTEGRITY, add.stderr
+    error = lines(add.stderr)[-2]
+    assert error.startswith("locker: error: cannot save ") and "(generation 3)" in error
+    assert "recover --generation 2" in lines(add.stderr)[-1]
+    assert saved.read_bytes() == before  # nothing written, the record passed over kept
+
+    wrong = cli("recover", "--generation", "7")
+    assert wrong.returncode == EXIT_USAGE and saved.read_bytes() == before
+
+    restore = cli("recover", "--generation", "3")
+    assert restore.returncode == EXIT_OK, restore.stderr
+    assert opened(saved) == (4, ["ssh/id_new", "ssh/id_old"])
+    assert records(saved)[1] == (0, 0, 0)  # a compaction: record B empty
+    log = cli("log")
+    assert b"recover" in log.stdout and b"restored generation 3" in log.stdout
+    assert cli("ls").stderr == b""
+    assert cli("verify").returncode == EXIT_OK
+
+
+def test_continuing_from_the_older_generation_is_an_explicit_decision(
+    saved: Path, cli: RunLocker
+) -> None:
+    flip(saved, A + MAC_LAST)
+    go_on = cli("recover", "--generation", "2")
+    assert go_on.returncode == EXIT_OK, go_on.stderr
+    assert opened(saved) == (3, ["ssh/id_old"])  # generation 3 written over the damaged record
+    assert cli("log").stdout.count(b"continued from generation 2") == 1
+    assert cli("add", "-", "--as", "later.txt", input=b"x\n").returncode == EXIT_OK
+    assert opened(saved) == (4, ["later.txt", "ssh/id_old"])
+    assert cli("verify").returncode == EXIT_OK
+
+
+def test_a_newest_index_that_does_not_open_falls_back_with_a_warning(
+    saved: Path, cli: RunLocker
+) -> None:
+    generation, offset, _ = records(saved)[0]
+    assert generation == 3
+    flip(saved, offset + 5)  # inside generation 3's index: its record still verifies
+    before = saved.read_bytes()
+    assert opened(saved) == (2, ["ssh/id_old"])
+    ls = cli("ls")
+    assert ls.returncode == EXIT_OK
+    assert "its index did not open" in lines(ls.stderr)[0]
+    assert cli("verify").returncode == EXIT_INTEGRITY
+    assert cli("rm", "ssh/id_old").returncode == EXIT_INTEGRITY  # no compaction either
+    assert cli("recover", "--generation", "3").returncode == EXIT_USAGE  # not restorable
+    assert saved.read_bytes() == before
+    assert cli("recover", "--generation", "2").returncode == EXIT_OK
+    assert opened(saved) == (3, ["ssh/id_old"])
+
+
+def test_a_newest_index_cut_off_refuses_saves_in_the_library(saved: Path) -> None:
+    with open(saved, "r+b") as f:
+        f.truncate(os.path.getsize(saved) - 1)
+    with Vault.open(saved, PASSPHRASE, write=True) as v:
+        [p] = v.passed_over()
+        assert (p.position, p.generation) == (0, 3) and "unusable" in p.problem
+        v.add_bytes("x", b"x")
+        with pytest.raises(IntegrityError, match="generation 3"):
+            v.commit()
+        with pytest.raises(IntegrityError):
+            v.check_saves_allowed()  # what `locker mount` asks before it starts
+        v.recover_generation(2)
+        v.commit()
+    assert opened(saved) == (3, ["ssh/id_old"])
+
+
+def test_a_reader_racing_an_append_reads_again_before_reporting(
+    saved: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first read measures the file before the append's index reached its end (record A
+    unusable); by the time it reports, the append is done: the second read finds none."""
+    full = saved.read_bytes()
+    with open(saved, "r+b") as f:
+        f.truncate(len(full) - 1)
+    real = ct.Container.open
+    calls = []
+
+    def open_then_finish_the_append(sealed: ct.Sealed, unlocked: object) -> ct.Container:
+        c = real(sealed, unlocked)  # type: ignore[arg-type]
+        if not calls:
+            with open(saved, "ab") as f:
+                f.write(full[-1:])
+        calls.append(c.passed_over)
+        return c
+
+    monkeypatch.setattr(ct.Container, "open", open_then_finish_the_append)
+    with Vault.open(saved, PASSPHRASE) as v:
+        assert v.passed_over() == () and v.generation == 3
+    assert len(calls) == 2 and calls[0]
+
+
+# -- a failed append leaves the open vault able to save (P2-3) ------------------------------------
+
+
+@pytest.mark.parametrize(("op", "err"), [("write", errno.ENOSPC), ("pwrite", errno.EIO)])
+def test_a_failed_append_then_a_save_in_the_same_open_vault(
+    saved: Path, monkeypatch: pytest.MonkeyPatch, op: str, err: int
+) -> None:
+    with Vault.open(saved, PASSPHRASE, write=True) as v:
+        v.add_bytes("big.bin", os.urandom(200_000))
+        layer = FaultLayer(op, 1, err)
+        with monkeypatch.context() as m, pytest.raises(LockerError, match=os.strerror(err)):
+            m.setattr(generations, "os", layer)
+            v.commit()
+        assert layer.failed
+        assert opened(saved)[0] == 3
+        v.commit()  # the same vault, the same staged change
+        assert v.generation == 4
+    assert opened(saved) == (4, ["big.bin", "ssh/id_new", "ssh/id_old"])
+
+
+# -- the identity is checked again just before the record write (P2-4) ---------------------------
+
+
+def test_a_writer_the_lock_missed_is_seen_before_the_record_write(
+    saved: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer (one that takes no lock) appends after our new index: the record is not
+    written, the generation in force stays, and the next save works."""
+    real = generations._read_back
+
+    def read_back_then_another_writer(*args: object) -> None:
+        real(*args)  # type: ignore[arg-type]
+        with open(saved, "ab") as f:
+            f.write(b"another writer's bytes")
+
+    before = records(saved)
+    with Vault.open(saved, PASSPHRASE, write=True) as v:
+        v.add_bytes("mine", b"mine\n")
+        monkeypatch.setattr(generations, "_read_back", read_back_then_another_writer)
+        with pytest.raises(BusyError, match="another writer"):
+            v.commit()
+    assert records(saved) == before
+    assert opened(saved) == (3, ["ssh/id_new", "ssh/id_old"])
+
+
+def test_a_record_changed_by_another_writer_is_seen_before_the_record_write(
+    saved: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = generations._read_back
+    other = saved.read_bytes()[B : B + RECORD_SIZE]
+
+    def read_back_then_a_record_rewritten(*args: object) -> None:
+        real(*args)  # type: ignore[arg-type]
+        with open(saved, "r+b") as f:
+            f.seek(B)
+            f.write(bytes(RECORD_SIZE))  # record B emptied behind our back
+
+    with Vault.open(saved, PASSPHRASE, write=True) as v:
+        v.add_bytes("mine", b"mine\n")
+        monkeypatch.setattr(generations, "_read_back", read_back_then_a_record_rewritten)
+        with pytest.raises(BusyError):
+            v.commit()
+    data = saved.read_bytes()
+    assert data[B : B + RECORD_SIZE] == bytes(RECORD_SIZE) != other  # not overwritten by us
+    assert opened(saved) == (3, ["ssh/id_new", "ssh/id_old"])
+
+
+# -- the upgrade of a version 1 file is said (P2-5) -----------------------------------------------
+
+
+def test_the_save_that_upgrades_a_version_1_file_says_so_once(
+    tmp_path: Path, run_locker: RunLocker
+) -> None:
+    vector = load("success_basic")  # a version 1 file
+    path = place(vector, tmp_path)
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(vector.passphrase + b"\n")
+    secret.chmod(0o600)
+    key = ("--vault", path, "--passphrase-file", secret)
+    ls = run_locker("ls", *key)
+    assert ls.returncode == EXIT_OK and ls.stderr == b""  # reading changes nothing
+    first = run_locker("add", "-", "--as", "new.txt", *key, input=b"x\n")
+    assert first.returncode == EXIT_OK, first.stderr
+    assert lines(first.stderr) == [
+        f"locker: warning: upgraded {path} to format 2; locker before {__version__} cannot open it"
+    ]
+    second = run_locker("add", "-", "--as", "other.txt", *key, input=b"y\n")
+    assert second.returncode == EXIT_OK and second.stderr == b""
+
+
+# -- the hole check comes where the spec puts it (P2-7) ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "error"),
+    [
+        (8, (3).to_bytes(2, "big"), UnsupportedVersionError),  # the version
+        (29 + 12 + 21, (17).to_bytes(4, "big"), KdfTooCostlyError),  # slot 1's Argon2 passes
+    ],
+)
+def test_a_sparse_file_gives_the_error_of_the_step_before_the_hole_check(
+    vault_path: Path, where: int, value: bytes, error: type[Exception]
+) -> None:
+    data = bytearray(vault_path.read_bytes())
+    data[where : where + len(value)] = value
+    with open(vault_path, "wb") as f:
+        f.write(data)
+        f.seek(len(data) + (1 << 20))  # a hole of 1 MiB after the data
+        f.write(b"\0" * 10)
+    with pytest.raises(error):
+        ct.Sealed.read(vault_path)
