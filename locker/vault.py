@@ -191,11 +191,10 @@ def _passed_over_error(path: Path, c: Container) -> IntegrityError:
     p = c.passed_over[0]
     hint = f"'locker recover --generation {c.record.generation}' continues from generation "
     hint += f"{c.record.generation} for good"
-    restorable = [q.generation for q in c.passed_over if q.restorable]
-    if restorable:
+    if any(q.restorable for q in c.passed_over):
         hint += (
-            f"; 'locker recover --generation {restorable[0]}' restores the save that record "
-            "names (its index authenticates)"
+            f"; 'locker recover --generation {c.record.generation + 1}' restores the save that "
+            "record names (its index authenticates)"
         )
     return IntegrityError(
         f"cannot save {path}: {p}, and the vault opened at generation {c.record.generation}; "
@@ -412,7 +411,8 @@ class Vault(SlotMethods):
         """Decide, explicitly, what a passed-over record means: `generation` in force
         continues from it (the next save overwrites the record passed over); the generation a
         restorable passed-over record names is opened without its record's MAC, every entry
-        verified, and the next save is a compaction holding it. The decision goes into the
+        verified, and the next save is a compaction holding it (it is the generation after
+        the one in force: a newer save is appended after the index in force). The decision goes into the
         audit log of that save. Returns what was decided."""
         self._require_writer()
         c = self._container
@@ -425,10 +425,10 @@ class Vault(SlotMethods):
         if generation == c.record.generation:
             decided = f"continued from generation {generation} ({passed})"
         else:
-            found = [p for p in c.passed_over if p.generation == generation and p.restorable]
-            if not found:
+            found = [p for p in c.passed_over if p.restorable]
+            if generation != c.record.generation + 1 or not found:
                 can = [str(c.record.generation)]
-                can += [str(p.generation) for p in c.passed_over if p.restorable]
+                can += [str(c.record.generation + 1) for _ in found[:1]]
                 raise UsageError(
                     f"generation {generation} cannot be recovered from {self.path}",
                     hint=f"choose generation {' or '.join(can)}",

@@ -489,7 +489,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if passed_over:
         for p in passed_over:
             restore = (
-                f"its index authenticates: 'locker recover --generation {p.generation}' "
+                f"its index authenticates: 'locker recover --generation {generation + 1}' "
                 "restores that save (its record's MAC is not checked), or "
                 if p.restorable
                 else "the save it may hold cannot be read back: "

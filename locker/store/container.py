@@ -12,7 +12,7 @@ import errno
 import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -225,8 +225,9 @@ class PassedOver:
     """A commit record that is not empty and was not taken: it is unusable, its MAC did not
     verify, or it verified but its index did not open. Its generation is the number it
     claims (not authenticated: a damaged record may claim any). `restorable`: its fields name
-    an index that authenticates under its nonce, so the save it names was made durable and
-    `Container.restored` can open it (FORMAT.md section 20)."""
+    an index after the one in force that authenticates under its nonce, so it names the save
+    after the one in force (generation in force + 1), made durable before its record was
+    damaged, and `Container.restored` can open it (FORMAT.md section 20)."""
 
     position: int
     generation: int
@@ -300,16 +301,20 @@ class Container:
             break
         else:
             raise first_error or AuthenticationError("no commit record verified")
+        end = record.index_offset + record.index_length
         for p, r in failed:
-            restorable = _index_opens(sealed, master, r)
+            # A newer save was appended after the index in force; an older index, or a record
+            # torn into naming one, lies before it (and would authenticate as well).
+            restorable = r.index_offset >= end and _index_opens(sealed, master, r)
             passed.append(PassedOver(p, r.generation, "did not verify", restorable))
         for p, claimed, what in sealed.unusable:
             passed.append(PassedOver(p, claimed, f"is unusable: {what}"))
         return cls(sealed, unlocked, index, record, position, tuple(passed))
 
     def restored(self, position: int) -> Container:
-        """The generation the passed-over record at `position` names, opened without its MAC:
-        only for an explicit recovery, and only when its index authenticates (`restorable`)."""
+        """The generation after the one in force, which the passed-over record at `position`
+        names, opened without its MAC: only for an explicit recovery, and only when it is
+        `restorable`."""
         found = [p for p in self.passed_over if p.position == position and p.restorable]
         record = next((r for pos, r in self.sealed.records if pos == position), None)
         if not found or record is None:
@@ -317,6 +322,7 @@ class Container:
                 f"commit record {RECORD_NAMES[position]} names no index that authenticates"
             )
         index = open_index(self.sealed, self.unlocked.master, record)
+        record = Record(self.record.generation + 1, *astuple(record)[1:])
         return Container(self.sealed, self.unlocked, index, record, position)
 
     @property
