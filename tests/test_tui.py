@@ -453,3 +453,27 @@ def test_the_app_and_the_cli_word_an_error_alike(tmp_path: Path) -> None:
         "internal error (KeyError)",
         "rerun with LOCKER_DEBUG=1 for details",
     )
+
+
+def test_a_record_passed_over_is_said_after_the_unlock(filled_vault: Path) -> None:
+    """The record in force damaged (one bit of its MAC): the app opens the generation before
+    and says so, as every command does (FORMAT.md section 20)."""
+    with Vault.open(filled_vault, PASSPHRASE, write=True) as v:
+        v.add_bytes("newest.txt", b"the save after\n")
+        v.commit()
+        position = v._container.position
+    with open(filled_vault, "r+b") as f:
+        f.seek((4096, 8192)[position] + 67)
+        last = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([last[0] ^ 1]))
+
+    async def go() -> None:
+        app = make_app(filled_vault)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await unlock(pilot)
+            assert leaves(app) == sorted(MOUNT_FILES)  # without newest.txt
+            shown = [n.message for n in app._notifications]
+            assert any("did not verify" in m and "recover --generation" in m for m in shown)
+
+    run(go)

@@ -139,6 +139,14 @@ class LockerApp(App[None]):
         self.deadlines = Deadlines(self.clock, self.idle, self.max_time)
         self.warned = False
         self.switch_screen(MainScreen())
+        for passed in vault.passed_over():  # FORMAT.md section 20: saves wait for a decision
+            self.notify(
+                f"{passed}; the vault opened at generation {vault.generation}, without the save "
+                "that record may hold; saves are refused until 'locker recover --generation' "
+                "decides ('locker verify' tells more)",
+                severity="warning",
+                timeout=60,
+            )
 
     def lock_now(self, reason: str) -> None:
         """Lock: a mount locks first (its worker reports back), then the vault closes."""
