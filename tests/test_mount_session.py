@@ -18,7 +18,7 @@ from conftest import PASSPHRASE, Places, require
 from test_faults import FaultLayer
 
 from locker.cli.mount_commands import duration, lock_summary, parse_duration
-from locker.errors import LockerError, UsageError
+from locker.errors import IntegrityError, LockerError, UsageError
 from locker.mount import directory as mountdir
 from locker.mount import journal as jn
 from locker.mount import process, sync, tracker
@@ -688,6 +688,22 @@ def test_a_sync_after_a_failed_append_saves(
     s.tracker.mark_dirty()
     assert s.sync().changes.changed == ["a.txt"]
     assert contents(filled_vault)["a.txt"] == b"alpha 2\n" * 1000
+
+
+def test_a_commit_record_passed_over_refuses_the_mount(filled_vault: Path, tmp_path: Path) -> None:
+    """The newest save's record damaged: a mount (CLI or TUI) would open the generation before
+    and could save nothing; it is refused before a file is written (FORMAT.md section 20)."""
+    with Vault.open(filled_vault, PASSPHRASE, write=True) as v:
+        v.add_bytes("newest.txt", b"the save after\n")
+        v.commit()
+        at = (4096, 8192)[v._container.position] + 67
+    data = bytearray(filled_vault.read_bytes())
+    data[at] ^= 1
+    filled_vault.write_bytes(data)
+    s = unstarted(filled_vault, tmp_path, Clocks())
+    with s.vault, pytest.raises(IntegrityError, match="did not verify"):
+        s.start()
+    assert list(s.root.iterdir()) == [] and list(s.journal.records()) == []
 
 
 def test_lock_summary_counts_every_kind_of_change(session: tuple[m.Session, Clocks]) -> None:

@@ -136,6 +136,7 @@ class Session(LockMethods):
         session says so and asks to lock (the final sync saves what changed, or keeps it for
         `locker recover`), and `start_error` says why.
         """
+        self.vault.check_saves_allowed()  # a commit record passed over: no sync could save
         self.journal.write(self.record)
         self.materialise(progress)
         st = os.lstat(self.root)
