@@ -149,8 +149,9 @@ def opened_state(path: Path) -> dict[str, bytes] | LockerError:
 def test_flips_in_a_two_generation_file(tmp_path: Path, mask: int) -> None:
     """Generation 1 (empty) in record A, generation 2 in record B. A flip in record B (in force)
     opens exactly generation 1 or is refused; a flip in record A opens generation 2 or is
-    refused (a tie); a flip in generation 1's index (garbage to generation 2) or in the unread
-    bytes opens generation 2; every other flip is refused."""
+    refused; a flip in generation 1's index (garbage to generation 2) or in the unread bytes
+    opens generation 2; a flip in generation 2's index opens generation 1 (FORMAT.md section 20,
+    step 13: record B is then passed over); every other flip is refused."""
     path = tmp_path / "v.locker"
     original = build(path, CONTENT, compact=False)
     facts = info(path)
@@ -162,6 +163,9 @@ def test_flips_in_a_two_generation_file(tmp_path: Path, mask: int) -> None:
     )
     record_a = range(RECORD_OFFSETS[0], RECORD_OFFSETS[0] + RECORD_SIZE)
     record_b = range(RECORD_OFFSETS[1], RECORD_OFFSETS[1] + RECORD_SIZE)
+    b_fields = original[RECORD_OFFSETS[1] + 8 : RECORD_OFFSETS[1] + 24]
+    gen2_index_at = int.from_bytes(b_fields[:8], "big")
+    gen2_index = range(gen2_index_at, gen2_index_at + int.from_bytes(b_fields[8:], "big"))
     counts: dict[str, int] = {}
     offsets = [*range(HEAD_SIZE - 8, HEAD_SIZE), *record_a, *record_b]
     offsets += [*range(DATA_AREA_START, gen1_index_end)]
@@ -179,6 +183,8 @@ def test_flips_in_a_two_generation_file(tmp_path: Path, mask: int) -> None:
             allowed = ["gen 2", "refused"]
         elif RECORD_OFFSETS[0] + RECORD_SIZE <= offset < gen1_index_end:
             allowed = ["gen 2"]
+        elif offset in gen2_index:  # record B verifies, its index does not: A is tried
+            allowed = ["gen 1"]
         else:
             allowed = ["refused"]
         outcome = (
