@@ -225,7 +225,8 @@ class Vault(SlotMethods):
         self._clock = clock
         # Set by the CLI and the TUI for writes; None keeps entries' facts as they are.
         self.recogniser: Recogniser | None = None
-        # Set by the CLI: one line for the user (the save that upgrades a version 1 file).
+        # Set by the CLI and the TUI: one line for the user (the save that upgrades a version 1
+        # file says so).
         self.notice: Callable[[str], None] | None = None
         self._recovered = False  # recover_generation decided about a passed-over record
         self._compact_next = False
@@ -408,12 +409,11 @@ class Vault(SlotMethods):
             raise _passed_over_error(self.path, self._container)
 
     def recover_generation(self, generation: int) -> str:
-        """Decide, explicitly, what a passed-over record means: `generation` in force
-        continues from it (the next save overwrites the record passed over); the generation a
-        restorable passed-over record names is opened without its record's MAC, every entry
-        verified, and the next save is a compaction holding it (it is the generation after
-        the one in force: a newer save is appended after the index in force). The decision goes into the
-        audit log of that save. Returns what was decided."""
+        """Decide, explicitly, what a passed-over record means: the generation in force
+        continues from it (the next save overwrites the record passed over); the one after it,
+        which a restorable passed-over record names, is opened without that record's MAC,
+        every entry verified, and the next save is a compaction holding it. The decision goes
+        into the audit log of that save. Returns what was decided."""
         self._require_writer()
         c = self._container
         if not c.passed_over:

@@ -136,6 +136,7 @@ class LockerApp(App[None]):
         from locker.tui.screens.main import MainScreen
 
         self.vault = vault
+        vault.notice = self._notice  # the save that upgrades a version 1 file
         self.deadlines = Deadlines(self.clock, self.idle, self.max_time)
         self.warned = False
         self.switch_screen(MainScreen())
@@ -147,6 +148,9 @@ class LockerApp(App[None]):
                 severity="warning",
                 timeout=60,
             )
+
+    def _notice(self, message: str) -> None:
+        self.notify(message, severity="warning", timeout=30)  # notify is thread-safe
 
     def lock_now(self, reason: str) -> None:
         """Lock: a mount locks first (its worker reports back), then the vault closes."""
