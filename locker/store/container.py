@@ -12,7 +12,7 @@ import errno
 import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -235,9 +235,8 @@ class PassedOver:
     restorable: bool = False
 
     def __str__(self) -> str:
-        return f"commit record {RECORD_NAMES[self.position]} (generation {self.generation}) " + (
-            self.problem
-        )
+        name = RECORD_NAMES[self.position]
+        return f"commit record {name} (generation {self.generation}) {self.problem}"
 
 
 class Container:
@@ -322,7 +321,7 @@ class Container:
                 f"commit record {RECORD_NAMES[position]} names no index that authenticates"
             )
         index = open_index(self.sealed, self.unlocked.master, record)
-        record = Record(self.record.generation + 1, *astuple(record)[1:])
+        record = replace(record, generation=self.record.generation + 1)
         return Container(self.sealed, self.unlocked, index, record, position)
 
     @property
