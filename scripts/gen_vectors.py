@@ -1740,35 +1740,32 @@ def v2_success_newest_index_cut_off() -> Vector:
     )
 
 
+def _third_save_damaged(label: str, at: Callable[[V2File], int], comment: str) -> Vector:
+    """_three_generations with bit 0 of the byte `at` gives flipped: generation 2 opens."""
+    f, _, after = _three_generations(label)
+    offset = at(f)
+    return Vector("success", flip(after, offset), comments=[comment.format(offset)], entries=SMALL)
+
+
 @vector
 def v2_success_newest_index_damaged() -> Vector:
-    f, _, after = _three_generations("v2_success_newest_index_damaged")
-    at, _length = f.index_at
-    return Vector(
-        "success",
-        flip(after, at + 5),
-        comments=[
-            f"byte {at + 5}, inside generation 3's index (record A, whose MAC still verifies), "
-            "flipped: that index fails, so generation 2 (record B) is in force, and the record "
-            "is passed over (FORMAT.md section 20)"
-        ],
-        entries=SMALL,
+    return _third_save_damaged(
+        "v2_success_newest_index_damaged",
+        lambda f: f.index_at[0] + 5,
+        "byte {}, inside generation 3's index (record A, whose MAC still verifies), flipped: "
+        "that index fails, so generation 2 (record B) is in force, and the record is passed "
+        "over (FORMAT.md section 20)",
     )
 
 
 @vector
 def v2_success_tie_damaged_record() -> Vector:
-    f, _, after = _three_generations("v2_success_tie_damaged_record")
-    at = RECORD_OFFSETS[f.in_force] + 7
-    return Vector(
-        "success",
-        flip(after, at),
-        comments=[
-            f"bit 0 of byte {at}, the lowest byte of record A's generation, flipped: 3 becomes "
-            "2, a tie with record B; record A fails its MAC, so record B (generation 2) is in "
-            "force and record A is passed over (a tie is decided after the MACs)"
-        ],
-        entries=SMALL,
+    return _third_save_damaged(
+        "v2_success_tie_damaged_record",
+        lambda f: RECORD_OFFSETS[f.in_force] + 7,
+        "bit 0 of byte {}, the lowest byte of record A's generation, flipped: 3 becomes 2, a "
+        "tie with record B; record A fails its MAC, so record B (generation 2) is in force and "
+        "record A is passed over (a tie is decided after the MACs)",
     )
 
 
