@@ -1,3 +1,3 @@
 """locker: an encrypted local secrets locker."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -14,7 +14,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from locker import __version__
 from locker.errors import (
     ExistsError,
     IntegrityError,
@@ -28,6 +27,7 @@ from locker.store.container import Container, PassedOver, Planned, Reencrypt, Se
 from locker.store.format import (
     SLOT_KIND_NAMES,
     VERSION_1,
+    VERSION_SINCE,
     KdfCost,
     check_kdf_cost,
     check_name,
@@ -711,7 +711,7 @@ class Vault(SlotMethods):
         deferred.remove(self.path, pending.files)
         if old.version == VERSION_1 and self.notice is not None:
             self.notice(
-                f"upgraded {self.path} to format 2; locker before {__version__} cannot open it"
+                f"upgraded {self.path} to format 2; locker before {VERSION_SINCE} cannot open it"
             )
 
     def _see_failed_save(self, old: Container) -> None:

@@ -22,6 +22,7 @@ from locker.errors import (
 
 MAGIC = b"\x89LKR\r\n\x1a\n"
 VERSION = 2  # what a save writes
+VERSION_SINCE = "0.2.0"  # the first locker release that reads VERSION
 VERSION_1 = 1  # still read; its next save is a compaction that writes VERSION
 BINDING_VERSION = 1  # the key wrap's own version: the same in v1 and v2 files
 ID_SIZE = 16
