@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from conftest import PASSPHRASE, TINY_KDF, FatImage
 
 from locker.errors import LockerError
 from locker.store import container as ct
+from locker.store import generations
 from locker.store import sources
 from locker.vault import Vault, create
 
@@ -88,21 +90,22 @@ def test_the_background_writer_meets_a_full_disk(
 
 
 class _FailingReopen:
-    """Stands in for `os` inside store/container.py: once the save has renamed its file over
-    the vault, reading the new file's index (`Container.open`'s pread) fails with EIO."""
+    """Stands in for `os` inside store/container.py: once the save is on disk (an append's
+    record written, or a compaction's file renamed over the vault), reading the vault's index
+    back (`Container.open`'s pread) fails with EIO."""
 
     def __init__(self) -> None:
-        self.renamed = self.failed = False
+        self.saved = self.failed = False
 
     def __getattr__(self, name: str) -> object:
         return getattr(os, name)
 
     def replace(self, *args: object, **kwargs: object) -> None:
         os.replace(*args, **kwargs)  # type: ignore[arg-type]
-        self.renamed = True
+        self.saved = True
 
     def pread(self, fd: int, n: int, offset: int) -> bytes:
-        if self.renamed:
+        if self.saved:
             self.failed = True
             raise OSError(errno.EIO, os.strerror(errno.EIO))
         return os.pread(fd, n, offset)
@@ -114,21 +117,33 @@ def _fds_on(path: Path) -> int:
     return sum(1 for fd in fds.iterdir() if os.path.realpath(fd) == str(path))
 
 
+@pytest.mark.parametrize("compact", [False, True], ids=["append", "compaction"])
 def test_a_reopen_that_fails_after_the_save_says_it_saved(
-    vault: Path, monkeypatch: pytest.MonkeyPatch
+    vault: Path, monkeypatch: pytest.MonkeyPatch, compact: bool
 ) -> None:
-    """The new file is in place when reading it back fails (a disk error): the error says the
-    vault was saved and how to check it, no descriptor of the new file is left open, and the
-    vault opens with what was saved."""
+    """The save is on disk when reading it back fails (a disk error), whether it was appended
+    or written as a new file: the error says the vault was saved and how to check it, no
+    descriptor of the reopened file is left open, and the vault opens with what was saved."""
     layer = _FailingReopen()
+    save = generations.save
+
+    def save_then_fail(*args: Any, **kwargs: Any) -> bool:
+        appended = save(*args, **kwargs)
+        layer.saved = True
+        return appended
+
     with Vault.open(vault, PASSPHRASE, write=True) as v:
         v.add_bytes("new", b"saved before the reopen\n")
+        open_before = _fds_on(vault)
         monkeypatch.setattr(ct, "os", layer)
+        monkeypatch.setattr(generations, "save", save_then_fail)
         with pytest.raises(LockerError) as raised:
-            v.commit()
+            v.commit(compact=compact)
         monkeypatch.undo()
         assert layer.failed
-        assert _fds_on(vault) == 0
+        # an append keeps the vault's own descriptor of the same file; a compaction's new
+        # file is closed again and the old one is no longer at the path
+        assert _fds_on(vault) == (0 if compact else open_before)
     assert str(raised.value) == (
         f"saved {vault}, but reopening it to check failed: {vault}: Input/output error"
     )
