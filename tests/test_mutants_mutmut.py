@@ -22,7 +22,7 @@ from conftest import PASSPHRASE, TINY_KDF
 from locker.errors import BadKeyError, BusyError, LockerError, UsageError
 from locker.mount import directory
 from locker.store import container as ct
-from locker.store import crypto, keys, lockfile, sources
+from locker.store import crypto, generations, keys, lockfile, sources
 from locker.store.format import SLOT_KEYFILE, SLOT_KEYRING, SLOT_RECOVERY, Header
 from locker.vault import Vault, create
 
@@ -129,8 +129,8 @@ def test_the_mount_dir_warning_tells_tmpfs_ramfs_and_disk_apart(
 
 
 class _WriterThreadWrites:
-    """Stands in for `os` in store/container.py: records the temp file's writes made by the
-    background writer thread (its name, whether it is a daemon, which buffers it writes from)
+    """Stands in for `os` in store/container.py and store/generations.py: records the writes to
+    the vault (a compaction's temp file, or an append) made by the background writer thread (its name, whether it is a daemon, which buffers it writes from)
     and fails the `fail`-th of them with EIO (0: none)."""
 
     def __init__(self, fail: int = 0) -> None:
@@ -179,8 +179,9 @@ def big_source(tmp_path: Path) -> tuple[Path, Path]:
     return vault, src
 
 
+@pytest.mark.parametrize("compact", [False, True], ids=["append", "compaction"])
 def test_a_large_entry_is_written_by_one_daemon_thread_from_three_buffers(
-    big_source: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+    big_source: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, compact: bool
 ) -> None:
     """The background writer (a daemon, so a hung write never keeps locker alive) with at most
     3 blocks in flight (its memory bound), and a save through it that reads back whole."""
@@ -189,7 +190,8 @@ def test_a_large_entry_is_written_by_one_daemon_thread_from_three_buffers(
     with Vault.open(vault, PASSPHRASE, write=True) as v:
         v.add_file("big", src)
         monkeypatch.setattr(ct, "os", layer)
-        v.commit()
+        monkeypatch.setattr(generations, "os", layer)
+        v.commit(compact=compact)
         monkeypatch.undo()
     assert layer.threads == {("locker-writer", True)}
     assert len(layer.buffers) == 3 and layer.writes > 3
@@ -197,17 +199,20 @@ def test_a_large_entry_is_written_by_one_daemon_thread_from_three_buffers(
         assert v.read_bytes("big") == src.read_bytes()
 
 
+@pytest.mark.parametrize("compact", [False, True], ids=["append", "compaction"])
 def test_a_write_error_on_the_writer_thread_fails_the_save_with_that_error(
-    big_source: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+    big_source: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, compact: bool
 ) -> None:
     """Even when the writes after it succeed: the error is not lost on the thread."""
     vault, src = big_source
     before = vault.read_bytes()
+    layer = _WriterThreadWrites(fail=2)
     with Vault.open(vault, PASSPHRASE, write=True) as v:
         v.add_file("big", src)
-        monkeypatch.setattr(ct, "os", _WriterThreadWrites(fail=2))
+        monkeypatch.setattr(ct, "os", layer)
+        monkeypatch.setattr(generations, "os", layer)
         with pytest.raises(LockerError) as raised:
-            v.commit()
+            v.commit(compact=compact)
         monkeypatch.undo()
     assert str(raised.value) == f"cannot save {vault}: Input/output error; the vault is unchanged"
     assert vault.read_bytes() == before

@@ -8,16 +8,15 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Callable
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import PASSPHRASE, TINY_KDF, FatImage
 
 from locker.errors import LockerError
 from locker.store import container as ct
-from locker.store import generations
-from locker.store import sources
+from locker.store import generations, sources
 from locker.vault import Vault, create
 
 PIPELINED = sources._PIPELINE_MIN + 3 * 65536 + 5  # written by the background writer
