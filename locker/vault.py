@@ -1,6 +1,7 @@
 """The API a user thinks in: create, unlock, list, read, add, remove, rename, passwd, rekey,
-verify and the audit log; the key-slot methods come from `vault_slots.py`. Writes are staged and
-saved in one atomic commit under the writer lock.
+verify and the audit log; the key-slot methods come from `vault_slots.py`, those of format 2's
+generations (a passed-over commit record, recover) from `vault_generations.py`. Writes are
+staged and saved in one atomic commit under the writer lock.
 """
 
 from __future__ import annotations
@@ -16,14 +17,13 @@ from typing import Any, BinaryIO
 
 from locker.errors import (
     ExistsError,
-    IntegrityError,
     LockerError,
     NotFoundError,
     UsageError,
 )
 from locker.store import container as ct
 from locker.store import deferred, generations, keys
-from locker.store.container import Container, PassedOver, Planned, Reencrypt, Sealed
+from locker.store.container import Container, Planned, Reencrypt, Sealed
 from locker.store.format import (
     SLOT_KIND_NAMES,
     VERSION_1,
@@ -37,6 +37,7 @@ from locker.store.index import Entry, Index, LogEvent, log_event
 from locker.store.keys import Opener, PassphraseOpener, Random, Unlocked
 from locker.store.lockfile import WriterLock, lock_vault_file
 from locker.store.sources import CopyCiphertext, PlainFile, Plaintext, Source
+from locker.vault_generations import GenerationMethods, read_again, verify_entries
 from locker.vault_slots import SlotMethods
 
 Clock = Callable[[], float]
@@ -164,52 +165,13 @@ def _check_writable(sealed: Sealed) -> None:
         )
 
 
-def _verify_entries(container: Container) -> list[str]:
-    failures = []
-    for e in container.index.entries:
-        try:
-            for _ in container.chunks(e):
-                pass
-        except IntegrityError as exc:
-            failures.append(str(exc))
-    return failures
-
-
-def _read_again(container: Container) -> Container:
-    """A reader without the lock that passed over a record may have read the records while an
-    append wrote its record (or measured the size before its index was there): read the file
-    once more, through the same descriptor, before reporting it (FORMAT.md section 22)."""
-    try:
-        sealed = container.sealed.reread()
-        return Container.open(sealed, container.unlocked)
-    except LockerError:
-        return container
-
-
-def _passed_over_error(path: Path, c: Container) -> IntegrityError:
-    """Why a save is refused while a record is passed over, and the two ways out."""
-    p = c.passed_over[0]
-    hint = f"'locker recover --generation {c.record.generation}' continues from generation "
-    hint += f"{c.record.generation} for good"
-    if any(q.restorable for q in c.passed_over):
-        hint += (
-            f"; 'locker recover --generation {c.record.generation + 1}' restores the save that "
-            "record names (its index authenticates)"
-        )
-    return IntegrityError(
-        f"cannot save {path}: {p}, and the vault opened at generation {c.record.generation}; "
-        "a save would overwrite that record; nothing was saved",
-        hint=f"copy the vault file first; {hint}; 'locker verify' tells more",
-    )
-
-
 @dataclass
 class _Staged:
     entry: Entry
     source: Source
 
 
-class Vault(SlotMethods):
+class Vault(SlotMethods, GenerationMethods):
     """An unlocked vault. Opened for writing it holds the writer lock until closed."""
 
     def __init__(
@@ -256,7 +218,7 @@ class Vault(SlotMethods):
                 unlocked = keys.unlock(sealed.header, _openers(key))
                 container = Container.open(sealed, unlocked)
                 if container.passed_over and not write:
-                    container = _read_again(container)
+                    container = read_again(container)
             except BaseException:
                 sealed.close()
                 raise
@@ -345,7 +307,7 @@ class Vault(SlotMethods):
 
     def verify(self) -> list[str]:
         """Decrypt every entry; return one message per entry that fails."""
-        return _verify_entries(self._container)
+        return verify_entries(self._container)
 
     def on_disk(self) -> bool:
         """The file at `path` is still the one this vault has open: False once its drive went
@@ -390,64 +352,6 @@ class Vault(SlotMethods):
     @property
     def container_id(self) -> bytes:
         return self._container.container_id
-
-    @property
-    def generation(self) -> int:
-        """The generation in force (format 2); 0 for a version 1 file."""
-        return self._container.record.generation
-
-    def passed_over(self) -> tuple[PassedOver, ...]:
-        """The commit record that was not taken although it is not empty (format 2): what a
-        save killed while writing its record, or a damaged record, leaves. While there is one,
-        saves are refused until `recover_generation` decides (FORMAT.md section 20)."""
-        return self._container.passed_over
-
-    def check_saves_allowed(self) -> None:
-        """IntegrityError while a record is passed over and no recovery decided about it: a
-        save would overwrite that record, or compact it away (FORMAT.md section 20)."""
-        if self._container.passed_over and not self._recovered:
-            raise _passed_over_error(self.path, self._container)
-
-    def recover_generation(self, generation: int) -> str:
-        """Decide, explicitly, what a passed-over record means: the generation in force
-        continues from it (the next save overwrites the record passed over); the one after it,
-        which a restorable passed-over record names, is opened without that record's MAC,
-        every entry verified, and the next save is a compaction holding it. The decision goes
-        into the audit log of that save. Returns what was decided."""
-        self._require_writer()
-        c = self._container
-        if not c.passed_over:
-            raise UsageError(
-                f"nothing to recover: every commit record verifies; generation "
-                f"{c.record.generation} is in force"
-            )
-        passed = "; ".join(str(p) for p in c.passed_over)
-        if generation == c.record.generation:
-            decided = f"continued from generation {generation} ({passed})"
-        else:
-            found = [p for p in c.passed_over if p.restorable]
-            if generation != c.record.generation + 1 or not found:
-                can = [str(c.record.generation)]
-                can += [str(c.record.generation + 1) for _ in found[:1]]
-                raise UsageError(
-                    f"generation {generation} cannot be recovered from {self.path}",
-                    hint=f"choose generation {' or '.join(can)}",
-                )
-            restored = c.restored(found[0].position)
-            failures = _verify_entries(restored)
-            if failures:
-                raise IntegrityError(
-                    f"generation {generation} cannot be restored: {failures[0]}",
-                    hint=f"'locker recover --generation {c.record.generation}' continues "
-                    "from the generation in force",
-                )
-            self._container = restored
-            self._compact_next = True
-            decided = f"restored generation {generation}, whose commit record did not verify"
-        self._reset_staging()
-        self._recovered = True
-        self.record("recover", detail=decided)
-        return decided
 
     # -- staging writes ------------------------------------------------------------------------
 
@@ -713,19 +617,3 @@ class Vault(SlotMethods):
             self.notice(
                 f"upgraded {self.path} to format 2; locker before {VERSION_SINCE} cannot open it"
             )
-
-    def _see_failed_save(self, old: Container) -> None:
-        """After a failed save, see the vault file as it is now when the save changed it under
-        this writer's lock (an append cut back to its old size has a new mtime; a failed record
-        write may have switched or torn the record), so that this vault can save again."""
-        try:
-            at = os.stat(self.path, follow_symlinks=False)
-            mine = os.fstat(old.sealed.file.fileno())
-            if (at.st_dev, at.st_ino) != (mine.st_dev, mine.st_ino):
-                return  # another file now: the next save's identity check refuses it
-            if ct.FileIdentity.of(mine) == old.sealed.identity:
-                return
-            container = Container.open(old.sealed.reread(), old.unlocked)
-        except (OSError, LockerError):
-            return
-        self._container = container
