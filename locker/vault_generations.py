@@ -10,9 +10,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from locker.errors import IntegrityError, LockerError, UsageError
+from locker.errors import BusyError, IntegrityError, LockerError, UsageError
 from locker.store import container as ct
-from locker.store.container import Container, PassedOver
+from locker.store.container import Container
+from locker.store.lockfile import WriterLock
+from locker.store.passed_over import PassedOver
 
 
 def verify_entries(container: Container) -> list[str]:
@@ -29,12 +31,26 @@ def verify_entries(container: Container) -> list[str]:
 def read_again(container: Container) -> Container:
     """A reader without the lock that passed over a record may have read the records while an
     append wrote its record (or measured the size before its index was there): read the file
-    once more, through the same descriptor, before reporting it (FORMAT.md section 22)."""
+    once more, through the same descriptor, before reporting it. An empty record B beside
+    bytes after the index in force, while a writer holds the lock, is an append under way
+    (the first after a compaction), not reported (FORMAT.md section 22)."""
     try:
         sealed = container.sealed.reread()
-        return Container.open(sealed, container.unlocked)
+        again = Container.open(sealed, container.unlocked)
     except LockerError:
         return container
+    passed = again.passed_over
+    if passed and all(p.empty and p.position == 1 for p in passed) and _writer_at_work(again):
+        return Container(again.sealed, again.unlocked, again.index, again.record, again.position)
+    return again
+
+
+def _writer_at_work(container: Container) -> bool:
+    try:
+        WriterLock(container.sealed.path).check_free()
+    except BusyError:
+        return True
+    return False
 
 
 def _passed_over_error(path: Path, c: Container) -> IntegrityError:

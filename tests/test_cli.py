@@ -777,8 +777,8 @@ BUDGET = {
     "log --help": 82,
     "status": 108,
     "lock": 108,
-    "info": 134,
-    "ls": 152,
+    "info": 135,
+    "ls": 153,
     "ls -l": 155,
 }
 

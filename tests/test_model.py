@@ -136,6 +136,14 @@ class VaultModel(RuleBasedStateMachine):
                 os._exit(3)
         _, status = os.waitpid(pid, 0)
         assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, status
+        with Vault.open(self.path, self.passphrase, write=True) as v:
+            # The first append after a compaction, killed before its record write, leaves
+            # bytes after the index in force beside an empty record B: passed over (it could
+            # be a record read back as zeros) until the user decides (FORMAT.md section 22).
+            if v.passed_over():
+                assert [(p.position, p.generation) for p in v.passed_over()] == [(1, None)]
+                v.recover_generation(v.generation)
+                v.commit()
 
     @invariant()
     def matches_the_model(self) -> None:

@@ -34,6 +34,7 @@ from locker.errors import (
 from locker.store import container as ct
 from locker.store import generations
 from locker.store.format import RECORD_OFFSETS, RECORD_SIZE
+from locker.store.lockfile import WriterLock
 from locker.vault import Vault
 
 A, B = RECORD_OFFSETS
@@ -147,6 +148,83 @@ def test_continuing_from_the_older_generation_is_an_explicit_decision(
     assert cli("add", "-", "--as", "later.txt", input=b"x\n").returncode == EXIT_OK
     assert opened(saved) == (4, ["later.txt", "ssh/id_old"])
     assert cli("verify").returncode == EXIT_OK
+
+
+def zero_record(path: Path, at: int) -> None:
+    """The record at `at` reads back as 68 zero bytes (a sector a drive returns as zeros)."""
+    with open(path, "r+b") as f:
+        f.seek(at)
+        f.write(bytes(RECORD_SIZE))
+
+
+def test_a_record_in_force_that_reads_as_zeros_after_a_compaction_is_passed_over(
+    vault_path: Path, cli: RunLocker
+) -> None:
+    """F1 (a): generation 1 (a compaction) in A, a confirmed save in B, then B reads as zeros:
+    bytes follow the index in force, so B is not the empty record a compaction leaves."""
+    with Vault.open(vault_path, PASSPHRASE, write=True) as v:
+        v.add_bytes("ssh/id_new", b"new key\n")
+        v.commit()
+    assert [r[0] for r in records(vault_path)] == [1, 2]
+    zero_record(vault_path, B)
+    before = vault_path.read_bytes()
+
+    ls = cli("ls")
+    assert ls.returncode == EXIT_OK and ls.stdout == b""
+    warning, hint = lines(ls.stderr)
+    assert warning.startswith(
+        "locker: warning: commit record B (generation unknown) reads as empty, but bytes "
+        "follow the index in force;"
+    )
+    assert "opened at generation 1" in warning and "recover --generation 1" in hint
+    assert cli("verify").returncode == EXIT_INTEGRITY
+    add = cli("add", "-", "--as", "unrelated.txt", input=b"x\n")
+    assert add.returncode == EXIT_INTEGRITY, add.stderr
+    assert vault_path.read_bytes() == before  # the bytes of the lost save are kept
+    assert cli("recover", "--generation", "2").returncode == EXIT_USAGE  # nothing restorable
+    assert cli("recover", "--generation", "1").returncode == EXIT_OK
+    assert opened(vault_path) == (2, [])
+    assert cli("verify").returncode == EXIT_OK
+
+
+def test_record_a_that_reads_as_zeros_is_passed_over(saved: Path, cli: RunLocker) -> None:
+    """F1 (b): no save leaves record A empty beside a record B."""
+    zero_record(saved, A)
+    ls = cli("ls")
+    assert ls.returncode == EXIT_OK and lines(ls.stdout) == ["ssh/id_old"]
+    assert lines(ls.stderr)[0].startswith(
+        "locker: warning: commit record A (generation unknown) reads as empty, which no save "
+        "leaves it;"
+    )
+    assert cli("verify").returncode == EXIT_INTEGRITY
+    assert cli("add", "-", "--as", "unrelated.txt", input=b"x\n").returncode == EXIT_INTEGRITY
+
+
+def test_an_empty_record_b_after_a_compaction_is_no_warning(
+    vault_path: Path, cli: RunLocker
+) -> None:
+    """The empty record a compaction leaves (its index ends the file) is not passed over."""
+    with Vault.open(vault_path, PASSPHRASE, write=True) as v:
+        v.add_bytes("a", b"a")
+        v.commit(compact=True)
+    assert records(vault_path)[1] == (0, 0, 0)
+    ls = cli("ls")
+    assert ls.returncode == EXIT_OK and ls.stderr == b""
+
+
+def test_a_reader_beside_the_first_append_after_a_compaction_reports_nothing(
+    vault_path: Path,
+) -> None:
+    """While a writer holds the lock, bytes after the index in force beside an empty record B
+    are an append under way (its record is written last); once the lock is free they are a
+    save that wrote no record, or a record read as zeros."""
+    with open(vault_path, "ab") as f:
+        f.write(b"an append's new bytes")
+    with WriterLock(vault_path), Vault.open(vault_path, PASSPHRASE) as v:
+        assert v.passed_over() == ()
+    with Vault.open(vault_path, PASSPHRASE) as v:
+        [p] = v.passed_over()
+        assert (p.position, p.generation, p.restorable) == (1, None, False)
 
 
 def test_a_newest_index_that_does_not_open_falls_back_with_a_warning(

@@ -55,6 +55,7 @@ from locker.store.index import (
 )
 from locker.store.keys import Unlocked
 from locker.store.lockfile import stem_beside
+from locker.store.passed_over import PassedOver, others
 from locker.store.safefs import NO_DIR_FSYNC
 from locker.store.sources import COPY_BLOCK, CopyCiphertext, Source, read_ahead
 
@@ -220,25 +221,6 @@ class Planned:
     source: Source
 
 
-@dataclass(frozen=True)
-class PassedOver:
-    """A commit record that is not empty and was not taken: it is unusable, its MAC did not
-    verify, or it verified but its index did not open. Its generation is the number it
-    claims (not authenticated: a damaged record may claim any). `restorable`: its fields name
-    an index after the one in force that authenticates under its nonce, so it names the save
-    after the one in force (generation in force + 1), made durable before its record was
-    damaged, and `Container.restored` can open it (FORMAT.md section 20)."""
-
-    position: int
-    generation: int
-    problem: str
-    restorable: bool = False
-
-    def __str__(self) -> str:
-        name = RECORD_NAMES[self.position]
-        return f"commit record {name} (generation {self.generation}) {self.problem}"
-
-
 class Container:
     """An unlocked container: header, index and read access to every entry's ciphertext.
 
@@ -300,23 +282,18 @@ class Container:
             break
         else:
             raise first_error or AuthenticationError("no commit record verified")
-        end = record.index_offset + record.index_length
-        for p, r in failed:
-            # A newer save was appended after the index in force; an older index, or a record
-            # torn into naming one, lies before it (and would authenticate as well).
-            restorable = r.index_offset >= end and _index_opens(sealed, master, r)
-            passed.append(PassedOver(p, r.generation, "did not verify", restorable))
-        for p, claimed, what in sealed.unusable:
-            passed.append(PassedOver(p, claimed, f"is unusable: {what}"))
+        passed += others(
+            sealed, record, position, failed, lambda r: _index_opens(sealed, master, r)
+        )
         return cls(sealed, unlocked, index, record, position, tuple(passed))
 
     def restored(self, position: int) -> Container:
         """The generation after the one in force, which the passed-over record at `position`
         names, opened without its MAC: only for an explicit recovery, and only when it is
         `restorable`."""
-        found = [p for p in self.passed_over if p.position == position and p.restorable]
-        record = next((r for pos, r in self.sealed.records if pos == position), None)
-        if not found or record is None:
+        found = [p.record for p in self.passed_over if p.position == position and p.restorable]
+        record = found[0] if found else None
+        if record is None:
             raise LockerError(
                 f"commit record {RECORD_NAMES[position]} names no index that authenticates"
             )

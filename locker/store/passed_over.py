@@ -1,0 +1,75 @@
+"""Format 2's passed-over commit records (docs/FORMAT.md section 20): a record that is not in
+force although it may hold a save newer than the one in force (it failed its MAC, is unusable,
+or reads as empty where no save leaves it so), and whether that save can be restored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from locker.store.format import RECORD_NAMES, RECORD_SIZE, VERSION_1, Record
+
+if TYPE_CHECKING:
+    from locker.store.container import Sealed
+
+
+@dataclass(frozen=True)
+class PassedOver:
+    """A commit record that was not taken. `generation` is the number it claims (not
+    authenticated: a damaged record may claim any), None for an empty record. `restorable`:
+    its offset and length pass the placement rules and name an index after the one in force
+    that authenticates under its nonce, so it names the save after the one in force
+    (generation in force + 1, whatever it claims), made durable before its record was
+    damaged; `record` holds those fields, which `Container.restored` opens."""
+
+    position: int
+    generation: int | None
+    problem: str
+    restorable: bool = False
+    record: Record | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def empty(self) -> bool:
+        return self.generation is None
+
+    def __str__(self) -> str:
+        name = RECORD_NAMES[self.position]
+        if self.generation is None:
+            return f"commit record {name} (generation unknown) {self.problem}"
+        return f"commit record {name} (generation {self.generation}) {self.problem}"
+
+
+def others(
+    sealed: Sealed,
+    in_force: Record,
+    position: int,
+    failed: Sequence[tuple[int, Record]],
+    index_opens: Callable[[Record], bool],
+) -> list[PassedOver]:
+    """The records passed over beside the one in force at `position`, other than those that
+    verified but whose index did not open: those that failed their MAC, the unusable ones,
+    and an empty one where no save leaves it empty."""
+    end = in_force.index_offset + in_force.index_length
+
+    def restorable(record: Record | None) -> bool:
+        # A newer save was appended after the index in force; an older index, or a record
+        # torn into naming one, lies before it (and would authenticate as well).
+        return record is not None and record.index_offset >= end and index_opens(record)
+
+    passed = [PassedOver(p, r.generation, "did not verify", restorable(r), r) for p, r in failed]
+    for p, claimed, what in sealed.unusable:
+        passed.append(PassedOver(p, claimed, f"is unusable: {what}"))
+    if sealed.version != VERSION_1 and sealed.raw_records[1 - position] == bytes(RECORD_SIZE):
+        # No save leaves record A empty (a compaction writes A, an append the record not in
+        # force), and after a compaction its index ends the file: an empty record beside bytes
+        # after the index in force is a save killed before its record write, or a record that
+        # reads back as zeros (a bad sector): it may have held a newer save.
+        if position == 1:
+            passed.append(PassedOver(0, None, "reads as empty, which no save leaves it"))
+        elif sealed.file_size > end:
+            passed.append(
+                PassedOver(1, None, "reads as empty, but bytes follow the index in force")
+            )
+    return passed
