@@ -53,20 +53,26 @@ def _writer_at_work(container: Container) -> bool:
     return False
 
 
-def _passed_over_error(path: Path, c: Container) -> IntegrityError:
-    """Why a save is refused while a record is passed over, and the two ways out."""
-    p = c.passed_over[0]
-    hint = f"'locker recover --generation {c.record.generation}' continues from generation "
-    hint += f"{c.record.generation} for good"
-    if any(q.restorable for q in c.passed_over):
-        hint += (
-            f"; 'locker recover --generation {c.record.generation + 1}' restores the save that "
-            "record names (its index authenticates)"
+def ways_out(c: Container) -> str:
+    """The decisions `locker recover --generation N` offers about a passed-over record, the
+    restore first when there is one (continuing discards that save for good)."""
+    g = c.record.generation
+    go_on = f"'locker recover --generation {g}' continues from generation {g}"
+    if any(p.restorable for p in c.passed_over):
+        return (
+            f"'locker recover --generation {g + 1}' restores the save that record names (its "
+            f"index authenticates); {go_on} and discards that save for good"
         )
+    return go_on
+
+
+def _passed_over_error(path: Path, c: Container) -> IntegrityError:
+    """Why a save is refused while a record is passed over, and the ways out."""
+    p = c.passed_over[0]
     return IntegrityError(
         f"cannot save {path}: {p}, and the vault opened at generation {c.record.generation}; "
         "a save would overwrite that record; nothing was saved",
-        hint=f"copy the vault file first; {hint}; 'locker verify' tells more",
+        hint=f"copy the vault file first; {ways_out(c)}; 'locker verify' tells more",
     )
 
 
@@ -94,6 +100,10 @@ class GenerationMethods:
         save killed while writing its record, or a damaged record, leaves. While there is one,
         saves are refused until `recover_generation` decides (FORMAT.md section 20)."""
         return self._container.passed_over
+
+    def recover_hint(self) -> str:
+        """What `locker recover --generation N` can decide about the passed-over record."""
+        return ways_out(self._container)
 
     def check_saves_allowed(self) -> None:
         """IntegrityError while a record is passed over and no recovery decided about it: a

@@ -16,7 +16,8 @@ import struct
 from pathlib import Path
 
 import pytest
-from conftest import PASSPHRASE, RunLocker
+from conftest import PASSPHRASE, RunLocker, locker_env
+from test_cli import run_in_pty
 from test_faults import FaultLayer
 from test_vectors import load, place
 
@@ -111,7 +112,10 @@ def test_a_damaged_record_in_force_warns_refuses_saves_and_can_be_restored(
     warning, hint = lines(ls.stderr)
     assert warning.startswith("locker: warning: commit record A (generation 3) did not verify;")
     assert "opened at generation 2" in warning
-    assert hint.startswith("locker: hint: ") and "recover --generation 2" in hint
+    assert hint.startswith("locker: hint: ")
+    # the restore first: continuing discards that save for good (F2)
+    assert hint.index("recover --generation 3' restores") < hint.index("recover --generation 2")
+    assert "discards that save for good" in hint
 
     verify = cli("verify")
     assert verify.returncode == EXIT_INTEGRITY, verify.stderr
@@ -141,7 +145,19 @@ def test_continuing_from_the_older_generation_is_an_explicit_decision(
     saved: Path, cli: RunLocker
 ) -> None:
     flip(saved, A + MAC_LAST)
-    go_on = cli("recover", "--generation", "2")
+    before = saved.read_bytes()
+    asked = cli("recover", "--generation", "2")  # record A's save is restorable: not silently
+    assert asked.returncode == EXIT_USAGE
+    error, hint = lines(asked.stderr)[-2:]
+    assert error == (
+        "locker: error: continuing from generation 2 discards the save in commit record A "
+        "(restorable as generation 3) for good"
+    )
+    assert hint == (
+        "locker: hint: 'locker recover --generation 3' restores it; pass --yes to discard it"
+    )
+    assert saved.read_bytes() == before
+    go_on = cli("recover", "--generation", "2", "--yes")
     assert go_on.returncode == EXIT_OK, go_on.stderr
     assert opened(saved) == (3, ["ssh/id_old"])  # generation 3 written over the damaged record
     assert cli("log").stdout.count(b"continued from generation 2") == 1
@@ -225,6 +241,21 @@ def test_a_reader_beside_the_first_append_after_a_compaction_reports_nothing(
     with Vault.open(vault_path, PASSPHRASE) as v:
         [p] = v.passed_over()
         assert (p.position, p.generation, p.restorable) == (1, None, False)
+
+
+def test_continuing_past_a_restorable_save_asks_on_a_terminal(
+    saved: Path, pwfile: Path, tmp_path: Path
+) -> None:
+    flip(saved, A + MAC_LAST)
+    before = saved.read_bytes()
+    args = ["recover", "--generation", "2", "--vault", str(saved), "--passphrase-file", str(pwfile)]
+    question = b"discard the save in commit record A (restorable as generation 3) for good [y/N]? "
+    code, out = run_in_pty(args, [(question, b"n")], locker_env(tmp_path))
+    assert code == EXIT_OK and b"left as it is; generation 2 is in force" in out, out
+    assert saved.read_bytes() == before
+    code, out = run_in_pty(args, [(question, b"y")], locker_env(tmp_path))
+    assert code == EXIT_OK and b"continued from generation 2" in out, out
+    assert opened(saved) == (3, ["ssh/id_old"])
 
 
 def test_a_newest_index_that_does_not_open_falls_back_with_a_warning(

@@ -84,8 +84,8 @@ def warn_passed_over(vault: Vault) -> None:
         f"{passed[0]}; {vault.path} opened at generation {g}, without the save that record may hold"
     )
     sys.stderr.write(
-        f"locker: hint: saves are refused until you decide: 'locker verify' tells more; "
-        f"'locker recover --generation {g}' continues from generation {g}\n"
+        f"locker: hint: saves are refused until you decide: {vault.recover_hint()}; "
+        "'locker verify' tells more\n"
     )
 
 

@@ -448,7 +448,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "save or discard what a crashed mount left behind",
         "locker recover",
     )
-    p.add_argument("--yes", action="store_true", help="save the changes into the vault, then wipe")
+    p.add_argument(
+        "--yes",
+        action="store_true",
+        help="save the changes into the vault, then wipe; with --generation: continue without "
+        "asking although the record passed over can be restored",
+    )
     p.add_argument("--discard", action="store_true", help="wipe without saving the changes")
     p.add_argument(
         "--generation",

@@ -71,13 +71,32 @@ def cmd_recover(args: argparse.Namespace) -> int:
 def recover_generation(args: argparse.Namespace) -> int:
     """`locker recover --generation N`: the user's decision about a commit record that did not
     verify (FORMAT.md section 20), saved with a 'recover' audit event."""
-    if args.yes or args.discard:
-        raise UsageError("--generation cannot be used with --yes or --discard")
+    if args.discard:
+        raise UsageError("--generation cannot be used with --discard")
     with open_vault(args, write=True, purpose="recover") as v:
+        if not _discard_confirmed(v, args):
+            print(f"{v.path}: left as it is; generation {v.generation} is in force")
+            return EXIT_OK
         decided = v.recover_generation(args.generation)
         v.commit()
         print(f"{v.path}: {decided}; generation {v.generation} is in force")
     return EXIT_OK
+
+
+def _discard_confirmed(v: Vault, args: argparse.Namespace) -> bool:
+    """Continuing from the generation in force overwrites a passed-over record whose save can
+    still be restored, which then no key can read back: asked on a terminal, --yes otherwise."""
+    g = v.generation
+    found = [p for p in v.passed_over() if p.restorable]
+    if args.generation != g or not found or args.yes:
+        return True
+    what = f"the save in commit record {found[0].name} (restorable as generation {g + 1})"
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"continuing from generation {g} discards {what} for good",
+            hint=f"'locker recover --generation {g + 1}' restores it; pass --yes to discard it",
+        )
+    return _ask(f"discard {what} for good [y/N]? ") in ("y", "yes")
 
 
 class Recovery:

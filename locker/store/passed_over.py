@@ -31,14 +31,17 @@ class PassedOver:
     record: Record | None = field(default=None, compare=False, repr=False)
 
     @property
+    def name(self) -> str:
+        return RECORD_NAMES[self.position]
+
+    @property
     def empty(self) -> bool:
         return self.generation is None
 
     def __str__(self) -> str:
-        name = RECORD_NAMES[self.position]
         if self.generation is None:
-            return f"commit record {name} (generation unknown) {self.problem}"
-        return f"commit record {name} (generation {self.generation}) {self.problem}"
+            return f"commit record {self.name} (generation unknown) {self.problem}"
+        return f"commit record {self.name} (generation {self.generation}) {self.problem}"
 
 
 def others(
