@@ -258,6 +258,27 @@ def test_continuing_past_a_restorable_save_asks_on_a_terminal(
     assert opened(saved) == (3, ["ssh/id_old"])
 
 
+def test_a_generation_flipped_to_0_is_still_restorable(vault_path: Path, cli: RunLocker) -> None:
+    """F3: the first save after init is generation 2 in record B; one bit makes it 0, an
+    unusable record, yet its offset, length and nonce name an index that authenticates. The
+    restore takes the generation in force + 1, never the damaged number."""
+    with Vault.open(vault_path, PASSPHRASE, write=True) as v:
+        v.add_bytes("ssh/id_new", b"new key\n")
+        v.commit()
+    flip(vault_path, B + 7, 2)  # generation 2 -> 0
+    assert [r[0] for r in records(vault_path)] == [1, 0]
+    with Vault.open(vault_path, PASSPHRASE) as v:
+        [p] = v.passed_over()
+        assert (p.position, p.generation, p.restorable) == (1, 0, True)
+    verify = cli("verify")
+    assert verify.returncode == EXIT_INTEGRITY
+    assert "'locker recover --generation 2' restores that save" in lines(verify.stderr)[-1]
+    restore = cli("recover", "--generation", "2")
+    assert restore.returncode == EXIT_OK, restore.stderr
+    assert opened(vault_path) == (3, ["ssh/id_new"])
+    assert cli("verify").returncode == EXIT_OK
+
+
 def test_a_newest_index_that_does_not_open_falls_back_with_a_warning(
     saved: Path, cli: RunLocker
 ) -> None:

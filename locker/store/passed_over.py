@@ -5,11 +5,13 @@ or reads as empty where no save leaves it so), and whether that save can be rest
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from locker.store.format import RECORD_NAMES, RECORD_SIZE, VERSION_1, Record
+from locker.errors import FormatError
+from locker.store.format import RECORD_NAMES, RECORD_SIZE, VERSION_1, Record, parse_record
 
 if TYPE_CHECKING:
     from locker.store.container import Sealed
@@ -63,7 +65,9 @@ def others(
 
     passed = [PassedOver(p, r.generation, "did not verify", restorable(r), r) for p, r in failed]
     for p, claimed, what in sealed.unusable:
-        passed.append(PassedOver(p, claimed, f"is unusable: {what}"))
+        record = _fields(sealed.raw_records[p], sealed.file_size)
+        ok = restorable(record)
+        passed.append(PassedOver(p, claimed, f"is unusable: {what}", ok, record if ok else None))
     if sealed.version != VERSION_1 and sealed.raw_records[1 - position] == bytes(RECORD_SIZE):
         # No save leaves record A empty (a compaction writes A, an append the record not in
         # force), and after a compaction its index ends the file: an empty record beside bytes
@@ -76,3 +80,12 @@ def others(
                 PassedOver(1, None, "reads as empty, but bytes follow the index in force")
             )
     return passed
+
+
+def _fields(raw: bytes, file_size: int) -> Record | None:
+    """An unusable record's fields when its generation alone makes it unusable (0, one bit
+    away from 2^k): the rest may name a durable index, and a restore never uses the number."""
+    try:
+        return parse_record(struct.pack(">Q", 1) + raw[8:], file_size)
+    except FormatError:
+        return None
