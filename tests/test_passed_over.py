@@ -87,6 +87,17 @@ def test_a_bit_flip_that_makes_a_tie_opens_the_record_that_verifies(saved: Path)
         assert (p.position, p.generation, p.restorable) == (0, 2, True)
 
 
+def test_the_messages_say_the_number_a_damaged_record_claims(saved: Path, cli: RunLocker) -> None:
+    """F7: after the tie flip, record A claims generation 2; what a restore gives is 3."""
+    flip(saved, A + 7)
+    warning, hint = lines(cli("ls").stderr)
+    assert warning.startswith("locker: warning: commit record A (claims generation 2) did not")
+    assert warning.endswith(
+        "opened at generation 2, without the save that record may hold (restorable as generation 3)"
+    )
+    assert "'locker recover --generation 3' restores" in hint
+
+
 def test_a_tie_made_in_the_older_record_keeps_the_newest(saved: Path) -> None:
     flip(saved, B + 7)  # generation 2 -> 3
     assert [r[0] for r in records(saved)] == [3, 3]
@@ -110,7 +121,10 @@ def test_a_damaged_record_in_force_warns_refuses_saves_and_can_be_restored(
     assert ls.returncode == EXIT_OK, ls.stderr
     assert lines(ls.stdout) == ["ssh/id_old"]
     warning, hint = lines(ls.stderr)
-    assert warning.startswith("locker: warning: commit record A (generation 3) did not verify;")
+    assert warning.startswith(
+        "locker: warning: commit record A (claims generation 3) did not verify;"
+    )
+    assert warning.endswith("without the save that record may hold (restorable as generation 3)")
     assert "opened at generation 2" in warning
     assert hint.startswith("locker: hint: ")
     # the restore first: continuing discards that save for good (F2)
@@ -124,7 +138,7 @@ def test_a_damaged_record_in_force_warns_refuses_saves_and_can_be_restored(
     add = cli("add", "-", "--as", "unrelated.txt", input=b"x\n")
     assert add.returncode == EXIT_INTEGRITY, add.stderr
     error = lines(add.stderr)[-2]
-    assert error.startswith("locker: error: cannot save ") and "(generation 3)" in error
+    assert error.startswith("locker: error: cannot save ") and "(claims generation 3)" in error
     assert "recover --generation 2" in lines(add.stderr)[-1]
     assert saved.read_bytes() == before  # nothing written, the record passed over kept
 

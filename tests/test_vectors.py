@@ -333,17 +333,20 @@ def test_vector_through_cli(name: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "line"),
     [
-        ("v2_success_damaged_record_in_force", "commit record A (generation 3) did not verify"),
-        ("v2_success_torn_record", "commit record A (generation 3) did not verify"),
+        (
+            "v2_success_damaged_record_in_force",
+            "commit record A (claims generation 3) did not verify",
+        ),
+        ("v2_success_torn_record", "commit record A (claims generation 3) did not verify"),
         (
             "v2_success_newest_index_cut_off",
-            "commit record A (generation 3) is unusable: commit record's",
+            "commit record A (claims generation 3) is unusable: commit record's",
         ),
         (
             "v2_success_newest_index_damaged",
-            "commit record A (generation 3) verified, but its index did not open",
+            "commit record A (claims generation 3) verified, but its index did not open",
         ),
-        ("v2_success_tie_damaged_record", "commit record A (generation 2) did not verify"),
+        ("v2_success_tie_damaged_record", "commit record A (claims generation 2) did not verify"),
         ("v2_success_three_generations", None),
     ],
 )

@@ -80,8 +80,10 @@ def warn_passed_over(vault: Vault) -> None:
     if not passed:
         return
     g = vault.generation
+    restorable = f" (restorable as generation {g + 1})" if passed[0].restorable else ""
     warn(
-        f"{passed[0]}; {vault.path} opened at generation {g}, without the save that record may hold"
+        f"{passed[0]}; {vault.path} opened at generation {g}, without the save that record may "
+        f"hold{restorable}"
     )
     sys.stderr.write(
         f"locker: hint: saves are refused until you decide: {vault.recover_hint()}; "

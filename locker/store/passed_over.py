@@ -43,7 +43,7 @@ class PassedOver:
     def __str__(self) -> str:
         if self.generation is None:
             return f"commit record {self.name} (generation unknown) {self.problem}"
-        return f"commit record {self.name} (generation {self.generation}) {self.problem}"
+        return f"commit record {self.name} (claims generation {self.generation}) {self.problem}"
 
 
 def others(

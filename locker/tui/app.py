@@ -140,10 +140,12 @@ class LockerApp(App[None]):
         self.deadlines = Deadlines(self.clock, self.idle, self.max_time)
         self.warned = False
         self.switch_screen(MainScreen())
+        g = vault.generation
         for passed in vault.passed_over():  # FORMAT.md section 20: saves wait for a decision
+            restorable = f" (restorable as generation {g + 1})" if passed.restorable else ""
             self.notify(
-                f"{passed}; the vault opened at generation {vault.generation}, without the save "
-                "that record may hold; saves are refused until 'locker recover --generation' "
+                f"{passed}; the vault opened at generation {g}, without the save that record "
+                f"may hold{restorable}; saves are refused until 'locker recover --generation' "
                 "decides ('locker verify' tells more)",
                 severity="warning",
                 timeout=60,
