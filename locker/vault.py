@@ -192,6 +192,7 @@ class Vault(SlotMethods, GenerationMethods):
         self.notice: Callable[[str], None] | None = None
         self._recovered = False  # recover_generation decided about a passed-over record
         self._compact_next = False
+        self._unfinished: tuple[int, bytes] | None = None  # GenerationMethods._see_failed_save
         self._reset_staging()
 
     @classmethod
@@ -565,12 +566,13 @@ class Vault(SlotMethods, GenerationMethods):
         index = Index([], log, *self._slot_index())
         plan = [Planned(s.entry, s.source) for s in self._staged.values()]
         compact = compact or self._compact_next
+        attempt = generations.Attempt()
         try:
             appended = generations.save(
-                self.path, old, self._slots, self._master, index, plan, self._rng, compact
+                self.path, old, self._slots, self._master, index, plan, self._rng, compact, attempt
             )
         except BaseException:
-            self._see_failed_save(old)
+            self._see_failed_save(old, attempt)
             raise
         try:
             sealed = Sealed.read(self.path)
@@ -611,6 +613,7 @@ class Vault(SlotMethods, GenerationMethods):
         if not keep_old_file:
             old.close()
         self._recovered = self._compact_next = False
+        self._unfinished = None
         self._reset_staging()
         deferred.remove(self.path, pending.files)
         if old.version == VERSION_1 and self.notice is not None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from locker.errors import BusyError, IntegrityError, LockerError, UsageError
 from locker.store import container as ct
 from locker.store.container import Container
+from locker.store.generations import Attempt
 from locker.store.lockfile import WriterLock
 from locker.store.passed_over import PassedOver
 
@@ -83,6 +84,7 @@ class GenerationMethods:
     _container: Container
     _recovered: bool  # recover_generation decided about a passed-over record
     _compact_next: bool  # the next save is a compaction (a restored generation)
+    _unfinished: tuple[int, bytes] | None  # this writer's own record write that failed
 
     if TYPE_CHECKING:  # Vault's own
 
@@ -108,8 +110,20 @@ class GenerationMethods:
     def check_saves_allowed(self) -> None:
         """IntegrityError while a record is passed over and no recovery decided about it: a
         save would overwrite that record, or compact it away (FORMAT.md section 20)."""
-        if self._container.passed_over and not self._recovered:
-            raise _passed_over_error(self.path, self._container)
+        c = self._container
+        if c.passed_over and not self._recovered and not self._own_unfinished(c):
+            raise _passed_over_error(self.path, c)
+
+    def _own_unfinished(self, c: Container) -> bool:
+        """The only record passed over is this writer's own record write that failed (it
+        overwrote the previous generation, and the save was never confirmed): this vault may
+        write it again (FORMAT.md section 21, step 5)."""
+        own = self._unfinished
+        return (
+            own is not None
+            and all(p.position == own[0] for p in c.passed_over)
+            and c.sealed.raw_records[own[0]] == own[1]
+        )
 
     def recover_generation(self, generation: int) -> str:
         """Decide, explicitly, what a passed-over record means: the generation in force
@@ -152,7 +166,7 @@ class GenerationMethods:
         self.record("recover", detail=decided)
         return decided
 
-    def _see_failed_save(self, old: Container) -> None:
+    def _see_failed_save(self, old: Container, attempt: Attempt) -> None:
         """After a failed save, see the vault file as it is now when the save changed it under
         this writer's lock (an append cut back to its old size has a new mtime; a failed record
         write may have switched or torn the record), so that this vault can save again."""
@@ -163,7 +177,13 @@ class GenerationMethods:
                 return  # another file now: the next save's identity check refuses it
             if ct.FileIdentity.of(mine) == old.sealed.identity:
                 return
-            container = Container.open(old.sealed.reread(), old.unlocked)
+            sealed = old.sealed.reread()
+            container = Container.open(sealed, old.unlocked)
         except (OSError, LockerError):
             return
+        t, passed = attempt.target, container.passed_over
+        if t is not None and container.position == old.position and passed:
+            # its own record write, cut short: only the record it was writing is passed over
+            own = all(p.position == t for p in passed)
+            self._unfinished = (t, sealed.raw_records[t]) if own else None
         self._container = container

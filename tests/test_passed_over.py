@@ -373,6 +373,39 @@ def test_a_failed_append_then_a_save_in_the_same_open_vault(
     assert opened(saved) == (4, ["big.bin", "ssh/id_new", "ssh/id_old"])
 
 
+class TornRecordWrite:
+    """Stands in for `os` inside store/generations.py: the commit record's `pwrite` writes its
+    first 40 bytes, then fails with EIO (a disk error in the middle of the record)."""
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(os, name)
+
+    def pwrite(self, fd: int, data: bytes, offset: int) -> int:
+        os.pwrite(fd, data[:40], offset)
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+
+def test_its_own_record_write_cut_short_does_not_stop_the_session(
+    saved: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """F6: the record this writer was writing is torn by its own failed write. It overwrote
+    the previous generation and was never confirmed: the same open vault (a mount, the terminal
+    app) writes it again, while any other opener passes it over."""
+    with Vault.open(saved, PASSPHRASE, write=True) as v:
+        v.add_bytes("c", b"third\n")
+        with monkeypatch.context() as m, pytest.raises(LockerError, match="commit record failed"):
+            m.setattr(generations, "os", TornRecordWrite())
+            v.commit()
+        assert records(saved)[1][0] == 4  # record B torn: its first 40 bytes are generation 4's
+        with Vault.open(saved, PASSPHRASE) as other:
+            assert [p.position for p in other.passed_over()] == [1]
+        v.commit()  # the disk is fine again: no 'recover --generation' needed
+        assert v.generation == 4
+    assert opened(saved) == (4, ["c", "ssh/id_new", "ssh/id_old"])
+    with Vault.open(saved, PASSPHRASE) as v:
+        assert v.passed_over() == ()
+
+
 # -- the identity is checked again just before the record write (P2-4) ---------------------------
 
 

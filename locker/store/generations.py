@@ -73,6 +73,16 @@ class _AppendOnly:
 
 
 @dataclass
+class Attempt:
+    """How far a save got, for its writer to tell its own doing from another writer's after a
+    failure: the file size the append's new bytes end at, and the record it was writing."""
+
+    end: int | None = None
+    target: int | None = None  # the position of the record not in force
+    record: bytes = b""  # the 68 bytes, set just before they are written
+
+
+@dataclass
 class _Append:
     """An append worked out in full before anything is written."""
 
@@ -91,10 +101,11 @@ def save(
     planned: Sequence[Planned],
     rng: Random,
     compact: bool = False,
+    attempt: Attempt | None = None,
 ) -> bool:
     """Save `index` and `planned` over the vault `old` was read from: an append-and-switch
     when FORMAT.md section 21 allows one and `compact` does not ask for a whole new file, else
-    a compaction. True when it appended."""
+    a compaction. True when it appended. `attempt` is filled in as the append goes."""
     expect = old.sealed.identity
     generation = old.record.generation + 1
     if generation > MAX_GENERATION:
@@ -105,7 +116,7 @@ def save(
             path, old.container_id, slots, master, index, planned, rng, expect, generation
         )
         return False
-    _append(path, old, master, plan, rng, expect, generation)
+    _append(path, old, master, plan, rng, expect, generation, attempt or Attempt())
     return True
 
 
@@ -172,6 +183,7 @@ def _append(
     rng: Random,
     expect: FileIdentity,
     generation: int,
+    attempt: Attempt,
 ) -> None:
     """Steps 2 to 7 of the append (FORMAT.md section 21)."""
     container_id = old.container_id
@@ -184,6 +196,7 @@ def _append(
     target = 1 - old.position  # the record not in force
     blocks = record_blocks({target: record, old.position: old.record})
     check_readable(head + blocks, plan.index_offset + len(index_ct))
+    attempt.end, attempt.target = plan.index_offset + len(index_ct), target
 
     def key_for(entry: Entry) -> bytes:
         return crypto.entry_key(master, container_id, entry.entry_id, entry.content_salt)
@@ -204,6 +217,7 @@ def _append(
                 raise LockerError(f"cannot save {path}: the vault file changed while opening it")
             _write_generation(fd, dir_fd, path, plan, index_ct, key_for, container_id, master)
             _check_before_switch(fd, dir_fd, path, old, plan.index_offset + len(index_ct))
+            attempt.record = record.encode()
             _switch(fd, path, record, target)
         finally:
             os.close(fd)
