@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from locker.errors import BusyError, IntegrityError, LockerError, UsageError
 from locker.store import container as ct
 from locker.store.container import Container
+from locker.store.format import VERSION_1
 from locker.store.generations import Attempt
 from locker.store.lockfile import WriterLock
 from locker.store.passed_over import PassedOver
@@ -169,7 +170,9 @@ class GenerationMethods:
     def _see_failed_save(self, old: Container, attempt: Attempt) -> None:
         """After a failed save, see the vault file as it is now when the save changed it under
         this writer's lock (an append cut back to its old size has a new mtime; a failed record
-        write may have switched or torn the record), so that this vault can save again."""
+        write may have switched or torn the record), so that this vault can save again. Only
+        this writer's own doing is taken: another change (a writer the lock did not keep out)
+        keeps the old identity, so the next save is refused as this one was."""
         try:
             at = os.stat(self.path, follow_symlinks=False)
             mine = os.fstat(old.sealed.file.fileno())
@@ -178,6 +181,8 @@ class GenerationMethods:
             if ct.FileIdentity.of(mine) == old.sealed.identity:
                 return
             sealed = old.sealed.reread()
+            if not _own_doing(old.sealed, sealed, attempt):
+                return
             container = Container.open(sealed, old.unlocked)
         except (OSError, LockerError):
             return
@@ -187,3 +192,21 @@ class GenerationMethods:
             own = all(p.position == t for p in passed)
             self._unfinished = (t, sealed.raw_records[t]) if own else None
         self._container = container
+
+
+def _own_doing(old: ct.Sealed, now: ct.Sealed, attempt: Attempt) -> bool:
+    """Whether the file is as this writer's failed save left it: both records as read, and
+    the size it had (cut back) or the end of the new bytes (not cut back); or only the record
+    being written changed, each byte the old one's, the new one's or zero (a torn write), and
+    the file ends at the new bytes."""
+    if old.version == VERSION_1 or now.version == VERSION_1:
+        return False
+    if now.raw_records == old.raw_records:
+        return now.file_size in (old.file_size, attempt.end)
+    t = attempt.target
+    if t is None or not attempt.record or now.file_size != attempt.end:
+        return False
+    if now.raw_records[1 - t] != old.raw_records[1 - t]:
+        return False
+    pairs = zip(now.raw_records[t], old.raw_records[t], attempt.record, strict=True)
+    return all(b in (was, new, 0) for b, was, new in pairs)

@@ -453,6 +453,28 @@ def test_a_record_changed_by_another_writer_is_seen_before_the_record_write(
     assert opened(saved) == (3, ["ssh/id_new", "ssh/id_old"])
 
 
+def test_a_retry_after_another_writer_saved_in_place_stays_refused(
+    saved: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """F5: a writer that takes no lock (a tool, `cp backup v.locker` over the same inode) saves
+    while this one holds the lock. This save fails with BusyError; so does its retry, which
+    must not build on the other writer's generation and drop its save."""
+    import locker.vault as vault_module
+
+    with Vault.open(saved, PASSPHRASE, write=True) as mine:
+        mine.add_bytes("mine", b"mine\n")
+        with monkeypatch.context() as m:
+            m.setattr(vault_module.WriterLock, "acquire", lambda self: self)
+            m.setattr(vault_module, "lock_vault_file", lambda fd, path: None)
+            with Vault.open(saved, PASSPHRASE, write=True) as other:
+                other.add_bytes("theirs", b"confirmed\n")
+                other.commit()
+        for _ in range(2):
+            with pytest.raises(BusyError, match="another writer"):
+                mine.commit()
+    assert opened(saved) == (4, ["ssh/id_new", "ssh/id_old", "theirs"])
+
+
 # -- the upgrade of a version 1 file is said (P2-5) -----------------------------------------------
 
 
