@@ -58,6 +58,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     mutation_rooms.select(config, items)  # scripts/mutate only: a mutant's room's tests
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    mutation_rooms.finish(session)  # scripts/mutate only: a mutant's temp dirs go with it
+
+
 def require(tool_or_condition: str | bool | None, reason: str) -> Any:
     """Demand a real external component: a tool name on PATH, or any truthy condition.
 
@@ -148,7 +152,10 @@ def places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Places]:
 
 @pytest.fixture(scope="session", autouse=True)
 def _subprocess_pycache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    _PYCACHE["dir"] = str(tmp_path_factory.mktemp("pycache"))
+    """The subprocesses' byte-code cache: the caller's PYTHONPYCACHEPREFIX if it set one
+    (scripts/mutate: one for all its runs, compiled once), else a directory of this session's."""
+    given = os.environ.get("PYTHONPYCACHEPREFIX")
+    _PYCACHE["dir"] = given or str(tmp_path_factory.mktemp("pycache"))
 
 
 @pytest.fixture

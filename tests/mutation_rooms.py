@@ -7,11 +7,13 @@ only the tests of the files listed for its module below, and never a test that r
 in a subprocess: that subprocess runs the unmutated code, so it cannot kill a mutant. If that
 leaves none of the tests mutmut chose, the in-process ones among them all run. mutmut's other
 runs (the clean run, the stats that map functions to tests) and plain pytest are untouched.
+At the end of each of mutmut's runs, `finish` removes its session's temp dirs.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 
@@ -84,3 +86,16 @@ def select(config: pytest.Config, items: list[pytest.Item]) -> None:
         kept = set(keep)
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
         items[:] = keep
+
+
+def finish(session: pytest.Session) -> None:
+    """Remove the temp dirs of each session mutmut runs (its tests' tmp_path dirs, the
+    byte-code cache of their subprocesses) as it ends. mutmut runs each mutant in a forked
+    child that leaves by `os._exit`: pytest removes a session's dirs
+    (tmp_path_retention_policy=none) at interpreter exit, which never comes there, so every
+    mutant's dirs stayed until the whole run ended."""
+    if "MUTANT_UNDER_TEST" not in os.environ:  # mutmut sets it in all its runs
+        return
+    basetemp = getattr(getattr(session.config, "_tmp_path_factory", None), "_basetemp", None)
+    if basetemp is not None:
+        shutil.rmtree(basetemp, ignore_errors=True)
