@@ -58,6 +58,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     mutation_rooms.select(config, items)  # scripts/mutate only: a mutant's room's tests
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    mutation_rooms.start(session)  # scripts/mutate only: clears the temp dirs of dead mutants
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     mutation_rooms.finish(session)  # scripts/mutate only: a mutant's temp dirs go with it
 

@@ -7,7 +7,8 @@ only the tests of the files listed for its module below, and never a test that r
 in a subprocess: that subprocess runs the unmutated code, so it cannot kill a mutant. If that
 leaves none of the tests mutmut chose, the in-process ones among them all run. mutmut's other
 runs (the clean run, the stats that map functions to tests) and plain pytest are untouched.
-At the end of each of mutmut's runs, `finish` removes its session's temp dirs.
+At the end of each of mutmut's runs, `finish` removes its session's temp dirs (`start`: those
+of one that died).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ _KILLERS = (
 )  # written to kill planted bugs
 _FORMAT = ("test_format.py", "test_names.py", "test_read_limits.py", "test_save_limits.py")
 _SAVE = ("test_vault.py", "test_faults.py", "test_save_failures.py", "test_save_directory.py")
+
+_OWNER = ".mutant-pid"  # in a session's temp dir: the process it belongs to
 
 ROOMS: dict[str, tuple[str, ...]] = {
     "locker.store.format": (*_FORMAT, "test_vectors.py", "test_fuzz.py"),
@@ -88,14 +91,40 @@ def select(config: pytest.Config, items: list[pytest.Item]) -> None:
         items[:] = keep
 
 
+def _factory(session: pytest.Session) -> pytest.TempPathFactory | None:
+    """The session's temp dir factory in mutmut's runs (it sets MUTANT_UNDER_TEST in all)."""
+    if "MUTANT_UNDER_TEST" not in os.environ:
+        return None
+    return getattr(session.config, "_tmp_path_factory", None)
+
+
+def start(session: pytest.Session) -> None:
+    """Mark the session's temp dir with its process, and remove those of sessions whose
+    process is gone without `finish` (a mutant stopped by its CPU or file-size limit)."""
+    factory = _factory(session)
+    if factory is None:
+        return
+    base = factory.getbasetemp()
+    (base / _OWNER).write_text(str(os.getpid()))
+    for other in base.parent.glob("pytest-[0-9]*"):
+        try:
+            pid = int((other / _OWNER).read_text())
+        except (OSError, ValueError):
+            continue  # not marked yet: a session starting now
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(other, ignore_errors=True)
+        except OSError:
+            pass
+
+
 def finish(session: pytest.Session) -> None:
     """Remove the temp dirs of each session mutmut runs (its tests' tmp_path dirs, the
     byte-code cache of their subprocesses) as it ends. mutmut runs each mutant in a forked
     child that leaves by `os._exit`: pytest removes a session's dirs
     (tmp_path_retention_policy=none) at interpreter exit, which never comes there, so every
     mutant's dirs stayed until the whole run ended."""
-    if "MUTANT_UNDER_TEST" not in os.environ:  # mutmut sets it in all its runs
-        return
-    basetemp = getattr(getattr(session.config, "_tmp_path_factory", None), "_basetemp", None)
-    if basetemp is not None:
-        shutil.rmtree(basetemp, ignore_errors=True)
+    base = getattr(_factory(session), "_basetemp", None)
+    if base is not None:
+        shutil.rmtree(base, ignore_errors=True)
