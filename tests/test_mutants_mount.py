@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from locker.mount import directory
+from locker.mount import directory, runtime
 
 
 @pytest.fixture
@@ -42,26 +42,28 @@ def test_zero_at_zeroes_a_read_only_file_made_0600(tmp_path: Path, dir_fd: int) 
 def test_zero_at_keeps_the_mode_of_a_file_its_owner_can_write(tmp_path: Path, dir_fd: int) -> None:
     shared = tmp_path / "shared"
     shared.write_bytes(b"secret")
-    shared.chmod(0o640)
+    shared.chmod(0o641)
     assert directory._zero_at(dir_fd, "shared", durable=False) is True
     assert shared.read_bytes() == bytes(6)
-    assert stat.S_IMODE(shared.stat().st_mode) == 0o640
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o641
 
 
 def test_zero_at_touches_nothing_but_a_regular_file_of_one_link(
     tmp_path: Path, dir_fd: int
 ) -> None:
-    outside = tmp_path / "outside"
-    outside.write_bytes(b"not the mount's")
-    outside.chmod(0o400)
-    os.symlink(outside, tmp_path / "link")
+    outside, alone = tmp_path / "outside", tmp_path / "alone"
+    for path in (outside, alone):
+        path.write_bytes(b"not the mount's")
+        path.chmod(0o400)
+    os.symlink(alone, tmp_path / "link")
     os.link(outside, tmp_path / "hard")
     os.mkfifo(tmp_path / "fifo")
     (tmp_path / "dir").mkdir()
     for name in ("link", "hard", "fifo", "dir", "missing"):
         assert directory._zero_at(dir_fd, name, durable=False) is False, name
-    assert outside.read_bytes() == b"not the mount's"
-    assert stat.S_IMODE(outside.stat().st_mode) == 0o400
+    for path in (outside, alone):
+        assert path.read_bytes() == b"not the mount's"
+        assert stat.S_IMODE(path.stat().st_mode) == 0o400
 
 
 def test_zero_at_makes_the_zeros_durable_when_asked(
@@ -314,3 +316,209 @@ def test_files_kept_deep_in_a_directory_stay_and_their_siblings_go(tmp_path: Pat
         "d/e/unsaved",
     ]
     assert (root / "d" / "e" / "unsaved").read_bytes() == b"kept"
+
+
+def test_a_file_that_cannot_be_zeroed_or_unlinked_is_listed(tmp_path: Path) -> None:
+    root = tmp_path / "w"
+    root.mkdir()
+    (root / "f").write_bytes(b"secret")
+    layer = _Refuse(unlink="f")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(directory, "os", layer)
+        out = directory.wipe_tree(root, remove_root=True)
+    assert (out.count, out.left) == (0, [f"f: {os.strerror(errno.EPERM)}"])
+    assert (root / "f").read_bytes() == bytes(6)
+
+
+class _Refuse(_Os):
+    """Fails the unlink of `unlink` (EPERM), and the listing of the directory `listing` (EIO,
+    `once` or always) by both of the wipe's ways to list one; notes each file fsync'd."""
+
+    def __init__(self, unlink: str = "", listing: Path | None = None, once: bool = False) -> None:
+        self.unlink_name, self.listing, self.once = unlink, listing, once
+        self.synced: list[int] = []
+
+    def unlink(self, path: Any, *, dir_fd: int | None = None) -> None:
+        if path == self.unlink_name:
+            raise PermissionError(errno.EPERM, os.strerror(errno.EPERM), path)
+        os.unlink(path, dir_fd=dir_fd)
+
+    def _check(self, fd: int) -> None:
+        if self.listing is not None and os.readlink(f"/proc/self/fd/{fd}") == str(self.listing):
+            if self.once:
+                self.listing = None
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    def scandir(self, fd: int) -> Any:
+        self._check(fd)
+        return os.scandir(fd)
+
+    def listdir(self, fd: int) -> list[str]:
+        self._check(fd)
+        return os.listdir(fd)
+
+    def fsync(self, fd: int) -> None:
+        self.synced.append(os.fstat(fd).st_ino)
+        os.fsync(fd)
+
+
+@pytest.mark.parametrize(
+    ("where", "left"),
+    [("", ["./: EIO"]), ("d/", ["d/: EIO", f"d/: {os.strerror(errno.ENOTEMPTY)}"])],
+)
+def test_a_directory_that_cannot_be_listed_is_named(
+    tmp_path: Path, where: str, left: list[str]
+) -> None:
+    root = tmp_path / "w"
+    (root / "d").mkdir(parents=True)
+    (root / "d" / "x").write_bytes(b"secret")
+    layer = _Refuse(listing=root / where)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(directory, "os", layer)
+        out = directory.wipe_tree(root, remove_root=True)
+    assert out.left == [n.replace("EIO", os.strerror(errno.EIO)) for n in left]
+    assert (root / "d" / "x").exists()
+
+
+def test_a_kept_directory_that_cannot_be_listed_one_way_is_wiped_the_other(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "w"
+    (root / "d").mkdir(parents=True)
+    (root / "d" / "unsaved").write_bytes(b"kept")
+    (root / "d" / "x").write_bytes(b"secret")
+    layer = _Refuse(listing=root / "d", once=True)
+    layer.scandir = os.scandir  # type: ignore[method-assign]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(directory, "os", layer)
+        out = directory.wipe_tree(root, remove_root=True, keep=frozenset({"d/unsaved"}))
+    assert (out.count, out.left) == (1, [])
+    assert sorted(os.listdir(root / "d")) == ["unsaved"]
+
+
+@pytest.mark.parametrize("keep", [frozenset(), frozenset({"d/unsaved"})])
+def test_a_symlink_to_a_directory_is_one_name_removed_kept_below_or_not(
+    tmp_path: Path, keep: frozenset[str]
+) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "unsaved").write_bytes(b"not the mount's")
+    root = tmp_path / "w"
+    root.mkdir()
+    (root / "d").symlink_to(victim)
+    out = directory.wipe_tree(root, remove_root=not keep, keep=keep)
+    assert (out.count, out.left) == (1, [])
+    assert not root.exists() if not keep else os.listdir(root) == []
+    assert (victim / "unsaved").read_bytes() == b"not the mount's"
+
+
+@pytest.mark.parametrize("kind", ["symlink", "file"])
+def test_a_root_that_is_not_a_directory_is_not_followed_nor_touched(
+    tmp_path: Path, kind: str
+) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "k").write_bytes(b"not the mount's")
+    root = tmp_path / "w"
+    if kind == "symlink":
+        root.symlink_to(victim)
+    else:
+        root.write_bytes(b"a file")
+    out = directory.wipe_tree(root, remove_root=True)
+    assert (out.count, out.left) == (0, [f"{root}: {os.strerror(errno.ENOTDIR)}"])
+    assert (victim / "k").read_bytes() == b"not the mount's"
+    assert root.is_symlink() if kind == "symlink" else root.read_bytes() == b"a file"
+
+
+def test_the_wipe_makes_its_zeros_durable_only_off_ram(tmp_path: Path, places: Any) -> None:
+    """On a disk the zeros reach it before the blocks are freed (an fsync per file); in RAM
+    there is nothing to reach."""
+    for base in (tmp_path, places.shm):
+        root = base / "w"
+        root.mkdir()
+        (root / "f").write_bytes(b"secret")
+        (root / "ro").write_bytes(b"secret")
+        (root / "ro").chmod(0o400)
+        inodes = {os.stat(root / n).st_ino for n in ("f", "ro")}
+        layer = _Refuse()
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(directory, "os", layer)
+            assert directory.wipe_tree(root, remove_root=True).count == 2
+        on_disk = not runtime.is_ram_backed(base)
+        assert set(layer.synced) == (inodes if on_disk else set()), base
+
+
+class _ReadOnlyRefused(_Refuse):
+    """As for any user but root: a file its owner may not write cannot be opened for writing."""
+
+    def open(self, path: Any, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
+        if flags & os.O_WRONLY:
+            try:
+                st = os.stat(path, dir_fd=dir_fd, follow_symlinks=not flags & os.O_NOFOLLOW)
+            except OSError:
+                st = None
+            if st and stat.S_ISREG(st.st_mode) and not st.st_mode & 0o200:
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+        return os.open(path, flags, mode, dir_fd=dir_fd)
+
+
+def test_a_read_only_file_is_zeroed_durably_the_slower_way(tmp_path: Path) -> None:
+    root = tmp_path / "w"
+    root.mkdir()
+    key = root / "key"
+    key.write_bytes(b"S" * 5000)
+    key.chmod(0o400)
+    layer = _ReadOnlyRefused()
+    with key.open("rb") as held, pytest.MonkeyPatch.context() as mp:
+        mp.setattr(directory, "os", layer)
+        mp.setattr(directory.runtime, "is_ram_backed", lambda path: False)
+        assert directory.wipe_tree(root, remove_root=True).count == 1
+        assert held.read() == bytes(5000)
+        assert layer.synced == [os.fstat(held.fileno()).st_ino]
+
+
+def test_what_the_zeroing_says_it_did(tmp_path: Path, dir_fd: int) -> None:
+    """True: zeroed; False: not a regular file of one link (or gone), left alone; None (the
+    listing's way only): a directory by now."""
+    (tmp_path / "own").write_bytes(b"secret")
+    (tmp_path / "outside").write_bytes(b"not the mount's")
+    os.link(tmp_path / "outside", tmp_path / "hard")
+    os.symlink(tmp_path / "outside", tmp_path / "link")
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "dir").mkdir()
+    want = {"own": True, "hard": False, "link": False, "fifo": False, "dir": None, "gone": False}
+    for name, result in want.items():
+        assert directory._zero_listed_file(dir_fd, name, durable=False) is result, name
+    assert (tmp_path / "outside").read_bytes() == b"not the mount's"
+    fd = os.open(tmp_path / "hard", os.O_WRONLY)
+    try:
+        assert directory._zero_open(fd, durable=False) is False
+    finally:
+        os.close(fd)
+    own = os.lstat(tmp_path / "own")
+    fd = os.open(tmp_path / "own", os.O_WRONLY)
+    try:
+        assert directory._zero_open(fd, durable=False, same_as=own) is True
+        assert directory._zero_open(fd, durable=False, same_as=os.lstat(tmp_path)) is False
+    finally:
+        os.close(fd)
+
+
+def test_a_large_file_is_zeroed_to_its_last_byte(tmp_path: Path, dir_fd: int) -> None:
+    size = 3 * len(directory._ZEROS) + 5
+    (tmp_path / "big").write_bytes(b"S" * size)
+    assert directory._zero_listed_file(dir_fd, "big", durable=False) is True
+    assert (tmp_path / "big").read_bytes() == bytes(size)
+
+
+class _WriteFails(_Os):
+    def pwrite(self, fd: int, data: bytes, offset: int) -> int:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+
+def test_a_file_whose_zeroing_fails_is_said_not_zeroed(
+    tmp_path: Path, dir_fd: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "own").write_bytes(b"secret")
+    monkeypatch.setattr(directory, "os", _WriteFails())
+    assert directory._zero_listed_file(dir_fd, "own", durable=False) is False

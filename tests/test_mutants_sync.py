@@ -1,9 +1,12 @@
 """Tests that kill mutants `scripts/mutate` (mutmut) found alive in mount/sync.py (issue 10,
 item 14): a streamed file rewritten between its hash and the save is read again by the next
-sync, the racy-timestamp window's edge, and the lock summary's counts over several syncs."""
+sync, the racy-timestamp window's edge, the lock summary's counts over several syncs, what a
+sync event records, the last error, each warning once per name, and a small file saved as
+read."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -15,10 +18,12 @@ import pytest
 from conftest import PASSPHRASE
 from test_mount_session import Clocks, unstarted
 
+from locker.errors import UsageError
 from locker.mount import scan as sc
 from locker.mount import session as m
 from locker.mount import sync, tracker
 from locker.store import sources
+from locker.store.format import check_name
 from locker.vault import Vault
 
 BIG = sync.SMALL_FILE + 1  # hashed by the scan, streamed into the save
@@ -100,9 +105,7 @@ def test_a_streamed_file_growing_between_its_hash_and_the_save_waits_for_a_later
     """The save refuses a file that grew while it read it; the sync saves every other change
     without it and says, for each such file, that it is still being written; the next sync
     saves it. At lock the same files are kept, and the lock is on record."""
-    s = started
-    notes: list[str] = []
-    s.notify = notes.append
+    s, notes = started, _notes(started)
     growing = [s.root / "growing.log", s.root / "sub" / "growing.log"]
     for path in growing:
         path.write_bytes(b"g" * BIG)
@@ -175,3 +178,157 @@ def test_small_files_are_read_within_the_budget_and_trusted_on_the_next_sync(
     assert sum((s.root / n).stat().st_size for kind, n in three if kind == "read") <= 20
     # nothing changed: nothing is read again
     assert sync_new() == [] and [c for c in calls if c[1][0] in "nm"] == []
+
+
+# -- more survivors: refused names, the sync event, the last error, what is saved -----------------------------------------------------------------------------------
+
+
+def test_each_refused_name_is_warned_once_and_kept_unsaved_with_its_reason(
+    started: m.Session,
+) -> None:
+    s, notes = started, _notes(started)
+    bad = ["bad\x01one", "bad\x02two"]
+    for name in bad:
+        (s.root / name).write_bytes(b"x")
+    for _ in range(2):
+        result = s.sync()
+    for name in bad:
+        with pytest.raises(UsageError) as refused:
+            check_name(name)
+        assert result.unsaved[name] == str(refused.value)
+        assert sum(str(refused.value) in n for n in notes) == 1
+
+
+def test_a_sync_event_names_every_file_it_saved_and_says_what(started: m.Session) -> None:
+    s = started
+    (s.root / "a.txt").write_bytes(b"changed\n")
+    (s.root / "new.txt").write_bytes(b"new\n")
+    (s.root / "d.txt").unlink()
+    (s.root / "c.env").rename(s.root / "moved.env")
+    changes = s.sync().changes
+    event = s.vault.log()[-1]
+    assert event.event == "sync"
+    assert sorted(event.names) == ["a.txt", "c.env", "d.txt", "moved.env", "new.txt"]
+    assert event.detail == changes.summary() != ""
+
+
+def test_the_last_sync_error_is_kept_until_a_sync_succeeds(started: m.Session) -> None:
+    s = started
+    real_commit = s.vault.commit
+    s.vault.commit = lambda: (_ for _ in ()).throw(OSError(28, "disk full"))  # type: ignore[method-assign]
+    (s.root / "a.txt").write_bytes(b"v2")
+    with pytest.raises(OSError):
+        s.sync()
+    assert s.last_error == "[Errno 28] disk full"
+    s.vault.commit = real_commit  # type: ignore[method-assign]
+    s.sync()
+    assert s.last_error == ""
+
+
+def test_a_small_file_is_saved_as_it_was_read_not_as_it_is_at_the_save(
+    started: m.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the vault holds is what the hash it is known by says: a small file rewritten after
+    it was read is saved as read, and the next sync sees the rewrite."""
+    s = started
+    path = s.root / "a.txt"
+    path.write_bytes(b"as read\n")
+    real_pair = sc.pair_renames
+
+    def rewrite_then_pair(*args: Any) -> Any:
+        path.write_bytes(b"rewritten\n")
+        return real_pair(*args)
+
+    monkeypatch.setattr(sc, "pair_renames", rewrite_then_pair)
+    assert s.sync().changes.changed == ["a.txt"]
+    monkeypatch.undo()
+    assert s.vault.read_bytes("a.txt") == b"as read\n"
+    assert s.known["a.txt"].sha256 == hashlib.sha256(b"as read\n").hexdigest()
+    assert s.sync().changes.changed == ["a.txt"]
+    assert s.vault.read_bytes("a.txt") == b"rewritten\n"
+
+
+def test_the_saves_own_read_of_a_streamed_file_is_no_activity(started: m.Session) -> None:
+    s = started
+    path = s.root / "big.bin"
+    path.write_bytes(b"b" * BIG)
+    assert s.sync().changes.added == ["big.bin"]
+    before = s.tracker.events
+    for _ in range(2):  # the hash's read and the save's
+        s.tracker.on_event("opened", str(path), False)
+        s.tracker.on_event("closed_no_write", str(path), False)
+    assert s.tracker.events == before
+
+
+def test_what_is_not_a_regular_file_is_skipped_and_warned_once_each(started: m.Session) -> None:
+    s, notes = started, _notes(started)
+    os.symlink("a.txt", s.root / "link")
+    os.mkfifo(s.root / "fifo")
+    for _ in range(2):
+        result = s.sync()
+    assert sorted(result.skipped) == ["fifo", "link"]
+    assert sorted(notes) == [
+        "warning: fifo is not a regular file; it is not saved",
+        "warning: link is not a regular file; it is not saved",
+    ]
+
+
+class _Unlistable:
+    """Stands in for `os` in mount/scan.py: the directory `path` cannot be listed (EACCES), as
+    a directory its owner made unreadable is for any user but root."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
+
+    def listdir(self, fd: int) -> list[str]:
+        if os.readlink(f"/proc/self/fd/{fd}") == str(self.path):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+        return os.listdir(fd)
+
+
+def test_a_directory_that_cannot_be_read_is_warned_once_and_unsaved(
+    started: m.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s, notes = started, _notes(started)
+    monkeypatch.setattr(sc, "os", _Unlistable(s.root / "sub"))
+    for _ in range(2):
+        result = s.sync()
+    why = os.strerror(errno.EACCES)
+    assert result.unsaved == {"sub": why}
+    assert notes == [f"warning: cannot read sub/: {why}"]
+
+
+def test_each_file_still_written_is_warned_once(
+    started: m.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s, notes = started, _notes(started)
+    for name in ("one.bin", "two.bin"):
+        (s.root / name).write_bytes(b"x" * BIG)
+    real_hash = sc.hash_regular
+
+    def still_growing(path: Path) -> tuple[str, sc.FileStat, sc.FileStat]:
+        digest, before, after = real_hash(path)
+        return (
+            digest,
+            before,
+            sc.FileStat(after.size + 1, after.mtime_ns, after.ctime_ns, after.ino),
+        )
+
+    monkeypatch.setattr(sc, "hash_regular", still_growing)
+    for _ in range(2):
+        result = s.sync()
+    assert result.unsaved == {"one.bin": sync.STILL_WRITTEN, "two.bin": sync.STILL_WRITTEN}
+    assert sorted(notes) == [
+        f"warning: {name}: {sync.STILL_WRITTEN}; saved once it settles"
+        for name in ("one.bin", "two.bin")
+    ]
+
+
+def _notes(s: m.Session) -> list[str]:
+    """What the session tells its user from now on."""
+    notes: list[str] = []
+    s.notify = notes.append
+    return notes
