@@ -302,8 +302,11 @@ def test_a_swapped_directory_whose_name_cannot_be_removed_is_listed(
 
 
 def test_files_kept_deep_in_a_directory_stay_and_their_siblings_go(tmp_path: Path) -> None:
+    """...in directories made 0700 (the wipe's own, whatever they were)."""
     root = tmp_path / "w"
     (root / "d" / "e").mkdir(parents=True)
+    for path in (root, root / "d", root / "d" / "e"):
+        path.chmod(0o755)
     (root / "d" / "e" / "unsaved").write_bytes(b"kept")
     (root / "d" / "e" / "saved").write_bytes(b"secret")
     (root / "d" / "saved").write_bytes(b"secret")
@@ -316,6 +319,7 @@ def test_files_kept_deep_in_a_directory_stay_and_their_siblings_go(tmp_path: Pat
         "d/e/unsaved",
     ]
     assert (root / "d" / "e" / "unsaved").read_bytes() == b"kept"
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (root, root / "d")} == {0o700}
 
 
 def test_a_file_that_cannot_be_zeroed_or_unlinked_is_listed(tmp_path: Path) -> None:
@@ -449,25 +453,28 @@ def test_the_wipe_makes_its_zeros_durable_only_off_ram(tmp_path: Path, places: A
 
 
 class _ReadOnlyRefused(_Refuse):
-    """As for any user but root: a file its owner may not write cannot be opened for writing."""
+    """As for any user but root: a file cannot be opened for writing unless its owner may
+    write it, nor for reading unless its owner may read it (O_PATH needs neither)."""
 
     def open(self, path: Any, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
-        if flags & os.O_WRONLY:
+        if not flags & os.O_PATH:
             try:
                 st = os.stat(path, dir_fd=dir_fd, follow_symlinks=not flags & os.O_NOFOLLOW)
             except OSError:
                 st = None
-            if st and stat.S_ISREG(st.st_mode) and not st.st_mode & 0o200:
+            need = 0o200 if flags & os.O_WRONLY else 0o400
+            if st and stat.S_ISREG(st.st_mode) and not st.st_mode & need:
                 raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
         return os.open(path, flags, mode, dir_fd=dir_fd)
 
 
-def test_a_read_only_file_is_zeroed_durably_the_slower_way(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", [0o400, 0])
+def test_a_read_only_file_is_zeroed_durably_the_slower_way(tmp_path: Path, mode: int) -> None:
     root = tmp_path / "w"
     root.mkdir()
     key = root / "key"
     key.write_bytes(b"S" * 5000)
-    key.chmod(0o400)
+    key.chmod(mode)
     layer = _ReadOnlyRefused()
     with key.open("rb") as held, pytest.MonkeyPatch.context() as mp:
         mp.setattr(directory, "os", layer)
@@ -522,3 +529,128 @@ def test_a_file_whose_zeroing_fails_is_said_not_zeroed(
     (tmp_path / "own").write_bytes(b"secret")
     monkeypatch.setattr(directory, "os", _WriteFails())
     assert directory._zero_listed_file(dir_fd, "own", durable=False) is False
+
+
+class _NoProc(_ReadOnlyRefused):
+    """A system without /proc: nothing opens or changes through /proc/self/fd. `swap`, if
+    given, is what a racing process does to the name at the first such attempt."""
+
+    def __init__(self, swap: Any = None) -> None:
+        super().__init__()
+        self.swap = swap
+
+    def _no_proc(self, path: Any) -> None:
+        if str(path).startswith("/proc/"):
+            if self.swap is not None:
+                swap, self.swap = self.swap, None
+                swap()
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+
+    def open(self, path: Any, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
+        self._no_proc(path)
+        return super().open(path, flags, mode, dir_fd=dir_fd)
+
+    def chmod(self, path: Any, mode: int, **kwargs: Any) -> None:
+        self._no_proc(path)
+        os.chmod(path, mode, **kwargs)
+
+
+def test_without_proc_a_read_only_file_is_zeroed_by_its_name(tmp_path: Path) -> None:
+    root = tmp_path / "w"
+    root.mkdir()
+    (root / "key").write_bytes(b"secret")
+    (root / "key").chmod(0o400)
+    with (root / "key").open("rb") as held, pytest.MonkeyPatch.context() as mp:
+        mp.setattr(directory, "os", _NoProc())
+        assert directory.wipe_tree(root, remove_root=True).count == 1
+        assert held.read() == bytes(6)
+        assert stat.S_IMODE(os.fstat(held.fileno()).st_mode) == 0o600
+
+
+@pytest.mark.parametrize("into", ["file", "symlink"])
+def test_without_proc_a_name_swapped_before_its_reopening_is_not_zeroed(
+    tmp_path: Path, dir_fd: int, into: str
+) -> None:
+    (tmp_path / "key").write_bytes(b"secret")
+    (tmp_path / "key").chmod(0o400)
+    other = tmp_path / "other"
+    other.write_bytes(b"not the mount's")
+
+    def swap() -> None:
+        os.rename(tmp_path / "key", tmp_path / "key.moved")
+        if into == "file":
+            os.rename(other, tmp_path / "key")
+        else:
+            os.symlink(other, tmp_path / "key")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(directory, "os", _NoProc(swap))
+        assert directory._zero_at(dir_fd, "key", durable=False) is False
+    left = tmp_path / "key" if into == "file" else other
+    assert left.read_bytes() == b"not the mount's"
+
+
+class _RootStays(_Os):
+    """The root's rmdir fails with `errno` (ENOTEMPTY: a writer refills it every time)."""
+
+    def __init__(self, root: Path, code: int) -> None:
+        self.root, self.code = root, code
+
+    def rmdir(self, path: Any, *, dir_fd: int | None = None) -> None:
+        if dir_fd is None and Path(path) == self.root:
+            raise OSError(self.code, os.strerror(self.code), path)
+        os.rmdir(path, dir_fd=dir_fd)
+
+
+@pytest.mark.parametrize(
+    ("code", "why"),
+    [(errno.EBUSY, os.strerror(errno.EBUSY)), (errno.ENOTEMPTY, "files kept reappearing")],
+)
+def test_a_root_that_cannot_be_removed_is_reported(tmp_path: Path, code: int, why: str) -> None:
+    root = tmp_path / "w"
+    root.mkdir()
+    (root / "f").write_bytes(b"secret")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(directory, "os", _RootStays(root, code))
+        out = directory.wipe_tree(root, remove_root=True)
+    assert out.count == 1
+    assert [line.split(": ", 1)[1] for line in out.left] in (
+        [why],
+        [f"{why} while it was wiped"],
+    )
+    assert out.left[0].startswith(f"{root}: ")
+
+
+class _FileBecomesDir(_Os):
+    """Right after the wipe lists the file `name`, a racing process puts a directory holding
+    one file in its place."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.swapped = name, False
+
+    def scandir(self, dir_fd: int) -> Any:
+        with os.scandir(dir_fd) as listing:
+            entries = list(listing)
+        for entry in entries:
+            entry.is_dir(follow_symlinks=False)  # the type as listed, kept by the entry
+            if entry.name == self.name and not self.swapped:
+                self.swapped = True
+                os.unlink(self.name, dir_fd=dir_fd)
+                os.mkdir(self.name, dir_fd=dir_fd)
+                fd = os.open(f"{self.name}/inner", os.O_WRONLY | os.O_CREAT, dir_fd=dir_fd)
+                os.close(fd)
+        return contextlib.nullcontext(entries)
+
+
+def test_a_file_replaced_by_a_directory_after_the_listing_is_wiped_as_one(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "w"
+    root.mkdir()
+    (root / "f").write_bytes(b"secret")
+    layer = _FileBecomesDir("f")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(directory, "os", layer)
+        out = directory.wipe_tree(root, remove_root=True)
+    assert (layer.swapped, out.count, out.left) == (True, 1, [])
+    assert not root.exists()

@@ -133,7 +133,8 @@ def _zero_at(dir_fd: int, name: str, durable: bool) -> bool:
                 os.chmod(via, 0o600)  # follows the descriptor's magic link: the same inode
             wfd = os.open(via, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:  # no /proc: open the name again and make sure it is the same file
-            with contextlib.suppress(OSError):
+            # A symlink swapped in meanwhile: Python < 3.13 says so by ValueError (ENOTSUP).
+            with contextlib.suppress(OSError, ValueError, NotImplementedError):
                 os.chmod(name, 0o600, dir_fd=dir_fd, follow_symlinks=False)
             wfd = os.open(
                 name, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd
