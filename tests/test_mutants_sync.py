@@ -289,16 +289,19 @@ class _Unlistable:
         return os.listdir(fd)
 
 
+@pytest.mark.parametrize(("where", "unsaved", "said"), [("logX", "logX", "logX/"), ("", ".", "./")])
 def test_a_directory_that_cannot_be_read_is_warned_once_and_unsaved(
-    started: m.Session, monkeypatch: pytest.MonkeyPatch
+    started: m.Session, monkeypatch: pytest.MonkeyPatch, where: str, unsaved: str, said: str
 ) -> None:
     s, notes = started, _notes(started)
-    monkeypatch.setattr(sc, "os", _Unlistable(s.root / "sub"))
+    (s.root / "logX").mkdir()
+    (s.root / "logX" / "today").write_bytes(b"x")
+    monkeypatch.setattr(sc, "os", _Unlistable(s.root / where if where else s.root))
     for _ in range(2):
         result = s.sync()
     why = os.strerror(errno.EACCES)
-    assert result.unsaved == {"sub": why}
-    assert notes == [f"warning: cannot read sub/: {why}"]
+    assert result.unsaved == {unsaved: why}
+    assert notes.count(f"warning: cannot read {said}: {why}") == 1
 
 
 def test_each_file_still_written_is_warned_once(
@@ -332,3 +335,25 @@ def _notes(s: m.Session) -> list[str]:
     notes: list[str] = []
     s.notify = notes.append
     return notes
+
+
+def test_the_final_sync_looks_again_at_once_for_a_file_moved_under_it(
+    started: m.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Renamed between the listing and its read: the final sync lists again and saves it where
+    it went (a later sync would come too late: the directory is wiped)."""
+    s = started
+    (s.root / "a.txt").write_bytes(b"v2\n")
+    real_read = sc.read_regular
+    moved: list[Path] = []
+
+    def move_first(path: Path) -> tuple[bytes, sc.FileStat]:
+        if path.name == "a.txt" and not moved:
+            moved.append(path)
+            path.rename(s.root / "renamed.txt")
+        return real_read(path)
+
+    monkeypatch.setattr(sc, "read_regular", move_first)
+    s.sync(strict=True)
+    assert moved
+    assert s.vault.read_bytes("renamed.txt") == b"v2\n"
