@@ -357,3 +357,18 @@ def test_the_final_sync_looks_again_at_once_for_a_file_moved_under_it(
     s.sync(strict=True)
     assert moved
     assert s.vault.read_bytes("renamed.txt") == b"v2\n"
+
+
+def test_a_rename_to_a_name_the_vault_refuses_keeps_the_old_entry(started: m.Session) -> None:
+    s = started
+    assert s.last_error == ""
+    (s.root / "a.txt").rename(s.root / "bad\x01name")
+    result = s.sync()
+    assert "bad\x01name" in result.unsaved
+    assert s.vault.read_bytes("a.txt") == b"alpha\n"
+
+
+def test_an_event_with_nothing_to_save_keeps_its_detail(started: m.Session) -> None:
+    s = started
+    s.syncer.record_event("lock", "idle for 60 s")
+    assert (s.vault.log()[-1].event, s.vault.log()[-1].detail) == ("lock", "idle for 60 s")
