@@ -20,6 +20,7 @@ import pytest
 
 _KILLERS = (
     "test_mutants.py",
+    "test_mutants_format.py",
     "test_mutants_mutmut.py",
     "test_mutants_sync.py",
     "test_mutants_mount.py",
