@@ -359,9 +359,10 @@ def test_a_header_cut_short_names_the_part_it_stops_in() -> None:
     assert _format_error(lambda: fmt.parse_header(v1[:20])) == (
         "container is truncated inside the header"
     )
-    assert _format_error(lambda: fmt.parse_header(v1[:40])) == (
-        "container is truncated inside the key slot"
-    )
+    for cut in (40, 46):  # in the slot's own header, in its body
+        assert _format_error(lambda cut=cut: fmt.parse_header(v1[:cut])) == (
+            "container is truncated inside the key slot"
+        )
     assert _format_error(lambda: fmt.parse_header(v1[:-33])) == (
         "container is truncated inside the header"
     )
@@ -522,6 +523,7 @@ def test_without_limits_the_memory_is_the_physical_memory(
     if fmt._rlimit_as() is not None:
         pytest.fail("this test needs a process without ulimit -v")
     assert fmt.machine_memory_kib() == _physical_kib()
+    assert type(fmt.machine_memory_kib()) is int
 
     def no_sysconf(name: str) -> int:
         raise ValueError(name)
@@ -532,7 +534,7 @@ def test_without_limits_the_memory_is_the_physical_memory(
 
 def test_the_address_space_limit_lowers_the_memory(cgroup_files: tuple[Path, Path]) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    lower = _physical_kib() * 1024 - 4096 * 7  # below the machine's memory, far above our use
+    lower = _physical_kib() * 1024 - 4096 * 7 - 100  # far above our use, not whole KiB
     if soft != resource.RLIM_INFINITY:
         lower = min(lower, soft - 4096 * 7)
     resource.setrlimit(resource.RLIMIT_AS, (lower, hard))
