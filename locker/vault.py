@@ -205,9 +205,12 @@ class Vault(SlotMethods, GenerationMethods):
         purpose: str = "write",
         rng: Random = os.urandom,
         clock: Clock = time.time,
+        unverified: bool = False,
     ) -> Vault:
         """Unlock with a passphrase, or with the first of `key`'s openers that opens a slot.
-        With write=True, take the writer lock first (exit 5 if held)."""
+        With write=True, take the writer lock first (exit 5 if held). `unverified`: open a
+        vault none of whose records verifies at the one whose index authenticates, for
+        `recover_generation` alone (Container.open)."""
         if write:
             _refuse_symlink(path)
         lock = WriterLock(path, purpose).acquire() if write else None
@@ -217,7 +220,7 @@ class Vault(SlotMethods, GenerationMethods):
                 if write:
                     _check_writable(sealed)
                 unlocked = keys.unlock(sealed.header, _openers(key))
-                container = Container.open(sealed, unlocked)
+                container = Container.open(sealed, unlocked, unverified)
                 if container.passed_over and not write:
                     container = read_again(container)
             except BaseException:

@@ -94,6 +94,12 @@ class GenerationMethods:
         def record(self, event: str, names: tuple[str, ...] = (), detail: str = "") -> None: ...
 
     @property
+    def unverified(self) -> bool:
+        """No commit record verified: opened at the one whose index authenticates, for
+        `recover_generation` alone."""
+        return self._container.unverified
+
+    @property
     def generation(self) -> int:
         """The generation in force (format 2); 0 for a version 1 file."""
         return self._container.record.generation
@@ -140,18 +146,20 @@ class GenerationMethods:
                 f"{c.record.generation} is in force"
             )
         passed = "; ".join(str(p) for p in c.passed_over)
-        if generation == c.record.generation:
+        if generation == c.record.generation and not c.unverified:
             decided = f"continued from generation {generation} ({passed})"
         else:
             found = [p for p in c.passed_over if p.restorable]
-            if generation != c.record.generation + 1 or not found:
-                can = [str(c.record.generation)]
-                can += [str(c.record.generation + 1) for _ in found[:1]]
+            # no record verified: the one whose index authenticates, by the number it claims
+            target = c.record.generation + (0 if c.unverified else 1)
+            if generation != target or not found:
+                can = [] if c.unverified else [str(c.record.generation)]
+                can += [str(target) for _ in found[:1]]
                 raise UsageError(
                     f"generation {generation} cannot be recovered from {self.path}",
                     hint=f"choose generation {' or '.join(can)}",
                 )
-            restored = c.restored(found[0].position)
+            restored = c if c.unverified else c.restored(found[0].position)
             failures = verify_entries(restored)
             if failures:
                 raise IntegrityError(

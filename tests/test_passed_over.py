@@ -293,6 +293,38 @@ def test_a_generation_flipped_to_0_is_still_restorable(vault_path: Path, cli: Ru
     assert cli("verify").returncode == EXIT_OK
 
 
+def test_one_bit_in_the_only_record_is_restorable(vault_path: Path, cli: RunLocker) -> None:
+    """F4: after a compaction record A is alone; one bit of its MAC makes no record verify,
+    but its index authenticates under its nonce: the error names the restore, which works."""
+    with Vault.open(vault_path, PASSPHRASE, write=True) as v:
+        v.add_bytes("ssh/id_ed25519", b"key\n")
+        v.commit()
+        v.add_bytes("tmp", b"t")
+        v.commit()
+        v.remove("tmp")
+        v.commit()  # a compaction: generation 4 in record A, record B empty
+    assert [r[0] for r in records(vault_path)] == [4, 0]
+    flip(vault_path, A + 50, 0x10)
+    before = vault_path.read_bytes()
+    ls = cli("ls")
+    assert ls.returncode == EXIT_INTEGRITY and ls.stdout == b""
+    error, hint = lines(ls.stderr)
+    assert error.startswith("locker: error: container header failed authentication")
+    assert "'locker recover --generation 4' restores the save it names" in hint
+    wrong = cli("recover", "--generation", "5")
+    assert wrong.returncode == EXIT_USAGE
+    assert lines(wrong.stderr)[-1] == "locker: hint: choose generation 4"
+    assert vault_path.read_bytes() == before
+    restore = cli("recover", "--generation", "4")
+    assert restore.returncode == EXIT_OK, restore.stderr
+    assert restore.stderr == b""
+    assert b"restored generation 4, whose commit record did not verify; generation 5" in (
+        restore.stdout
+    )
+    assert opened(vault_path) == (5, ["ssh/id_ed25519"])
+    assert cli("verify").returncode == EXIT_OK
+
+
 def test_a_newest_index_that_does_not_open_falls_back_with_a_warning(
     saved: Path, cli: RunLocker
 ) -> None:
@@ -339,8 +371,10 @@ def test_a_reader_racing_an_append_reads_again_before_reporting(
     real = ct.Container.open
     calls = []
 
-    def open_then_finish_the_append(sealed: ct.Sealed, unlocked: object) -> ct.Container:
-        c = real(sealed, unlocked)  # type: ignore[arg-type]
+    def open_then_finish_the_append(
+        sealed: ct.Sealed, unlocked: object, unverified: bool = False
+    ) -> ct.Container:
+        c = real(sealed, unlocked, unverified)  # type: ignore[arg-type]
         if not calls:
             with open(saved, "ab") as f:
                 f.write(full[-1:])

@@ -53,8 +53,11 @@ def kdf_cost(args: argparse.Namespace, base: KdfCost) -> KdfCost:
     return cost
 
 
-def open_vault(args: argparse.Namespace, write: bool = False, purpose: str = "write") -> Vault:
-    """Unlock the selected vault; a missing or busy vault is reported before the prompt."""
+def open_vault(
+    args: argparse.Namespace, write: bool = False, purpose: str = "write", unverified: bool = False
+) -> Vault:
+    """Unlock the selected vault; a missing or busy vault is reported before the prompt.
+    `unverified`: for `recover --generation` (Vault.open)."""
     path = vault_path(args)
     if not os.path.lexists(path):
         raise NotFoundError(
@@ -63,7 +66,9 @@ def open_vault(args: argparse.Namespace, write: bool = False, purpose: str = "wr
     check_not_a_directory(path)
     if write:
         WriterLock(path).check_free()
-    vault = Vault.open(path, unlock.openers(args, path), write=write, purpose=purpose)
+    vault = Vault.open(
+        path, unlock.openers(args, path), write=write, purpose=purpose, unverified=unverified
+    )
     vault.notice = warn
     warn_passed_over(vault)
     if write:
@@ -77,7 +82,7 @@ def warn_passed_over(vault: Vault) -> None:
     """One line and a hint when the vault opened at an older generation than a record names:
     that record's save is not in what the command shows (FORMAT.md section 20)."""
     passed = vault.passed_over()
-    if not passed:
+    if not passed or vault.unverified:  # opened for `recover --generation` alone
         return
     g = vault.generation
     restorable = f" (restorable as generation {g + 1})" if passed[0].restorable else ""

@@ -73,7 +73,7 @@ def recover_generation(args: argparse.Namespace) -> int:
     verify (FORMAT.md section 20), saved with a 'recover' audit event."""
     if args.discard:
         raise UsageError("--generation cannot be used with --discard")
-    with open_vault(args, write=True, purpose="recover") as v:
+    with open_vault(args, write=True, purpose="recover", unverified=True) as v:
         if not _discard_confirmed(v, args):
             print(f"{v.path}: left as it is; generation {v.generation} is in force")
             return EXIT_OK
@@ -88,7 +88,7 @@ def _discard_confirmed(v: Vault, args: argparse.Namespace) -> bool:
     still be restored, which then no key can read back: asked on a terminal, --yes otherwise."""
     g = v.generation
     found = [p for p in v.passed_over() if p.restorable]
-    if args.generation != g or not found or args.yes:
+    if args.generation != g or not found or args.yes or v.unverified:
         return True
     what = f"the save in commit record {found[0].name} (restorable as generation {g + 1})"
     if not sys.stdin.isatty():

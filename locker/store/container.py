@@ -55,7 +55,7 @@ from locker.store.index import (
 )
 from locker.store.keys import Unlocked
 from locker.store.lockfile import stem_beside
-from locker.store.passed_over import PassedOver, others
+from locker.store.passed_over import PassedOver, alone, others
 from locker.store.safefs import NO_DIR_FSYNC
 from locker.store.sources import COPY_BLOCK, CopyCiphertext, Source, read_ahead
 
@@ -227,7 +227,8 @@ class Container:
     `record` is the commit record in force and `position` where it lies (0 for record A, and
     for a v1 header); `passed_over` names the other record when it is not empty and was not
     taken (a save killed while writing its record, or a damaged record: it may hold a save
-    newer than the one in force, FORMAT.md section 20)."""
+    newer than the one in force, FORMAT.md section 20). `unverified`: no record verified, and
+    `record` is the one whose index authenticates, opened only for `recover --generation`."""
 
     def __init__(
         self,
@@ -237,6 +238,7 @@ class Container:
         record: Record,
         position: int = 0,
         passed_over: tuple[PassedOver, ...] = (),
+        unverified: bool = False,
     ) -> None:
         self.sealed = sealed
         self.unlocked = unlocked
@@ -244,12 +246,15 @@ class Container:
         self.record = record
         self.position = position
         self.passed_over = passed_over
+        self.unverified = unverified
 
     @classmethod
-    def open(cls, sealed: Sealed, unlocked: Unlocked) -> Container:
+    def open(cls, sealed: Sealed, unlocked: Unlocked, unverified: bool = False) -> Container:
         """Steps 10 to 14 of FORMAT.md section 20: the records' MACs (a tie is refused only
         when both verify), then the index of the highest verifying generation whose index
-        opens; a lower one is taken only when the higher one's index fails."""
+        opens; a lower one is taken only when the higher one's index fails. When none
+        verifies but a record's index authenticates, that record is opened only if
+        `unverified` (an explicit restore), else AuthenticationError names the restore."""
         header, master = sealed.header, unlocked.master
         mac_key = crypto.header_mac_key(master, header.container_id)
         verified: list[tuple[int, Record]] = []
@@ -260,9 +265,18 @@ class Container:
             else:
                 failed.append((position, record))
         if not verified:
+            found = alone(sealed, failed, lambda r: _index_opens(sealed, master, r))
+            if found is not None and found.record is not None and unverified:
+                index = open_index(sealed, master, found.record)
+                return cls(sealed, unlocked, index, found.record, found.position, (found,), True)
             raise AuthenticationError(
                 "container header failed authentication: it was changed or is corrupt"
-                + ("" if sealed.version == VERSION_1 else " (no commit record verified)")
+                + ("" if sealed.version == VERSION_1 else " (no commit record verified)"),
+                hint=None
+                if found is None
+                else f"commit record {found.name}'s index authenticates with this key: copy the "
+                f"vault file first; 'locker recover --generation {found.generation}' restores "
+                "the save it names (its record's MAC is not checked)",
             )
         if len(verified) == 2 and verified[0][1].generation == verified[1][1].generation:
             raise FormatError(

@@ -82,6 +82,21 @@ def others(
     return passed
 
 
+def alone(
+    sealed: Sealed, failed: Sequence[tuple[int, Record]], index_opens: Callable[[Record], bool]
+) -> PassedOver | None:
+    """When no record verifies (format 2), the one whose index authenticates under its nonce:
+    the last appended (its index lies furthest into the file) when both do. After a
+    compaction record A is alone, and one bit of it must not lock the vault."""
+    if sealed.version == VERSION_1:
+        return None
+    found = [(p, r) for p, r in failed if index_opens(r)]
+    if not found:
+        return None
+    p, r = max(found, key=lambda item: item[1].index_offset)
+    return PassedOver(p, r.generation, "did not verify", True, r)
+
+
 def _fields(raw: bytes, file_size: int) -> Record | None:
     """An unusable record's fields when its generation alone makes it unusable (0, one bit
     away from 2^k): the rest may name a durable index, and a restore never uses the number."""
