@@ -22,6 +22,7 @@ _KILLERS = (
     "test_mutants.py",
     "test_mutants_format.py",
     "test_mutants_mutmut.py",
+    "test_mutants_store_io.py",
     "test_mutants_sync.py",
     "test_mutants_mount.py",
 )  # written to kill planted bugs

@@ -17,6 +17,7 @@ from locker.errors import BusyError, LockerError
 
 NAME_MAX = 255  # bytes in one file name (Linux file systems)
 _DIGEST_HEX = 16
+_PROC_LOCKS = Path("/proc/locks")  # the kernel's table of file locks (tests give their own)
 
 
 def stem_beside(path: Path, added: int) -> str:
@@ -77,7 +78,7 @@ class WriterLock:
             st = os.stat(self.path, follow_symlinks=False)
             if st.st_size == 0:
                 return
-            with open("/proc/locks", encoding="ascii", errors="replace") as f:
+            with open(_PROC_LOCKS, encoding="ascii", errors="replace") as f:
                 table = f.read()
         except OSError:
             return

@@ -1,0 +1,234 @@
+"""Tests that kill the mutants `scripts/mutate` (mutmut) found alive in store/'s file-system
+modules (issue 10, item 14): drive detection (drives.py) against mountinfo and sysfs trees
+written here and a real FAT image, and the plaintext writer (safefs.py), the deferred log,
+the entry sources and the writer lock. docs/TESTING.md lists the survivors judged equivalent.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import FatImage
+
+from locker.store import drives
+
+
+# -- drives.py ------------------------------------------------------------------------------------
+
+
+def _sysfs(root: Path, disks: dict[str, str | None], parts: dict[str, str] | None = None) -> Path:
+    """A /sys/dev/block tree: each disk "major:minor" links to its device directory (with a
+    `removable` file holding the value given, none for None); each partition links to a
+    directory inside its disk's, as sysfs has them."""
+    block = root / "block"
+    for dev, removable in disks.items():
+        node = root / "devices" / dev.replace(":", "_")
+        node.mkdir(parents=True)
+        if removable is not None:
+            (node / "removable").write_text(removable + "\n")
+        (block / dev).parent.mkdir(parents=True, exist_ok=True)
+        (block / dev).symlink_to(node)
+    for dev, disk in (parts or {}).items():
+        node = root / "devices" / disk.replace(":", "_") / dev.replace(":", "_")
+        node.mkdir()
+        (block / dev).symlink_to(node)
+    return block
+
+
+def _use(monkeypatch: pytest.MonkeyPatch, mountinfo: Path, sysfs: Path) -> None:
+    monkeypatch.setattr(drives, "_MOUNTINFO", mountinfo)
+    monkeypatch.setattr(drives, "_SYS_DEV_BLOCK", sysfs)
+
+
+def test_fat_and_exfat_are_told_by_every_name_mountinfo_gives_them() -> None:
+    for fstype in ("vfat", "msdos", "fat", "fuse.fusefat", "fusefat"):
+        drive = drives.Drive("/m", fstype, "8:1", False)
+        assert drive.fat and drive.fat_like
+        assert drive.describe() == "FAT file system at /m"
+    for fstype in ("exfat", "fuse.exfat", "fuseblk.exfat"):
+        drive = drives.Drive("/m", fstype, "8:1", True)
+        assert not drive.fat and drive.fat_like
+        assert drive.describe() == "exFAT file system on a removable drive at /m"
+    ext4 = drives.Drive("/", "ext4", "254:0", False)
+    assert not ext4.fat and not ext4.fat_like
+    assert ext4.describe() == "ext4 file system at /"
+    assert drives.Drive("/s", "vfat", "8:1", True).describe() == (
+        "FAT file system on a removable drive at /s"
+    )
+
+
+def test_mountinfo_octal_escapes_are_undone_and_nothing_else() -> None:
+    assert drives._unescape(r"/media/my\040stick\011tab\012nl\134bs") == (
+        "/media/my stick\ttab\nnl\\bs"
+    )
+    assert drives._unescape(r"\101\060") == "A0"  # read as octal, four characters each
+    assert drives._unescape("\\") == "\\"
+    assert drives._unescape(r"a\04") == r"a\04"  # too short to be an escape
+    assert drives._unescape(r"a\0400") == "a 0"
+    assert drives._unescape(r"\18\x41\X12\\") == r"\18\x41\X12\\"  # not octal digits
+    assert drives._unescape("") == ""
+
+
+def test_mountinfo_lines_are_read_by_their_fields(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_bytes(
+        b"22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n"
+        b"23 22 8:1 / /five - vfat /dev/sda1 rw\n"  # five fields before the " - "
+        b"24 22 8:2 / - vfat /dev/sda2 rw\n"  # four: not a mount line
+        b"25 22 8:3 / /no-separator rw vfat /dev/sda3 rw\n"
+        b"26 22 8:4 / /no-type rw - \n"
+        b"27 22 8:5 / /caf\xe9\\040x rw - vfat /dev/sda5 rw\n"  # not UTF-8
+        b"28 22 0:50 / /dash rw - tmpfs - rw\n"  # mounted from "-"
+        b"\n"
+    )
+    monkeypatch.setattr(drives, "_MOUNTINFO", mountinfo)
+    assert drives._mounts() == [
+        ("254:0", "/", "ext4"),
+        ("8:1", "/five", "vfat"),
+        ("8:5", "/caf\ufffd x", "vfat"),
+        ("0:50", "/dash", "tmpfs"),
+    ]
+    monkeypatch.setattr(drives, "_MOUNTINFO", tmp_path / "missing")
+    assert drives._mounts() == []
+
+
+def test_removable_is_the_devices_or_its_disks_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    block = _sysfs(
+        tmp_path,
+        {"8:0": "1", "8:16": "0", "8:32": None, "11:0": "1"},
+        {"8:1": "8:0", "8:17": "8:16", "8:33": "8:32"},
+    )
+    # a partition whose own directory has an unreadable `removable`: its disk decides
+    (tmp_path / "devices" / "8_0" / "8_1" / "removable").mkdir()
+    (block / "removable").write_text("1\n")  # beside the links: no device's flag
+    monkeypatch.setattr(drives, "_SYS_DEV_BLOCK", block)
+    assert [drives._removable(*d) for d in ((8, 0), (8, 1), (11, 0))] == [True] * 3
+    assert [drives._removable(*d) for d in ((8, 16), (8, 17), (8, 32), (8, 33))] == [False] * 4
+    assert not drives._removable(9, 9)  # not in sysfs at all
+    assert not drives._removable(0, 8)  # the numbers are major:minor in that order
+    monkeypatch.setattr(drives, "_SYS_DEV_BLOCK", tmp_path / "no-sysfs")
+    assert not drives._removable(8, 0)
+
+
+def _dev(path: Path) -> str:
+    st = os.stat(path)
+    return f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
+
+
+def test_the_drive_of_a_path_is_its_longest_mount_point_on_its_device(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tmp_path = tmp_path.resolve()
+    dev = _dev(tmp_path)
+    major, minor = (int(n) for n in dev.split(":"))
+    here = tmp_path / "dirX"
+    (here / "sub").mkdir(parents=True)
+    (tmp_path / "dirXY").mkdir()
+    mountinfo = tmp_path / "mountinfo"
+    sysfs = _sysfs(tmp_path / "sys", {dev: "1"})
+    _use(monkeypatch, mountinfo, sysfs)
+
+    mountinfo.write_text(f"1 0 {dev} / / rw - ext4 /dev/root rw\n")
+    assert drives.drive_of(here / "sub") == drives.Drive("/", "ext4", dev, True)
+
+    lines = [
+        f"1 0 {dev} / / rw - ext4 /dev/root rw",
+        f"2 1 {dev} / {here} rw - vfat /dev/sdz1 rw",
+        f"3 1 {dev} / {tmp_path / 'dirXY'} rw - btrfs /dev/sdz2 rw",  # a longer prefix
+        f"4 1 {major + 1}:{minor} / {here / 'sub'} rw - xfs /dev/sdz3 rw",  # another device
+    ]
+    mountinfo.write_text("\n".join(lines) + "\n")
+    for path in (here / "sub", here):
+        assert drives.drive_of(path) == drives.Drive(str(here), "vfat", dev, True)
+    assert drives.drive_of(tmp_path / "dirXY") == drives.Drive(
+        str(tmp_path / "dirXY"), "btrfs", dev, True
+    )
+    # a link to the directory is the directory
+    (tmp_path / "link").symlink_to(here / "sub")
+    assert drives.drive_of(tmp_path / "link") == drives.Drive(str(here), "vfat", dev, True)
+
+    mountinfo.write_text(f"2 1 {dev} / {here} rw - vfat /dev/sdz1 rw\n")
+    assert drives.drive_of(tmp_path) is None  # no mount holds it
+    assert drives.drive_of(tmp_path / "missing") is None
+    (sysfs / dev).unlink()
+    assert drives.drive_of(here) == drives.Drive(str(here), "vfat", dev, False)
+
+
+def test_removable_drives_are_listed_once_by_mount_point(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sysfs = _sysfs(tmp_path, {"8:16": "1", "8:32": "1", "254:0": "0"}, {"8:17": "8:16"})
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(
+        "1 0 254:0 / / rw - ext4 /dev/vda rw\n"
+        "2 1 8:32 / /media/b rw - exfat /dev/sdc rw\n"
+        "3 1 8:17 / /media/a rw - vfat /dev/sdb1 rw\n"
+        "4 1 8:16 / /media/b rw - vfat /dev/sdb rw\n"  # mounted over /media/b: listed once
+        "5 1 x:16 / /media/c rw - vfat /dev/sdx rw\n"
+        "6 1 8:y / /media/d rw - vfat /dev/sdy rw\n"
+        "7 1 816 / /media/e rw - vfat /dev/sdw rw\n"
+    )
+    _use(monkeypatch, mountinfo, sysfs)
+    assert drives.removable_drives() == [
+        drives.Drive("/media/a", "vfat", "8:17", True),
+        drives.Drive("/media/b", "exfat", "8:32", True),
+    ]
+
+
+def test_free_bytes_and_cluster_size_come_from_statvfs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    st = os.statvfs(tmp_path)
+    assert drives.free_bytes(tmp_path) == st.f_bavail * st.f_frsize
+    assert drives.free_bytes(Path("/proc")) is None  # a file system that reports no blocks
+    assert drives.cluster_size(tmp_path) == max(st.f_frsize, st.f_bsize, 512)
+
+    def reported(frsize: int, bsize: int, bavail: int = 7) -> Callable[[object], os.statvfs_result]:
+        fields = (bsize, frsize, 100, bavail, bavail, 10, 10, 10, 0, 255)
+        return lambda _path: os.statvfs_result(fields)
+
+    monkeypatch.setattr(os, "statvfs", reported(2048, 4096))
+    assert drives.free_bytes(tmp_path) == 7 * 2048  # in fragments, not blocks
+    assert drives.cluster_size(tmp_path) == 4096
+    monkeypatch.setattr(os, "statvfs", reported(8192, 1024))
+    assert drives.cluster_size(tmp_path) == 8192
+    monkeypatch.setattr(os, "statvfs", reported(0, 0))
+    assert drives.cluster_size(tmp_path) == 512  # a file system that says nothing
+
+
+def test_fat_names(tmp_path: Path) -> None:
+    assert drives.fat_name_problem("backup 2026.locker") is None
+    assert drives.fat_name_problem('a|b"c*?') == "FAT file names cannot contain '\"' '*' '?' '|'"
+    assert drives.fat_name_problem("a\x01b\x7f:") == (
+        "FAT file names cannot contain '\\x01' ':' '\\x7f'"
+    )
+    for name in ("x ", "x.", "x. "):
+        assert drives.fat_name_problem(name) == "FAT file names cannot end in a space or a dot"
+    long = "FAT file names are at most 255 characters"
+    assert drives.fat_name_problem("n" * 255) is None
+    assert drives.fat_name_problem("n" * 256) == long
+    assert drives.fat_name_problem("\U0001f511" * 127 + "n") is None  # 255 UTF-16 units
+    assert drives.fat_name_problem("\U0001f511" * 128) == long
+
+
+def test_drive_of_a_real_fat_image(fat_image: Callable[..., FatImage], tmp_path: Path) -> None:
+    fat = fat_image(size_mib=2)
+    (fat.mount_point / "dir").mkdir()
+    drive = drives.drive_of(fat.mount_point / "dir")
+    assert drive is not None
+    assert (drive.mount_point, drive.fstype, drive.fat) == (
+        str(fat.mount_point),
+        "fuse.fusefat",
+        True,
+    )
+    assert drive.device == _dev(fat.mount_point) and not drive.removable
+    assert drive.describe() == f"FAT file system at {fat.mount_point}"
+    outside = drives.drive_of(tmp_path)
+    assert outside is not None and not outside.fat
