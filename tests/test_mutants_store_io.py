@@ -6,14 +6,21 @@ the entry sources and the writer lock. docs/TESTING.md lists the survivors judge
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
-from collections.abc import Callable
+import resource
+import stat
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from conftest import FatImage
 
-from locker.store import drives
+from locker.errors import BusyError
+from locker.store import crypto, deferred, drives, lockfile, safefs
+from locker.store.index import LogEvent, encode_log_event
 
 
 # -- drives.py ------------------------------------------------------------------------------------
@@ -232,3 +239,216 @@ def test_drive_of_a_real_fat_image(fat_image: Callable[..., FatImage], tmp_path:
     assert drive.describe() == f"FAT file system at {fat.mount_point}"
     outside = drives.drive_of(tmp_path)
     assert outside is not None and not outside.fat
+
+
+# -- lockfile.py: the courtesy pre-check ------------------------------------------------------
+
+
+def _flocked(path: Path, record: bytes) -> int:
+    """`path` holding `record`, flocked through a descriptor of its own (flock is per open
+    file: a second open in this process contends as another process would)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    os.write(fd, record)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def _lock_line(path: Path, pid: str = "4242", kind: str = "FLOCK") -> str:
+    st = os.stat(path, follow_symlinks=False)
+    return f"1: {kind} ADVISORY WRITE {pid} {os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+
+
+def test_check_free_says_nothing_of_a_holder_that_has_not_recorded_itself(
+    tmp_path: Path,
+) -> None:
+    vault = tmp_path / "v.locker"
+    fd = _flocked(lockfile.lock_path(vault), b"")
+    try:
+        lockfile.WriterLock(vault).check_free()  # empty: free, whatever /proc/locks says
+    finally:
+        os.close(fd)
+
+
+def test_check_free_reads_the_lock_table_it_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vault = tmp_path / "v.locker"
+    path = lockfile.lock_path(vault)
+    path.write_text('{"pid": 77, "host": "far", "purpose": "write"}')
+    table = tmp_path / "locks"
+    monkeypatch.setattr(lockfile, "_PROC_LOCKS", table)
+    lock = lockfile.WriterLock(vault)
+
+    table.write_bytes(b"1: POSIX ADVISORY WRITE 9 00:00:1 0 EOF\n\xff\xfe not ASCII\n")
+    lock.check_free()  # no lock on this file
+    table.write_text(_lock_line(path, kind="POSIX") + " 0 EOF\n")
+    lock.check_free()  # not a flock
+    # six fields are enough (the kernel writes eight); a line that is not ASCII is read on
+    table.write_bytes(b"\xff\n" + _lock_line(path).encode() + b"\n")
+    with pytest.raises(BusyError, match=r"^vault is in use by PID 77 on far$"):
+        lock.check_free()
+    # a holder that let go meanwhile (its record is gone): the table's PID, on this host
+    path.write_text("{}")
+    with pytest.raises(BusyError) as raised:
+        lock.check_free()
+    assert str(raised.value) == f"vault is in use by PID 4242 on {os.uname().nodename}"
+    assert raised.value.hint == "wait for that command to finish and try again"
+
+
+def test_check_free_never_follows_a_symlinked_lock_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vault = tmp_path / "v.locker"
+    target = tmp_path / "elsewhere"
+    target.write_text('{"pid": 77, "host": "far", "purpose": "write"}')
+    lockfile.lock_path(vault).symlink_to(target)
+    table = tmp_path / "locks"
+    table.write_text(_lock_line(lockfile.lock_path(vault)) + " 0 EOF\n")
+    monkeypatch.setattr(lockfile, "_PROC_LOCKS", table)
+    lockfile.WriterLock(vault).check_free()
+
+
+def test_check_free_reads_the_holder_through_a_private_descriptor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vault = tmp_path / "v.locker"
+    fd = _flocked(lockfile.lock_path(vault), b'{"pid": 77, "host": "far"}')
+    flags: list[int] = []
+    real = lockfile._read_holder
+
+    def read_holder(holder_fd: int) -> dict[str, object]:
+        flags.append(fcntl.fcntl(holder_fd, fcntl.F_GETFD))
+        return real(holder_fd)
+
+    monkeypatch.setattr(lockfile, "_read_holder", read_holder)
+    try:
+        with pytest.raises(BusyError, match="PID 77 on far"):
+            lockfile.WriterLock(vault).check_free()
+    finally:
+        os.close(fd)
+    assert flags and all(f & fcntl.FD_CLOEXEC for f in flags)
+
+
+# -- deferred.py: the event files beside a vault ----------------------------------------------
+
+_CID, _MASTER = bytes(range(16)), bytes(range(32, 64))
+_EVENT = LogEvent(1_700_000_000, "export", ("a.env",), "me", "here", "to b.locker")
+
+
+def _event_file(vault: Path, size: int, token: str = "0" * 16) -> Path:
+    """A valid event file of exactly `size` bytes (the JSON padded with spaces)."""
+    name = f".{vault.name}.event-{token}"
+    nonce = bytes(crypto.NONCE_SIZE)
+    plain = encode_log_event(_EVENT)
+    plain += b" " * (size - len(deferred.MAGIC) - len(nonce) - crypto.TAG_SIZE - len(plain))
+    key = crypto.deferred_log_key(_MASTER, _CID)
+    sealed = crypto.seal(key, nonce, plain, deferred._aad(_CID, name))
+    path = vault.with_name(name)
+    path.write_bytes(deferred.MAGIC + nonce + sealed)
+    assert path.stat().st_size == size
+    return path
+
+
+def test_an_event_file_of_the_size_cap_is_read_and_one_byte_more_is_not(tmp_path: Path) -> None:
+    vault = tmp_path / "v.locker"
+    at_cap = _event_file(vault, deferred.MAX_SIZE)
+    assert deferred.read(vault, _CID, _MASTER) == deferred.Pending([_EVENT], [at_cap.name])
+    at_cap.unlink()
+    _event_file(vault, deferred.MAX_SIZE + 1)
+    assert deferred.read(vault, _CID, _MASTER) == deferred.Pending()
+
+
+def test_an_event_file_that_is_a_symlink_or_a_fifo_is_skipped(tmp_path: Path) -> None:
+    """Not followed (a link to a valid event kept elsewhere is not read) and never waited on
+    (a FIFO without a writer would block a plain open for ever)."""
+    vault = tmp_path / "vaults" / "v.locker"
+    vault.parent.mkdir()
+    (tmp_path / "kept").mkdir()
+    real = _event_file(tmp_path / "kept" / vault.name, 200, "1" * 16)
+    vault.with_name(real.name).symlink_to(real)
+    os.mkfifo(vault.with_name(f".{vault.name}.event-{'2' * 16}"))
+    assert deferred.read(vault, _CID, _MASTER) == deferred.Pending()
+    assert deferred.read(real.parent / vault.name, _CID, _MASTER).events == [_EVENT]
+
+
+# -- safefs.py: the plaintext writer ------------------------------------------------------------
+
+
+@pytest.fixture
+def out_fd(tmp_path: Path) -> Iterator[int]:
+    (tmp_path / "out").mkdir()
+    fd = safefs.open_dir(tmp_path / "out")
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _open_fds_of(directory: Path) -> list[int]:
+    found = []
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the listing's own descriptor, closed since
+            if os.readlink(f"/proc/self/fd/{name}").startswith(f"{directory}/"):
+                found.append(int(name))
+    return found
+
+
+def test_a_named_temp_file_is_private_durable_and_never_a_planted_link(
+    tmp_path: Path, out_fd: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    flags: list[int] = []
+
+    def chunks() -> Iterator[bytes]:
+        yield b"secret "
+        flags.extend(fcntl.fcntl(fd, fcntl.F_GETFD) for fd in _open_fds_of(out))
+        yield b"value\n"
+
+    st = safefs.write_file(out_fd, "a.env", chunks(), anonymous=False)
+    assert (out / "a.env").read_bytes() == b"secret value\n"
+    assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_ino == (out / "a.env").stat().st_ino
+    assert flags and all(f & fcntl.FD_CLOEXEC for f in flags)  # not inherited by a child
+    # the temp name taken by a link to a file elsewhere: refused, nothing written through it
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"untouched")
+    monkeypatch.setattr(safefs, "_temp_name", lambda: ".locker-planted.tmp")
+    (out / ".locker-planted.tmp").symlink_to(victim)
+    with pytest.raises(FileExistsError):
+        safefs.write_file(out_fd, "b.env", [b"secret"], anonymous=False)
+    assert victim.read_bytes() == b"untouched"
+    assert os.listdir(out) == ["a.env"]
+
+
+def _past_the_pipeline(extra: int) -> Iterator[bytes]:
+    yield b"\x01" * safefs._PIPELINE_MIN  # written on this thread
+    yield b"\x02" * extra  # one batch for the writer thread
+
+
+def test_a_write_error_of_the_last_batch_on_the_writer_thread_is_raised(
+    tmp_path: Path, out_fd: int
+) -> None:
+    """The file-size limit (what a quota or a full drive does to one file) is met only by the
+    writer thread's one batch, after the last chunk was handed over: close() raises it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (safefs._PIPELINE_MIN + 100, hard))
+    try:
+        with pytest.raises(OSError) as raised:
+            safefs.write_file(out_fd, "big", _past_the_pipeline(safefs._BATCH), anonymous=False)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert raised.value.errno == 27  # EFBIG
+    assert os.listdir(tmp_path / "out") == []
+
+
+def test_the_writer_thread_is_a_daemon(tmp_path: Path, out_fd: int) -> None:
+    """A hung write (a drive gone) never keeps locker alive after its main thread ends."""
+    seen: list[tuple[str, bool]] = []
+
+    def chunks() -> Iterator[bytes]:
+        yield from _past_the_pipeline(10)
+        seen.extend((t.name, t.daemon) for t in threading.enumerate() if t.name == "locker-writer")
+        yield b"\x03"
+
+    safefs.write_file(out_fd, "big", chunks(), durable=False)
+    assert seen == [("locker-writer", True)]
+    assert (tmp_path / "out" / "big").stat().st_size == safefs._PIPELINE_MIN + 11
