@@ -168,6 +168,22 @@ def test_the_drive_of_a_path_is_its_longest_mount_point_on_its_device(
     assert drives.drive_of(here) == drives.Drive(str(here), "vfat", dev, False)
 
 
+def test_a_save_appends_in_place_only_on_the_local_file_systems_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tmp_path = tmp_path.resolve()
+    mountinfo = tmp_path / "mountinfo"
+    _use(monkeypatch, mountinfo, tmp_path / "no-sysfs")
+    for fstype, appends in [
+        *((t, True) for t in ("ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs", "tmpfs")),
+        *((t, False) for t in ("vfat", "exfat", "fuse.fusefat", "nfs4", "overlay")),
+    ]:
+        mountinfo.write_text(f"1 0 {_dev(tmp_path)} / / rw - {fstype} /dev/root rw\n")
+        assert drives.appends_in_place(tmp_path) is appends, fstype
+    mountinfo.write_text("")
+    assert drives.appends_in_place(tmp_path) is False  # unknown: a whole new file
+
+
 def test_removable_drives_are_listed_once_by_mount_point(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -239,6 +255,7 @@ def test_drive_of_a_real_fat_image(fat_image: Callable[..., FatImage], tmp_path:
     assert drive.describe() == f"FAT file system at {fat.mount_point}"
     outside = drives.drive_of(tmp_path)
     assert outside is not None and not outside.fat
+    assert not drives.appends_in_place(fat.mount_point / "dir")
 
 
 # -- lockfile.py: the courtesy pre-check ------------------------------------------------------
