@@ -11,6 +11,7 @@ import os
 import resource
 import stat
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -363,6 +364,24 @@ def test_an_event_file_that_is_a_symlink_or_a_fifo_is_skipped(tmp_path: Path) ->
     os.mkfifo(vault.with_name(f".{vault.name}.event-{'2' * 16}"))
     assert deferred.read(vault, _CID, _MASTER) == deferred.Pending()
     assert deferred.read(real.parent / vault.name, _CID, _MASTER).events == [_EVENT]
+
+
+def test_an_event_file_is_named_by_the_clock_beside_a_vault_reached_through_a_link(
+    tmp_path: Path,
+) -> None:
+    """The name's 13 digits are the clock in units of 1024 ns (taken between the two
+    readings here); the vault's directory may be a symbolic link (only the file is never
+    followed)."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    vault = tmp_path / "link" / "v.locker"
+    before = time.time_ns() >> 10
+    written = deferred.write(vault, _CID, _MASTER, _EVENT, os.urandom)
+    after = time.time_ns() >> 10
+    assert os.listdir(tmp_path / "real") == [written.name]
+    token = written.name.removeprefix(".v.locker.event-")
+    assert before <= int(token[:13], 16) <= after
+    assert deferred.read(vault, _CID, _MASTER) == deferred.Pending([_EVENT], [written.name])
 
 
 # -- safefs.py: the plaintext writer ------------------------------------------------------------
