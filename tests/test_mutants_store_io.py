@@ -7,6 +7,7 @@ the entry sources and the writer lock. docs/TESTING.md lists the survivors judge
 from __future__ import annotations
 
 import fcntl
+import io
 import os
 import resource
 import stat
@@ -18,8 +19,8 @@ from pathlib import Path
 import pytest
 from conftest import FatImage
 
-from locker.errors import BusyError
-from locker.store import crypto, deferred, drives, lockfile, safefs
+from locker.errors import BusyError, ExistsError, LockerError
+from locker.store import crypto, deferred, drives, lockfile, safefs, sources
 from locker.store.index import LogEvent, encode_log_event
 
 # -- drives.py ------------------------------------------------------------------------------------
@@ -448,3 +449,118 @@ def test_the_writer_thread_is_a_daemon(tmp_path: Path, out_fd: int) -> None:
     safefs.write_file(out_fd, "big", chunks(), durable=False)
     assert seen == [("locker-writer", True)]
     assert (tmp_path / "out" / "big").stat().st_size == safefs._PIPELINE_MIN + 11
+
+
+def _temp_files_open_in(directory: Path) -> list[str]:
+    """The files this process has open in `directory` (an unnamed O_TMPFILE file shows as
+    `#inode (deleted)`)."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue  # the listing's own descriptor, closed since
+        if os.path.dirname(target) == str(directory):
+            found.append(os.path.basename(target))
+    return found
+
+
+def test_write_file_by_default_writes_unnamed_synced_and_refuses_to_replace(
+    tmp_path: Path, out_fd: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    seen: list[tuple[list[str], list[str]]] = []
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(stat.S_IFMT(os.fstat(fd).st_mode))
+        real_fsync(fd)
+
+    def chunks() -> Iterator[bytes]:
+        yield b"one "
+        seen.append((sorted(os.listdir(out / "d i r")), _temp_files_open_in(out / "d i r")))
+        yield b"two\n"
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    safefs.write_file(out_fd, "d i r/a.env", chunks())
+    assert (out / "d i r" / "a.env").read_bytes() == b"one two\n"
+    ((listed, open_there),) = seen
+    assert listed == [] and len(open_there) == 1 and open_there[0].startswith("#")
+    assert synced == [stat.S_IFREG, stat.S_IFDIR]  # the file, then its directory
+    with pytest.raises(ExistsError) as raised:
+        safefs.write_file(out_fd, "d i r/a.env", [b"theirs"])
+    assert (str(raised.value), raised.value.hint) == (
+        "d i r/a.env already exists",
+        "pass --force to replace it",
+    )
+    with pytest.raises(ExistsError, match=r"^d i r/a\.env already exists$"):
+        safefs.write_file(out_fd, "d i r/a.env", [b"theirs"], anonymous=False)
+    with pytest.raises(ExistsError) as raised:
+        safefs.write_anonymous(out_fd, "d i r", iter([b"x"]), "shown/name", False)
+    assert (str(raised.value), raised.value.hint) == (
+        "shown/name already exists",
+        "pass --force to replace it",
+    )
+    assert (out / "d i r" / "a.env").read_bytes() == b"one two\n"
+
+
+def test_write_file_refuses_a_name_it_wrote_in_this_run_and_replaces_others_with_force(
+    tmp_path: Path, out_fd: int
+) -> None:
+    """`written` holds caseless keys: the same key met again where a file exists is the
+    same file on a case-insensitive file system (here the name itself, on tmpfs)."""
+    out = tmp_path / "out"
+    (out / "old.env").write_bytes(b"old")
+    written: set[str] = set()
+    safefs.write_file(out_fd, "old.env", [b"new"], force=True, written=written)
+    safefs.write_file(out_fd, "Stra\u00dfe", [b"s"], written=written)
+    assert written == {"old.env", "strasse"}
+    assert (out / "old.env").read_bytes() == b"new"
+    with pytest.raises(ExistsError) as raised:
+        safefs.write_file(out_fd, "old.env", [b"again"], force=True, written=written)
+    assert (str(raised.value), raised.value.hint) == (
+        "old.env is the same file here as an entry written just before it (the file system "
+        "ignores case or normalises Unicode); not overwriting it",
+        "get the entries into separate directories",
+    )
+    assert (out / "old.env").read_bytes() == b"new"
+
+
+def test_write_file_on_the_real_fat_image(fat_image: Callable[..., FatImage]) -> None:
+    """fusefat has no O_TMPFILE (EOPNOTSUPP: a named temp file instead) and cannot fsync a
+    directory (an error that is not a failure)."""
+    fat = fat_image(size_mib=2)
+    fd = safefs.open_dir(fat.mount_point)
+    try:
+        safefs.write_file(fd, "sub/a.env", [b"on ", b"fat\n"])
+    finally:
+        os.close(fd)
+    assert (fat.mount_point / "sub" / "a.env").read_bytes() == b"on fat\n"
+    assert fat.listing() == ["sub"] and os.listdir(fat.mount_point / "sub") == ["a.env"]
+
+
+def test_a_directory_that_cannot_be_synced_is_not_an_error(tmp_path: Path) -> None:
+    """fsync of an O_PATH descriptor fails with EBADF, one of the answers of file systems
+    that cannot sync a directory."""
+    fd = os.open(tmp_path, os.O_PATH | os.O_DIRECTORY)
+    try:
+        safefs.fsync_dir(fd)
+    finally:
+        os.close(fd)
+
+
+# -- sources.py ---------------------------------------------------------------------------------
+
+
+def test_a_plain_file_that_is_a_link_or_missing_is_not_read(tmp_path: Path) -> None:
+    (tmp_path / "real").write_bytes(b"secret")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    for name, reason in [
+        ("link", "Too many levels of symbolic links"),
+        ("missing", "No such file or directory"),
+    ]:
+        source = sources.PlainFile(tmp_path / name, 6)
+        with pytest.raises(LockerError) as raised:
+            source.write_to(io.BytesIO(), lambda entry: bytes(32), b"", None)  # type: ignore[arg-type]
+        assert str(raised.value) == f"cannot read {tmp_path / name}: {reason}"
