@@ -11,7 +11,6 @@ import os
 import stat
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -165,10 +164,14 @@ def _check_writable(sealed: Sealed) -> None:
         )
 
 
-@dataclass
 class _Staged:
-    entry: Entry
-    source: Source
+    """An entry as the next save writes it, and where its ciphertext comes from."""
+
+    __slots__ = ("entry", "source")
+
+    def __init__(self, entry: Entry, source: Source) -> None:
+        self.entry = entry
+        self.source = source
 
 
 class Vault(SlotMethods, GenerationMethods):
@@ -361,7 +364,7 @@ class Vault(SlotMethods, GenerationMethods):
 
     def _reset_staging(self) -> None:
         c = self._container
-        self._staged = {e.name: _Staged(replace(e), c.copy_source(e)) for e in c.index.entries}
+        self._staged = {e.name: _Staged(e.copy(), c.copy_source(e)) for e in c.index.entries}
         self._by_name = {e.name: e for e in c.index.entries}
         self._slots = list(c.header.slots)
         self._master = c.unlocked.master
@@ -530,7 +533,7 @@ class Vault(SlotMethods, GenerationMethods):
         if renew is not None:
             fresh, kek = renew(self._rng, used)
         else:
-            fresh, kek = replace(used, nonce=self._rng(12)), self._unlocked.kek
+            fresh, kek = used._replace(nonce=self._rng(12)), self._unlocked.kek
         slot = keys.wrap_master(self.container_id, fresh, kek, master)
         dropped = len(self._slots) - 1
         saved = {e.entry_id: e for e in self._container.index.entries}

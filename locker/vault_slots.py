@@ -8,8 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from locker.errors import LockerError, NotFoundError, UsageError
 from locker.store import keys
@@ -26,8 +25,7 @@ from locker.store.format import (
 from locker.store.keys import Random, Unlocked
 
 
-@dataclass(frozen=True)
-class SlotInfo:
+class SlotInfo(NamedTuple):
     """What `slot ls` shows about a key slot: never a secret."""
 
     slot_id: str

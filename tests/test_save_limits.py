@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -112,7 +111,7 @@ def _save(path: Path, mutate: Callable[[list[Slot], Index], None]) -> None:
     with Vault.open(path, PASSPHRASE, write=True) as v:
         c = v._container
         slots = list(c.header.slots)
-        index = Index([replace(e) for e in c.index.entries], list(c.index.log))
+        index = Index([e.copy() for e in c.index.entries], list(c.index.log))
         mutate(slots, index)
         plan = [ct.Planned(e, Plaintext(b"alpha")) for e in index.entries]
         ct.write_container(
@@ -121,7 +120,7 @@ def _save(path: Path, mutate: Callable[[list[Slot], Index], None]) -> None:
 
 
 def _too_many_slots(slots: list[Slot], index: Index) -> None:
-    slots.extend(replace(slots[0], slot_id=bytes([i]) * 8) for i in range(MAX_SLOTS))
+    slots.extend(slots[0]._replace(slot_id=bytes([i]) * 8) for i in range(MAX_SLOTS))
 
 
 def _duplicate_slot(slots: list[Slot], index: Index) -> None:
@@ -129,7 +128,7 @@ def _duplicate_slot(slots: list[Slot], index: Index) -> None:
 
 
 def _kdf_over_cap(slots: list[Slot], index: Index) -> None:
-    slots[0] = replace(slots[0], kdf=KdfCost(8, 17, 1))
+    slots[0] = slots[0]._replace(kdf=KdfCost(8, 17, 1))
 
 
 def _unsafe_name(slots: list[Slot], index: Index) -> None:
@@ -137,12 +136,15 @@ def _unsafe_name(slots: list[Slot], index: Index) -> None:
 
 
 def _file_and_directory(slots: list[Slot], index: Index) -> None:
-    e = index.entries[0]
-    index.entries.append(replace(e, name="a/b", entry_id=b"\x01" * 16))
+    e = index.entries[0].copy()
+    e.name, e.entry_id = "a/b", b"\x01" * 16
+    index.entries.append(e)
 
 
 def _duplicate_entry_id(slots: list[Slot], index: Index) -> None:
-    index.entries.append(replace(index.entries[0], name="b"))
+    e = index.entries[0].copy()
+    e.name = "b"
+    index.entries.append(e)
 
 
 def _non_string_attr(slots: list[Slot], index: Index) -> None:

@@ -8,7 +8,6 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +46,7 @@ def kdf_cost(args: argparse.Namespace, base: KdfCost) -> KdfCost:
     )
     calibrating = getattr(args, "kdf_target", None) is not None
     try:  # over the caps every reader enforces: the user's values are wrong, not a file
-        check_kdf_cost(replace(cost, time_cost=1) if calibrating else cost)
+        check_kdf_cost(cost._replace(time_cost=1) if calibrating else cost)
     except KdfTooCostlyError as exc:
         raise UsageError(str(exc), hint="choose smaller --kdf-* values") from None
     return cost

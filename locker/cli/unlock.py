@@ -7,9 +7,8 @@ for only if nothing before it opened the vault.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from locker.cli import prompts
 from locker.errors import UsageError
@@ -83,15 +82,14 @@ def token_spec(args: argparse.Namespace) -> TokenSpec | None:
     )
 
 
-@dataclass
-class KeysAtHand:
+class KeysAtHand(NamedTuple):
     """What unlocks before a passphrase is asked, in the unlock order (the keyring's slot,
     then the keys the options name), and whether a passphrase may be asked after them."""
 
     openers: list[Opener]
     passphrase: bool
-    keyfile: bytes | None = None  # the second factor of a passphrase+keyfile slot
-    notes: list[str] = field(default_factory=list)  # why the keyring opened nothing
+    keyfile: bytes | None  # the second factor of a passphrase+keyfile slot
+    notes: list[str]  # why the keyring opened nothing
 
 
 def openers(args: argparse.Namespace, path: Path) -> list[Opener]:

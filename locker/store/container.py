@@ -12,9 +12,8 @@ import errno
 import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from locker.errors import (
     AuthenticationError,
@@ -71,24 +70,35 @@ def entry_label(entry: Entry) -> str:
     return f"entry {entry.name!r}"
 
 
-@dataclass
 class Sealed:
     """A container file as found on disk, before any key is known: enough for `info`.
 
     `header_bytes` is a v1 file's header or a v2 file's 4096-byte head; `records` the commit
     records a key may choose from, the higher generation first (a v1 header's index fields
-    make its one record, generation 0)."""
+    make its one record, generation 0); `unusable` (v2) the records neither usable nor empty;
+    `raw_records` (v2) both records' 68 bytes as read."""
 
-    path: Path
-    header: Head
-    header_bytes: bytes
-    file_size: int
-    file: BinaryIO
-    identity: FileIdentity
-    version: int = VERSION
-    records: list[tuple[int, Record]] = field(default_factory=list)
-    unusable: tuple[Unusable, ...] = ()  # v2: records neither usable nor empty
-    raw_records: tuple[bytes, ...] = ()  # v2: both records' 68 bytes as read
+    def __init__(
+        self,
+        path: Path,
+        header: Head,
+        header_bytes: bytes,
+        file_size: int,
+        file: BinaryIO,
+        identity: FileIdentity,
+        version: int = VERSION,
+        records: list[tuple[int, Record]] | None = None,
+    ) -> None:
+        self.path = path
+        self.header = header
+        self.header_bytes = header_bytes
+        self.file_size = file_size
+        self.file = file
+        self.identity = identity
+        self.version = version
+        self.records: list[tuple[int, Record]] = [] if records is None else records
+        self.unusable: tuple[Unusable, ...] = ()
+        self.raw_records: tuple[bytes, ...] = ()
 
     @classmethod
     def read(cls, path: Path) -> Sealed:
@@ -194,12 +204,12 @@ def check_no_holes(fd: int, size: int) -> None:
         )
 
 
-@dataclass
 class Reencrypt:
     """Existing content under a new key (rekey): decrypted and verified chunk by chunk."""
 
-    container: Container
-    entry: Entry
+    def __init__(self, container: Container, entry: Entry) -> None:
+        self.container = container
+        self.entry = entry
 
     def write_to(
         self, out: BinaryIO, key_for: Callable[[Entry], bytes], aad: bytes, entry: Entry
@@ -213,8 +223,7 @@ class Reencrypt:
         out.write(sealer.seal(prev, last=True))
 
 
-@dataclass
-class Planned:
+class Planned(NamedTuple):
     """One entry of the container about to be written, and where its ciphertext comes from."""
 
     entry: Entry
@@ -312,7 +321,7 @@ class Container:
                 f"commit record {RECORD_NAMES[position]} names no index that authenticates"
             )
         index = open_index(self.sealed, self.unlocked.master, record)
-        record = replace(record, generation=self.record.generation + 1)
+        record = record._replace(generation=self.record.generation + 1)
         return Container(self.sealed, self.unlocked, index, record, position)
 
     @property
@@ -624,8 +633,7 @@ def _verify_fd(
         ) from None
 
 
-@dataclass(frozen=True)
-class FileIdentity:
+class FileIdentity(NamedTuple):
     """What tells one version of the vault file from the next: device, inode, size, mtime."""
 
     device: int

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import functools
 import hmac
-from dataclasses import dataclass
 from hashlib import sha256
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from locker.errors import AuthenticationError, FormatError, LockerError
 
@@ -42,8 +41,7 @@ _COUNTER_LIMIT = 1 << 88
 _LABEL = b"locker/v1/"
 
 
-@dataclass(frozen=True)
-class KdfParams:
+class KdfParams(NamedTuple):
     """Argon2id cost: memory in KiB, passes over memory, lanes."""
 
     memory_kib: int

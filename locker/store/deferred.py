@@ -16,8 +16,8 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from locker.errors import LockerError
 from locker.store import crypto
@@ -77,12 +77,11 @@ def write(
     return vault.with_name(name)
 
 
-@dataclass
-class Pending:
+class Pending(NamedTuple):
     """The deferred events found beside a vault, oldest first, and the files holding them."""
 
-    events: list[LogEvent] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
+    events: list[LogEvent]
+    files: list[str]
 
 
 def read(vault: Path, container_id: bytes, master: bytes | bytearray) -> Pending:
@@ -90,7 +89,7 @@ def read(vault: Path, container_id: bytes, master: bytes | bytearray) -> Pending
     try:
         listing = sorted(n for n in os.listdir(vault.parent) if is_event_of(vault, n))
     except OSError:
-        return Pending()
+        return Pending([], [])
     key = crypto.deferred_log_key(master, container_id)
     found: list[tuple[LogEvent, str]] = []
     for name in listing:

@@ -7,8 +7,8 @@ Plain facts for `export` and `mount`; Linux-only sources, and "unknown" wherever
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 FAT_TYPES = frozenset({"vfat", "msdos", "fat", "fuse.fusefat", "fusefat"})
 EXFAT_TYPES = frozenset({"exfat", "fuse.exfat", "fuseblk.exfat"})
@@ -23,8 +23,7 @@ _MOUNTINFO = Path("/proc/self/mountinfo")
 _SYS_DEV_BLOCK = Path("/sys/dev/block")
 
 
-@dataclass(frozen=True)
-class Drive:
+class Drive(NamedTuple):
     """The mount a path lives on."""
 
     mount_point: str

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from locker.errors import (
     FormatError,
@@ -46,8 +46,7 @@ SLOT_X25519 = 6
 SLOT_PKCS11 = 7
 
 
-@dataclass(frozen=True)
-class SlotKind:
+class SlotKind(NamedTuple):
     """How a slot kind frames its body: Argon2 parameters or not, and how many bytes of public,
     kind-specific data (an ephemeral key share) sit between them and the key-wrap nonce."""
 
@@ -104,8 +103,7 @@ MAX_GENERATION = 2**64 - 1
 RECORD_NAMES = ("A", "B")
 
 
-@dataclass(frozen=True)
-class KdfCost:
+class KdfCost(NamedTuple):
     """Argon2id parameters as stored in a passphrase slot (memory in KiB)."""
 
     memory_kib: int
@@ -113,8 +111,7 @@ class KdfCost:
     parallelism: int
 
 
-@dataclass(frozen=True)
-class Slot:
+class Slot(NamedTuple):
     """One wrapping of the master key. `kdf` is set for the kinds that run Argon2id; `extra`
     holds a kind's public data (the ephemeral share of an x25519 or pkcs11-p256 slot)."""
 
@@ -131,13 +128,26 @@ class Slot:
         return MAGIC + struct.pack(">H", BINDING_VERSION) + container_id + _slot_without_key(self)
 
 
-@dataclass(frozen=True)
 class Head:
     """What a v2 file's first 4096 bytes hold (and what both versions' keys depend on): the
     container id and the key slots. Never rewritten in place."""
 
-    container_id: bytes
-    slots: tuple[Slot, ...]
+    __slots__ = ("container_id", "slots")
+
+    def __init__(self, container_id: bytes, slots: tuple[Slot, ...]) -> None:
+        self.container_id = container_id
+        self.slots = slots
+
+    def _values(self) -> tuple[object, ...]:
+        return (self.container_id, self.slots)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Head) or type(other) is not type(self):
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}{self._values()!r}"
 
     def encode(self) -> bytes:
         """The v2 head: magic, version 2, flags, container id, slots, zero padding to 4096."""
@@ -148,13 +158,26 @@ class Head:
         return out + bytes(HEAD_SIZE - len(out))
 
 
-@dataclass(frozen=True)
 class Header(Head):
     """A version 1 header: the head's fields, then the index nonce and length, and the MAC."""
 
-    index_nonce: bytes = b""
-    index_length: int = 0
-    mac: bytes = b""
+    __slots__ = ("index_length", "index_nonce", "mac")
+
+    def __init__(
+        self,
+        container_id: bytes,
+        slots: tuple[Slot, ...],
+        index_nonce: bytes = b"",
+        index_length: int = 0,
+        mac: bytes = b"",
+    ) -> None:
+        super().__init__(container_id, slots)
+        self.index_nonce = index_nonce
+        self.index_length = index_length
+        self.mac = mac
+
+    def _values(self) -> tuple[object, ...]:
+        return (*super()._values(), self.index_nonce, self.index_length, self.mac)
 
     def without_mac(self) -> bytes:
         """The exact bytes the header MAC covers: everything written before it."""
@@ -348,8 +371,7 @@ def _parse_slots(r: _Reader) -> tuple[bytes, tuple[Slot, ...]]:
     return container_id, slots
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
     """A v2 commit record: one generation and where its index lies, with the MAC binding them
     to the head. In a v1 file the header's index fields make the one record (generation 0)."""
 

@@ -13,9 +13,8 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, NamedTuple, cast
 
 from locker.errors import BusyError, IntegrityError, LockerError
 from locker.store import crypto, drives
@@ -72,18 +71,17 @@ class _AppendOnly:
         return getattr(self._f, name)
 
 
-@dataclass
 class Attempt:
     """How far a save got, for its writer to tell its own doing from another writer's after a
     failure: the file size the append's new bytes end at, and the record it was writing."""
 
-    end: int | None = None
-    target: int | None = None  # the position of the record not in force
-    record: bytes = b""  # the 68 bytes, set just before they are written
+    def __init__(self) -> None:
+        self.end: int | None = None
+        self.target: int | None = None  # the position of the record not in force
+        self.record = b""  # the 68 bytes, set just before they are written
 
 
-@dataclass
-class _Append:
+class _Append(NamedTuple):
     """An append worked out in full before anything is written."""
 
     start: int  # E: the file size the new bytes go after

@@ -9,8 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from locker.errors import FormatError, InvalidNameError, LockerError
 from locker.store.format import (
@@ -30,24 +29,73 @@ MAX_LOG_BYTES = 8 * 1024 * 1024  # a writer keeps the newest events that fit in 
 MAX_INDEX_PLAINTEXT = MAX_INDEX_SIZE - TAG_SIZE
 
 
-@dataclass
 class Entry:
     """What the index knows about one entry. offset/length locate its STREAM in the data section."""
 
-    entry_id: bytes
-    name: str
-    size: int
-    created: int
-    modified: int
-    content_salt: bytes
-    kind: str = "file"
-    attrs: dict[str, str] = field(default_factory=dict)
-    offset: int = 0
-    length: int = 0
+    __slots__ = (
+        "attrs",
+        "content_salt",
+        "created",
+        "entry_id",
+        "kind",
+        "length",
+        "modified",
+        "name",
+        "offset",
+        "size",
+    )
+
+    def __init__(
+        self,
+        entry_id: bytes,
+        name: str,
+        size: int,
+        created: int,
+        modified: int,
+        content_salt: bytes,
+        kind: str = "file",
+        attrs: dict[str, str] | None = None,
+        offset: int = 0,
+        length: int = 0,
+    ) -> None:
+        self.entry_id = entry_id
+        self.name = name
+        self.size = size
+        self.created = created
+        self.modified = modified
+        self.content_salt = content_salt
+        self.kind = kind
+        self.attrs: dict[str, str] = {} if attrs is None else attrs
+        self.offset = offset
+        self.length = length
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in Entry.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return self._values() == other._values() if isinstance(other, Entry) else NotImplemented
+
+    def __repr__(self) -> str:
+        return "Entry(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in Entry.__slots__) + ")"
+
+    def copy(self) -> Entry:
+        """A copy whose fields can be set; `attrs` is the same dict (replace it, never change it
+        in place)."""
+        return Entry(
+            self.entry_id,
+            self.name,
+            self.size,
+            self.created,
+            self.modified,
+            self.content_salt,
+            self.kind,
+            self.attrs,
+            self.offset,
+            self.length,
+        )
 
 
-@dataclass(frozen=True)
-class LogEvent:
+class LogEvent(NamedTuple):
     time: int
     event: str
     names: tuple[str, ...] = ()
@@ -56,8 +104,7 @@ class LogEvent:
     detail: str = ""
 
 
-@dataclass(frozen=True)
-class Placement:
+class Placement(NamedTuple):
     """Where a v2 index may put entries: the file's size and the index's own byte range."""
 
     file_size: int
@@ -65,19 +112,34 @@ class Placement:
     index_length: int
 
 
-@dataclass(frozen=True)
-class IndexAt:
+class IndexAt(NamedTuple):
     """Where a v2 writer puts a new index: at `offset`, the last bytes of the file."""
 
     offset: int
 
 
-@dataclass
 class Index:
-    entries: list[Entry] = field(default_factory=list)
-    log: list[LogEvent] = field(default_factory=list)
-    slot_labels: dict[str, str] = field(default_factory=dict)
-    settings: dict[str, str] = field(default_factory=dict)
+    """The decrypted index: entries in name order, the audit log, slot labels, settings."""
+
+    __slots__ = ("entries", "log", "settings", "slot_labels")
+
+    def __init__(
+        self,
+        entries: list[Entry] | None = None,
+        log: list[LogEvent] | None = None,
+        slot_labels: dict[str, str] | None = None,
+        settings: dict[str, str] | None = None,
+    ) -> None:
+        self.entries: list[Entry] = [] if entries is None else entries
+        self.log: list[LogEvent] = [] if log is None else log
+        self.slot_labels: dict[str, str] = {} if slot_labels is None else slot_labels
+        self.settings: dict[str, str] = {} if settings is None else settings
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Index):
+            return NotImplemented
+        mine = (self.entries, self.log, self.slot_labels, self.settings)
+        return mine == (other.entries, other.log, other.slot_labels, other.settings)
 
 
 def canonical_json(obj: Any) -> bytes:

@@ -10,7 +10,6 @@ also `renew` the slot it opened (fresh salt and nonce, same secret) for `rekey`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
 from typing import Protocol
 
 from locker.errors import AuthenticationError, BadKeyError, FormatError
@@ -40,7 +39,7 @@ def unwrap_master(header: Head, slot: Slot, kek: bytes) -> bytearray:
 def wrap_master(container_id: bytes, slot: Slot, kek: bytes, master: bytes | bytearray) -> Slot:
     """Return `slot` with the master key wrapped under `kek` (a fresh nonce must be in `slot`)."""
     wrapped = crypto.seal(kek, slot.nonce, bytes(master), slot.binding(container_id))
-    return replace(slot, wrapped_key=wrapped)
+    return slot._replace(wrapped_key=wrapped)
 
 
 def passphrase_kek(passphrase: bytes | bytearray, slot: Slot) -> bytes:
@@ -82,15 +81,19 @@ def new_passphrase_slot(rng: Random, cost: KdfCost) -> Slot:
 Renew = Callable[[Random, Slot], tuple[Slot, bytes]]
 
 
-@dataclass
 class Unlocked:
     """The key material from one successful unlock: the master key, the slot that gave it, its
     KEK, and (when the opener can) how to make that slot anew with fresh salt and nonce."""
 
-    master: bytearray
-    slot: Slot
-    kek: bytes
-    renew: Renew | None = None
+    __slots__ = ("kek", "master", "renew", "slot")
+
+    def __init__(
+        self, master: bytearray, slot: Slot, kek: bytes, renew: Renew | None = None
+    ) -> None:
+        self.master = master
+        self.slot = slot
+        self.kek = kek
+        self.renew = renew
 
     def forget(self) -> None:
         for i in range(len(self.master)):

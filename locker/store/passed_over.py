@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from locker.errors import FormatError
 from locker.store.format import RECORD_NAMES, RECORD_SIZE, VERSION_1, Record, parse_record
@@ -17,8 +16,7 @@ if TYPE_CHECKING:
     from locker.store.container import Sealed
 
 
-@dataclass(frozen=True)
-class PassedOver:
+class PassedOver(NamedTuple):
     """A commit record that was not taken. `generation` is the number it claims (not
     authenticated: a damaged record may claim any), None for an empty record. `restorable`:
     its offset and length pass the placement rules and name an index after the one in force
@@ -30,7 +28,7 @@ class PassedOver:
     generation: int | None
     problem: str
     restorable: bool = False
-    record: Record | None = field(default=None, compare=False, repr=False)
+    record: Record | None = None
 
     @property
     def name(self) -> str:

@@ -14,7 +14,6 @@ import queue
 import stat
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -35,14 +34,16 @@ class Source(Protocol):
     ) -> None: ...
 
 
-@dataclass
 class CopyCiphertext:
     """An unchanged entry (or several back to back): its ciphertext is copied byte for byte,
     never decrypted."""
 
-    file: BinaryIO
-    offset: int
-    length: int
+    __slots__ = ("file", "length", "offset")
+
+    def __init__(self, file: BinaryIO, offset: int, length: int) -> None:
+        self.file = file
+        self.offset = offset
+        self.length = length
 
     def followed_by(self, other: CopyCiphertext) -> bool:
         """Whether `other` starts in the same file where this one ends."""
@@ -94,12 +95,12 @@ def _copy_range(src: int, src_pos: int, dst: int, dst_pos: int, length: int) -> 
     return done
 
 
-@dataclass
 class PlainFile:
     """New content read from a file of a known size; a file that changes size mid-read fails."""
 
-    path: Path
-    size: int
+    def __init__(self, path: Path, size: int) -> None:
+        self.path = path
+        self.size = size
 
     def write_to(
         self, out: BinaryIO, key_for: Callable[[Entry], bytes], aad: bytes, entry: Entry
@@ -127,11 +128,11 @@ def read_ahead(fd: int, offset: int, length: int) -> None:
             os.posix_fadvise(fd, offset, length, os.POSIX_FADV_SEQUENTIAL)
 
 
-@dataclass
 class Plaintext:
     """New content already in memory (small values, tests, generated keys)."""
 
-    data: bytes
+    def __init__(self, data: bytes) -> None:
+        self.data = data
 
     def write_to(
         self, out: BinaryIO, key_for: Callable[[Entry], bytes], aad: bytes, entry: Entry
