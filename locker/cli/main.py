@@ -899,6 +899,10 @@ def _resolve(spec: str) -> Handler:
 def _orphan_notice() -> None:
     """Warn about mounts left behind by a dead process; never fails the command itself."""
     try:
+        from locker.mount.runtime import journal_dirs
+
+        if not any(os.listdir(d) for d in journal_dirs()):
+            return  # no record (the journal module, its dataclasses and JSON, are not needed)
         from locker.mount.journal import orphans
 
         left = orphans()

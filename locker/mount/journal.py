@@ -24,7 +24,7 @@ from typing import Any
 
 from locker.errors import LockerError
 from locker.mount.process import boot_id, is_running, process_start
-from locker.mount.runtime import lookup_candidates
+from locker.mount.runtime import journal_dirs, lookup_candidates
 
 JOURNAL_VERSION = 1
 LOCK_SIGNAL = signal.SIGUSR1  # what `locker lock` sends the pid a record names
@@ -277,20 +277,8 @@ def _load(path: Path) -> Record:
 
 
 def journals() -> list[Journal]:
-    """Every journal directory of this user that exists, each once: all the bases a mount may
-    live under are searched, not only the one this shell's environment points at."""
-    found, seen = [], set()
-    for base in lookup_candidates():
-        try:
-            st = os.lstat(base.journal_dir)
-        except OSError:
-            continue
-        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
-            continue
-        if (st.st_dev, st.st_ino) not in seen:  # $XDG_RUNTIME_DIR is usually /run/user/UID
-            seen.add((st.st_dev, st.st_ino))
-            found.append(Journal(base.journal_dir))
-    return found
+    """Every journal directory of this user that exists, each once (runtime.journal_dirs)."""
+    return [Journal(d) for d in journal_dirs()]
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -80,7 +80,7 @@ class LockMethods:
     def _lock(self, reason: str) -> LockResult:
         holders = process.find_holders(self.root)
         self.record.state = jn.STATE_LOCKING
-        self.record.holders = [asdict(h) for h in holders]
+        self.record.holders = [h._asdict() for h in holders]
         self._save_journal()
         detail = reason
         if holders:

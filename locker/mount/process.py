@@ -9,8 +9,8 @@ import contextlib
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 
 def _proc_stat(pid: int) -> list[bytes]:
@@ -84,8 +84,7 @@ def process_name(pid: int) -> str:
     return "?"
 
 
-@dataclass
-class Holder:
+class Holder(NamedTuple):
     pid: int
     command: str
     paths: list[str]

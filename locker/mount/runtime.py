@@ -17,16 +17,15 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from locker.errors import LockerError
 
 PLACES_ENV = "LOCKER_RUNTIME_PLACES"
 
 
-@dataclass(frozen=True)
-class RuntimeBase:
+class RuntimeBase(NamedTuple):
     """The per-user directory that holds mount directories and the journal."""
 
     path: Path
@@ -37,8 +36,7 @@ class RuntimeBase:
         return self.path / "journal"
 
 
-@dataclass(frozen=True)
-class Places:
+class Places(NamedTuple):
     """The system directories the bases live in: logind's per-user dirs, shared memory, temp."""
 
     run_user: Path
@@ -205,6 +203,23 @@ def lookup_candidates() -> list[RuntimeBase]:
         if path not in seen:
             seen.add(path)
             found.append(RuntimeBase(path, is_ram_backed(path)))
+    return found
+
+
+def journal_dirs() -> list[Path]:
+    """Every journal directory of this user that exists, each once: all the bases a mount may
+    live under are searched, not only the one this shell's environment points at."""
+    found, seen = [], set()
+    for base in lookup_candidates():
+        try:
+            st = os.lstat(base.journal_dir)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+            continue
+        if (st.st_dev, st.st_ino) not in seen:  # $XDG_RUNTIME_DIR is usually /run/user/UID
+            seen.add((st.st_dev, st.st_ino))
+            found.append(base.journal_dir)
     return found
 
 
