@@ -12,7 +12,6 @@ import json
 import os
 import resource
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -309,7 +308,7 @@ def test_slot_count_flags_and_ids_at_their_edges() -> None:
         "header flags 0x0001 are not defined"
     )
     twins = _v2_head(
-        _slot(SLOT_PASSPHRASE, 1), replace(_slot(SLOT_RECOVERY, 2), slot_id=b"\x01" * 8)
+        _slot(SLOT_PASSPHRASE, 1), _slot(SLOT_RECOVERY, 2)._replace(slot_id=b"\x01" * 8)
     )
     assert _format_error(lambda: fmt.parse_head(twins)) == "two key slots share one slot id"
 
