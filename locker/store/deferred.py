@@ -17,7 +17,6 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
 
 from locker.errors import LockerError
 from locker.store import crypto
@@ -77,11 +76,21 @@ def write(
     return vault.with_name(name)
 
 
-class Pending(NamedTuple):
+class Pending:
     """The deferred events found beside a vault, oldest first, and the files holding them."""
 
-    events: list[LogEvent]
-    files: list[str]
+    __slots__ = ("events", "files")
+
+    def __init__(
+        self, events: list[LogEvent] | None = None, files: list[str] | None = None
+    ) -> None:
+        self.events: list[LogEvent] = [] if events is None else events
+        self.files: list[str] = [] if files is None else files
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Pending):
+            return NotImplemented
+        return (self.events, self.files) == (other.events, other.files)
 
 
 def read(vault: Path, container_id: bytes, master: bytes | bytearray) -> Pending:
@@ -89,7 +98,7 @@ def read(vault: Path, container_id: bytes, master: bytes | bytearray) -> Pending
     try:
         listing = sorted(n for n in os.listdir(vault.parent) if is_event_of(vault, n))
     except OSError:
-        return Pending([], [])
+        return Pending()
     key = crypto.deferred_log_key(master, container_id)
     found: list[tuple[LogEvent, str]] = []
     for name in listing:
