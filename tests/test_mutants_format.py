@@ -130,10 +130,11 @@ def test_the_version_is_judged_as_soon_as_its_two_bytes_are_there() -> None:
         with pytest.raises(FormatError) as caught:
             fmt.read_version(data)
         assert str(caught.value) == "not a locker container (bad magic bytes)"
-    with pytest.raises(FormatError) as caught:
-        fmt.read_version(MAGIC + b"\x00")
-    assert type(caught.value) is FormatError
-    assert str(caught.value) == "container is truncated inside the header"
+    for data in (MAGIC, MAGIC + b"\x00"):
+        with pytest.raises(FormatError) as caught:
+            fmt.read_version(data)
+        assert type(caught.value) is FormatError
+        assert str(caught.value) == "container is truncated inside the header"
     assert fmt.read_version(MAGIC + b"\x00\x01") == 1
     assert fmt.read_version(MAGIC + b"\x00\x02") == 2
     with pytest.raises(UnsupportedVersionError) as newer:
@@ -1000,3 +1001,14 @@ def test_each_subkey_is_the_specified_hkdf() -> None:
     assert crypto.entry_key(master, cid, b"e" * 16, b"s" * 16) == _rfc5869(
         master, b"s" * 16, b"locker/v1/entry\x00" + cid + b"e" * 16
     )
+
+
+def test_a_slot_that_cannot_be_framed_is_a_programming_error_with_its_reason() -> None:
+    no_kdf = _slot(SLOT_PASSPHRASE, 1)._replace(kdf=None)
+    with pytest.raises(ValueError) as caught:
+        no_kdf.binding(CONTAINER_ID)
+    assert str(caught.value) == "passphrase slot without KDF parameters"
+    short = _slot(fmt.SLOT_X25519, 1)._replace(extra=b"x")
+    with pytest.raises(ValueError) as caught:
+        short.binding(CONTAINER_ID)
+    assert str(caught.value) == "x25519 slot needs 32 bytes of public data"
