@@ -135,12 +135,34 @@ class Places:
         return [self.root, self.tmp]
 
 
+def _shm_prefix() -> str:
+    """Scratch dirs under /dev/shm carry the PID of the pytest that made them."""
+    return f"locker-test-{os.getpid()}-"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clear_dead_runs_shm() -> None:
+    """A pytest that was killed (`kill -9`, a timeout) cannot remove its /dev/shm scratch
+    dirs: remove this user's whose process is gone, so they do not pile up in RAM."""
+    shm = Path("/dev/shm")
+    for path in shm.glob("locker-test-*-*") if shm.is_dir() else ():
+        pid = path.name.split("-")[2]
+        try:
+            if not pid.isdigit() or path.lstat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue  # gone already, or a process of another user: alive
+
+
 @pytest.fixture(autouse=True)
 def places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Places]:
     """Runtime bases and a data dir of this test's own, in os.environ (subprocesses inherit)."""
     shm = Path("/dev/shm")
     in_ram = shm.is_dir() and os.access(shm, os.W_OK)
-    root = Path(tempfile.mkdtemp(prefix="locker-test-", dir=shm)) if in_ram else tmp_path / "rt"
+    root = Path(tempfile.mkdtemp(prefix=_shm_prefix(), dir=shm)) if in_ram else tmp_path / "rt"
     if not in_ram:
         root.mkdir()
     found = Places(root, tmp_path / "tmp")
@@ -225,9 +247,7 @@ def big_file_dir(tmp_path: Path) -> Iterator[Path]:
     """A scratch directory for large inputs, in RAM (/dev/shm) when possible; always removed."""
     shm = Path("/dev/shm")
     if shm.is_dir() and os.access(shm, os.W_OK):
-        import tempfile
-
-        path = Path(tempfile.mkdtemp(prefix="locker-test-", dir=shm))
+        path = Path(tempfile.mkdtemp(prefix=_shm_prefix(), dir=shm))
     else:
         path = tmp_path / "big"
         path.mkdir()
