@@ -581,7 +581,7 @@ class Vault(SlotMethods, GenerationMethods):
             self._see_failed_save(old, attempt)
             raise
         try:
-            sealed = Sealed.read(self.path)
+            sealed = Sealed.read(self.path, holes_from=None)  # below, once `same` is known
         except (LockerError, OSError) as exc:
             raise self._reopen_failed(exc) from None
         keep_old_file = False
@@ -590,6 +590,10 @@ class Vault(SlotMethods, GenerationMethods):
                 old.sealed.identity.device,
                 old.sealed.identity.inode,
             )
+            # An append to this file (locked, its bytes before the old end checked at open)
+            # is looked at from the old end: the reopen costs what changed.
+            start = old.sealed.file_size if appended and same else 0
+            ct.check_no_holes(sealed.file.fileno(), sealed.file_size, start)
             if appended and same:
                 keep_old_file = self._lock_holder is None
                 if keep_old_file:

@@ -101,7 +101,11 @@ class Sealed:
         self.raw_records: tuple[bytes, ...] = ()
 
     @classmethod
-    def read(cls, path: Path) -> Sealed:
+    def read(cls, path: Path, holes_from: int | None = 0) -> Sealed:
+        """The vault at `path`, its holes looked for from byte `holes_from` on (None: not at
+        all, for a caller that checks them itself: `check_no_holes` walks every page of a
+        tmpfs file, so a reader of a few bytes of head, or the reopen after an append, must
+        not pay for the whole vault)."""
         try:
             # O_NONBLOCK: a FIFO planted at the path must not hang us; regular files ignore it.
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
@@ -115,13 +119,13 @@ class Sealed:
             raise LockerError(f"cannot open {path}: {exc.strerror}") from None
         f = os.fdopen(fd, "rb")
         try:
-            return cls.parse(path, f)
+            return cls.parse(path, f, holes_from)
         except BaseException:
             f.close()
             raise
 
     @classmethod
-    def parse(cls, path: Path, f: BinaryIO) -> Sealed:
+    def parse(cls, path: Path, f: BinaryIO, holes_from: int | None = 0) -> Sealed:
         """The file open as `f` as it is now, in the order of FORMAT.md sections 10 and 20
         (the hole check after the head, as their step 10 and 7 say)."""
         fd = f.fileno()
@@ -134,14 +138,16 @@ class Sealed:
             header = parse_header(head)
             if header.size + header.index_length > st.st_size:
                 raise FormatError("container is truncated (shorter than its header and index)")
-            check_no_holes(fd, st.st_size)
+            if holes_from is not None:
+                check_no_holes(fd, st.st_size, holes_from)
             record = Record(0, header.size, header.index_length, header.index_nonce, header.mac)
             raw = head[: header.size]
             return cls(path, header, raw, st.st_size, f, identity, VERSION_1, [(0, record)])
         if st.st_size < DATA_AREA_START:
             raise FormatError("container is truncated inside its head and commit records")
         parsed = parse_head(head)
-        check_no_holes(fd, st.st_size)
+        if holes_from is not None:
+            check_no_holes(fd, st.st_size, holes_from)
         records, problems = read_records(head, st.st_size)
         sealed = cls(path, parsed, head[:HEAD_SIZE], st.st_size, f, identity, VERSION, records)
         sealed.unusable = tuple(problems)
@@ -188,12 +194,13 @@ def read_at(fd: int, n: int, offset: int) -> bytes:
     return b"".join(parts)
 
 
-def check_no_holes(fd: int, size: int) -> None:
+def check_no_holes(fd: int, size: int, start: int = 0) -> None:
     """Refuse a sparse file: locker writes every byte of a container, so a hole (a file that
     claims 2^62 bytes on a few blocks) was made by someone else, and a save would copy it.
-    Leaves the file position at 0. File systems without SEEK_HOLE report none."""
+    Looks from byte `start` on. Leaves the file position at 0. File systems without
+    SEEK_HOLE report none."""
     try:
-        hole = os.lseek(fd, 0, os.SEEK_HOLE)
+        hole = os.lseek(fd, start, os.SEEK_HOLE)
     except OSError:
         hole = size
     os.lseek(fd, 0, os.SEEK_SET)
