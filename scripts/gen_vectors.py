@@ -644,11 +644,10 @@ def slot_added_event(kind: str, slot_id: bytes, label: str) -> dict[str, Any]:
     return {**init_event(), "event": "slot-add", "detail": detail}
 
 
-@vector
-def success_recovery_added() -> Vector:
-    """As `create()`, then `add_slot` of a recovery slot and `commit()` leave it (the library
-    reproduces this one: tests/test_slot_vectors.py)."""
-    v = make_vault("success_recovery_added", [])
+def _add_recovery_slot(v: VaultSpec) -> bytes:
+    """A recovery slot added to `v` as `add_slot` and `commit()` leave it, in either version
+    (its label, its creation time and the unlocking slot's last use, a slot-add event, a new
+    index nonce and the save's 6-byte temp-file name drawn); returns the recovery secret."""
     rng = v.rng
     secret = rng(20)
     slot = SlotSpec(SLOT_RECOVERY, rng(8), rng(16), rng(12), None)
@@ -661,7 +660,16 @@ def success_recovery_added() -> Vector:
     }
     v.log.append(slot_added_event("recovery", slot.slot_id, "recovery key"))
     v.index_nonce = rng(12)
-    rng(6)  # temp-file name of the second save
+    rng(6)  # the save's temp-file name
+    return secret
+
+
+@vector
+def success_recovery_added() -> Vector:
+    """As `create()`, then `add_slot` of a recovery slot and `commit()` leave it (the library
+    reproduces this one: tests/test_slot_vectors.py)."""
+    v = make_vault("success_recovery_added", [])
+    secret = _add_recovery_slot(v)
     data, _ = assemble(v)
     return Vector(
         "success",
@@ -1660,19 +1668,7 @@ def v2_success_recovery_added() -> Vector:
     """success_recovery_added in version 2: a slot added is a compaction (generation 2 in
     record A, record B empty); the library reproduces it (tests/test_slot_vectors.py)."""
     f = v2_create("v2_success_recovery_added")
-    v, rng = f.v, f.v.rng
-    secret = rng(20)
-    slot = SlotSpec(SLOT_RECOVERY, rng(8), rng(16), rng(12), None)
-    kek = hkdf(secret, slot.salt, "slot-kek", b"recovery")
-    v.slots.append(wrap(slot, kek, v.container_id, v.master))
-    v.labels = {slot.slot_id.hex(): "recovery key"}
-    v.settings = {
-        f"slot.{slot.slot_id.hex()}.created": str(CLOCK),
-        f"slot.{v.slots[0].slot_id.hex()}.used": str(CLOCK),
-    }
-    v.log.append(slot_added_event("recovery", slot.slot_id, "recovery key"))
-    v.index_nonce = rng(12)
-    rng(6)  # temp-file name of the compaction
+    secret = _add_recovery_slot(f.v)
     f.compact()
     return Vector(
         "success",
