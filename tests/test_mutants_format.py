@@ -854,6 +854,8 @@ def test_the_parse_cost_bound_at_its_edge_and_strings_not_counted() -> None:
     )
     hidden = b'"a\\"[{"' + b"{" * (limit - 1)
     ix.check_parse_cost(hidden + b" " * (n - len(hidden)))
+    hidden = b'"a\\"[{"' + b"{" * limit  # the limit exactly, once the strings are out
+    ix.check_parse_cost(hidden + b" " * (n - len(hidden)))
 
 
 def test_the_writer_refuses_an_index_over_the_reader_cap_at_its_edge() -> None:
