@@ -25,9 +25,12 @@ _KILLERS = (
     "test_mutants_store_io.py",
     "test_mutants_sync.py",
     "test_mutants_mount.py",
+    "test_mutants_generations.py",
 )  # written to kill planted bugs
 _FORMAT = ("test_format.py", "test_names.py", "test_read_limits.py", "test_save_limits.py")
 _SAVE = ("test_vault.py", "test_faults.py", "test_save_failures.py", "test_save_directory.py")
+# format 2: the append-and-switch save, the commit record in force, what is passed over
+_GENERATIONS = ("test_passed_over.py", "test_tamper.py")
 
 _OWNER = ".mutant-pid"  # in a session's temp dir: the process it belongs to
 
@@ -39,10 +42,16 @@ ROOMS: dict[str, tuple[str, ...]] = {
     "locker.store.container": (
         *_SAVE,
         *_FORMAT,
-        "test_tamper.py",
+        *_GENERATIONS,
         "test_vectors.py",
         "test_save_copy.py",
         "test_data_path.py",
+    ),
+    "locker.store.generations": (
+        *_SAVE,
+        *_GENERATIONS,
+        "test_save_limits.py",
+        "test_save_copy.py",
     ),
     "locker.store.sources": (
         *_SAVE,
