@@ -446,7 +446,7 @@ def write_container(
     head = Head(container_id, tuple(slots)).encode()
     record = seal_record(master, container_id, head, generation, offset, index_ct, index_nonce)
     start = head + record_blocks({0: record})
-    check_readable(start, offset + len(index_ct))
+    check_readable(start, offset + len(index_ct), 0)
 
     def key_for(entry: Entry) -> bytes:
         return crypto.entry_key(master, container_id, entry.entry_id, entry.content_salt)
@@ -529,16 +529,21 @@ def record_blocks(records: dict[int, Record]) -> bytes:
     return out
 
 
-def check_readable(start: bytes, file_size: int) -> None:
+def check_readable(start: bytes, file_size: int, position: int) -> None:
     """Refuse to write a head and records the reader's parser would refuse (steps 2 to 10 of
-    FORMAT.md section 20) for a file of `file_size` bytes starting with `start`."""
+    FORMAT.md section 20) for a file of `file_size` bytes starting with `start`, or in which
+    the record at `position`, the one this save writes, is not usable (an append keeps the
+    other one usable: the reader would open the generation before)."""
     try:
         parse_head(start)
-        records = usable_records(start, file_size)
+        records, problems = read_records(start, file_size)
         if len(records) == 2 and records[0][1].generation == records[1][1].generation:
             raise FormatError("both commit records would hold one generation")
     except FormatError as exc:
         raise LockerError(f"refusing to save a vault no reader would open: {exc}") from None
+    if all(p != position for p, _ in records):
+        why = "; ".join(what for p, _, what in problems if p == position) or "it is empty"
+        raise LockerError(f"refusing to save a commit record every reader passes over: {why}")
 
 
 def write_entries(

@@ -193,7 +193,7 @@ def _append(
     record = seal_record(master, container_id, head, generation, plan.index_offset, index_ct, nonce)
     target = 1 - old.position  # the record not in force
     blocks = record_blocks({target: record, old.position: old.record})
-    check_readable(head + blocks, plan.index_offset + len(index_ct))
+    check_readable(head + blocks, plan.index_offset + len(index_ct), target)
     attempt.end, attempt.target = plan.index_offset + len(index_ct), target
 
     def key_for(entry: Entry) -> bytes:
