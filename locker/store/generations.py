@@ -98,7 +98,7 @@ def save(
     index: Index,
     planned: Sequence[Planned],
     rng: Random,
-    compact: bool = False,
+    compact: bool,
     attempt: Attempt | None = None,
 ) -> bool:
     """Save `index` and `planned` over the vault `old` was read from: an append-and-switch
