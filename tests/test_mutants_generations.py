@@ -224,11 +224,12 @@ def test_a_cut_back_that_fails_too_reports_the_first_failure(
 
 class _SwapsAtOpen:
     """Stands in for `os` inside store/generations.py: just before the vault is opened for
-    writing, another file (a copy, the same bytes) is renamed over its name; with `back`, the
-    vault's own file is put back right after that open."""
+    writing, another file (a copy, the same bytes) is renamed over its name ("file"), and the
+    vault's own file put back right after that open ("file-and-back"), or the name becomes a
+    symbolic link to that copy ("symlink")."""
 
-    def __init__(self, vault: Path, back: bool) -> None:
-        self.vault, self.back, self.done = vault, back, False
+    def __init__(self, vault: Path, how: str) -> None:
+        self.vault, self.how, self.done = vault, how, False
         self.aside = vault.with_name("aside.locker")
 
     def __getattr__(self, name: str) -> Any:
@@ -241,19 +242,24 @@ class _SwapsAtOpen:
         os.link(self.vault, self.aside)
         copy = self.vault.with_name("copy.locker")
         copy.write_bytes(self.vault.read_bytes())
-        os.replace(copy, self.vault)
-        fd = os.open(name, flags, *args, **kwargs)
-        if self.back:
-            os.replace(self.aside, self.vault)
-        return fd
+        if self.how == "symlink":
+            self.vault.unlink()
+            self.vault.symlink_to(copy.name)
+        else:
+            os.replace(copy, self.vault)
+        try:
+            return os.open(name, flags, *args, **kwargs)
+        finally:
+            if self.how != "file":
+                os.replace(self.aside, self.vault)
 
 
-@pytest.mark.parametrize("back", [False, True], ids=["swapped", "swapped-and-back"])
+@pytest.mark.parametrize("how", ["file", "file-and-back", "symlink"])
 def test_a_vault_swapped_while_the_append_opens_it_saves_nothing(
-    saved: Path, monkeypatch: pytest.MonkeyPatch, back: bool
+    saved: Path, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
     before = saved.read_bytes()
-    layer = _SwapsAtOpen(saved, back)
+    layer = _SwapsAtOpen(saved, how)
     with Vault.open(saved, PASSPHRASE, write=True) as v:
         v.add_bytes("c", b"c")
         monkeypatch.setattr(generations, "os", layer)
@@ -261,14 +267,20 @@ def test_a_vault_swapped_while_the_append_opens_it_saves_nothing(
             v.commit()
         monkeypatch.undo()
     assert layer.done
-    if back:  # the name is the file read again: only the descriptor tells
+    if how == "file":
+        assert isinstance(caught.value, BusyError)
+        assert "was changed by another writer" in str(caught.value)
+    elif how == "file-and-back":  # the name is the file read again: only the descriptor tells
         assert type(caught.value) is LockerError
         assert str(caught.value) == (
             f"cannot save {saved}: the vault file changed while opening it"
         )
-    else:
-        assert isinstance(caught.value, BusyError)
-        assert "was changed by another writer" in str(caught.value)
+    else:  # never followed
+        assert type(caught.value) is LockerError
+        assert str(caught.value) == (
+            f"cannot save {saved} ({saved.name}): {os.strerror(errno.ELOOP)}; "
+            "the vault is unchanged"
+        )
     assert saved.read_bytes() == before
 
 
