@@ -213,7 +213,7 @@ def _append(
             if FileIdentity.of(os.fstat(fd)) != expect:
                 check_identity(dir_fd, path, expect)  # raises: another writer was here
                 raise LockerError(f"cannot save {path}: the vault file changed while opening it")
-            _write_generation(fd, dir_fd, path, plan, index_ct, key_for, container_id, master)
+            _write_generation(fd, dir_fd, path, plan, index_ct, key_for, container_id)
             _check_before_switch(fd, dir_fd, path, old, plan.index_offset + len(index_ct))
             attempt.record = record.encode()
             _switch(fd, path, record, target)
@@ -231,7 +231,6 @@ def _write_generation(
     index_ct: bytes,
     key_for: Callable[[Entry], bytes],
     container_id: bytes,
-    master: bytes | bytearray,
 ) -> None:
     """Steps 3 to 5: the new STREAMs and index at the end, fsync, the index read back. On any
     failure the file is cut back to where it ended (no generation uses those bytes)."""
@@ -240,13 +239,11 @@ def _write_generation(
             out.seek(plan.start)
             runs = [(p.source, [p]) for p in plan.new]
             guarded = cast(BinaryIO, _AppendOnly(out, plan.start))
-            write_entries(guarded, runs, key_for, container_id)
-            if out.tell() != plan.index_offset:
-                raise LockerError("internal error: the new entries have the wrong length")
+            write_entries(guarded, runs, key_for, container_id)  # each run's length checked
             out.write(index_ct)
             out.flush()
             os.fsync(out.fileno())
-        _read_back(dir_fd, path, plan, index_ct, container_id, master)
+        _read_back(dir_fd, path, plan, index_ct)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.ftruncate(fd, plan.start)
@@ -256,14 +253,7 @@ def _write_generation(
         raise
 
 
-def _read_back(
-    dir_fd: int,
-    path: Path,
-    plan: _Append,
-    index_ct: bytes,
-    container_id: bytes,
-    master: bytes | bytearray,
-) -> None:
+def _read_back(dir_fd: int, path: Path, plan: _Append, index_ct: bytes) -> None:
     """Step 5: the new index as a reader will read it, through a new descriptor."""
     rfd = os.open(path.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
     try:
