@@ -19,10 +19,11 @@ from typing import Any, BinaryIO
 import pytest
 from conftest import PASSPHRASE, FakeClock
 from test_faults import FaultLayer
+from test_vectors import load, place
 
 from locker.errors import BusyError, LockerError
 from locker.store import container as ct
-from locker.store import generations
+from locker.store import drives, generations
 from locker.store.format import DATA_AREA_START, MAX_GENERATION, RECORD_OFFSETS, RECORD_SIZE
 from locker.store.index import Entry
 from locker.vault import Vault
@@ -81,6 +82,38 @@ def test_the_last_generation_is_saved_and_the_one_after_it_refused(saved: Path) 
             v.commit()
     assert str(caught.value) == "the vault has been saved 2^64 - 1 times; it cannot be saved again"
     assert saved.read_bytes() == before
+
+
+# -- compaction_reason: rules 1 to 4 and 6 of FORMAT.md section 21 -----------------------------
+
+
+def reason(v: Vault) -> str:
+    planned = [ct.Planned(s.entry, s.source) for s in v._staged.values()]
+    return generations.compaction_reason(v._container, v._slots, planned)
+
+
+def test_why_a_save_is_a_compaction(
+    saved: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Vault.open(saved, PASSPHRASE, write=True) as v:
+        v.add_bytes("c", b"c")
+        v.rename("a.env", "moved.env")
+        assert reason(v) == ""
+        v.remove("b.bin")
+        assert reason(v) == "entries removed"
+    with Vault.open(saved, PASSPHRASE, write=True) as v:
+        staged = v._staged["a.env"]
+        staged.source = ct.Reencrypt(v._container, staged.entry)
+        assert reason(v) == "rekey"
+    with Vault.open(saved, PASSPHRASE, write=True) as v:
+        v._slots = [*v._slots, *v._slots]
+        assert reason(v) == "key slots changed"
+    with Vault.open(saved, PASSPHRASE, write=True) as v, monkeypatch.context() as m:
+        m.setattr(drives, "appends_in_place", lambda path: False)
+        assert reason(v) == "a file system where locker does not write in place"
+    vector = load("success_basic")  # a version 1 file
+    with Vault.open(place(vector, tmp_path), vector.passphrase, write=True) as v:
+        assert reason(v) == "upgrade of a version 1 file"
 
 
 # -- _append_plan: rule 5, garbage more than half of the data area -------------------------------
