@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import pytest
-from conftest import PASSPHRASE, FakeClock
+from conftest import PASSPHRASE, TINY_KDF, FakeClock
 from test_faults import FaultLayer
 from test_vectors import load, place
 
@@ -26,7 +26,7 @@ from locker.store import container as ct
 from locker.store import drives, generations
 from locker.store.format import DATA_AREA_START, MAX_GENERATION, RECORD_OFFSETS, RECORD_SIZE
 from locker.store.index import Entry
-from locker.vault import Vault
+from locker.vault import Vault, create
 
 A, B = RECORD_OFFSETS
 
@@ -105,6 +105,12 @@ def test_why_a_save_is_a_compaction(
         staged = v._staged["a.env"]
         staged.source = ct.Reencrypt(v._container, staged.entry)
         assert reason(v) == "rekey"
+    other = tmp_path / "other.locker"
+    create(other, PASSPHRASE, TINY_KDF)
+    with Vault.open(other, PASSPHRASE) as o, Vault.open(saved, PASSPHRASE, write=True) as v:
+        staged = v._staged["a.env"]
+        staged.source = ct.Reencrypt(o._container, staged.entry)  # a copy from another vault
+        assert reason(v) == ""
     with Vault.open(saved, PASSPHRASE, write=True) as v:
         v._slots = [*v._slots, *v._slots]
         assert reason(v) == "key slots changed"
