@@ -53,6 +53,7 @@ ROOMS: dict[str, tuple[str, ...]] = {
         "test_save_limits.py",
         "test_save_copy.py",
     ),
+    "locker.store.passed_over": (*_GENERATIONS, "test_vectors.py", "test_save_failures.py"),
     "locker.store.sources": (
         *_SAVE,
         "test_save_copy.py",
