@@ -21,7 +21,7 @@ from conftest import PASSPHRASE, TINY_KDF, FakeClock
 from test_faults import FaultLayer
 from test_vectors import load, place
 
-from locker.errors import BusyError, LockerError
+from locker.errors import AuthenticationError, BusyError, LockerError
 from locker.store import container as ct
 from locker.store import drives, generations
 from locker.store.format import DATA_AREA_START, MAX_GENERATION, RECORD_OFFSETS, RECORD_SIZE
@@ -558,3 +558,61 @@ def test_a_version_2_file_of_exactly_its_head_and_records_has_no_usable_record(
     with pytest.raises(LockerError) as caught:
         Vault.open(vault_path, PASSPHRASE)
     assert str(caught.value).startswith("no usable commit record (commit record A is unusable")
+
+
+@pytest.fixture
+def compacted(vault_path: Path) -> Path:
+    """A compaction: generation 2 in record A alone, record B empty; then one bit of A's MAC."""
+    with Vault.open(vault_path, PASSPHRASE, write=True) as v:
+        v.add_bytes("a.env", b"A=1\n")
+        v.commit(compact=True)
+    assert records(vault_path)[1] == (0, 0, 0)
+    flip(vault_path, A + RECORD_SIZE - 1)
+    return vault_path
+
+
+def test_a_lone_record_that_fails_its_mac_is_opened_only_for_a_restore(compacted: Path) -> None:
+    """Its index authenticates, but only `recover --generation` (unverified) opens it."""
+    before = compacted.read_bytes()
+    with pytest.raises(AuthenticationError) as caught:
+        Vault.open(compacted, PASSPHRASE)
+    assert str(caught.value) == (
+        "container header failed authentication: it was changed or is corrupt "
+        "(no commit record verified)"
+    )
+    assert caught.value.hint == (
+        "commit record A's index authenticates with this key: copy the vault file first; "
+        "'locker recover --generation 2' restores the save it names (its record's MAC is not "
+        "checked)"
+    )
+    assert compacted.read_bytes() == before
+    with Vault.open(compacted, PASSPHRASE, write=True, unverified=True) as v:
+        assert v.unverified and v.generation == 2
+        assert v.read_bytes("a.env") == b"A=1\n"
+        v.recover_generation(2)
+        v.commit()
+    assert opened(compacted) == (3, {"a.env": b"A=1\n"})
+
+
+def test_a_lone_record_whose_index_does_not_authenticate_names_no_restore(
+    compacted: Path,
+) -> None:
+    _, offset, length = records(compacted)[0]
+    flip(compacted, offset + length // 2)
+    with pytest.raises(AuthenticationError) as caught:
+        Vault.open(compacted, PASSPHRASE, write=True, unverified=True)
+    assert caught.value.hint is None
+
+
+def test_opening_a_record_that_fails_its_mac_is_never_the_default(compacted: Path) -> None:
+    """Container.open without `unverified` (a save's reopen, a failed save's second look)."""
+    flip(compacted, A + RECORD_SIZE - 1)  # back: record A verifies
+    with Vault.open(compacted, PASSPHRASE) as v:
+        unlocked = v._container.unlocked
+        flip(compacted, A + RECORD_SIZE - 1)
+        sealed = ct.Sealed.read(compacted)
+        try:
+            with pytest.raises(AuthenticationError):
+                ct.Container.open(sealed, unlocked)
+        finally:
+            sealed.close()
