@@ -110,6 +110,17 @@ class GenerationMethods:
         saves are refused until `recover_generation` decides (FORMAT.md section 20)."""
         return self._container.passed_over
 
+    def passed_over_warnings(self) -> list[str]:
+        """One line per record passed over, for the CLI's warnings and the TUI's notices: the
+        generation the vault opened at instead, and what a restore would give."""
+        c = self._container
+        g = c.record.generation
+        return [
+            f"{p}; {self.path} opened at generation {g}, without the save that record may hold"
+            + (f" (restorable as generation {g + 1})" if p.restorable else "")
+            for p in c.passed_over
+        ]
+
     def recover_hint(self) -> str:
         """What `locker recover --generation N` can decide about the passed-over record."""
         return ways_out(self._container)
@@ -155,8 +166,12 @@ class GenerationMethods:
             if generation != target or not found:
                 can = [] if c.unverified else [str(c.record.generation)]
                 can += [str(target) for _ in found[:1]]
+                why = [] if c.unverified else [f"the generation in force is {c.record.generation}"]
+                why += [f"the save passed over would be generation {target}" for _ in found[:1]]
+                why += [] if found else ["no record passed over names a save that authenticates"]
                 raise UsageError(
-                    f"generation {generation} cannot be recovered from {self.path}",
+                    f"generation {generation} cannot be recovered from {self.path}: "
+                    + "; ".join(why),
                     hint=f"choose generation {' or '.join(can)}",
                 )
             restored = c if c.unverified else c.restored(found[0].position)

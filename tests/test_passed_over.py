@@ -155,6 +155,28 @@ def test_a_damaged_record_in_force_warns_refuses_saves_and_can_be_restored(
     assert cli("verify").returncode == EXIT_OK
 
 
+def test_a_command_that_saves_is_refused_before_the_user_works(
+    saved: Path, cli: RunLocker, tmp_path: Path
+) -> None:
+    """`locker edit` started the editor and then lost the edit when the save was refused: a
+    writing command is refused when the vault opens, before the editor (or a prompt, or a
+    keyring change) can take the user's work, with the error and its ways out once, not
+    after the warning that says the same."""
+    flip(saved, A + MAC_LAST)
+    before = saved.read_bytes()
+    ran = tmp_path / "editor-ran"
+    ed = tmp_path / "fake-editor"
+    ed.write_text(f"#!/bin/sh\ntouch {ran}\n")
+    ed.chmod(0o700)
+    r = cli("edit", "ssh/id_old", env={"EDITOR": str(ed)})
+    assert r.returncode == EXIT_INTEGRITY, r.stderr
+    assert not ran.exists()
+    error, hint = lines(r.stderr)
+    assert error.startswith("locker: error: cannot save ") and "(claims generation 3)" in error
+    assert "recover --generation 3' restores" in hint
+    assert saved.read_bytes() == before
+
+
 def test_continuing_from_the_older_generation_is_an_explicit_decision(
     saved: Path, cli: RunLocker
 ) -> None:

@@ -69,30 +69,32 @@ def open_vault(
         path, unlock.openers(args, path), write=write, purpose=purpose, unverified=unverified
     )
     vault.notice = warn
-    warn_passed_over(vault)
-    if write:
-        from locker.know.facts import recogniser
+    if not write:
+        warn_passed_over(vault)
+        return vault
+    if not unverified:  # `recover --generation` is the decision itself
+        try:  # before an editor, a prompt or a keyring change takes the user's work
+            vault.check_saves_allowed()
+        except BaseException:
+            vault.close()
+            raise
+    from locker.know.facts import recogniser
 
-        vault.recogniser = recogniser()
+    vault.recogniser = recogniser()
     return vault
 
 
 def warn_passed_over(vault: Vault) -> None:
-    """One line and a hint when the vault opened at an older generation than a record names:
-    that record's save is not in what the command shows (FORMAT.md section 20)."""
-    passed = vault.passed_over()
-    if not passed or vault.unverified:  # opened for `recover --generation` alone
-        return
-    g = vault.generation
-    restorable = f" (restorable as generation {g + 1})" if passed[0].restorable else ""
-    warn(
-        f"{passed[0]}; {vault.path} opened at generation {g}, without the save that record may "
-        f"hold{restorable}"
-    )
-    sys.stderr.write(
-        f"locker: hint: saves are refused until you decide: {vault.recover_hint()}; "
-        "'locker verify' tells more\n"
-    )
+    """One line per commit record passed over, and a hint: the save it may hold is not in
+    what the command shows, and saves wait for a decision (FORMAT.md section 20)."""
+    lines = vault.passed_over_warnings()
+    for line in lines:
+        warn(line)
+    if lines:
+        sys.stderr.write(
+            f"locker: hint: saves are refused until you decide: {vault.recover_hint()}; "
+            "'locker verify' tells more\n"
+        )
 
 
 def passphrase(args: argparse.Namespace) -> bytearray:

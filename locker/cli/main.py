@@ -445,7 +445,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p = command(
         "recover",
         "cli.recover_commands:cmd_recover",
-        "save or discard what a crashed mount left behind",
+        "save or discard what a crashed mount left behind; decide about a damaged commit "
+        "record (--generation N)",
         "locker recover",
     )
     p.add_argument(
@@ -459,8 +460,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "--generation",
         type=int,
         metavar="N",
-        help="after a commit record did not verify: continue from generation N, or restore "
-        "the generation N it names (see 'locker verify')",
+        help="after a commit record was passed over: N = the generation in force continues "
+        "from it (the save that record holds is lost); N = the one after restores that save "
+        "('locker verify' names both)",
     )
     _know_commands(command, common)
     p = command(

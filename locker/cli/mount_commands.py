@@ -97,7 +97,6 @@ def cmd_mount(args: argparse.Namespace) -> int:
     vault = open_vault(args, write=True, purpose="mount")
     harden_process()
     with vault:
-        vault.check_saves_allowed()  # before a directory is made: no sync could save it
         note = mount_note(vault.path, os.path.getsize(vault.path))
         if note:
             sys.stderr.write(f"locker: note: {note}\n")

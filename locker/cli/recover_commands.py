@@ -72,14 +72,20 @@ def recover_generation(args: argparse.Namespace) -> int:
     """`locker recover --generation N`: the user's decision about a commit record that did not
     verify (FORMAT.md section 20), saved with a 'recover' audit event."""
     if args.discard:
-        raise UsageError("--generation cannot be used with --discard")
+        raise UsageError(
+            "--generation cannot be used with --discard",
+            hint="--discard drops a crashed mount's changes; '--generation N' alone decides "
+            "about a commit record passed over",
+        )
     with open_vault(args, write=True, purpose="recover", unverified=True) as v:
         if not _discard_confirmed(v, args):
             print(f"{v.path}: left as it is; generation {v.generation} is in force")
             return EXIT_OK
+        continued = args.generation == v.generation and not v.unverified
         decided = v.recover_generation(args.generation)
         v.commit()
-        print(f"{v.path}: {decided}; generation {v.generation} is in force")
+        anew = f" (a new save on top of generation {args.generation})" if continued else ""
+        print(f"{v.path}: {decided}; generation {v.generation} is in force{anew}")
     return EXIT_OK
 
 

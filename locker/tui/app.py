@@ -140,13 +140,10 @@ class LockerApp(App[None]):
         self.deadlines = Deadlines(self.clock, self.idle, self.max_time)
         self.warned = False
         self.switch_screen(MainScreen())
-        g = vault.generation
-        for passed in vault.passed_over():  # FORMAT.md section 20: saves wait for a decision
-            restorable = f" (restorable as generation {g + 1})" if passed.restorable else ""
+        for line in vault.passed_over_warnings():  # FORMAT.md section 20
             self.notify(
-                f"{passed}; the vault opened at generation {g}, without the save that record "
-                f"may hold{restorable}; saves are refused until 'locker recover --generation' "
-                "decides ('locker verify' tells more)",
+                f"{line}; saves are refused until you decide: {vault.recover_hint()} "
+                "('locker verify' tells more)",
                 severity="warning",
                 timeout=60,
             )
