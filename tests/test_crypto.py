@@ -108,11 +108,9 @@ def test_open_sealed_failure_is_one_authentication_error() -> None:
 def test_header_mac() -> None:
     tag = crypto.header_mac(KEY, b"header")
     assert len(tag) == 32
-    crypto.verify_header_mac(KEY, b"header", tag)
-    with pytest.raises(AuthenticationError):
-        crypto.verify_header_mac(KEY, b"headeR", tag)
-    with pytest.raises(AuthenticationError):
-        crypto.verify_header_mac(bytes(32), b"header", tag)
+    assert crypto.header_mac_matches(KEY, b"header", tag)
+    assert not crypto.header_mac_matches(KEY, b"headeR", tag)
+    assert not crypto.header_mac_matches(bytes(32), b"header", tag)
 
 
 def test_chunk_nonce_layout() -> None:

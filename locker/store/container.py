@@ -339,10 +339,6 @@ class Container:
     def version(self) -> int:
         return self.sealed.version
 
-    def live_bytes(self) -> int:
-        """Bytes of the data area the generation in force uses: its index and its entries."""
-        return self.record.index_length + sum(e.length for e in self.index.entries)
-
     @property
     def container_id(self) -> bytes:
         return self.sealed.header.container_id

@@ -173,13 +173,6 @@ def header_mac_matches(key: bytes, message: bytes, tag: bytes) -> bool:
     return hmac.compare_digest(header_mac(key, message), tag)
 
 
-def verify_header_mac(key: bytes, header: bytes, tag: bytes) -> None:
-    if not header_mac_matches(key, header, tag):
-        raise AuthenticationError(
-            "container header failed authentication: it was changed or is corrupt"
-        )
-
-
 def chunk_nonce(counter: int, last: bool) -> bytes:
     if counter >= _COUNTER_LIMIT:
         raise FormatError("entry is too large for the STREAM counter")
