@@ -158,20 +158,22 @@ def _clear_dead_runs_shm() -> None:
 
 
 @pytest.fixture(autouse=True)
-def places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Places]:
-    """Runtime bases and a data dir of this test's own, in os.environ (subprocesses inherit)."""
+def places(tmp_path: Path) -> Iterator[Places]:
+    """Runtime bases and a data dir of this test's own, in os.environ (subprocesses inherit).
+    Set with a monkeypatch of its own: a test's `monkeypatch.undo()` leaves them in place."""
     shm = Path("/dev/shm")
     in_ram = shm.is_dir() and os.access(shm, os.W_OK)
     root = Path(tempfile.mkdtemp(prefix=_shm_prefix(), dir=shm)) if in_ram else tmp_path / "rt"
     if not in_ram:
         root.mkdir()
     found = Places(root, tmp_path / "tmp")
-    for key, value in found.env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
-    monkeypatch.delenv("LOCKER_VAULT", raising=False)
     try:
-        yield found
+        with pytest.MonkeyPatch.context() as env:
+            for key, value in found.env().items():
+                env.setenv(key, value)
+            env.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+            env.delenv("LOCKER_VAULT", raising=False)
+            yield found
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -180,3 +180,13 @@ def test_system_temp_dir_is_tempfiles_choice(
     (tmp_path / "given").mkdir()
     monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() caches its answer
     assert rt.places().tmp == Path(tempfile.gettempdir())
+
+
+def test_a_tests_own_undo_keeps_its_places(places: Places, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test that calls `monkeypatch.undo()` to end a fault it injected keeps its runtime
+    bases and data dir: conftest's `places` sets them with a monkeypatch of its own."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "/elsewhere")
+    monkeypatch.undo()
+    assert os.environ["XDG_RUNTIME_DIR"] == str(places.xdg)
+    assert os.environ[rt.PLACES_ENV] == places.env()[rt.PLACES_ENV]
+    assert "LOCKER_VAULT" not in os.environ
