@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from locker.mount import directory, runtime
+from locker.mount import directory
 
 
 @pytest.fixture
@@ -436,7 +436,7 @@ def test_a_root_that_is_not_a_directory_is_not_followed_nor_touched(
 
 def test_the_wipe_makes_its_zeros_durable_only_off_ram(tmp_path: Path, places: Any) -> None:
     """On a disk the zeros reach it before the blocks are freed (an fsync per file); in RAM
-    there is nothing to reach."""
+    there is nothing to reach. Which is which is decided here, not by the machine's /tmp."""
     for base in (tmp_path, places.shm):
         root = base / "w"
         root.mkdir()
@@ -445,10 +445,11 @@ def test_the_wipe_makes_its_zeros_durable_only_off_ram(tmp_path: Path, places: A
         (root / "ro").chmod(0o400)
         inodes = {os.stat(root / n).st_ino for n in ("f", "ro")}
         layer = _Refuse()
+        on_disk = base == tmp_path
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(directory, "os", layer)
+            mp.setattr(directory.runtime, "is_ram_backed", lambda path, ram=not on_disk: ram)
             assert directory.wipe_tree(root, remove_root=True).count == 2
-        on_disk = not runtime.is_ram_backed(base)
         assert set(layer.synced) == (inodes if on_disk else set()), base
 
 

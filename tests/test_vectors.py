@@ -15,7 +15,6 @@ import importlib.util
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -205,10 +204,8 @@ def test_vector_through_library(name: str, tmp_path: Path, monkeypatch: pytest.M
             raise AssertionError("Argon2 ran on parameters beyond the caps")
 
         monkeypatch.setattr(crypto, "argon2id", no_derivation)
-        start = time.perf_counter()
         with pytest.raises(KdfTooCostlyError):
             Vault.open(path, v.passphrase)
-        assert time.perf_counter() - start < 0.1
         return
     with pytest.raises(LockerError) as caught:
         Vault.open(path, v.passphrase)
