@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import errno
 import os
-import struct
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import pytest
 from conftest import PASSPHRASE, TINY_KDF, FakeClock
 from test_faults import FaultLayer
+from test_passed_over import flip, records
 from test_vectors import load, place
 
 from locker.errors import AuthenticationError, BusyError, LockerError
@@ -29,12 +29,6 @@ from locker.store.index import Entry
 from locker.vault import Vault, create
 
 A, B = RECORD_OFFSETS
-
-
-def records(path: Path) -> list[tuple[int, int, int]]:
-    """(generation, index offset, index length) of record A and B; zeros for an empty one."""
-    data = path.read_bytes()
-    return [struct.unpack(">QQQ", data[at : at + 24]) for at in RECORD_OFFSETS]
 
 
 def opened(path: Path) -> tuple[int, dict[str, bytes]]:
@@ -53,15 +47,34 @@ def saved(vault_path: Path) -> Path:
     return vault_path
 
 
-def after_read_back(monkeypatch: pytest.MonkeyPatch, then: Any) -> None:
-    """Run `then` right after the append's index read back: just before the record write."""
+def after_read_back(then: Any) -> Any:
+    """A stand-in for the append's `_read_back` that runs `then` right after it: just before
+    the record write."""
     real = generations._read_back
 
     def hook(*args: Any) -> None:
         real(*args)
         then()
 
-    monkeypatch.setattr(generations, "_read_back", hook)
+    return hook
+
+
+def failed_commit(
+    saved: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    stand_in: Any,
+    data: bytes = b"c",
+    error: type[LockerError] = LockerError,
+) -> pytest.ExceptionInfo[LockerError]:
+    """Add `data` and commit with generations' `name` replaced by `stand_in`; the commit
+    must fail with `error`, whose ExceptionInfo is returned."""
+    with Vault.open(saved, PASSPHRASE, write=True) as v:
+        v.add_bytes("c", data)
+        with monkeypatch.context() as m, pytest.raises(error) as caught:
+            m.setattr(generations, name, stand_in)
+            v.commit()
+    return caught
 
 
 # -- save: the generation counter ---------------------------------------------------------------
@@ -171,12 +184,7 @@ def test_an_append_never_writes_a_commit_record_a_reader_passes_over(
         return real(*args)._replace(generation=0)
 
     before = saved.read_bytes()
-    with Vault.open(saved, PASSPHRASE, write=True) as v:
-        v.add_bytes("c", b"c")
-        monkeypatch.setattr(generations, "seal_record", generation_zero)
-        with pytest.raises(LockerError) as caught:
-            v.commit()
-        monkeypatch.undo()
+    caught = failed_commit(saved, monkeypatch, "seal_record", generation_zero)
     assert str(caught.value) == (
         "refusing to save a commit record every reader passes over: commit record has "
         "generation 0 but is not empty"
@@ -221,12 +229,7 @@ def test_a_failed_append_is_cut_back_and_the_cut_is_synced(
 ) -> None:
     before = saved.read_bytes()
     layer = _Cuts(op, 1, errno.EIO)
-    with Vault.open(saved, PASSPHRASE, write=True) as v:
-        v.add_bytes("c", os.urandom(100_000))
-        monkeypatch.setattr(generations, "os", layer)
-        with pytest.raises(LockerError) as caught:
-            v.commit()
-        monkeypatch.undo()
+    caught = failed_commit(saved, monkeypatch, "os", layer, data=os.urandom(100_000))
     assert str(caught.value) == (
         f"cannot save {saved} (injected): Input/output error; the vault is unchanged"
     )
@@ -245,12 +248,7 @@ def test_a_cut_back_that_fails_too_reports_the_first_failure(
 ) -> None:
     """The new bytes stay as garbage after the end of the old generation, which still opens."""
     layer = _CutFails("write", 1, errno.ENOSPC)
-    with Vault.open(saved, PASSPHRASE, write=True) as v:
-        v.add_bytes("c", os.urandom(100_000))
-        monkeypatch.setattr(generations, "os", layer)
-        with pytest.raises(LockerError) as caught:
-            v.commit()
-        monkeypatch.undo()
+    caught = failed_commit(saved, monkeypatch, "os", layer, data=os.urandom(100_000))
     assert str(caught.value) == (
         f"cannot save {saved} (injected): No space left on device; the vault is unchanged"
     )
@@ -299,12 +297,7 @@ def test_a_vault_swapped_while_the_append_opens_it_saves_nothing(
 ) -> None:
     before = saved.read_bytes()
     layer = _SwapsAtOpen(saved, how)
-    with Vault.open(saved, PASSPHRASE, write=True) as v:
-        v.add_bytes("c", b"c")
-        monkeypatch.setattr(generations, "os", layer)
-        with pytest.raises(LockerError) as caught:
-            v.commit()
-        monkeypatch.undo()
+    caught = failed_commit(saved, monkeypatch, "os", layer)
     assert layer.done
     if how == "file":
         assert isinstance(caught.value, BusyError)
@@ -350,12 +343,7 @@ def test_the_index_is_not_read_back_through_a_symlink(
 ) -> None:
     before = saved.read_bytes()
     layer = _SymlinkAtReadBack(saved)
-    with Vault.open(saved, PASSPHRASE, write=True) as v:
-        v.add_bytes("c", b"c")
-        monkeypatch.setattr(generations, "os", layer)
-        with pytest.raises(LockerError) as caught:
-            v.commit()
-        monkeypatch.undo()
+    caught = failed_commit(saved, monkeypatch, "os", layer)
     assert layer.done
     assert type(caught.value) is LockerError
     assert str(caught.value) == (
@@ -378,12 +366,7 @@ def test_an_index_that_reads_back_other_bytes_fails_the_append(
         return data[:-1] + bytes([data[-1] ^ 1])
 
     before = saved.read_bytes()
-    with Vault.open(saved, PASSPHRASE, write=True) as v:
-        v.add_bytes("c", b"c")
-        monkeypatch.setattr(generations, "read_at", last_bit_flipped)
-        with pytest.raises(LockerError) as caught:
-            v.commit()
-        monkeypatch.undo()
+    caught = failed_commit(saved, monkeypatch, "read_at", last_bit_flipped)
     assert str(caught.value) == (
         f"cannot save {saved}: the new index did not read back (the index read back is not "
         "the one written); the vault is unchanged"
@@ -400,12 +383,13 @@ def test_a_vault_name_gone_before_the_record_write_saves_nothing(
 ) -> None:
     before = records(saved)
     aside = saved.with_name("aside.locker")
-    with Vault.open(saved, PASSPHRASE, write=True) as v:
-        v.add_bytes("c", b"c")
-        after_read_back(monkeypatch, lambda: saved.rename(aside))
-        with pytest.raises(BusyError) as caught:
-            v.commit()
-        monkeypatch.undo()
+    caught = failed_commit(
+        saved,
+        monkeypatch,
+        "_read_back",
+        after_read_back(lambda: saved.rename(aside)),
+        error=BusyError,
+    )
     assert str(caught.value) == (
         f"{saved} was changed by another writer while this save was made; nothing was saved"
     )
@@ -426,12 +410,7 @@ def test_another_file_at_the_vault_name_before_the_record_write_saves_nothing(
         copy.write_bytes(saved.read_bytes())
         os.replace(copy, saved)
 
-    with Vault.open(saved, PASSPHRASE, write=True) as v:
-        v.add_bytes("c", b"c")
-        after_read_back(monkeypatch, swap)
-        with pytest.raises(BusyError):
-            v.commit()
-        monkeypatch.undo()
+    failed_commit(saved, monkeypatch, "_read_back", after_read_back(swap), error=BusyError)
     assert records(saved) == before
     assert opened(saved)[0] == 2
 
@@ -449,12 +428,7 @@ def test_a_commit_record_written_short_fails_the_save(
     saved: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     layer = _ShortPwrite()
-    with Vault.open(saved, PASSPHRASE, write=True) as v:
-        v.add_bytes("c", b"c")
-        monkeypatch.setattr(generations, "os", layer)
-        with pytest.raises(LockerError) as caught:
-            v.commit()
-        monkeypatch.undo()
+    caught = failed_commit(saved, monkeypatch, "os", layer)
     assert str(caught.value) == (
         f"cannot save {saved}: writing its commit record failed: short write of the commit "
         f"record ({RECORD_SIZE // 2} bytes)"
@@ -478,25 +452,13 @@ def test_a_damaged_record_of_a_save_that_wrote_only_an_index_is_restorable(saved
         v.rename("a.env", "renamed.env")
         v.commit()
     assert records(saved)[0][:2] == (3, offset + length)
-    with open(saved, "r+b") as f:  # one bit of record A's MAC
-        f.seek(A + RECORD_SIZE - 1)
-        last = f.read(1)[0]
-        f.seek(A + RECORD_SIZE - 1)
-        f.write(bytes([last ^ 1]))
+    flip(saved, A + RECORD_SIZE - 1)  # one bit of record A's MAC
     with Vault.open(saved, PASSPHRASE, write=True) as v:
         [p] = v.passed_over()
         assert (p.position, p.generation, p.restorable) == (0, 3, True)
         v.recover_generation(3)
         v.commit()
     assert opened(saved) == (4, {"b.bin": b"b" * 5000, "renamed.env": b"A=1\n"})
-
-
-def flip(path: Path, offset: int, mask: int = 1) -> None:
-    with open(path, "r+b") as f:
-        f.seek(offset)
-        byte = f.read(1)[0]
-        f.seek(offset)
-        f.write(bytes([byte ^ mask]))
 
 
 @pytest.fixture

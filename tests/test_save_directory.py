@@ -55,56 +55,35 @@ def test_a_save_after_the_drive_was_unmounted_writes_nothing_in_the_mount_point(
     assert contents(vault) == {"a": b"alpha"}
 
 
+@pytest.mark.parametrize(
+    ("module", "step", "compact"),
+    [(ct, "verify_written", True), (generations, "_read_back", False)],
+    ids=["compaction", "append"],
+)
 def test_a_directory_swapped_during_a_save_gets_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: Any, step: str, compact: bool
 ) -> None:
-    """The swap comes after the temp file is written and before the rename: the save lands
-    in the directory the vault was read from, as it would on the drive a lazy unmount keeps
-    alive for open descriptors, the empty directory stays empty, and reopening the vault by
-    its path afterwards says it is gone."""
+    """The swap comes after the new bytes are written (a compaction's temp file, an append's
+    data and index) and before the rename or the commit record: the save lands in the
+    directory the vault was read from, as it would on the drive a lazy unmount keeps alive for
+    open descriptors, the empty directory stays empty, and reopening the vault by its path
+    afterwards says it is gone."""
     home = tmp_path / "stick"
     home.mkdir()
     vault = home / "v.locker"
     create(vault, PASSPHRASE, TINY_KDF)
-    verify = ct.verify_written
+    real = getattr(module, step)
     moved: list[Path] = []
 
-    def verify_then_swap(*args: Any) -> None:
-        verify(*args)
+    def then_swap(*args: Any) -> None:
+        real(*args)
         moved.append(swap(home))
 
     with Vault.open(vault, PASSPHRASE, write=True) as v:
         v.add_bytes("a", b"alpha")
-        monkeypatch.setattr(ct, "verify_written", verify_then_swap)
+        monkeypatch.setattr(module, step, then_swap)
         with pytest.raises(LockerError, match=r"saved .*, but reopening it to check failed"):
-            v.commit(compact=True)
-    assert os.listdir(home) == []
-    assert sorted(os.listdir(moved[0])) == ["v.locker", "v.locker.lock"]
-    assert contents(moved[0] / "v.locker") == {"a": b"alpha"}
-
-
-def test_a_directory_swapped_during_an_append_gets_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The same swap during a format 2 append, after the new data is written and before the
-    commit record: the record is written into the vault file opened before the swap, in the
-    directory it was read from; the empty directory stays empty."""
-    home = tmp_path / "stick"
-    home.mkdir()
-    vault = home / "v.locker"
-    create(vault, PASSPHRASE, TINY_KDF)
-    read_back = generations._read_back
-    moved: list[Path] = []
-
-    def read_back_then_swap(*args: Any) -> None:
-        read_back(*args)
-        moved.append(swap(home))
-
-    with Vault.open(vault, PASSPHRASE, write=True) as v:
-        v.add_bytes("a", b"alpha")
-        monkeypatch.setattr(generations, "_read_back", read_back_then_swap)
-        with pytest.raises(LockerError, match=r"saved .*, but reopening it to check failed"):
-            v.commit()
+            v.commit(compact=compact)
     assert os.listdir(home) == []
     assert sorted(os.listdir(moved[0])) == ["v.locker", "v.locker.lock"]
     assert contents(moved[0] / "v.locker") == {"a": b"alpha"}
