@@ -225,8 +225,8 @@ def test_a_record_in_force_that_reads_as_zeros_after_a_compaction_is_passed_over
     assert ls.returncode == EXIT_OK and ls.stdout == b""
     warning, hint = lines(ls.stderr)
     assert warning.startswith(
-        "locker: warning: commit record B (generation unknown) reads as empty, but bytes "
-        "follow the index in force;"
+        "locker: warning: commit record B (generation unknown) is empty, but the file has "
+        "bytes after the newest save (an interrupted save, or bytes added to the file);"
     )
     assert "opened at generation 1" in warning and "recover --generation 1" in hint
     assert cli("verify").returncode == EXIT_INTEGRITY

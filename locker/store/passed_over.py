@@ -75,7 +75,12 @@ def others(
             passed.append(PassedOver(0, None, "reads as empty, which no save leaves it"))
         elif sealed.file_size > end:
             passed.append(
-                PassedOver(1, None, "reads as empty, but bytes follow the index in force")
+                PassedOver(
+                    1,
+                    None,
+                    "is empty, but the file has bytes after the newest save (an interrupted "
+                    "save, or bytes added to the file)",
+                )
             )
     return passed
 
