@@ -578,3 +578,13 @@ def test_opening_a_record_that_fails_its_mac_is_never_the_default(compacted: Pat
                 ct.Container.open(sealed, unlocked)
         finally:
             sealed.close()
+
+
+def test_a_version_1_header_that_fails_its_mac_names_no_commit_record(tmp_path: Path) -> None:
+    vector = load("header_mac_tampered")
+    with pytest.raises(AuthenticationError) as caught:
+        Vault.open(place(vector, tmp_path), vector.passphrase)
+    assert str(caught.value) == (
+        "container header failed authentication: it was changed or is corrupt"
+    )
+    assert caught.value.hint is None
