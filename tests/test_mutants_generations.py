@@ -21,7 +21,7 @@ from test_faults import FaultLayer
 from test_passed_over import flip, records
 from test_vectors import load, place
 
-from locker.errors import AuthenticationError, BusyError, LockerError
+from locker.errors import AuthenticationError, BusyError, FormatError, LockerError
 from locker.store import container as ct
 from locker.store import drives, generations
 from locker.store.format import DATA_AREA_START, MAX_GENERATION, RECORD_OFFSETS, RECORD_SIZE
@@ -588,3 +588,27 @@ def test_a_version_1_header_that_fails_its_mac_names_no_commit_record(tmp_path: 
         "container header failed authentication: it was changed or is corrupt"
     )
     assert caught.value.hint is None
+
+
+def test_a_newest_index_that_does_not_open_is_passed_over_with_its_reason(third: Path) -> None:
+    _, offset, length = records(third)[0]
+    flip(third, offset + length // 2)  # inside generation 3's index: its record verifies
+    with Vault.open(third, PASSPHRASE) as v:
+        assert v.generation == 2
+        [p] = v.passed_over()
+    assert (p.position, p.generation, p.restorable) == (0, 3, False)
+    assert str(p) == (
+        "commit record A (claims generation 3) verified, but its index did not open (index "
+        "failed authentication: it was changed or is corrupt)"
+    )
+
+
+def test_two_records_of_one_generation_that_both_verify_are_refused(tmp_path: Path) -> None:
+    vector = load("v2_format_generation_tie")
+    path = place(vector, tmp_path)
+    [generation, _] = [r[0] for r in records(path)]
+    with pytest.raises(FormatError) as caught:
+        Vault.open(path, vector.passphrase)
+    assert str(caught.value) == (
+        f"both commit records hold generation {generation} and both verify; no writer makes that"
+    )
