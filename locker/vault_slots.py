@@ -1,6 +1,6 @@
-"""The vault's key slots: list, find, add and remove them, and keep each slot's label and
-times in the index. `Vault` inherits these methods;
-they work on its staged slots and are saved by its `commit`.
+"""The vault's key slots: list, find, add and remove them, keep each slot's label and times
+in the index, change the passphrase of the slot that unlocked, and rekey. `Vault` inherits
+these methods; they work on its staged slots and are saved by its `commit`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from locker.errors import LockerError, NotFoundError, UsageError
 from locker.store import keys
-from locker.store.container import Container
+from locker.store.container import Container, Reencrypt
 from locker.store.format import (
     MAX_SLOTS,
     SLOT_KEYRING,
@@ -21,8 +21,11 @@ from locker.store.format import (
     SLOT_PASSPHRASE_KEYFILE,
     KdfCost,
     Slot,
+    check_kdf_cost,
 )
-from locker.store.keys import Random, Unlocked
+from locker.store.keys import PassphraseOpener, Random, Unlocked
+from locker.store.sources import CopyCiphertext
+from locker.vault_edits import Staged
 
 
 class SlotInfo(NamedTuple):
@@ -35,6 +38,8 @@ class SlotInfo(NamedTuple):
     used: int | None
     unlocked: bool
 
+
+DEFAULT_KDF = KdfCost(memory_kib=256 * 1024, time_cost=3, parallelism=4)
 
 OLD_COPY_NOTE = (
     "an old copy of this vault (a backup, a synced or copied file) still opens with the old "
@@ -63,6 +68,7 @@ class SlotMethods:
     _settings: dict[str, str]
     _unlocked: Unlocked
     _master: bytearray
+    _staged: dict[str, Staged]
     _rng: Random
     _clock: Callable[[], float]
 
@@ -220,3 +226,60 @@ class SlotMethods:
         if used in ids and len(ids) > 1:
             settings[_slot_setting(used, "used")] = str(int(self._clock()))
         return labels, settings
+
+    def change_passphrase(
+        self,
+        new: bytes | bytearray,
+        cost: KdfCost | None = None,
+        keyfile_secret: bytes | None = None,
+    ) -> None:
+        """Rewrap the master key under a new passphrase in the slot used to unlock (a passphrase
+        slot, or a passphrase+keyfile slot whose key file stays). No data moves."""
+        self._require_writer()
+        self.require_passphrase_slot()
+        used = self._unlocked.slot
+        new_cost = cost or used.kdf or DEFAULT_KDF
+        check_kdf_cost(new_cost)
+        slot = keys.new_slot(self._rng, used.kind, new_cost, slot_id=used.slot_id)
+        opener = PassphraseOpener(new, keyfile_secret)
+        kek = opener.kek(self._container.header, slot)
+        if kek is None:
+            raise UsageError("the key file is needed to change this slot's passphrase")
+        wrapped = keys.wrap_master(self.container_id, slot, kek, self._master)
+        self._slots = [wrapped if s.slot_id == slot.slot_id else s for s in self._slots]
+        self._unlocked = Unlocked(self._master, slot, kek, opener.renew)
+
+    def rekey(self) -> int:
+        """New master key: every entry re-encrypted, the unlocking slot made anew (fresh salt
+        and nonce where its key can renew it, else a fresh nonce under the same KEK).
+
+        Returns how many other slots were dropped (their secrets are not at hand).
+        """
+        self._require_writer()
+        used = self._unlocked.slot
+        if all(s.slot_id != used.slot_id for s in self._slots):
+            # Keeping it would bring back the removed slot as the only one (and, for a keyring
+            # slot whose secret then leaves the keyring, leave nothing that opens the vault).
+            raise UsageError(
+                "the slot being removed is the one that unlocked the vault, and a rekey keeps "
+                "only that slot",
+                hint="unlock with a key whose slot stays (--no-keyring, --passphrase-file, "
+                "--recovery-key-file, --keyfile, --identity) and try again",
+            )
+        master = bytearray(self._rng(32))
+        renew = self._unlocked.renew
+        if renew is not None:
+            fresh, kek = renew(self._rng, used)
+        else:
+            fresh, kek = used._replace(nonce=self._rng(12)), self._unlocked.kek
+        slot = keys.wrap_master(self.container_id, fresh, kek, master)
+        dropped = len(self._slots) - 1
+        saved = {e.entry_id: e for e in self._container.index.entries}
+        for staged in self._staged.values():
+            if isinstance(staged.source, CopyCiphertext):
+                staged.source = Reencrypt(self._container, saved[staged.entry.entry_id])
+            staged.entry.content_salt = self._rng(16)
+        self._slots = [slot]
+        self._master = master
+        self._unlocked = Unlocked(master, slot, kek, renew)
+        return dropped

@@ -18,7 +18,8 @@ from conftest import RunLocker
 from locker.errors import UsageError
 from locker.kdf_cost import calibrate_kdf, kdf_passes, weak_kdf_warning
 from locker.store.format import MAX_KDF_MEMORY_TIME_KIB, MAX_KDF_TIME, KdfCost, check_kdf_cost
-from locker.vault import Vault, info
+from locker.vault import Vault
+from locker.vault_info import info
 
 MIB = 1024
 

@@ -29,7 +29,8 @@ from locker.errors import (
 from locker.store.container import Sealed
 from locker.store.crypto import CHUNK_SIZE
 from locker.store.format import DATA_AREA_START, HEAD_SIZE, RECORD_OFFSETS, RECORD_SIZE
-from locker.vault import Vault, create, info
+from locker.vault import Vault, create
+from locker.vault_info import info
 
 CONTENT = {
     "empty": b"",

@@ -24,7 +24,8 @@ from locker.errors import BadKeyError, LockerError
 from locker.store import container as ct
 from locker.store import keys
 from locker.store.format import HEAD_SIZE, Head, parse_head
-from locker.vault import Vault, info
+from locker.vault import Vault
+from locker.vault_info import info
 
 STRESS = os.environ.get("LOCKER_STRESS") == "1"
 SAMPLES = 100_000 if STRESS else 10_000

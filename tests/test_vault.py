@@ -34,7 +34,8 @@ from locker.store.container import Container, Sealed
 from locker.store.crypto import CHUNK_SIZE
 from locker.store.format import KdfCost, check_tree
 from locker.store.index import MAX_LOG_EVENTS, Entry
-from locker.vault import Vault, create, info
+from locker.vault import Vault, create
+from locker.vault_info import info
 
 # -- strategies -----------------------------------------------------------------------------------
 

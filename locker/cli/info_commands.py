@@ -14,7 +14,7 @@ from pathlib import Path
 from locker import paths
 from locker.errors import EXIT_OK, LockerError, UsageError
 from locker.text import plural
-from locker.vault import info
+from locker.vault_info import info
 
 
 def vault_path(args: argparse.Namespace) -> Path:

@@ -13,7 +13,8 @@ import json
 from typing import Any
 
 from locker.text import plural
-from locker.vault import FACTS_ATTR, RECOGNISE_LIMIT, Recogniser, Vault
+from locker.vault import Vault
+from locker.vault_edits import FACTS_ATTR, RECOGNISE_LIMIT, Recogniser
 
 # Entries larger than this are plain files: no key, certificate or env file is this big, and
 # recognising must not read a disk image into memory.
