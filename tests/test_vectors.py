@@ -21,7 +21,6 @@ from types import ModuleType
 
 import pytest
 
-from locker import vault as vault_module
 from locker.errors import (
     EXIT_BAD_KEY,
     EXIT_INTEGRITY,
@@ -37,6 +36,7 @@ from locker.errors import (
 from locker.store import crypto
 from locker.store.format import KdfCost
 from locker.vault import Vault, create
+from locker.vault_info import info
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTOR_DIR = ROOT / "tests" / "vectors"
@@ -242,7 +242,7 @@ def test_header_refusals_need_no_passphrase(
     monkeypatch.setattr(crypto, "argon2id", None)
     expected = KdfTooCostlyError if v.expect == "kdf too costly" else UnsupportedVersionError
     with pytest.raises(expected):
-        vault_module.info(place(v, tmp_path))
+        info(place(v, tmp_path))
 
 
 # -- through the real CLI ------------------------------------------------------------------------------
