@@ -777,8 +777,8 @@ NEVER_BY_COMMAND = {
         *NEVER_WITHOUT_KEYS, *NEVER_OFF_THE_MOUNT, "locker.store", "locker.mount", "hmac",
         "threading",
     ),
-    "status": (*NEVER_WITHOUT_KEYS, *NEVER_JOURNAL_ONLY, "hmac", "threading"),
-    "lock": (*NEVER_WITHOUT_KEYS, *NEVER_JOURNAL_ONLY, "hmac", "threading"),
+    "status": (*NEVER_WITHOUT_KEYS, *NEVER_JOURNAL_ONLY, "hmac", "threading", "dataclasses"),
+    "lock": (*NEVER_WITHOUT_KEYS, *NEVER_JOURNAL_ONLY, "hmac", "threading", "dataclasses"),
     "ls": NEVER_OFF_THE_MOUNT,
     "ls -l": NEVER_OFF_THE_MOUNT,
 }  # fmt: skip
@@ -787,8 +787,8 @@ NEVER_BY_COMMAND = {
 BUDGET = {
     "--version": 79,
     "log --help": 82,
-    "status": 108,
-    "lock": 108,
+    "status": 92,
+    "lock": 92,
     "info": 116,
     "ls": 142,
     "ls -l": 144,

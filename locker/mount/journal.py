@@ -18,9 +18,8 @@ import signal
 import stat
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from locker.errors import LockerError
 from locker.mount.process import boot_id, is_running, process_start
@@ -44,31 +43,65 @@ STATES = (STATE_MATERIALISING, STATE_MOUNTED, STATE_LOCKING, STATE_WIPING, STATE
 LOCKED_KEEP = 60.0  # a finished record nobody collected is removed after this many seconds
 
 
-@dataclass
 class Record:
-    """One mount, as its journal file holds it. `files` maps entry names to sha256 hex."""
+    """One mount, as its journal file holds it. `files` maps entry names to sha256 hex.
 
-    mount_id: str
-    pid: int
-    vault: str
-    dir: str
-    started: float
-    idle_seconds: float
-    idle_deadline: float
-    hard_deadline: float
-    created_dir: bool = True
-    state: str = STATE_MATERIALISING
-    proc_start: str = ""
-    boot_id: str = ""
-    host: str = ""
-    files: dict[str, str] = field(default_factory=dict)
-    # Written while locking: processes that still held files (pid, command, paths), and how it
-    # ended: the number of files wiped, or the error that stopped it (then nothing was wiped).
-    holders: list[dict[str, Any]] = field(default_factory=list)
-    wiped: int = 0
-    error: str = ""
-    finished: float = 0.0
-    kept: list[str] = field(default_factory=list)  # in state "wiping": files not to be wiped
+    A plain class, not a dataclass: `status` and `lock` read records, and `dataclasses` would
+    bring `inspect`, `ast` and `dis` to their start-up."""
+
+    def __init__(
+        self,
+        *,
+        mount_id: str,
+        pid: int,
+        vault: str,
+        dir: str,
+        started: float,
+        idle_seconds: float,
+        idle_deadline: float,
+        hard_deadline: float,
+        created_dir: bool = True,
+        state: str = STATE_MATERIALISING,
+        proc_start: str = "",
+        boot_id: str = "",
+        host: str = "",
+        files: dict[str, str] | None = None,
+        holders: list[dict[str, Any]] | None = None,
+        wiped: int = 0,
+        error: str = "",
+        finished: float = 0.0,
+        kept: list[str] | None = None,
+    ) -> None:
+        self.mount_id = mount_id
+        self.pid = pid
+        self.vault = vault
+        self.dir = dir
+        self.started = started
+        self.idle_seconds = idle_seconds
+        self.idle_deadline = idle_deadline
+        self.hard_deadline = hard_deadline
+        self.created_dir = created_dir
+        self.state = state
+        self.proc_start = proc_start
+        self.boot_id = boot_id
+        self.host = host
+        self.files: dict[str, str] = {} if files is None else files
+        # Written while locking: processes that still held files (pid, command, paths), and
+        # how it ended: the number of files wiped, or the error that stopped it (then nothing
+        # was wiped).
+        self.holders: list[dict[str, Any]] = [] if holders is None else holders
+        self.wiped = wiped
+        self.error = error
+        self.finished = finished
+        self.kept: list[str] = [] if kept is None else kept  # "wiping": files not to be wiped
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Record) and vars(self) == vars(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: never a set member or dict key
+
+    def __repr__(self) -> str:
+        return f"Record({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
     @classmethod
     def new(cls, vault: Path, directory: Path, **times: Any) -> Record:
@@ -281,8 +314,7 @@ def journals() -> list[Journal]:
     return [Journal(d) for d in journal_dirs()]
 
 
-@dataclass
-class Found:
+class Found(NamedTuple):
     record: Record
     journal: Journal
     running: bool
