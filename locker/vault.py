@@ -386,5 +386,6 @@ class Vault(EditMethods, SlotMethods, GenerationMethods):
         deferred.remove(self.path, pending.files)
         if old.version == VERSION_1 and self.notice is not None:
             self.notice(
-                f"upgraded {self.path} to format 2; locker before {VERSION_SINCE} cannot open it"
+                f"upgraded {self.path} to format 2; locker before {VERSION_SINCE} cannot open "
+                f"it: every machine that opens this vault needs locker {VERSION_SINCE} or later"
             )

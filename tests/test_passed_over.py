@@ -548,7 +548,8 @@ def test_the_save_that_upgrades_a_version_1_file_says_so_once(
     first = run_locker("add", "-", "--as", "new.txt", *key, input=b"x\n")
     assert first.returncode == EXIT_OK, first.stderr
     assert lines(first.stderr) == [
-        f"locker: warning: upgraded {path} to format 2; locker before {__version__} cannot open it"
+        f"locker: warning: upgraded {path} to format 2; locker before {__version__} cannot "
+        f"open it: every machine that opens this vault needs locker {__version__} or later"
     ]
     second = run_locker("add", "-", "--as", "other.txt", *key, input=b"y\n")
     assert second.returncode == EXIT_OK and second.stderr == b""
