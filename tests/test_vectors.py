@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from conftest import LOCKER, locker_env
 
 from locker.errors import (
     EXIT_BAD_KEY,
@@ -270,26 +270,15 @@ CLI_CASES = [
 
 
 def run_cli(path: Path, passphrase: bytes, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """`locker --vault PATH ARGS --passphrase-file F` with the test's own places (conftest's
+    runtime bases, a private data dir, no keyring of the machine's)."""
     pwfile = path.with_name("passphrase.txt")
     pwfile.write_bytes(passphrase + b"\n")
     pwfile.chmod(0o600)
-    runtime = path.with_name("runtime")  # a private runtime dir: no other test's mounts
-    runtime.mkdir(mode=0o700, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if k != "LOCKER_DEBUG"}
-    env.update(PYTHONUTF8="1", XDG_RUNTIME_DIR=str(runtime))
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "locker",
-            "--vault",
-            str(path),
-            *args,
-            "--passphrase-file",
-            str(pwfile),
-        ],
+        [*LOCKER, "--vault", str(path), *args, "--passphrase-file", str(pwfile)],
         cwd=ROOT,
-        env=env,
+        env=locker_env(path.parent, {"PYTHONUTF8": "1"}),
         capture_output=True,
         timeout=120,
     )
