@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PASSPHRASE, TINY_KDF
+from conftest import PASSPHRASE, TINY_KDF, locker_env
 
 from locker.errors import IntegrityError
 from locker.store.format import RECORD_OFFSETS, RECORD_SIZE
@@ -95,6 +95,7 @@ def run_writer(vault: Path, mode: str, arg: str) -> subprocess.CompletedProcess[
         [sys.executable, "-c", WRITER, str(vault), PASSPHRASE.decode(), mode, arg],
         capture_output=True,
         text=True,
+        env=locker_env(vault.parent),  # the test's places, data dir and no machine keyring
         timeout=120,
     )
 
