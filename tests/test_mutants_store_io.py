@@ -564,3 +564,245 @@ def test_a_plain_file_that_is_a_link_or_missing_is_not_read(tmp_path: Path) -> N
         with pytest.raises(LockerError) as raised:
             source.write_to(io.BytesIO(), lambda entry: bytes(32), b"", None)  # type: ignore[arg-type]
         assert str(raised.value) == f"cannot read {tmp_path / name}: {reason}"
+
+
+# -- safefs.py: what a failed write leaves, the pipeline's edges, short writes -----------------
+
+
+class _Failed(Exception):
+    """The error a test's chunks raise part-way (a chunk that failed authentication)."""
+
+
+def _failing(first: bytes) -> Iterator[bytes]:
+    yield first
+    raise _Failed
+
+
+@pytest.mark.parametrize("anonymous", [True, False])
+@pytest.mark.parametrize("force", [False, True])
+def test_a_write_that_fails_part_way_leaves_the_directory_as_it_was(
+    tmp_path: Path, out_fd: int, anonymous: bool, force: bool
+) -> None:
+    """No temp file stays (named or not) and a file being replaced keeps its bytes; the
+    iterator's own error is what the caller sees."""
+    out = tmp_path / "out"
+    (out / "kept.env").write_bytes(b"old")
+    name = "kept.env" if force else "new.env"
+    with pytest.raises(_Failed):
+        safefs.write_file(out_fd, name, _failing(b"partial"), force=force, anonymous=anonymous)
+    assert os.listdir(out) == ["kept.env"]
+    assert (out / "kept.env").read_bytes() == b"old"
+
+
+def test_a_failed_write_never_removes_a_file_another_writer_put_at_its_name(
+    tmp_path: Path, out_fd: int
+) -> None:
+    """The unnamed file is linked as the name itself (no temp name): when another writer
+    took the name meanwhile the link fails, and their file is left alone."""
+    out = tmp_path / "out"
+
+    def chunks() -> Iterator[bytes]:
+        yield b"mine"
+        (out / "a.env").write_bytes(b"theirs")
+
+    with pytest.raises(ExistsError, match=r"^a\.env already exists$"):
+        safefs.write_file(out_fd, "a.env", chunks())
+    assert os.listdir(out) == ["a.env"]
+    assert (out / "a.env").read_bytes() == b"theirs"
+
+
+@pytest.mark.parametrize("anonymous", [True, False])
+def test_a_directory_at_the_name_is_never_replaced_even_with_force(
+    tmp_path: Path, out_fd: int, anonymous: bool
+) -> None:
+    out = tmp_path / "out"
+    (out / "d").mkdir()
+    (out / "d" / "inside").write_bytes(b"x")
+    with pytest.raises(ExistsError, match=r"^sub/\.\./d is a directory; not replacing it$"):
+        safefs.write_file(out_fd, "sub/../d", [b"new"], force=True, anonymous=anonymous)
+    assert sorted(os.listdir(out)) == ["d", "sub"] and os.listdir(out / "sub") == []
+    assert os.listdir(out / "d") == ["inside"]
+
+
+@pytest.mark.parametrize("anonymous", [True, False])
+@pytest.mark.parametrize("force", [False, True])
+def test_a_dangling_symlink_at_the_name_is_a_file_that_exists(
+    tmp_path: Path, out_fd: int, anonymous: bool, force: bool
+) -> None:
+    """Not followed: without force the name is taken, with force the link itself is
+    replaced (its target, which does not exist, is never created)."""
+    out = tmp_path / "out"
+    (out / "a.env").symlink_to(tmp_path / "nowhere")
+    if not force:
+        with pytest.raises(ExistsError, match=r"^a\.env already exists$"):
+            safefs.write_file(out_fd, "a.env", [b"new"], anonymous=anonymous)
+        # a name this run wrote: the link is the file it wrote, under another case
+        with pytest.raises(ExistsError, match=r"^a\.env is the same file here as an entry"):
+            safefs.write_file(out_fd, "a.env", [b"new"], force=True, written={"a.env"})
+        assert os.readlink(out / "a.env") == str(tmp_path / "nowhere")
+    else:
+        st = safefs.write_file(out_fd, "a.env", [b"new"], force=True, anonymous=anonymous)
+        assert (out / "a.env").read_bytes() == b"new" and not (out / "a.env").is_symlink()
+        assert st.st_ino == (out / "a.env").stat().st_ino
+    assert os.listdir(out) == ["a.env"] and not (tmp_path / "nowhere").exists()
+
+
+@pytest.mark.parametrize("anonymous", [True, False])
+@pytest.mark.parametrize("force", [False, True])
+def test_write_file_returns_the_stat_of_the_file_it_wrote(
+    tmp_path: Path, anonymous: bool, force: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Of the file at the name in the directory given, however the process's working
+    directory is set: one of the same name there is another file."""
+    (tmp_path / "out").mkdir()
+    (tmp_path / "cwd").mkdir()
+    (tmp_path / "cwd" / "a.env").write_bytes(b"a decoy of another size")
+    monkeypatch.chdir(tmp_path / "cwd")
+    fd = safefs.open_dir(tmp_path / "out")
+    try:
+        st = safefs.write_file(fd, "a.env", [b"new\n"], force=force, anonymous=anonymous)
+    finally:
+        os.close(fd)
+    on_disk = os.stat(tmp_path / "out" / "a.env")
+    assert (st.st_ino, st.st_dev, st.st_size) == (on_disk.st_ino, on_disk.st_dev, 4)
+    assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600
+    assert (tmp_path / "cwd" / "a.env").read_bytes() == b"a decoy of another size"
+
+
+def _writes_recorded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[bool, list[int]]]:
+    """Every writev of safefs: whether on the writer thread, and the lengths it was given."""
+    calls: list[tuple[bool, list[int]]] = []
+    real = os.writev
+
+    def writev(fd: int, buffers: list[memoryview]) -> int:
+        on_writer = threading.current_thread().name == "locker-writer"
+        calls.append((on_writer, [len(b) for b in buffers]))
+        return real(fd, buffers)
+
+    monkeypatch.setattr(os, "writev", writev)
+    return calls
+
+
+def test_the_writer_thread_takes_over_at_the_pipeline_size_in_batches_of_the_batch_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first _PIPELINE_MIN bytes (exactly) are written chunk by chunk on the caller's
+    thread; the rest goes to the writer thread in batches that end at the first chunk that
+    brings them to _BATCH bytes or more, and the last batch, however small."""
+    mib, half = safefs._BATCH, safefs._BATCH // 2
+    assert safefs._PIPELINE_MIN % mib == 0
+    head = [b"h" * mib] * (safefs._PIPELINE_MIN // mib)
+    tail = [b"a" * half, b"b" * half, b"c" * (half + 1), b"d" * (half - 1), b"e" * 3, b"f"]
+    calls = _writes_recorded(monkeypatch)
+    fd = os.open(tmp_path / "f", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        safefs.write_chunks(fd, iter(head + tail))
+    finally:
+        os.close(fd)
+    assert calls == [(False, [mib])] * len(head) + [
+        (True, [half, half]),
+        (True, [half + 1, half - 1]),
+        (True, [3, 1]),
+    ]
+    assert (tmp_path / "f").read_bytes() == b"".join(head + tail)
+
+
+@pytest.mark.parametrize("extra", [0, 1])
+def test_a_file_of_the_pipeline_size_has_no_writer_thread_until_a_byte_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: int
+) -> None:
+    calls = _writes_recorded(monkeypatch)
+    fd = os.open(tmp_path / "f", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        safefs.write_chunks(fd, iter([b"x" * (safefs._PIPELINE_MIN - 1), b"y", b"z" * extra]))
+    finally:
+        os.close(fd)
+    expected = [(False, [safefs._PIPELINE_MIN - 1]), (False, [1])]
+    assert calls == expected + [(True, [1])] * extra
+    assert (tmp_path / "f").stat().st_size == safefs._PIPELINE_MIN + extra
+
+
+def test_the_chunks_error_is_raised_even_when_the_writer_thread_failed_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What went wrong first for the caller is its own chunks' error (e.g. a tampered chunk),
+    not the writer's quota error behind it; the writer's batches stop at its error."""
+    failed = threading.Event()
+    real = os.writev
+
+    def writev(fd: int, buffers: list[memoryview]) -> int:
+        if threading.current_thread().name == "locker-writer":
+            failed.set()
+            raise OSError(27, "File too large")
+        return real(fd, buffers)
+
+    def chunks() -> Iterator[bytes]:
+        yield b"x" * safefs._PIPELINE_MIN
+        yield b"y" * safefs._BATCH  # the writer's first batch: it fails
+        assert failed.wait(60)
+        raise _Failed
+
+    monkeypatch.setattr(os, "writev", writev)
+    fd = os.open(tmp_path / "f", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        with pytest.raises(_Failed):
+            safefs.write_chunks(fd, chunks())
+    finally:
+        os.close(fd)
+
+
+def _short_writes(monkeypatch: pytest.MonkeyPatch, most: int) -> list[int]:
+    """os.writev that writes at most `most` bytes per call (as a file system may): the
+    lengths it wrote, call by call."""
+    wrote: list[int] = []
+    real = os.writev
+
+    def writev(fd: int, buffers: list[memoryview]) -> int:
+        left, parts = most, []
+        for b in buffers:
+            if left == 0:
+                break
+            parts.append(b[:left])
+            left -= len(parts[-1])
+        wrote.append(real(fd, parts))
+        return wrote[-1]
+
+    monkeypatch.setattr(os, "writev", writev)
+    return wrote
+
+
+@pytest.mark.parametrize("most", [1, 2, 3, 5, 7])
+def test_short_writes_are_continued_to_the_last_byte(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, most: int
+) -> None:
+    """Writes that end inside a chunk, at its end, or across several; empty chunks are
+    skipped."""
+    chunks = [b"", b"abc", b"", b"de", b"f", b"ghijklm", b""]
+    wrote = _short_writes(monkeypatch, most)
+    path = tmp_path / "f"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        safefs._write_all(fd, chunks)
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == b"abcdefghijklm"
+    assert wrote == [most] * (13 // most) + ([13 % most] if 13 % most else [])
+
+
+def test_nothing_to_write_makes_no_write_and_a_write_of_nothing_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "f"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        wrote = _short_writes(monkeypatch, 1)
+        safefs._write_all(fd, [b"", b""])
+        safefs._write_all(fd, [])
+        assert wrote == []
+        _short_writes(monkeypatch, 0)  # a write that takes no byte: never retried for ever
+        with pytest.raises(OSError) as raised:
+            safefs._write_all(fd, [b"x"])
+    finally:
+        os.close(fd)
+    assert (raised.value.errno, raised.value.strerror) == (5, "write made no progress")
+    assert path.read_bytes() == b""
