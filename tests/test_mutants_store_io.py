@@ -806,3 +806,27 @@ def test_nothing_to_write_makes_no_write_and_a_write_of_nothing_is_an_error(
         os.close(fd)
     assert (raised.value.errno, raised.value.strerror) == (5, "write made no progress")
     assert path.read_bytes() == b""
+
+
+def test_a_holder_that_records_itself_while_a_contender_waits_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The holder takes the lock and records itself just after: a contender that finds the
+    record still empty waits for it (here it appears during the contender's first pause)."""
+    vault = tmp_path / "v.locker"
+    path = lockfile.lock_path(vault)
+    fd = _flocked(path, b"")
+    pauses: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        if not pauses:
+            os.pwrite(fd, b'{"pid": 77, "host": "far", "purpose": "mount"}', 0)
+        pauses.append(seconds)
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    try:
+        with pytest.raises(BusyError, match=r"^vault is mounted by PID 77 on far$"):
+            lockfile.WriterLock(vault).acquire()
+    finally:
+        os.close(fd)
+    assert pauses == [0.001]
