@@ -830,3 +830,59 @@ def test_a_holder_that_records_itself_while_a_contender_waits_is_named(
     finally:
         os.close(fd)
     assert pauses == [0.001]
+
+
+def test_a_named_temp_file_is_synced_before_its_rename_and_then_its_directory(
+    tmp_path: Path, out_fd: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where there is no O_TMPFILE (or `anonymous=False`) the temp file is fsynced while it
+    still has its temp name, then the directory that holds the new name."""
+    out = tmp_path / "out"
+    synced: list[tuple[int, list[str]]] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append((stat.S_IFMT(os.fstat(fd).st_mode), sorted(os.listdir(out))))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    safefs.write_file(out_fd, "a.env", [b"x"], anonymous=False)
+    ((file_kind, listed), (dir_kind, after)) = synced
+    assert (file_kind, dir_kind, after) == (stat.S_IFREG, stat.S_IFDIR, ["a.env"])
+    assert len(listed) == 1 and listed[0].startswith(".locker-") and listed[0].endswith(".tmp")
+    synced.clear()
+    safefs.write_file(out_fd, "b.env", [b"x"], anonymous=False, durable=False)
+    assert synced == []
+
+
+@pytest.mark.parametrize("anonymous", [True, False])
+def test_a_symlink_to_a_directory_at_the_name_is_replaced_with_force_not_followed(
+    tmp_path: Path, out_fd: int, anonymous: bool
+) -> None:
+    out = tmp_path / "out"
+    (tmp_path / "elsewhere").mkdir()
+    (out / "a.env").symlink_to(tmp_path / "elsewhere")
+    safefs.write_file(out_fd, "a.env", [b"new"], force=True, anonymous=anonymous)
+    assert not (out / "a.env").is_symlink() and (out / "a.env").read_bytes() == b"new"
+    assert os.listdir(tmp_path / "elsewhere") == [] and os.listdir(out) == ["a.env"]
+
+
+@pytest.mark.parametrize("anonymous", [True, False])
+def test_the_stat_returned_never_follows_a_symlink_swapped_in_at_the_name(
+    tmp_path: Path, out_fd: int, anonymous: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A symlink put at the name just after the rename (to another file of the owner's) is
+    not taken for the file written: the stat is the name's own, a link."""
+    out = tmp_path / "out"
+    other = tmp_path / "other"
+    other.write_bytes(b"someone else's")
+    real_rename = os.rename
+
+    def rename(src: str, dst: str, **kwargs: int) -> None:
+        real_rename(src, dst, **kwargs)
+        os.unlink(out / dst)
+        (out / dst).symlink_to(other)
+
+    monkeypatch.setattr(os, "rename", rename)
+    st = safefs.write_file(out_fd, "a.env", [b"new"], force=True, anonymous=anonymous)
+    assert stat.S_ISLNK(st.st_mode) and st.st_ino != other.stat().st_ino
