@@ -692,7 +692,8 @@ def test_the_writer_thread_takes_over_at_the_pipeline_size_in_batches_of_the_bat
     mib, half = safefs._BATCH, safefs._BATCH // 2
     assert safefs._PIPELINE_MIN % mib == 0
     head = [b"h" * mib] * (safefs._PIPELINE_MIN // mib)
-    tail = [b"a" * half, b"b" * half, b"c" * (half + 1), b"d" * (half - 1), b"e" * 3, b"f"]
+    tail = [b"a" * half, b"b" * (half - 1), b"c", b"d" * (half + 1), b"e" * (half - 2)]
+    tail += [b"f" * 3, b"g"]
     calls = _writes_recorded(monkeypatch)
     fd = os.open(tmp_path / "f", os.O_WRONLY | os.O_CREAT, 0o600)
     try:
@@ -700,9 +701,9 @@ def test_the_writer_thread_takes_over_at_the_pipeline_size_in_batches_of_the_bat
     finally:
         os.close(fd)
     assert calls == [(False, [mib])] * len(head) + [
-        (True, [half, half]),
-        (True, [half + 1, half - 1]),
-        (True, [3, 1]),
+        (True, [half, half - 1, 1]),  # exactly _BATCH
+        (True, [half + 1, half - 2, 3]),  # one byte short of it, then past
+        (True, [1]),
     ]
     assert (tmp_path / "f").read_bytes() == b"".join(head + tail)
 
