@@ -15,11 +15,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import FatImage
 
-from locker.errors import BusyError, ExistsError, LockerError
+from locker.errors import BusyError, ExistsError, FormatError, LockerError
 from locker.store import crypto, deferred, drives, lockfile, safefs, sources
 from locker.store.index import LogEvent, encode_log_event
 
@@ -887,3 +888,82 @@ def test_the_stat_returned_never_follows_a_symlink_swapped_in_at_the_name(
     monkeypatch.setattr(os, "rename", rename)
     st = safefs.write_file(out_fd, "a.env", [b"new"], force=True, anonymous=anonymous)
     assert stat.S_ISLNK(st.st_mode) and st.st_ino != other.stat().st_ino
+
+
+def test_open_dir_never_follows_a_symlink_unless_asked_and_says_why_it_failed(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    (tmp_path / "file").write_bytes(b"")
+    for name in ("link", "file"):
+        with pytest.raises(LockerError) as raised:
+            safefs.open_dir(tmp_path / name)
+        assert str(raised.value) == f"{tmp_path / name} is not a directory (or is a symbolic link)"
+    fd = safefs.open_dir(tmp_path / "link", follow=True)
+    try:
+        assert os.fstat(fd).st_ino == (tmp_path / "real").stat().st_ino
+    finally:
+        os.close(fd)
+    with pytest.raises(LockerError) as raised:
+        safefs.open_dir(tmp_path / "missing")
+    assert str(raised.value) == f"cannot open directory {tmp_path / 'missing'}: " + os.strerror(2)
+
+
+# -- sources.py: unchanged entries copied as ciphertext ------------------------------------------
+
+
+UNUSED: Any = None  # the key and entry a copy of ciphertext never needs
+
+
+def _copied(
+    tmp_path: Path, data: bytes, offset: int, head: int, length: int
+) -> tuple[bytes, bytes]:
+    """What CopyCiphertext(old, offset, length) writes after `head` bytes of a new file, and
+    what it should."""
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.write_bytes(data)
+    with old.open("rb") as f, new.open("wb") as out:
+        out.write(b"h" * head)
+        sources.CopyCiphertext(f, offset, length).write_to(out, UNUSED, b"", UNUSED)
+    return new.read_bytes(), b"h" * head + data[offset : offset + length]
+
+
+def test_the_kernel_copy_is_tried_only_where_old_and_new_share_the_offset_in_a_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """btrfs and XFS share blocks (a reflink) only between the same offsets within a block:
+    copy_file_range is asked exactly where old and new offsets differ by whole blocks."""
+    block = sources.SHARE_BLOCK
+    data = os.urandom(3 * block)
+    calls: list[tuple[int, int]] = []
+    real = os.copy_file_range
+
+    def copy_file_range(src: int, dst: int, count: int, src_pos: int, dst_pos: int) -> int:
+        calls.append((src_pos, dst_pos))
+        return real(src, dst, count, src_pos, dst_pos)
+
+    monkeypatch.setattr(os, "copy_file_range", copy_file_range)
+    for offset, head, shared in [
+        (100, 100, True),
+        (block + 100, 100, True),
+        (100, block + 100, True),
+        (100, 0, False),
+        (100, block - 100, False),  # offset + head is a whole block: not the same offset
+    ]:
+        calls.clear()
+        written, expected = _copied(tmp_path, data, offset, head, block)
+        assert written == expected
+        assert calls == ([(offset, head)] if shared else []), (offset, head)
+
+
+def test_a_copy_through_memory_goes_on_block_after_block(tmp_path: Path) -> None:
+    data = os.urandom(2 * sources.COPY_BLOCK + 9)
+    written, expected = _copied(tmp_path, data, 1, 0, 2 * sources.COPY_BLOCK + 5)
+    assert written == expected
+
+
+def test_an_old_file_that_ends_early_is_said_in_those_words(tmp_path: Path) -> None:
+    with pytest.raises(FormatError) as raised:
+        _copied(tmp_path, b"x" * 100, 1, 0, 200)
+    assert str(raised.value) == "container ended while copying an entry"
