@@ -183,10 +183,10 @@ def test_a_second_signal_does_not_stop_the_wipe(
     real_wipe = mountdir.wipe_tree
     roots: list[Path] = []
 
-    def signalled_wipe(root: Path, **kwargs: Any) -> None:
+    def signalled_wipe(root: Path, **kwargs: Any) -> mountdir.Wiped:
         roots.append(root)
         os.kill(os.getpid(), signal.SIGTERM)
-        real_wipe(root, **kwargs)
+        return real_wipe(root, **kwargs)
 
     def signalled_start(*args: Any) -> int:
         os.kill(os.getpid(), signal.SIGTERM)

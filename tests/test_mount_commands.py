@@ -4,6 +4,7 @@ processes (a real `locker mount`, or a stand-in that ignores or dies of the lock
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import PASSPHRASE, Places, RunLocker
@@ -19,8 +21,9 @@ from test_mount_e2e import Mount, env, mount, residue, runtime, vault  # noqa: F
 from locker.cli import lock_commands as cm
 from locker.cli.main import main
 from locker.know.run import RunDir
+from locker.mount import directory as mountdir
+from locker.mount import edit, process
 from locker.mount import journal as jn
-from locker.mount import process
 from locker.mount import runtime as rt
 from locker.vault import Vault
 
@@ -262,3 +265,98 @@ def test_lock_waits_for_the_mount_s_exit_not_a_fixed_sleep() -> None:
     gone = process.ExitWaiter(proc.pid)  # reaped: no pidfd, a plain sleep
     gone.wait(0.01)
     gone.close()
+
+
+# -- files the wipe deleted without zeroing them: said, and exit 1 -------------------------------
+
+
+class _ZeroFails:
+    """Stands in for `os` in mount/directory.py: writing zeros into a file named `name` fails
+    with EIO, as a failing disk does."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(os, attr)
+
+    def pwrite(self, fd: int, data: Any, offset: int) -> int:
+        if Path(os.readlink(f"/proc/self/fd/{fd}")).name == self.name:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return os.pwrite(fd, data, offset)
+
+
+def _unzeroed(name: str) -> str:
+    return (
+        f"could not zero 1 file before deleting it: {name} ({os.strerror(errno.EIO)}); its "
+        "content may remain on the disk"
+    )
+
+
+def test_recover_says_which_files_it_deleted_without_zeroing_and_exits_1(
+    xdg: jn.Journal,
+    vault_path: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    given = tmp_path / "given"
+    given.mkdir(mode=0o700)
+    (given / "a.txt").write_text("secret")
+    record = crafted_orphan(xdg, vault_path, given, jn.STATE_MATERIALISING)
+    monkeypatch.setattr(mountdir, "os", _ZeroFails("a.txt"))
+    assert main(["recover", "--discard", "--vault", str(vault_path)]) == 1
+    out, err = capsys.readouterr()
+    assert err == f"locker: warning: {_unzeroed('a.txt')}\n"
+    assert "wiped 1 file" in out
+    assert os.listdir(given) == [] and xdg.read(record.mount_id) is None  # done all the same
+
+
+def test_lock_says_what_the_mount_could_not_zero_and_exits_1(
+    xdg: jn.Journal, vault_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The mount (a stand-in) locks, and its record says what the wipe could not zero."""
+    locked, where = xdg.directory / ".locked.tmp", tmp_path / "record-path"
+    code = (
+        "import os, signal, sys, time\n"
+        "def locked(*_):\n"
+        "    os.replace(sys.argv[1], open(sys.argv[2]).read())\n"
+        "    os._exit(0)\n"
+        "signal.signal(signal.SIGUSR1, locked)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, locked, where], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        record = record_for(vault_path, tmp_path, proc.pid)
+        where.write_text(str(xdg.path_of(record.mount_id)))
+        xdg.write(record)
+        note = _unzeroed("k")
+        done = record_for(vault_path, tmp_path, proc.pid, state=jn.STATE_LOCKED, error=note)
+        done.mount_id = record.mount_id
+        locked.write_text(json.dumps(done.to_json()))
+        assert main(["lock", "--vault", str(vault_path)]) == 1
+    finally:
+        proc.kill()
+        proc.wait()
+    out, err = capsys.readouterr()
+    assert out == f"locked {vault_path} ({tmp_path / 'mnt-stand-in'} wiped)\n"
+    assert err == f"locker: warning: {note}\n"
+
+
+def test_edit_and_run_say_what_their_wipe_could_not_zero(
+    filled_vault: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mountdir, "os", _ZeroFails("a.txt"))
+    warned: list[str] = []
+    with Vault.open(filled_vault, PASSPHRASE, write=True) as v:
+        result = edit.edit_entry(v, "a.txt", lambda path: None, warned.append)
+        assert not result.changed
+        assert warned == [_unzeroed("a.txt")]
+        run_dir = RunDir(v.path)
+        run_dir.materialise(v, ["a.txt"])
+        assert run_dir.wipe() == [_unzeroed("a.txt")]
+        assert not run_dir.root.exists()

@@ -524,12 +524,12 @@ class _WriteFails(_Os):
         raise OSError(errno.EIO, os.strerror(errno.EIO))
 
 
-def test_a_file_whose_zeroing_fails_is_said_not_zeroed(
+def test_a_file_whose_zeroing_fails_is_said_not_zeroed_with_the_reason(
     tmp_path: Path, dir_fd: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "own").write_bytes(b"secret")
     monkeypatch.setattr(directory, "os", _WriteFails())
-    assert directory._zero_listed_file(dir_fd, "own", durable=False) is False
+    assert directory._zero_listed_file(dir_fd, "own", durable=False) == os.strerror(errno.EIO)
 
 
 class _NoProc(_ReadOnlyRefused):
@@ -657,3 +657,32 @@ def test_a_file_replaced_by_a_directory_after_the_listing_is_wiped_as_one(
         out = directory.wipe_tree(root, remove_root=True)
     assert (layer.swapped, out.count, out.left) == (True, 1, [])
     assert not root.exists()
+
+
+@pytest.mark.parametrize("keep", [frozenset(), frozenset({"d/unsaved"})], ids=["none", "kept"])
+@pytest.mark.parametrize("where", ["", "d", "d/e"])
+def test_a_directory_that_cannot_be_listed_once_is_wiped_without_a_note(
+    tmp_path: Path, where: str, keep: frozenset[str]
+) -> None:
+    """A listing that fails once (EIO) and works when tried again: everything is wiped, and
+    nothing is said (the lock said "could not wipe d/: ...", and "Directory not empty", or left
+    the whole directory when it was the mount's own, and kept its record for `locker recover`
+    with nothing to recover)."""
+    root = tmp_path / "w"
+    (root / "d" / "e").mkdir(parents=True)
+    for name in ("top", "d/x", "d/e/y", *keep):
+        (root / name).write_bytes(b"secret")
+    layer = _Refuse(listing=root / where, once=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(directory, "os", layer)
+        out = directory.wipe_tree(root, remove_root=not keep, keep=keep)
+    assert (layer.listing, out.count, out.left) == (None, 3, [])
+    assert (
+        not root.exists()
+        if not keep
+        else sorted(p.name for p in root.rglob("*"))
+        == [
+            "d",
+            "unsaved",
+        ]
+    )

@@ -186,3 +186,56 @@ def test_what_a_failed_read_leaves_unsaved(
     assert result.unsaved == unsaved
     assert not result.changes
     assert contents(filled_vault) == before
+
+
+class _RootUnlistable:
+    """Stands in for `os` in mount/scan.py: the mount directory itself cannot be listed (`err`),
+    `times` times (None: always)."""
+
+    def __init__(self, root: Path, err: int, times: int | None = None) -> None:
+        self.root, self.err, self.times = root, err, times
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
+
+    def listdir(self, fd: int) -> list[str]:
+        if os.readlink(f"/proc/self/fd/{fd}") == str(self.root) and self.times != 0:
+            if self.times is not None:
+                self.times -= 1
+            raise OSError(self.err, os.strerror(self.err))
+        return os.listdir(fd)
+
+
+@pytest.mark.parametrize("err", [errno.EACCES, errno.EIO])
+def test_a_mount_directory_that_cannot_be_listed_is_a_read_error_not_a_mass_delete(
+    filled_vault: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, err: int
+) -> None:
+    """Every file seemed deleted (held back, then saved as deleted once the grace period was
+    over): the vault emptied. It is a read error: nothing changes in the vault, and it says so."""
+    clocks = Clocks()
+    s = unstarted(filled_vault, tmp_path, clocks)
+    notes: list[str] = []
+    s.notify = notes.append
+    with s.vault:
+        s.start()
+        before = contents(filled_vault)
+        (s.root / "a.txt").write_bytes(b"edited, not saved yet\n")
+        monkeypatch.setattr(sc, "os", _RootUnlistable(s.root, err))
+        why = os.strerror(err)
+        for _ in range(2):
+            result = s.sync()
+            assert (result.changes, result.unsaved) == (sc.Changes(), {".": why})
+            clocks.advance(sync.ALL_GONE_GRACE + 1)
+        assert contents(filled_vault) == before
+        assert notes == [f"warning: cannot read ./: {why}; nothing is saved until it can be read"]
+
+        # listed once more at lock, it is saved; a failure only at the final sync keeps all
+        monkeypatch.setattr(sc, "os", _RootUnlistable(s.root, err, times=1))
+        done = s.lock(tracker.REASON_IDLE)
+        assert done.kept == {".": why}
+        assert contents(filled_vault) == before
+        assert (s.root / "a.txt").read_bytes() == b"edited, not saved yet\n"
+        assert sorted(sc.scan_tree(s.root).files) == sorted(before)
+        [record] = list(s.journal.records())
+        assert record.kept == ["."]
+        assert sorted(record.files) == sorted(before)  # what `locker recover` compares with

@@ -168,7 +168,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             forwarder.cleaning_up()
             values.clear()
             if rundir is not None:
-                rundir.wipe()
+                for line in rundir.wipe():  # `run` exits with its child's code all the same
+                    warn(line)
 
 
 def cmd_gen_jwt(args: argparse.Namespace) -> int:

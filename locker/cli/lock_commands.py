@@ -143,6 +143,9 @@ def _await(found: jn.Found, waiter: process.ExitWaiter) -> bool:
         with contextlib.suppress(KeyError, TypeError):
             warn(holder_text(int(h["pid"]), str(h["command"]), [str(p) for p in h["paths"]]))
     print(f"locked {r.vault} ({r.dir} wiped)")
+    if current is not None and current.error:  # locked, but a file was not zeroed first
+        warn(current.error)
+        return False
     return True
 
 

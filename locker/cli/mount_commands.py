@@ -155,14 +155,17 @@ def cmd_mount(args: argparse.Namespace) -> int:
             _report_left(root, result)
             return EXIT_ERROR
         return _report_left(root, result)
-    return EXIT_ERROR if result.kept or result.not_wiped else EXIT_OK
+    return EXIT_ERROR if result.kept or result.not_wiped or result.unzeroed else EXIT_OK
 
 
 def _report_left(root: Path, result: LockResult) -> int:
     """What the lock left in the directory, and why: files the vault could not take (kept for
-    `locker recover`) and names the wipe could not remove."""
+    `locker recover`) and names the wipe could not remove; and the files it deleted without
+    zeroing them (exit 1: the lock is done, but the disk may hold their content)."""
+    if result.unzeroed:
+        warn(result.unzeroed)
     if not result.kept and not result.not_wiped:
-        return EXIT_OK
+        return EXIT_ERROR if result.unzeroed else EXIT_OK
     if result.kept:
         names = ", ".join(f"{n!r} ({why})" for n, why in sorted(result.kept.items()))
         sys.stderr.write(

@@ -113,8 +113,14 @@ class Recovery:
         self.root = Path(self.r.dir)
         self.mode: str | None = "yes" if args.yes else "discard" if args.discard else None
         self.sources: dict[str, str] = {}  # entry name -> file, for names the vault refuses
+        self.unzeroed = False  # a wipe deleted a file it could not zero first (said as it did)
 
     def run(self) -> int:
+        """Recover; exit 1 where it would be 0 if a wipe deleted a file it could not zero."""
+        status = self._run()
+        return EXIT_ERROR if status == EXIT_OK and self.unzeroed else status
+
+    def _run(self) -> int:
         r = self.r
         print(f"orphaned mount of {r.vault} at {r.dir} (PID {r.pid}, since {iso_time(r.started)})")
         if not os.path.lexists(self.root):
@@ -156,8 +162,7 @@ class Recovery:
         print("  it stopped while wiping; what it had saved into the vault is wiped first")
         keep = frozenset(r.kept)
         wiped = mountdir.wipe_tree(self.root, remove_root=False, expect=self.expect, keep=keep)
-        for what in wiped.left:
-            warn(f"could not wipe {what}")
+        self._warn(wiped)
         why = f" (the final sync failed: {r.error})" if r.error else ""
         print(
             f"  finished the wipe of the saved files ({plural(wiped.count, 'file')}); "
@@ -303,11 +308,15 @@ class Recovery:
         added = [n for n in changes.added if n in self.sources]
         return sc.Changes(added=added)
 
+    def _warn(self, wiped: mountdir.Wiped) -> None:
+        for line in wiped.warnings():
+            warn(line)
+        self.unzeroed = self.unzeroed or bool(wiped.unzeroed)
+
     def _wipe_all(self, what: str = "") -> int:
         r = self.r
         wiped = mountdir.wipe_tree(self.root, remove_root=r.created_dir, expect=self.expect)
-        for what in wiped.left:
-            warn(f"could not wipe {what}")
+        self._warn(wiped)
         if wiped.left:
             sys.stderr.write(
                 f"locker: error: {plural(len(wiped.left), 'name')} in {r.dir} could not be "

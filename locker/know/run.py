@@ -106,11 +106,14 @@ class RunDir:
         self.journal.write(self.record)
         return {n: self.root / n for n in names}
 
-    def wipe(self) -> None:
+    def wipe(self) -> list[str]:
+        """Wipe the files; what the wipe could not do (a name not removed, files removed
+        without being zeroed), for the user."""
         self.record.state = jn.STATE_WIPING
         self.journal.write(self.record)
-        mountdir.wipe_tree(self.root, remove_root=self.record.created_dir, expect=self._id)
+        wiped = mountdir.wipe_tree(self.root, remove_root=self.record.created_dir, expect=self._id)
         self.journal.remove(self.record.mount_id)
+        return wiped.warnings()
 
 
 def _hashing(vault: Vault, name: str, digest: hashlib._Hash) -> Iterator[bytes]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from locker.errors import LockerError, UsageError
 from locker.mount import runtime
+from locker.text import plural, printable
 
 
 def make_mount_dir(requested: str | None) -> tuple[Path, bool, str | None]:
@@ -72,25 +73,25 @@ def _zero_fd(fd: int, size: int) -> None:
 _O_PATH = getattr(os, "O_PATH", 0)
 
 
-def _zero_listed_file(dir_fd: int, name: str, durable: bool) -> bool | None:
+def _zero_listed_file(dir_fd: int, name: str, durable: bool) -> bool | str | None:
     """`_zero_at` for a name the listing says is a regular file, in three system calls where
     it is writable: opened for writing (never through a symlink, never waiting on a FIFO),
-    checked on the descriptor (a regular file, no other hard link), zeroed. A read-only file
-    takes `_zero_at`'s way. True if zeroed; None if the name is a directory by now."""
+    checked on the descriptor (a regular file, no other hard link), zeroed. A file that cannot
+    be opened so (read-only, or no longer a regular file) takes `_zero_at`'s way. True if
+    zeroed; False if it is not a file to zero; None if the name is a directory by now; the
+    reason if it is a regular file that could not be zeroed."""
     try:
         fd = os.open(
             name, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd
         )
     except IsADirectoryError:
         return None
-    except PermissionError:
-        return _zero_at(dir_fd, name, durable)
     except OSError:
-        return False
+        return _zero_at(dir_fd, name, durable)
     try:
         return _zero_open(fd, durable)
-    except OSError:
-        return False
+    except OSError as exc:
+        return _why(exc)
     finally:
         os.close(fd)
 
@@ -111,9 +112,10 @@ def _zero_open(fd: int, durable: bool, same_as: os.stat_result | None = None) ->
     return True
 
 
-def _zero_at(dir_fd: int, name: str, durable: bool) -> bool:
+def _zero_at(dir_fd: int, name: str, durable: bool) -> bool | str:
     """Zero the file `name` in `dir_fd` in place if it is a regular file with no other hard
-    link (checked on the opened descriptor); a read-only one is made 0600 first. True if zeroed.
+    link (checked on the opened descriptor); a read-only one is made 0600 first. True if
+    zeroed, False if it is not such a file, the reason if it is and could not be zeroed.
     It never opens anything but a regular file for writing (a device's open may act)."""
     try:
         fd = os.open(
@@ -136,17 +138,28 @@ def _zero_at(dir_fd: int, name: str, durable: bool) -> bool:
             # A symlink swapped in meanwhile: Python < 3.13 says so by ValueError (ENOTSUP).
             with contextlib.suppress(OSError, ValueError, NotImplementedError):
                 os.chmod(name, 0o600, dir_fd=dir_fd, follow_symlinks=False)
-            wfd = os.open(
-                name, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd
-            )
+            try:
+                wfd = os.open(
+                    name, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd
+                )
+            except OSError as exc:  # the reason, if the name is still this file
+                return _why(exc) if _same(name, dir_fd, st) else False
         try:
             return _zero_open(wfd, durable, same_as=st)
         finally:
             os.close(wfd)
-    except OSError:
-        return False
+    except OSError as exc:
+        return _why(exc)
     finally:
         os.close(fd)
+
+
+def _same(name: str, dir_fd: int, st: os.stat_result) -> bool:
+    try:
+        now = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        return False
+    return (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino)
 
 
 WIPE_PASSES = 5  # a directory refilled while it is wiped is listed and wiped this many times
@@ -154,10 +167,30 @@ WIPE_PASSES = 5  # a directory refilled while it is wiped is listed and wiped th
 
 @dataclass
 class Wiped:
-    """What a wipe did: files removed, and what it could not remove, each with the reason."""
+    """What a wipe did: files removed, what it could not remove (each with the reason), and
+    the files it removed without zeroing them first (name: reason): a write or fsync failed
+    (EIO), and their content may still be on the medium."""
 
     count: int = 0
     left: list[str] = field(default_factory=list)
+    unzeroed: dict[str, str] = field(default_factory=dict)
+
+    def unzeroed_note(self) -> str | None:
+        """The one line that tells the user about `unzeroed`, or None."""
+        if not self.unzeroed:
+            return None
+        names = ", ".join(f"{printable(n)} ({why})" for n, why in sorted(self.unzeroed.items()))
+        one = len(self.unzeroed) == 1
+        return (
+            f"could not zero {plural(len(self.unzeroed), 'file')} before deleting "
+            f"{'it' if one else 'them'}: {names}; {'its' if one else 'their'} content may "
+            "remain on the disk"
+        )
+
+    def warnings(self) -> list[str]:
+        """What the user must hear: each name not wiped, and the files deleted unzeroed."""
+        note = self.unzeroed_note()
+        return [f"could not wipe {what}" for what in self.left] + ([note] if note else [])
 
 
 def _open_subdir(dir_fd: int, name: str) -> int:
@@ -224,17 +257,24 @@ class _Wiper:
         that recreates files by path). True once nothing but what is kept is left."""
         with contextlib.suppress(OSError):
             os.fchmod(dir_fd, 0o700)
+        unlisted = ""  # why the last pass could not list it: tried again, said if it stays
         for _ in range(WIPE_PASSES):
             try:
                 listed = _listing(dir_fd, lambda n: prefix + n not in self.keep)
             except OSError as exc:
-                self._note(f"{prefix or './'}: {_why(exc)}")
-                return False
+                unlisted = f"{prefix or './'}: {_why(exc)}"
+                continue
+            unlisted = ""
             listed = [e for e in listed if not self._only_kept_below(dir_fd, e[0], prefix)]
             if not listed:
+                # Nothing is left below: what was noted there (a listing that failed once,
+                # a directory not empty then) is wiped by now.
+                self.out.left = [n for n in self.out.left if not n.startswith(prefix)]
                 return True
             for name, kind in listed:
                 self._wipe_entry(dir_fd, name, prefix, kind)
+        if unlisted:
+            self._note(unlisted)
         return False
 
     def _only_kept_below(self, dir_fd: int, name: str, prefix: str) -> bool:
@@ -260,18 +300,22 @@ class _Wiper:
         """Zero (a regular file) and unlink one name, or wipe and remove a directory; `kind`
         is what the listing said it was (the file's descriptor is checked again)."""
         rel = prefix + name
-        if kind == _FILE and _zero_listed_file(dir_fd, name, self.durable) is None:
+        zeroed = _zero_listed_file(dir_fd, name, self.durable) if kind == _FILE else False
+        if zeroed is None:
             kind = _DIR  # replaced by a directory since it was listed
         if kind == _DIR:
             self._wipe_subdir(dir_fd, name, rel)
             return
         try:
             os.unlink(name, dir_fd=dir_fd)
-            self.out.count += 1
         except FileNotFoundError:
-            pass
+            return
         except OSError as exc:
             self._note(f"{rel}: {_why(exc)}")
+            return
+        self.out.count += 1
+        if isinstance(zeroed, str):  # gone, but its content may still be on the medium
+            self.out.unzeroed[rel] = zeroed
 
     def _wipe_subdir(self, dir_fd: int, name: str, rel: str) -> None:
         try:
@@ -313,9 +357,11 @@ def wipe_tree(
 ) -> Wiped:
     """Zero and unlink every file under `root` (editor litter included), file by file, then
     remove the directories, except the files named in `keep` (and the directories leading to
-    them). `expect` is the (st_dev, st_ino) the directory must still have: one replaced since
-    is not touched. A directory refilled while it is wiped is wiped again; what cannot be
+    them; "." keeps the whole directory, which is then not touched). `expect` is the (st_dev,
+    st_ino) the directory must still have: one replaced since is not touched. A directory refilled while it is wiped is wiped again; what cannot be
     removed is skipped and listed in the result, and the wipe carries on with the rest."""
+    if "." in keep:  # the directory could not be listed when it was saved: nothing is known
+        return Wiped()
     try:
         root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:

@@ -117,9 +117,10 @@ def _stop_signals_end_the_editor() -> Iterator[_Stop]:
             signal.signal(sig, old)
 
 
-def edit_entry(vault: Vault, name: str, editor: Editor) -> EditResult:
+def edit_entry(vault: Vault, name: str, editor: Editor, warn: Callable[[str], None]) -> EditResult:
     """Put `name` in a private file, run `editor` on it, save it into `vault` (opened for
-    writing) if its content changed; always wipe it after."""
+    writing) if its content changed; always wipe it after, telling `warn` what the wipe could
+    not do (a file not removed, or removed without being zeroed)."""
     vault.entry(name)  # NotFoundError before anything is made
     root, _, _ = mountdir.make_mount_dir(None)  # RAM-backed: no warning to give
     journal = jn.Journal(runtime.runtime_base().journal_dir)
@@ -142,7 +143,8 @@ def edit_entry(vault: Vault, name: str, editor: Editor) -> EditResult:
         editor(root / name)
         return _save_if_changed(vault, name, root / name, record.files[name])
     finally:
-        mountdir.wipe_tree(root, remove_root=True, expect=expect)
+        for line in mountdir.wipe_tree(root, remove_root=True, expect=expect).warnings():
+            warn(line)
         journal.remove(record.mount_id)
 
 

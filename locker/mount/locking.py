@@ -36,6 +36,7 @@ class LockResult:
     wiped: int
     kept: dict[str, str] = field(default_factory=dict)  # left for `locker recover`, and why
     not_wiped: list[str] = field(default_factory=list)  # what the wipe could not remove, and why
+    unzeroed: str | None = None  # the files the wipe deleted without zeroing them, said in a line
 
 
 class LockMethods:
@@ -117,10 +118,14 @@ class LockMethods:
             expect=self._root_id,
             keep=frozenset(kept),
         )
-        for what in wiped.left:
-            self.notify(f"warning: could not wipe {what}")
-        if wiped.left:
-            self.record.error = "could not wipe " + "; ".join(wiped.left)
+        for line in wiped.warnings():
+            self.notify(f"warning: {line}")
+        unzeroed = wiped.unzeroed_note()
+        problems = ["could not wipe " + "; ".join(wiped.left)] if wiped.left else []
+        if unzeroed:
+            problems.append(unzeroed)
+        if problems:  # after the final sync's error, if it failed
+            self.record.error = "; ".join(filter(None, [self.record.error, *problems]))
         self.record.wiped = wiped.count
         if kept or wiped.left:
             self._save_journal()  # stays for `locker recover`
@@ -131,7 +136,7 @@ class LockMethods:
             self._save_journal()
         else:
             self.journal.remove(self.record.mount_id)
-        return LockResult(reason, synced, holders, wiped.count, dict(kept), wiped.left)
+        return LockResult(reason, synced, holders, wiped.count, dict(kept), wiped.left, unzeroed)
 
     def _record_wiping(self) -> None:
         """Write the "wiping" record, or failing that (a full tmpfs) the empty marker that says
@@ -188,5 +193,6 @@ class LockMethods:
 
 
 def _under(name: str, kept: list[str]) -> bool:
-    """`name` is one of the kept names or inside a kept directory."""
-    return any(name == k or name.startswith(k + "/") for k in kept)
+    """`name` is one of the kept names or inside a kept directory ("." is the whole mount
+    directory, kept when it could not be listed)."""
+    return any(name == k or name.startswith(k + "/") or k == "." for k in kept)

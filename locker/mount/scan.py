@@ -55,9 +55,10 @@ class Scan:
     vanished: set[str] = field(default_factory=set)
 
     def hides(self, name: str) -> bool:
-        """True if `name` may exist but could not be seen (it is under an unreadable name)."""
+        """True if `name` may exist but could not be seen (it is under an unreadable name; the
+        root, "", unreadable hides every name)."""
         return name in self.unreadable or any(
-            u.endswith("/") and name.startswith(u) for u in self.unreadable
+            u == "" or (u.endswith("/") and name.startswith(u)) for u in self.unreadable
         )
 
 

@@ -309,7 +309,11 @@ class Session(LockMethods):
         """Start-up failed before anything could have been changed: wipe without syncing."""
         self.stop_watching()
         with contextlib.suppress(OSError):
-            mountdir.wipe_tree(self.root, remove_root=self.record.created_dir, expect=self._root_id)
+            wiped = mountdir.wipe_tree(
+                self.root, remove_root=self.record.created_dir, expect=self._root_id
+            )
+            for line in wiped.warnings():
+                self.notify(f"warning: {line}")
         self.journal.remove(self.record.mount_id)
 
 

@@ -36,6 +36,7 @@ ALL_GONE_GRACE = 2.0  # an emptied directory must stay empty this long before th
 # HZ=100): a file changed this close to its read may be rewritten with the same stat.
 RACY_NS = 50_000_000
 STILL_WRITTEN = "it is still being written"
+ROOT_UNREAD = "nothing is saved until it can be read"  # the mount directory cannot be listed
 
 Warn = Callable[[str, str], None]  # (key, message): said once per key
 Progress = Callable[[int], None]  # told the size of each piece of work done, as it is done
@@ -130,7 +131,8 @@ class Syncer:
         for name in scan.skipped:
             self._warn_once(f"skip:{name}", f"{name} is not a regular file; it is not saved")
         for name, why in scan.unreadable.items():
-            self._warn_once(f"read:{name}", f"cannot read {name or './'}: {why}")
+            said = f"cannot read {name}: {why}" if name else f"cannot read ./: {why}; {ROOT_UNREAD}"
+            self._warn_once(f"read:{name}", said)
             result.unsaved[name.rstrip("/") or "."] = why
         fresh: dict[str, _Read] = {}
         budget = [MEMORY_BUDGET]
@@ -248,7 +250,7 @@ class Syncer:
     def _hold_mass_delete(self, changes: sc.Changes, files_left: bool) -> sc.Changes:
         """Every file gone at once is saved only once the directory has stayed empty for
         ALL_GONE_GRACE: a directory being torn down must not empty the vault."""
-        if files_left or not self.known:
+        if files_left or not changes.deleted:
             self._all_gone_since = None
             return changes
         now = self.clock.monotonic()

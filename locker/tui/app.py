@@ -291,7 +291,7 @@ class LockerApp(App[None]):
         try:
             with self.vault_lock:
                 try:
-                    result = edit.edit_entry(self.vault, name, editor)
+                    result = edit.edit_entry(self.vault, name, editor, self._notice)
                 except BaseException:
                     self.vault.discard()
                     raise
