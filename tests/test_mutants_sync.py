@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 from conftest import PASSPHRASE
-from test_mount_session import Clocks, unstarted
+from test_mount_session import Clocks, contents, unstarted
 
 from locker.errors import UsageError
 from locker.mount import scan as sc
 from locker.mount import session as m
 from locker.mount import sync, tracker
-from locker.store import sources
+from locker.store import deferred, sources
 from locker.store.format import check_name
 from locker.vault import Vault
 
@@ -373,3 +373,142 @@ def test_an_event_with_nothing_to_save_keeps_its_detail(started: m.Session) -> N
     s = started
     s.syncer.record_event("lock", "idle for 60 s")
     assert (s.vault.log()[-1].event, s.vault.log()[-1].detail) == ("lock", "idle for 60 s")
+
+
+def test_an_event_that_cannot_be_put_beside_the_vault_is_saved_with_its_detail(
+    started: m.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The side file cannot be written (ENOSPC): a save carries the event, detail and all."""
+    s = started
+
+    def full(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(deferred, "write", full)
+    s.syncer.record_event("lock", "idle for 60 s")
+    with Vault.open(s.vault.path, PASSPHRASE) as v:
+        assert (v.log()[-1].event, v.log()[-1].detail) == ("lock", "idle for 60 s")
+
+
+def test_an_emptied_directory_is_held_for_the_whole_grace_from_when_it_was_last_full(
+    filled_vault: Path, tmp_path: Path
+) -> None:
+    """Each held sync says so (once) and leaves a sync due; a file that comes back ends the
+    hold (the other deletions are saved) and the next emptying waits a grace of its own; it is
+    saved at exactly ALL_GONE_GRACE. (Quarters of a second add up exactly in floating point.)"""
+    clocks = Clocks()
+    s = unstarted(filled_vault, tmp_path, clocks)
+    with s.vault:
+        s.start()
+        notes = _notes(s)
+        names = sorted(s.known)
+        for name in names:
+            (s.root / name).unlink()
+        assert not s.sync().changes
+        clocks.advance(0.5)
+        assert s.tracker.sync_due()  # the vault keeps them only for now: looked at again
+        clocks.advance(sync.ALL_GONE_GRACE - 0.75)
+        assert not s.sync().changes
+        (s.root / "a.txt").write_bytes(b"alpha\n")  # back as it was
+        assert s.sync().changes.deleted == [n for n in names if n != "a.txt"]
+        (s.root / "a.txt").unlink()
+        clocks.advance(0.5)  # past the grace of the first emptying
+        assert not s.sync().changes
+        clocks.advance(sync.ALL_GONE_GRACE - 0.25)
+        assert not s.sync().changes
+        clocks.advance(0.25)
+        assert s.sync().changes.deleted == ["a.txt"]
+        assert notes.count("warning: every file was deleted; the vault keeps them for now") == 1
+        assert contents(filled_vault) == {}
+
+
+@pytest.mark.parametrize(("strict", "listings"), [(True, sc.RESCANS), (False, 1)])
+def test_a_file_that_vanishes_at_every_read_is_listed_again_at_most_rescans_times(
+    filled_vault: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, strict: bool, listings: int
+) -> None:
+    """The final sync lists the directory again while files move under it, RESCANS listings
+    in all; a sync that comes again later lists it once. Nothing is saved as deleted
+    meanwhile, and a sync stays due."""
+    clocks = Clocks()
+    s = unstarted(filled_vault, tmp_path, clocks)
+    with s.vault:
+        s.start()
+        before = contents(filled_vault)
+        (s.root / "a.txt").write_bytes(b"edited\n")
+        (s.root / "d.txt").unlink()
+        real_scan, real_read = sc.scan_tree, sc.read_regular
+        scans: list[Path] = []
+
+        def scan_tree(root: Path, known: Any = ()) -> sc.Scan:
+            scans.append(root)
+            return real_scan(root, known)
+
+        def read_regular(path: Path) -> tuple[bytes, sc.FileStat]:
+            if path.name == "a.txt":
+                raise FileNotFoundError(errno.ENOENT, "moved", str(path))
+            return real_read(path)
+
+        monkeypatch.setattr(sc, "scan_tree", scan_tree)
+        monkeypatch.setattr(sc, "read_regular", read_regular)
+        s.tracker.take()
+        result = s.sync(strict=strict)
+        assert len(scans) == listings
+        assert not result.changes and contents(filled_vault) == before
+        clocks.advance(0.5)
+        assert s.tracker.sync_due()
+
+
+def test_the_final_sync_reads_again_only_what_it_could_not_read(
+    filled_vault: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """a.txt is gone when its read comes (an editor's delete and write) and back by the next
+    listing with new content: read again and saved. c.env, whose stat failed in the first
+    listing, is read in the second. Everything else is read once, and d.txt, deleted after
+    the first listing, is not taken for deleted: a name seen in one listing of the final sync
+    is not deleted on the strength of another, which a file moving between two directories
+    while they are listed may be missing from under both names."""
+    clocks = Clocks()
+    s = unstarted(filled_vault, tmp_path, clocks)
+    with s.vault:
+        s.start()
+        before = contents(filled_vault)
+        (s.root / "a.txt").write_bytes(b"edited\n")
+        (s.root / "c.env").write_bytes(b"TOKEN=2\n")
+        real_read, reads = sc.read_regular, []
+        stat_failed: list[str] = []
+
+        def read_regular(path: Path) -> tuple[bytes, sc.FileStat]:
+            reads.append(path.name)
+            if path.name == "a.txt" and reads.count("a.txt") == 1:
+                os.replace(path, tmp_path / "aside")
+                (tmp_path / "aside").write_bytes(b"edited again\n")
+                os.replace(tmp_path / "aside", path)
+                raise FileNotFoundError(errno.ENOENT, "moved", str(path))
+            return real_read(path)
+
+        class StatFailsOnce:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(os, name)
+
+            def stat(self, leaf: Any, **kwargs: Any) -> os.stat_result:
+                if leaf == "c.env" and not stat_failed:
+                    stat_failed.append(leaf)
+                    raise OSError(errno.EIO, os.strerror(errno.EIO))
+                return os.stat(leaf, **kwargs)
+
+        real_scan, scans = sc.scan_tree, []
+
+        def scan_tree(root: Path, known: Any = ()) -> sc.Scan:
+            scans.append(root)
+            if len(scans) == 2:  # deleted after the first listing
+                (s.root / "d.txt").unlink()
+            return real_scan(root, known)
+
+        monkeypatch.setattr(sc, "read_regular", read_regular)
+        monkeypatch.setattr(sc, "scan_tree", scan_tree)
+        monkeypatch.setattr(sc, "os", StatFailsOnce())
+        result = s.sync(strict=True)
+    assert (stat_failed, len(scans)) == (["c.env"], 2)
+    assert sorted(reads) == ["a.txt", "a.txt", "b.key", "c.env", "d.txt"]
+    assert result.unsaved == {}
+    assert contents(filled_vault) == {**before, "a.txt": b"edited again\n", "c.env": b"TOKEN=2\n"}

@@ -137,9 +137,10 @@ class Syncer:
         fresh: dict[str, _Read] = {}
         budget = [MEMORY_BUDGET]
         pending, present, listed = dict(scan.files), set(scan.files), scan
-        for attempt in range(sc.RESCANS if strict else 1):
+        tries = sc.RESCANS if strict else 1
+        for attempt in range(tries):
             vanished = self._read_all(pending, strict, fresh, budget, result) | listed.vanished
-            if not vanished or attempt == sc.RESCANS - 1:
+            if not vanished or attempt == tries - 1:
                 break
             # A file moved between the listing and its stat or read (renamed, replaced): look
             # again at once for what was not read, so that the final sync catches it where it
