@@ -134,8 +134,8 @@ def test_usage_error_from_a_real_process(run_locker: RunLocker) -> None:
     [
         ["--passphrase-file", "pw"],
         ["--recovery-key"],
-        ["--pkcs11-module", "/usr/lib/softhsm/libsofthsm2.so"],
-        ["--pin-file", "pin"],
+        ["--pin-file", "pin"],  # a PIN for no module
+        ["--pkcs11-token", "YubiKey PIV"],
     ],
 )
 def test_tui_refuses_the_unlock_options_it_does_not_use(
@@ -149,7 +149,14 @@ def test_tui_refuses_the_unlock_options_it_does_not_use(
 
 
 @pytest.mark.parametrize(
-    "flag", [["--keyfile", "k"], ["--recovery-key-file", "r"], ["--identity", "id.txt"]]
+    "flag",
+    [
+        ["--keyfile", "k"],
+        ["--recovery-key-file", "r"],
+        ["--identity", "id.txt"],
+        ["--pkcs11-module", "/usr/lib/softhsm/libsofthsm2.so"],
+        ["--pkcs11-module", "m.so", "--pkcs11-token", "t", "--pkcs11-key", "k", "--pin-file", "p"],
+    ],
 )
 def test_tui_takes_the_key_options(run_locker: RunLocker, tmp_path: Path, flag: list[str]) -> None:
     """Taken (tried before the passphrase); here only the missing terminal stops the app."""

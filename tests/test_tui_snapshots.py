@@ -14,6 +14,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 from tui_helpers import make_app, type_text, unlock, wait_for
 
+from locker.tui.screens.token import TokenChoice
 from locker.tui.screens.unlock import UnlockScreen
 from locker.vault import Vault, create
 
@@ -48,6 +49,19 @@ def test_unlock_screen(demo: Path, snap_compare: Any) -> None:
     assert snap_compare(make_app(demo), run_before=ready, terminal_size=(80, 24))
 
 
+def test_unlock_with_a_token(demo: Path, snap_compare: Any) -> None:
+    """Ctrl+T: the PKCS#11 token's fields, as `locker tui --pkcs11-module M` fills them."""
+
+    async def token(pilot: Pilot[Any]) -> None:
+        await wait_for(pilot, lambda: pilot.app.screen.query("#pin"), "unlock screen")
+        pin = pilot.app.screen.query_one("#pin")
+        await wait_for(pilot, lambda: pilot.app.focused is pin, "the PIN field")
+        await type_text(pilot, "1234")
+
+    choice = TokenChoice("/usr/lib/x86_64-linux-gnu/libykcs11.so", "YubiKey PIV")
+    assert snap_compare(make_app(demo, token=choice), run_before=token, terminal_size=(80, 24))
+
+
 def test_wrong_passphrase(demo: Path, snap_compare: Any) -> None:
     async def wrong(pilot: Pilot[Any]) -> None:
         await wait_for(pilot, lambda: pilot.app.screen.query("#passphrase"), "unlock screen")
@@ -55,6 +69,8 @@ def test_wrong_passphrase(demo: Path, snap_compare: Any) -> None:
         await pilot.press("enter")
         screen = pilot.app.screen
         await wait_for(pilot, lambda: screen.query_one("#state").has_class("wrong"), "the error")
+        field = screen.query_one("#passphrase")
+        await wait_for(pilot, lambda: pilot.app.focused is field, "the field, for another try")
 
     assert snap_compare(make_app(demo), run_before=wrong, terminal_size=(80, 24))
 

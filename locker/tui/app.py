@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from locker.mount.session import Session
     from locker.store.format import KdfCost
     from locker.tui.messages import MountLocked
+    from locker.tui.screens.token import TokenChoice
     from locker.vault import Vault
 
 WARN_BEFORE = 30.0
@@ -58,9 +59,11 @@ class LockerApp(App[None]):
         kdf_cost: KdfCost | None = None,
         editor: Editor | None = None,
         keys: Callable[[], KeysAtHand] | None = None,
+        token: TokenChoice | None = None,
     ) -> None:
         """`keys` finds the keys tried before the passphrase (the keyring's slot, key files
-        named on the command line); it runs once, in a worker, after the first frame."""
+        named on the command line); it runs once, in a worker, after the first frame.
+        `token` (the PKCS#11 module and labels named) opens the unlock screen on its fields."""
         super().__init__()
         self.vault_path = vault_path
         self.idle, self.max_time = idle, max_time
@@ -68,6 +71,7 @@ class LockerApp(App[None]):
         self._kdf_cost = kdf_cost
         self.editor = editor
         self._find_keys = keys
+        self.token = token
         self._keys: KeysAtHand | None = None
         self.keys_tried = False  # tried unasked once, at start; after a lock only on request
         self.vault: Vault | None = None

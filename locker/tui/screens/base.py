@@ -62,6 +62,12 @@ class LockerScreen(Screen[None]):
             self.notify(printable(done))
 
 
+def titled(field: Input, title: str) -> Input:
+    """An input with its label in its border: the form fits a small terminal."""
+    field.border_title = title
+    return field
+
+
 def take_new_passphrase(first: Input, second: Input) -> bytearray | str:
     """The passphrase typed into both fields, as bytes, with the fields cleared; or what is
     wrong (an empty one focuses the first field, a mismatch clears the second)."""

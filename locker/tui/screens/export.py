@@ -22,7 +22,7 @@ from textual.widgets.option_list import Option
 
 from locker.errors import LockerError, UsageError
 from locker.text import printable
-from locker.tui.screens.base import take_new_passphrase
+from locker.tui.screens.base import take_new_passphrase, titled
 from locker.tui.words import as_text, reported
 
 if TYPE_CHECKING:
@@ -35,12 +35,6 @@ IO_PER_BYTE = 4  # an export reads the source, writes the bundle, reads both bac
 def lines(text: str) -> Text:
     """Text shown as it is: no markup, each line's control characters escaped."""
     return Text("\n".join(printable(line) for line in text.split("\n")))
-
-
-def titled(field: Input, title: str) -> Input:
-    """An input with its label in its border: the form fits a small terminal."""
-    field.border_title = title
-    return field
 
 
 def places(cwd: Path, home: Path) -> list[tuple[Path, str]]:

@@ -5,7 +5,7 @@ busy vault and orphaned mount each get their own state in the CLI's words. The l
 imported inside the workers, so the screen draws before cryptography and argon2 are loaded.
 The unlock order is the CLI's: the keyring's slot and the keys given to `locker tui` are tried
 first (unasked once at start; after a lock, Enter on an empty passphrase tries them), then the
-passphrase.
+passphrase. Ctrl+T shows the PKCS#11 token's fields (screens/token.py) instead of it.
 """
 
 from __future__ import annotations
@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Protocol
 
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Footer, Input, Label, ProgressBar, Static
 
-from locker.errors import describe
+from locker.errors import LockerError, describe
 from locker.tui.screens.base import LockerScreen, take_new_passphrase
+from locker.tui.screens.token import TokenChoice, TokenForm, token_spec
 from locker.tui.words import reported
 
 if TYPE_CHECKING:
@@ -69,20 +71,29 @@ class _LockedScreen(LockerScreen):
         self.locker.log_unexpected(exc)
         for field in self.query(Input):
             field.disabled = False
-            field.value = ""
+            if field.password:  # a secret is typed again; a module path or label stays
+                field.value = ""
+        self.focus_field()
+
+    def focus_field(self) -> None:
+        """Where typing goes on after a failure."""
         self.query(Input).first().focus()
 
 
 class UnlockScreen(_LockedScreen):
-    """Masked passphrase; Enter unlocks in a worker."""
+    """Masked passphrase, or the PKCS#11 token's fields (Ctrl+T); Enter unlocks in a worker."""
 
-    BINDINGS = [("ctrl+q", "app.quit", "Quit")]
+    BINDINGS = [
+        Binding("ctrl+t", "token", "Token / passphrase"),
+        Binding("ctrl+q", "app.quit", "Quit"),
+    ]
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="locked"):
             yield Label("locker", classes="title")
             yield Label(f"vault {self.locker.vault_path}", id="vault-path")
             yield Input(password=True, placeholder="passphrase", id="passphrase")
+            yield TokenForm(self.locker.token, id="token")
             yield ProgressBar(total=None, show_eta=False, id="progress")
             yield Static("", id="state")
             yield Static("", id="notice")
@@ -91,7 +102,7 @@ class UnlockScreen(_LockedScreen):
     @reported
     def on_mount(self) -> None:
         self.query_one("#progress", ProgressBar).display = False
-        self.query_one("#passphrase", Input).focus()
+        self._show_token(self.locker.token is not None)
         keys = self.locker.keys_at_hand() if self.locker.keys_tried else None
         if keys is not None and keys.openers:
             self.set_state("", f"Enter with no passphrase unlocks with the {_what(keys)}")
@@ -143,6 +154,37 @@ class UnlockScreen(_LockedScreen):
                 )
                 notice.set_classes("orphan")
 
+    def _show_token(self, shown: bool) -> None:
+        self.query_one("#token", TokenForm).display = shown
+        self.query_one("#passphrase", Input).display = not shown
+        self.focus_field()
+
+    def focus_field(self) -> None:
+        form = self.query_one("#token", TokenForm)
+        (form.first_empty() if form.display else self.query_one("#passphrase", Input)).focus()
+
+    @reported
+    def action_token(self) -> None:
+        if not self.query_one("#progress", ProgressBar).display:  # not while unlocking
+            self._show_token(not self.query_one("#token", TokenForm).display)
+
+    @on(Input.Submitted, "#pkcs11-module, #pkcs11-token, #pkcs11-key")
+    def token_field_done(self) -> None:
+        self.focus_next()
+
+    @on(Input.Submitted, "#pin")
+    @reported
+    def pin_submitted(self) -> None:
+        try:
+            choice, pin = self.query_one("#token", TokenForm).take()
+        except LockerError as exc:
+            message, hint = describe(exc)
+            self.set_state("error", f"error: {message}", hint)
+            self.focus_field()
+            return
+        self._working(f"asking the token for the key ({choice.module})…")
+        self.unlock_token(choice, pin)
+
     @on(Input.Submitted, "#passphrase")
     @reported
     def submitted(self, event: Input.Submitted) -> None:
@@ -155,7 +197,7 @@ class UnlockScreen(_LockedScreen):
         self.unlock(secret)
 
     def _working(self, what: str) -> None:
-        self.query_one("#passphrase", Input).disabled = True
+        self.query(Input).set(disabled=True)
         self.set_state("working", what)
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="unlock")
@@ -185,6 +227,17 @@ class UnlockScreen(_LockedScreen):
             self.app.call_from_thread(self.failed, exc)
         finally:
             secret[:] = bytes(len(secret))
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="unlock")
+    def unlock_token(self, choice: TokenChoice, pin: bytearray) -> None:
+        from locker.slots.token import TokenOpener
+
+        try:
+            self._open([TokenOpener(token_spec(choice, pin))])
+        except Exception as exc:
+            self.app.call_from_thread(self.failed, exc)
+        finally:
+            pin[:] = bytes(len(pin))
 
     def _open(self, key: Key, keys: KeysAtHand | None = None) -> None:
         """On a worker: open the vault with `key`; with `keys` (the keys before the passphrase)
