@@ -15,18 +15,31 @@ from locker.bundle.exporting import (
     select,
     starting,
 )
-from locker.bundle.importing import Imported, import_bundle
+from locker.bundle.importing import (
+    Imported,
+    Step,
+    check_source,
+    identity_openers,
+    import_bundle,
+    import_lines,
+    plan,
+)
 from locker.bundle.interrupted import recover_exports
 
 __all__ = [
     "Exported",
     "Imported",
+    "Step",
     "bundle_size",
+    "check_source",
     "check_target",
     "export",
     "finished",
     "generated_passphrase",
+    "identity_openers",
     "import_bundle",
+    "import_lines",
+    "plan",
     "recover_exports",
     "select",
     "starting",

@@ -13,9 +13,8 @@ from locker import bundle
 from locker.cli import prompts
 from locker.cli.commands import kdf_cost, open_vault, saving
 from locker.cli.info_commands import vault_path
-from locker.errors import EXIT_OK, NotFoundError, UsageError
+from locker.errors import EXIT_OK, UsageError
 from locker.kdf_cost import weak_kdf_warning
-from locker.text import plural, printable
 from locker.vault import DEFAULT_KDF, Key, Vault
 
 
@@ -36,13 +35,7 @@ def _bundle_key(args: argparse.Namespace) -> Key:
     """The bundle's passphrase, or the openers of --bundle-identity files."""
     if not args.bundle_identity:
         return prompts.secret(args.bundle_passphrase_file, "bundle passphrase")
-    from locker.slots import recipient
-
-    return [
-        recipient.IdentityOpener(identity)
-        for path in args.bundle_identity
-        for identity in recipient.read_identities(Path(path))
-    ]
+    return bundle.identity_openers([Path(path) for path in args.bundle_identity])
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -82,11 +75,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     _one_stdin(args)
-    source = Path(args.bundle)
-    if not os.path.lexists(source):
-        raise NotFoundError(f"no bundle at {source}")
-    if Path(os.path.abspath(source)) == Path(os.path.abspath(vault_path(args))):
-        raise UsageError("cannot import a vault into itself")
+    source = bundle.check_source(Path(args.bundle), vault_path(args))
     with (
         open_vault(args, write=True, purpose="import") as v,
         Vault.open(source, _bundle_key(args)) as b,
@@ -94,13 +83,6 @@ def cmd_import(args: argparse.Namespace) -> int:
         names = bundle.select(b, args.names)
         with saving(args):
             done = bundle.import_bundle(v, b, names, args.on_conflict)
-    replaced = set(done.replaced)
-    for name, as_name in done.added:
-        if name != as_name:
-            print(printable(f"imported {name} as {as_name}"))
-        else:
-            print(printable(f"{'replaced' if name in replaced else 'imported'} {name}"))
-    for name in done.skipped:
-        print(printable(f"skipped {name} (exists in the vault)"))
-    print(f"{plural(len(done.added), 'entry', 'entries')} imported from bundle {done.bundle_id}")
+    for line in bundle.import_lines(done):
+        print(line)
     return EXIT_OK

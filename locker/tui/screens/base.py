@@ -4,7 +4,7 @@ changes the vault, and a new passphrase typed twice."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from textual import work
 from textual.screen import Screen
@@ -17,6 +17,8 @@ from locker.tui.words import reported
 if TYPE_CHECKING:
     from locker.tui.app import LockerApp
     from locker.vault import Vault
+
+T = TypeVar("T")
 
 
 class LockerScreen(Screen[None]):
@@ -60,6 +62,19 @@ class LockerScreen(Screen[None]):
             then(done)
         if done:
             self.notify(printable(done))
+
+
+def staging(app: LockerApp, vault: Vault, what: Callable[[Vault], T], gone: str) -> T:
+    """On a worker: `what(vault)` under the app's vault lock, refused with `gone` when the app
+    locked that vault meanwhile; a failure leaves nothing staged."""
+    with app.vault_lock:
+        if app.vault is not vault:
+            raise LockerError(gone)
+        try:
+            return what(vault)
+        except BaseException:
+            vault.discard()
+            raise
 
 
 def titled(field: Input, title: str) -> Input:

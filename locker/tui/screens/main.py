@@ -53,6 +53,7 @@ ACTIONS = [
     ("h", "log", "Log", "show the vault's audit log"),
     ("k", "slots", "Slots", "list the key slots; add a passphrase or recovery key, remove one"),
     ("o", "export", "Export", "export entries to a protected bundle (e.g. on a USB stick)"),
+    ("b", "import", "Import", "import a protected bundle's entries (e.g. from a USB stick)"),
     ("i", "inspect", "Inspect", "expiry, key age and key pairs of what the vault holds"),
     ("n", "gen", "Generate", "generate a JWT signing key, TLS key or secret in the vault"),
     ("w", "sweep", "Sweep", "find plaintext secrets in a directory and move them in"),
@@ -290,6 +291,11 @@ class MainScreen(LockerScreen):
         self.app.push_screen(
             ExportModal(self.locker, self.query_one(EntryTree).selected_name() or "")
         )
+
+    def action_import(self) -> None:
+        from locker.tui.screens.bundle_import import ImportModal
+
+        self.app.push_screen(ImportModal(self.locker), self._show_entry)
 
     def action_inspect(self) -> None:
         from locker.tui.screens.inspect import InspectScreen

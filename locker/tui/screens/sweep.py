@@ -16,8 +16,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input, Static
 
-from locker.errors import LockerError, UsageError
+from locker.errors import UsageError
 from locker.text import plural, printable
+from locker.tui.screens.base import staging
 from locker.tui.screens.dialogs import ConfirmModal
 from locker.tui.words import as_text, reported
 
@@ -173,14 +174,12 @@ class SweepScreen(Screen[str | None]):
         from locker.know import sweep as ks
 
         try:
-            with self.locker.vault_lock:
-                if self.locker.vault is not vault:
-                    raise LockerError("the vault was locked; nothing was imported")
-                try:
-                    held = ks.import_findings(vault, picked)
-                except BaseException:
-                    vault.discard()
-                    raise
+            held = staging(
+                self.locker,
+                vault,
+                lambda v: ks.import_findings(v, picked),
+                "the vault was locked; nothing was imported",
+            )
         except Exception as exc:
             self.app.call_from_thread(self._failed, exc)
             return
