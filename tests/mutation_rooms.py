@@ -26,6 +26,7 @@ _KILLERS = (
     "test_mutants_sync.py",
     "test_mutants_mount.py",
     "test_mutants_generations.py",
+    "test_mutants_container.py",
 )  # written to kill planted bugs
 _FORMAT = ("test_format.py", "test_names.py", "test_read_limits.py", "test_save_limits.py")
 _SAVE = ("test_vault.py", "test_faults.py", "test_save_failures.py", "test_save_directory.py")

@@ -117,7 +117,11 @@ class Sealed:
             if exc.errno == errno.ELOOP:
                 raise LockerError(f"{path} is a symbolic link; refusing to follow it") from None
             raise LockerError(f"cannot open {path}: {exc.strerror}") from None
-        f = os.fdopen(fd, "rb")
+        try:
+            f = os.fdopen(fd, "rb")
+        except OSError:  # a directory: refused here, before `parse` could say so
+            os.close(fd)
+            raise LockerError(f"{path} is not a regular file") from None
         try:
             return cls.parse(path, f, holes_from)
         except BaseException:

@@ -1,0 +1,336 @@
+"""The compaction and the reader of store/container.py, and store/passed_over.py, held to what
+FORMAT.md sections 12 and 20 promise: tests written to kill the mutants of those modules that
+the suite let live (scripts/mutate), in-process (a `locker` subprocess runs the unmutated
+code). Which record is named for a restore when no record verifies; a generation flipped to 0
+that is still restorable; the compaction's temp file (its name, its mode, a name planted at
+it); the directory's fsync; the clean-up of a failed save; what the read-back of the new copy
+and the open of a path that holds no vault say, word for word. Real files with their bytes
+flipped; faults are injected by standing in for `os` inside the module, as
+tests/test_faults.py does. docs/TESTING.md lists the survivors judged equivalent.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import PASSPHRASE
+from test_mutants_generations import opened, saved, third
+from test_passed_over import flip, records
+
+from locker.errors import AuthenticationError, LockerError, NotFoundError
+from locker.store import container as ct
+from locker.store.format import RECORD_OFFSETS, RECORD_SIZE
+from locker.vault import Vault
+
+A, B = RECORD_OFFSETS
+MAC_LAST = RECORD_SIZE - 1
+
+__all__ = ["saved", "third"]  # fixtures
+
+
+# -- passed_over.alone: when no record verifies, the last appended is named ----------------------
+
+
+def test_when_no_record_verifies_the_restore_named_is_the_last_appended(third: Path) -> None:
+    """Generation 3 in record A, 2 in record B, both MACs flipped: both indexes authenticate,
+    and A's lies further into the file (B's position, or the record order, must not decide)."""
+    flip(third, A + MAC_LAST)
+    flip(third, B + MAC_LAST)
+    with pytest.raises(AuthenticationError) as caught:
+        Vault.open(third, PASSPHRASE)
+    assert caught.value.hint == (
+        "commit record A's index authenticates with this key: copy the vault file first; "
+        "'locker recover --generation 3' restores the save it names (its record's MAC is not "
+        "checked)"
+    )
+    with Vault.open(third, PASSPHRASE, write=True, unverified=True) as v:
+        assert v.unverified and v.generation == 3
+        [p] = v.passed_over()
+        assert str(p) == "commit record A (claims generation 3) did not verify"
+        assert v.recover_generation(3) == (
+            "restored generation 3, whose commit record did not verify"
+        )
+        v.commit()
+    generation, entries = opened(third)
+    assert generation == 4 and sorted(entries) == ["a.env", "b.bin", "c.txt"]
+
+
+# -- passed_over._fields: a record unusable by its generation alone ------------------------------
+
+
+def test_a_generation_flipped_to_0_is_restorable_in_the_library(saved: Path) -> None:
+    """Record B (generation 2) flipped to 0: unusable, yet its offset, length and nonce name
+    an index that authenticates; the restore takes generation 1 + 1."""
+    flip(saved, B + 7, 2)
+    assert [r[0] for r in records(saved)] == [1, 0]
+    with Vault.open(saved, PASSPHRASE, write=True) as v:
+        assert v.generation == 1
+        [p] = v.passed_over()
+        assert (p.position, p.generation, p.restorable) == (1, 0, True)
+        assert str(p) == (
+            "commit record B (claims generation 0) is unusable: commit record has generation 0 "
+            "but is not empty"
+        )
+        v.recover_generation(2)
+        v.commit()
+    assert opened(saved) == (3, {"a.env": b"A=1\n", "b.bin": b"b" * 5000})
+
+
+# -- write_container: the temp file ------------------------------------------------------------
+
+
+@pytest.fixture
+def filled(vault_path: Path) -> Path:
+    """Two entries, saved by a compaction: generation 2 in record A."""
+    with Vault.open(vault_path, PASSPHRASE, write=True) as v:
+        v.add_bytes("a.env", b"A=1\n")
+        v.add_bytes("b.bin", b"b" * 5000)
+        v.commit(compact=True)
+    return vault_path
+
+
+class _Os:
+    """Stands in for `os` inside store/container.py; `at_create(name)` runs just before the
+    temp file is created, `dir_fsync` is raised by the fsync of a directory, `replace_error`
+    by the rename, `unlink_error` by every unlink."""
+
+    def __init__(self, vault: Path) -> None:
+        self.vault = vault
+        self.created: list[str] = []
+        self.at_create: Callable[[str], None] = lambda name: None
+        self.dir_fsync: OSError | None = None
+        self.replace_error: OSError | None = None
+        self.unlink_error: OSError | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
+
+    def open(self, name: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if flags & os.O_CREAT:
+            self.created.append(name)
+            self.at_create(name)
+        return os.open(name, flags, *args, **kwargs)
+
+    def fsync(self, fd: int) -> None:
+        if self.dir_fsync is not None and stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise self.dir_fsync
+        os.fsync(fd)
+
+    def replace(self, *args: Any, **kwargs: Any) -> None:
+        if self.replace_error is not None:
+            raise self.replace_error
+        os.replace(*args, **kwargs)
+
+    def unlink(self, *args: Any, **kwargs: Any) -> None:
+        if self.unlink_error is not None:
+            raise self.unlink_error
+        os.unlink(*args, **kwargs)
+
+
+def compaction(
+    path: Path, monkeypatch: pytest.MonkeyPatch, layer: _Os, error: type[Exception] | None = None
+) -> pytest.ExceptionInfo[Exception] | None:
+    """Add an entry and save by a compaction with `layer` as container's `os`; when `error`
+    is given the save must fail with it (returned)."""
+    with Vault.open(path, PASSPHRASE, write=True) as v:
+        v.add_bytes("c", b"c" * 100)
+        with monkeypatch.context() as m:
+            m.setattr(ct, "os", layer)
+            if error is None:
+                v.commit(compact=True)
+                return None
+            with pytest.raises(error) as caught:
+                v.commit(compact=True)
+    return caught
+
+
+def temps(path: Path) -> list[str]:
+    return sorted(p.name for p in path.parent.iterdir() if ".tmp-" in p.name)
+
+
+def test_the_temp_file_is_one_that_stale_temp_cleanup_knows_and_only_its_owner_reads(
+    filled: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layer = _Os(filled)
+    compaction(filled, monkeypatch, layer)
+    [name] = layer.created
+    assert name.startswith(".vault.locker.tmp-") and ct.is_temp_of(filled, name)
+    assert stat.S_IMODE(filled.stat().st_mode) == 0o600
+    assert temps(filled) == []
+    assert opened(filled)[1] == {"a.env": b"A=1\n", "b.bin": b"b" * 5000, "c": b"c" * 100}
+
+
+@pytest.mark.parametrize("planted", ["symlink", "file"])
+def test_a_name_planted_at_the_temp_files_name_is_never_written_through(
+    filled: Path, monkeypatch: pytest.MonkeyPatch, planted: str
+) -> None:
+    """Another user's symbolic link (or file) at the temp file's name, made just before the
+    open: the open refuses it (O_EXCL), nothing outside is written, the vault is unchanged."""
+    before = filled.read_bytes()
+    outside = filled.parent / "outside.txt"
+    outside.write_bytes(b"not yours\n")
+    layer = _Os(filled)
+
+    def plant(name: str) -> None:
+        at = filled.parent / name
+        if planted == "symlink":
+            at.symlink_to(outside)
+        else:
+            at.write_bytes(b"planted\n")
+
+    layer.at_create = plant
+    caught = compaction(filled, monkeypatch, layer, LockerError)
+    assert caught is not None
+    [name] = layer.created
+    assert (
+        str(caught.value) == f"cannot save {filled} ({name}): File exists; the vault is unchanged"
+    )
+    assert outside.read_bytes() == b"not yours\n"
+    assert filled.read_bytes() == before
+    assert temps(filled) == [name]  # the planted name is not ours to remove
+    if planted == "file":
+        assert (filled.parent / name).read_bytes() == b"planted\n"
+
+
+# -- write_container: the directory's fsync, the clean-up of a failed save ------------------------
+
+
+def test_a_directory_that_cannot_be_synced_says_the_vault_was_saved(
+    filled: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layer = _Os(filled)
+    layer.dir_fsync = OSError(errno.EIO, os.strerror(errno.EIO))
+    caught = compaction(filled, monkeypatch, layer, LockerError)
+    assert caught is not None
+    assert str(caught.value) == (
+        f"saved {filled}, but syncing its directory {filled.parent} failed: Input/output error"
+    )
+    assert isinstance(caught.value, LockerError)
+    assert caught.value.hint == "the new file may not survive a power loss; check the disk"
+    assert opened(filled)[1]["c"] == b"c" * 100
+
+
+@pytest.mark.parametrize("err", [errno.EINVAL, errno.ENOTSUP, errno.EBADF])
+def test_a_directory_whose_file_system_cannot_sync_it_is_no_error(
+    filled: Path, monkeypatch: pytest.MonkeyPatch, err: int
+) -> None:
+    layer = _Os(filled)
+    layer.dir_fsync = OSError(err, os.strerror(err))
+    compaction(filled, monkeypatch, layer)
+    assert opened(filled)[1]["c"] == b"c" * 100
+
+
+def test_a_failed_rename_whose_clean_up_fails_too_reports_the_rename(
+    filled: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = filled.read_bytes()
+    layer = _Os(filled)
+    layer.replace_error = OSError(errno.EIO, os.strerror(errno.EIO), "injected")
+    layer.unlink_error = OSError(errno.EPERM, os.strerror(errno.EPERM))
+    caught = compaction(filled, monkeypatch, layer, LockerError)
+    assert caught is not None
+    assert str(caught.value) == (
+        f"cannot save {filled} (injected): Input/output error; the vault is unchanged"
+    )
+    assert filled.read_bytes() == before
+    assert temps(filled) == layer.created  # what could not be removed stays
+    layer.unlink_error = None
+    caught = compaction(filled, monkeypatch, layer, LockerError)
+    # the writer lock's holder removed the first, the failed save its own
+    assert caught is not None and len(layer.created) == 2 and temps(filled) == []
+    assert filled.read_bytes() == before
+
+
+def test_a_failed_read_back_whose_clean_up_fails_too_reports_the_read_back(
+    filled: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = filled.read_bytes()
+
+    def refuses(*args: Any) -> None:
+        raise LockerError("read back refused")
+
+    monkeypatch.setattr(ct, "verify_written", refuses)
+    layer = _Os(filled)
+    layer.unlink_error = OSError(errno.EPERM, os.strerror(errno.EPERM))
+    caught = compaction(filled, monkeypatch, layer, LockerError)
+    assert caught is not None
+    assert str(caught.value) == "read back refused"
+    assert filled.read_bytes() == before
+    assert temps(filled) == layer.created
+    layer.unlink_error = None
+    caught = compaction(filled, monkeypatch, layer, LockerError)
+    # the writer lock's holder removed the first, the failed save its own
+    assert caught is not None and len(layer.created) == 2 and temps(filled) == []
+
+
+# -- Sealed.read: what is at the vault's path ----------------------------------------------------
+
+
+def test_what_is_said_of_a_vault_path_that_holds_no_vault(tmp_path: Path, filled: Path) -> None:
+    missing = tmp_path / "none.locker"
+    with pytest.raises(NotFoundError) as gone:
+        ct.Sealed.read(missing)
+    assert str(gone.value) == f"no vault at {missing}"
+    assert gone.value.hint == "create one with 'locker init' or pass --vault PATH"
+    link = tmp_path / "link.locker"
+    link.symlink_to(filled)
+    not_dir = tmp_path / "file.txt"
+    not_dir.write_bytes(b"x")
+    directory = tmp_path / "dir.locker"
+    directory.mkdir()
+    fifo = tmp_path / "fifo.locker"
+    os.mkfifo(fifo)  # opened without blocking, then refused
+    said = {}
+    for path in (link, not_dir / "v.locker", directory, fifo):
+        with pytest.raises(LockerError) as caught:
+            ct.Sealed.read(path)
+        said[path.name] = str(caught.value)
+    assert said == {
+        "link.locker": f"{link} is a symbolic link; refusing to follow it",
+        "v.locker": f"cannot open {not_dir / 'v.locker'}: Not a directory",
+        "dir.locker": f"{directory} is not a regular file",
+        "fifo.locker": f"{fifo} is not a regular file",
+    }
+
+
+# -- verify_written: the new copy read back before the rename -----------------------------------
+
+
+def read_back(path: Path, master: bytes, container_id: bytes, generation: int) -> None:
+    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        ct.verify_written(dir_fd, path.name, master, container_id, path, generation)
+    finally:
+        os.close(dir_fd)
+
+
+def test_the_read_back_of_a_new_copy_says_what_is_wrong_with_it(filled: Path) -> None:
+    with Vault.open(filled, PASSPHRASE) as v:
+        master, container_id = bytes(v._container.unlocked.master), v._container.container_id
+    read_back(filled, master, container_id, 2)  # the file as written: it reads back
+    _, offset, length = records(filled)[0]
+    said = {}
+    for case, key, generation in (
+        ("generation", master, 3),
+        ("key", bytes(len(master)), 2),
+        ("index", master, 2),
+    ):
+        if case == "index":
+            flip(filled, offset + length // 2)
+        with pytest.raises(LockerError) as caught:
+            read_back(filled, key, container_id, generation)
+        assert caught.value.hint == "check the disk"
+        said[case] = str(caught.value)
+    copy = f"cannot save {filled}: the new copy did not read back"
+    assert said == {
+        "generation": f"{copy} (generation 2 is in force, not 3); the vault is unchanged",
+        "key": f"{copy} (no commit record verified); the vault is unchanged",
+        "index": f"{copy} (index failed authentication: it was changed or is corrupt); the vault "
+        "is unchanged",
+    }
