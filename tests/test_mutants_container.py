@@ -334,3 +334,47 @@ def test_the_read_back_of_a_new_copy_says_what_is_wrong_with_it(filled: Path) ->
         "index": f"{copy} (index failed authentication: it was changed or is corrupt); the vault "
         "is unchanged",
     }
+
+
+# -- Sealed.parse: a reader holds no lock ---------------------------------------------------------
+
+
+class _AppendsAfterFstat:
+    """Stands in for `os` inside store/container.py: right after the reader's first `fstat`,
+    another writer appends two generations (the reader takes no lock)."""
+
+    def __init__(self, vault: Path) -> None:
+        self.vault, self.done = vault, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
+
+    def fstat(self, fd: int) -> os.stat_result:
+        st = os.fstat(fd)
+        if not self.done:
+            self.done = True
+            with Vault.open(self.vault, PASSPHRASE, write=True) as w:
+                for name in ("d", "e"):
+                    w.add_bytes(name, name.encode() * 10)
+                    w.commit()
+        return st
+
+
+def test_a_reader_whose_file_grows_by_two_appends_as_it_opens_reads_the_newest(
+    saved: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both records then name indexes past the size first seen: the size is taken after the
+    records are read (an index is written before the record naming it). Under load this
+    failed `test_readers_without_locks_see_whole_generations` with "no usable commit record"."""
+    monkeypatch.setattr(ct, "os", _AppendsAfterFstat(saved))
+    sealed = ct.Sealed.read(saved)
+    monkeypatch.undo()
+    try:
+        assert [(p, r.generation) for p, r in sealed.records] == [(1, 4), (0, 3)]
+        assert sealed.file_size == saved.stat().st_size
+    finally:
+        sealed.close()
+    assert opened(saved) == (
+        4,
+        {"a.env": b"A=1\n", "b.bin": b"b" * 5000, "d": b"d" * 10, "e": b"e" * 10},
+    )

@@ -137,6 +137,10 @@ class Sealed:
         if not stat.S_ISREG(st.st_mode):
             raise LockerError(f"{path} is not a regular file")
         head = read_at(fd, DATA_AREA_START, 0)
+        # The size after the head: a reader holds no lock, and a writer writes an index before
+        # the record naming it, so every record read lies within the file as it is now (with
+        # the size taken first, two appends in between left both records past its end).
+        st = os.fstat(fd)
         identity = FileIdentity.of(st)
         if read_version(head) == VERSION_1:
             header = parse_header(head)
