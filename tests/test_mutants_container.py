@@ -98,7 +98,8 @@ def filled(vault_path: Path) -> Path:
 class _Os:
     """Stands in for `os` inside store/container.py; `at_create(name)` runs just before the
     temp file is created, `dir_fsync` is raised by the fsync of a directory, `replace_error`
-    by the rename, `unlink_error` by every unlink."""
+    by the rename, `unlink_error` by every unlink; `damage_read_back` flips the temp file's
+    last byte (its index's tag) as it is opened to be read back."""
 
     def __init__(self, vault: Path) -> None:
         self.vault = vault
@@ -107,6 +108,7 @@ class _Os:
         self.dir_fsync: OSError | None = None
         self.replace_error: OSError | None = None
         self.unlink_error: OSError | None = None
+        self.damage_read_back = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(os, name)
@@ -115,6 +117,13 @@ class _Os:
         if flags & os.O_CREAT:
             self.created.append(name)
             self.at_create(name)
+        elif self.damage_read_back and ".tmp-" in str(name):  # the disk returns other bytes
+            fd = os.open(name, os.O_RDWR, dir_fd=kwargs["dir_fd"])
+            try:
+                end = os.fstat(fd).st_size - 1
+                os.pwrite(fd, bytes([os.pread(fd, 1, end)[0] ^ 1]), end)
+            finally:
+                os.close(fd)
         return os.open(name, flags, *args, **kwargs)
 
     def fsync(self, fd: int) -> None:
@@ -378,3 +387,19 @@ def test_a_reader_whose_file_grows_by_two_appends_as_it_opens_reads_the_newest(
         4,
         {"a.env": b"A=1\n", "b.bin": b"b" * 5000, "d": b"d" * 10, "e": b"e" * 10},
     )
+
+
+def test_a_new_copy_that_does_not_read_back_names_the_vault_and_is_removed(
+    filled: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = filled.read_bytes()
+    layer = _Os(filled)
+    layer.damage_read_back = True
+    caught = compaction(filled, monkeypatch, layer, LockerError)
+    assert caught is not None
+    assert str(caught.value) == (
+        f"cannot save {filled}: the new copy did not read back (index failed authentication: "
+        "it was changed or is corrupt); the vault is unchanged"
+    )
+    assert filled.read_bytes() == before
+    assert temps(filled) == []
