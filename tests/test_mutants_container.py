@@ -99,7 +99,8 @@ class _Os:
     """Stands in for `os` inside store/container.py; `at_create(name)` runs just before the
     temp file is created, `dir_fsync` is raised by the fsync of a directory, `replace_error`
     by the rename, `unlink_error` by every unlink; `damage_read_back` flips the temp file's
-    last byte (its index's tag) as it is opened to be read back."""
+    last byte (its index's tag) as it is opened to be read back, `swap_read_back` moves it
+    aside and puts a symbolic link to it at its name."""
 
     def __init__(self, vault: Path) -> None:
         self.vault = vault
@@ -109,6 +110,7 @@ class _Os:
         self.replace_error: OSError | None = None
         self.unlink_error: OSError | None = None
         self.damage_read_back = False
+        self.swap_read_back = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(os, name)
@@ -117,6 +119,10 @@ class _Os:
         if flags & os.O_CREAT:
             self.created.append(name)
             self.at_create(name)
+        elif self.swap_read_back and ".tmp-" in str(name):  # a symlink to it, in its place
+            aside = self.vault.with_name("aside.locker")
+            os.rename(self.vault.with_name(name), aside)
+            self.vault.with_name(name).symlink_to(aside.name)
         elif self.damage_read_back and ".tmp-" in str(name):  # the disk returns other bytes
             fd = os.open(name, os.O_RDWR, dir_fd=kwargs["dir_fd"])
             try:
@@ -402,4 +408,22 @@ def test_a_new_copy_that_does_not_read_back_names_the_vault_and_is_removed(
         "it was changed or is corrupt); the vault is unchanged"
     )
     assert filled.read_bytes() == before
+    assert temps(filled) == []
+
+
+def test_a_temp_file_swapped_for_a_symlink_before_its_read_back_is_not_renamed(
+    filled: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read-back refuses to follow it (ELOOP): the rename would put a symbolic link, to
+    a file a reader never checked, at the vault's name."""
+    before = filled.read_bytes()
+    layer = _Os(filled)
+    layer.swap_read_back = True
+    caught = compaction(filled, monkeypatch, layer, LockerError)
+    assert caught is not None
+    [name] = layer.created
+    assert str(caught.value) == (
+        f"cannot save {filled} ({name}): Too many levels of symbolic links; the vault is unchanged"
+    )
+    assert not filled.is_symlink() and filled.read_bytes() == before
     assert temps(filled) == []
