@@ -7,6 +7,7 @@ the entry sources and the writer lock. docs/TESTING.md lists the survivors judge
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import io
 import os
 import resource
@@ -967,3 +968,77 @@ def test_an_old_file_that_ends_early_is_said_in_those_words(tmp_path: Path) -> N
     with pytest.raises(FormatError) as raised:
         _copied(tmp_path, b"x" * 100, 1, 0, 200)
     assert str(raised.value) == "container ended while copying an entry"
+
+
+# -- lockfile.py: the lock file itself ----------------------------------------------------------
+
+
+def test_a_name_too_long_for_its_siblings_is_cut_and_marked_by_its_digest() -> None:
+    """Kept as it is while the sibling's name fits NAME_MAX; past that its first bytes, "~"
+    and 16 hex digits of the SHA-256 of the whole name, NAME_MAX bytes in all."""
+    fits = "v" * (lockfile.NAME_MAX - 5)
+    assert lockfile.stem_beside(Path("/d") / fits, 5) == fits
+    assert lockfile.lock_path(Path("/d") / fits) == Path("/d") / f"{fits}.lock"
+    longer = fits + "w"
+    digest = hashlib.sha256(longer.encode()).hexdigest()[:16]
+    cut = lockfile.stem_beside(Path("/d") / longer, 5)
+    assert cut == "v" * (lockfile.NAME_MAX - 5 - 17) + "~" + digest
+    assert len(cut.encode()) + 5 == lockfile.NAME_MAX
+    assert lockfile.lock_path(Path("/d") / longer) == Path("/d") / f"{cut}.lock"
+
+
+def test_the_lock_file_is_private_and_holds_exactly_its_holders_record(tmp_path: Path) -> None:
+    vault = tmp_path / "v.locker"
+    path = lockfile.lock_path(vault)
+    path.write_text(" " * 300 + "a longer record left by a holder killed")
+    os.chmod(path, 0o644)
+    with lockfile.WriterLock(vault, purpose="mount") as lock:
+        assert lock.path == path
+        assert path.read_text() == (
+            f'{{"pid": {os.getpid()}, "host": "{os.uname().nodename}", "purpose": "mount"}}'
+        )
+    assert path.read_bytes() == b""  # let go: emptied, so no one reads a stale holder
+    path.unlink()
+    with lockfile.WriterLock(vault):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert '"purpose": "write"' in path.read_text()
+    lock = lockfile.WriterLock(vault)
+    lock.release()  # never taken: nothing to do
+
+
+def test_a_lock_file_that_is_a_symlink_is_refused_and_its_target_untouched(
+    tmp_path: Path,
+) -> None:
+    vault = tmp_path / "v.locker"
+    target = tmp_path / "target"
+    target.write_bytes(b"kept")
+    lockfile.lock_path(vault).symlink_to(target)
+    with pytest.raises(LockerError) as raised:
+        lockfile.WriterLock(vault).acquire()
+    assert str(raised.value) == (
+        f"cannot create lock file {lockfile.lock_path(vault)}: Too many levels of symbolic links"
+    )
+    assert target.read_bytes() == b"kept"
+
+
+def test_a_vault_file_locked_through_another_name_is_busy(tmp_path: Path) -> None:
+    """The lock on the vault file itself (per inode): a second open file of it is refused
+    with the path it was opened by; a descriptor flock cannot use (O_PATH) is let through."""
+    vault = tmp_path / "v.locker"
+    vault.write_bytes(b"v")
+    first = os.open(vault, os.O_RDONLY)
+    second = os.open(vault, os.O_RDONLY)
+    path_only = os.open(vault, os.O_PATH)
+    try:
+        lockfile.lock_vault_file(first, vault)
+        with pytest.raises(BusyError) as raised:
+            lockfile.lock_vault_file(second, tmp_path / "link.locker")
+        assert (str(raised.value), raised.value.hint) == (
+            f"{tmp_path / 'link.locker'} is in use under another name (a hard link to the "
+            "same file)",
+            "wait for that command or mount to finish and try again",
+        )
+        lockfile.lock_vault_file(path_only, vault)  # EBADF: not a lock this system gives
+    finally:
+        for fd in (first, second, path_only):
+            os.close(fd)
