@@ -1042,3 +1042,58 @@ def test_a_vault_file_locked_through_another_name_is_busy(tmp_path: Path) -> Non
     finally:
         for fd in (first, second, path_only):
             os.close(fd)
+
+
+# -- deferred.py: which files are a vault's events, read in order, removed ----------------------
+
+
+def test_only_a_vaults_own_event_names_are_its_events(tmp_path: Path) -> None:
+    vault = tmp_path / "v.locker"
+    ok = ".v.locker.event-0123456789abcdef"
+    assert deferred.is_event_of(vault, ok)
+    for name in (
+        ".v.locker.event-0123456789ABCDEF",  # upper-case hex
+        ".v.locker.event-0123456789abcde",  # 15 digits
+        ".v.locker.event-0123456789abcdef0",  # 17
+        ".v.locker.event-0123456789abcdeg",
+        ".w.locker.event-0123456789abcdef",  # another vault's
+        "v.locker.event-0123456789abcdef",
+        ".v.locker.event0123456789abcdef",
+    ):
+        assert not deferred.is_event_of(vault, name), name
+    long = tmp_path / ("n" * 250)  # the prefix is cut to fit, as the lock file's name is
+    name = f".{lockfile.stem_beside(long, 24)}.event-{'f' * 16}"
+    assert len(name.encode()) == lockfile.NAME_MAX and deferred.is_event_of(long, name)
+
+
+def test_events_are_read_oldest_first_and_by_name_within_a_second(tmp_path: Path) -> None:
+    """A file that does not open is skipped; where the directory cannot be listed there are
+    none."""
+    vault = tmp_path / "vaults" / "v.locker"
+    vault.parent.mkdir()
+    key = crypto.deferred_log_key(_MASTER, _CID)
+    events = {
+        "0000000000000003": LogEvent(1_700_000_002, "export", ("c",), "me", "here", ""),
+        "0000000000000001": LogEvent(1_700_000_001, "export", ("b",), "me", "here", ""),
+        "0000000000000002": LogEvent(1_700_000_001, "export", ("a",), "me", "here", ""),
+        "0000000000000000": LogEvent(1_700_000_009, "export", ("z",), "me", "here", ""),
+    }
+    for token, event in events.items():
+        name = f".v.locker.event-{token}"
+        nonce = bytes(crypto.NONCE_SIZE)
+        sealed = crypto.seal(key, nonce, encode_log_event(event), deferred._aad(_CID, name))
+        vault.with_name(name).write_bytes(deferred.MAGIC + nonce + sealed)
+    vault.with_name(".v.locker.event-0000000000000004").write_bytes(b"not an event")
+    pending = deferred.read(vault, _CID, _MASTER)
+    order = ["0000000000000001", "0000000000000002", "0000000000000003", "0000000000000000"]
+    assert pending == deferred.Pending(
+        [events[t] for t in order], [f".v.locker.event-{t}" for t in order]
+    )
+    assert deferred.read(tmp_path / "missing" / "v.locker", _CID, _MASTER) == deferred.Pending()
+    empty = deferred.Pending()
+    assert (empty.events, empty.files) == ([], []) and deferred.Pending().events is not (
+        empty.events
+    )
+    assert deferred.Pending() != deferred.Pending([_EVENT]) and deferred.Pending() != []
+    deferred.remove(vault, [*pending.files, ".v.locker.event-ffffffffffffffff"])  # one gone
+    assert os.listdir(vault.parent) == [".v.locker.event-0000000000000004"]
