@@ -1056,6 +1056,7 @@ def test_only_a_vaults_own_event_names_are_its_events(tmp_path: Path) -> None:
         ".v.locker.event-0123456789abcde",  # 15 digits
         ".v.locker.event-0123456789abcdef0",  # 17
         ".v.locker.event-0123456789abcdeg",
+        ".v.locker.event-0123456789abcdeX",
         ".w.locker.event-0123456789abcdef",  # another vault's
         "v.locker.event-0123456789abcdef",
         ".v.locker.event0123456789abcdef",
