@@ -1098,3 +1098,27 @@ def test_events_are_read_oldest_first_and_by_name_within_a_second(tmp_path: Path
     assert deferred.Pending() != deferred.Pending([_EVENT]) and deferred.Pending() != []
     deferred.remove(vault, [*pending.files, ".v.locker.event-ffffffffffffffff"])  # one gone
     assert os.listdir(vault.parent) == [".v.locker.event-0000000000000004"]
+
+
+def test_a_lock_that_fails_for_another_reason_says_which_file_and_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not "busy": the error of the system (here an I/O error a network file system gives)
+    with the path, and the lock file left for the next writer."""
+    vault = tmp_path / "v.locker"
+    vault.write_bytes(b"v")
+
+    def flock(fd: int, operation: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    fd = os.open(vault, os.O_RDONLY)
+    try:
+        with pytest.raises(LockerError) as raised:
+            lockfile.lock_vault_file(fd, vault)
+        assert str(raised.value) == f"cannot lock {vault}: Input/output error"
+    finally:
+        os.close(fd)
+    with pytest.raises(LockerError) as raised:
+        lockfile.WriterLock(vault).acquire()
+    assert str(raised.value) == f"cannot lock {lockfile.lock_path(vault)}: Input/output error"
