@@ -1122,3 +1122,20 @@ def test_a_lock_that_fails_for_another_reason_says_which_file_and_why(
     with pytest.raises(LockerError) as raised:
         lockfile.WriterLock(vault).acquire()
     assert str(raised.value) == f"cannot lock {lockfile.lock_path(vault)}: Input/output error"
+
+
+def test_a_lock_whose_record_cannot_be_emptied_is_still_let_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Emptying the record (a file system gone read-only) is a courtesy: release never
+    raises, and the lock is free for the next writer."""
+    vault = tmp_path / "v.locker"
+    lock = lockfile.WriterLock(vault).acquire()
+
+    def ftruncate(fd: int, length: int) -> None:
+        raise OSError(30, "Read-only file system")
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "ftruncate", ftruncate)
+        lock.release()
+    lockfile.WriterLock(vault).acquire().release()
