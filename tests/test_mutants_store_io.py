@@ -998,6 +998,7 @@ def test_the_lock_file_is_private_and_holds_exactly_its_holders_record(tmp_path:
             f'{{"pid": {os.getpid()}, "host": "{os.uname().nodename}", "purpose": "mount"}}'
         )
     assert path.read_bytes() == b""  # let go: emptied, so no one reads a stale holder
+    lock.release()  # again: nothing left to let go
     path.unlink()
     with lockfile.WriterLock(vault):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
