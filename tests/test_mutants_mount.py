@@ -530,6 +530,8 @@ def test_a_file_whose_zeroing_fails_is_said_not_zeroed_with_the_reason(
     (tmp_path / "own").write_bytes(b"secret")
     monkeypatch.setattr(directory, "os", _WriteFails())
     assert directory._zero_listed_file(dir_fd, "own", durable=False) == os.strerror(errno.EIO)
+    (tmp_path / "own").chmod(0o400)  # the read-only file's way
+    assert directory._zero_at(dir_fd, "own", durable=False) == os.strerror(errno.EIO)
 
 
 class _NoProc(_ReadOnlyRefused):
@@ -568,7 +570,7 @@ def test_without_proc_a_read_only_file_is_zeroed_by_its_name(tmp_path: Path) -> 
         assert stat.S_IMODE(os.fstat(held.fileno()).st_mode) == 0o600
 
 
-@pytest.mark.parametrize("into", ["file", "symlink"])
+@pytest.mark.parametrize("into", ["file", "symlink", "gone", "link-back"])
 def test_without_proc_a_name_swapped_before_its_reopening_is_not_zeroed(
     tmp_path: Path, dir_fd: int, into: str
 ) -> None:
@@ -581,15 +583,37 @@ def test_without_proc_a_name_swapped_before_its_reopening_is_not_zeroed(
         os.rename(tmp_path / "key", tmp_path / "key.moved")
         if into == "file":
             os.rename(other, tmp_path / "key")
-        else:
+        elif into == "symlink":
             os.symlink(other, tmp_path / "key")
+        elif into == "link-back":  # to the file itself, moved: still not its name
+            os.symlink(tmp_path / "key.moved", tmp_path / "key")
 
     other.chmod(0o644)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(directory, "os", _NoProc(swap))
         assert directory._zero_at(dir_fd, "key", durable=False) is False
-    assert (tmp_path / "key").read_bytes() == b"not the mount's"
+    assert (tmp_path / "key.moved").read_bytes() == b"secret"
+    assert into in ("gone", "link-back") or (tmp_path / "key").read_bytes() == b"not the mount's"
     assert into == "file" or stat.S_IMODE(other.stat().st_mode) == 0o644  # outside: untouched
+
+
+class _NoProcWriteFails(_NoProc):
+    """Without /proc, and the name's open for writing fails (EIO)."""
+
+    def open(self, path: Any, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
+        if path == "key" and flags & os.O_WRONLY:
+            raise OSError(errno.EIO, os.strerror(errno.EIO), path)
+        return super().open(path, flags, mode, dir_fd=dir_fd)
+
+
+def test_without_proc_a_file_that_cannot_be_opened_to_zero_says_why(
+    tmp_path: Path, dir_fd: int
+) -> None:
+    (tmp_path / "key").write_bytes(b"secret")
+    (tmp_path / "key").chmod(0o400)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(directory, "os", _NoProcWriteFails())
+        assert directory._zero_at(dir_fd, "key", durable=False) == os.strerror(errno.EIO)
 
 
 class _RootStays(_Os):
@@ -626,12 +650,13 @@ def test_a_root_that_cannot_be_removed_is_reported(
 
 class _FileBecomesDir(_Os):
     """Right after the wipe lists the file `name`, a racing process puts a directory holding
-    one file in its place."""
+    one file in its place. Counts the listings."""
 
     def __init__(self, name: str) -> None:
-        self.name, self.swapped = name, False
+        self.name, self.swapped, self.listings = name, False, 0
 
     def scandir(self, dir_fd: int) -> Any:
+        self.listings += 1
         with os.scandir(dir_fd) as listing:
             entries = list(listing)
         for entry in entries:
@@ -657,6 +682,31 @@ def test_a_file_replaced_by_a_directory_after_the_listing_is_wiped_as_one(
         out = directory.wipe_tree(root, remove_root=True)
     assert (layer.swapped, out.count, out.left) == (True, 1, [])
     assert not root.exists()
+    assert layer.listings == 4  # the root twice, the new directory twice: wiped in the pass
+
+
+class _Recreates(_Os):
+    """A writer that puts back every file the wipe unlinks, by its path."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def unlink(self, path: Any, *, dir_fd: int | None = None) -> None:
+        os.unlink(path, dir_fd=dir_fd)
+        if dir_fd is not None and path == "x":
+            Path(os.readlink(f"/proc/self/fd/{dir_fd}"), path).write_bytes(b"again")
+
+
+def test_a_directory_refilled_at_every_pass_is_named_once(tmp_path: Path) -> None:
+    root = tmp_path / "w"
+    (root / "d").mkdir(parents=True)
+    (root / "d" / "x").write_bytes(b"secret")
+    (root / "y").write_bytes(b"secret")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(directory, "os", _Recreates(root))
+        out = directory.wipe_tree(root, remove_root=True)
+    assert out.left == [f"d/: {os.strerror(errno.ENOTEMPTY)}"]
+    assert sorted(p.name for p in root.rglob("*")) == ["d", "x"]
 
 
 @pytest.mark.parametrize("keep", [frozenset(), frozenset({"d/unsaved"})], ids=["none", "kept"])

@@ -305,6 +305,29 @@ def test_a_directory_that_cannot_be_read_is_warned_once_and_unsaved(
     assert notes.count(f"warning: cannot read {said}: {why}{tail}") == 1
 
 
+def test_each_directory_that_cannot_be_read_is_warned(
+    started: m.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s, notes = started, _notes(started)
+    for name in ("logX", "logY"):
+        (s.root / name).mkdir()
+        (s.root / name / "today").write_bytes(b"x")
+
+    class Unlistable:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(os, name)
+
+        def listdir(self, fd: int) -> list[str]:
+            if os.readlink(f"/proc/self/fd/{fd}") != str(s.root):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+            return os.listdir(fd)
+
+    monkeypatch.setattr(sc, "os", Unlistable())
+    s.sync()
+    why = os.strerror(errno.EACCES)
+    assert sorted(notes) == [f"warning: cannot read {d}/: {why}" for d in ("logX", "logY", "sub")]
+
+
 def test_each_file_still_written_is_warned_once(
     started: m.Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:

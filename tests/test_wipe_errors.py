@@ -148,6 +148,7 @@ def test_several_files_not_zeroed_are_said_in_one_line() -> None:
     )
     assert out.warnings() == ["could not wipe d/: busy", note]
     assert directory.Wiped(1).unzeroed_note() is None
+    assert directory.Wiped(1).warnings() == []
 
 
 @pytest.mark.parametrize("reason", [REASON_COMMAND, tracker.REASON_IDLE])
@@ -175,3 +176,14 @@ def test_the_lock_says_which_files_it_deleted_without_zeroing(
     else:
         assert records == []
     assert not s.root.exists()
+
+
+def test_a_directory_kept_whole_is_not_touched(tmp_path: Path) -> None:
+    """ "." kept: the mount directory could not be listed at the final sync, so nothing in it
+    is known to be saved."""
+    root = tmp_path / "mnt"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "key").write_bytes(b"unsaved")
+    out = wipe_tree(root, remove_root=True, keep=frozenset({"."}))
+    assert (out.count, out.left, out.unzeroed) == (0, [], {})
+    assert (root / "sub" / "key").read_bytes() == b"unsaved"
