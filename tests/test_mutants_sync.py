@@ -535,3 +535,30 @@ def test_the_final_sync_reads_again_only_what_it_could_not_read(
     assert sorted(reads) == ["a.txt", "a.txt", "b.key", "c.env", "d.txt"]
     assert result.unsaved == {}
     assert contents(filled_vault) == {**before, "a.txt": b"edited again\n", "c.env": b"TOKEN=2\n"}
+
+
+def test_an_entry_named_like_editor_litter_is_looked_for_again_at_the_final_sync(
+    filled_vault: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The vault holds `notes~`: gone at its read and back with new content by the next
+    listing, which must list it too (litter is left out of a listing unless the vault holds it)."""
+    with Vault.open(filled_vault, PASSPHRASE, write=True) as v:
+        v.add_bytes("notes~", b"kept\n")
+        v.commit()
+    s = unstarted(filled_vault, tmp_path, Clocks())
+    with s.vault:
+        s.start()
+        real_read, moved = sc.read_regular, []
+
+        def read_regular(path: Path) -> tuple[bytes, sc.FileStat]:
+            if path.name == "notes~" and not moved:
+                moved.append(path)
+                path.unlink()
+                (s.root / "notes~").write_bytes(b"edited\n")
+                raise FileNotFoundError(errno.ENOENT, "moved", str(path))
+            return real_read(path)
+
+        monkeypatch.setattr(sc, "read_regular", read_regular)
+        s.sync(strict=True)
+    assert moved
+    assert contents(filled_vault)["notes~"] == b"edited\n"
