@@ -562,3 +562,34 @@ def test_an_entry_named_like_editor_litter_is_looked_for_again_at_the_final_sync
         s.sync(strict=True)
     assert moved
     assert contents(filled_vault)["notes~"] == b"edited\n"
+
+
+def test_files_that_come_during_the_final_sync_of_an_emptied_directory_are_saved(
+    filled_vault: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first listing finds the directory empty (a name in it gone before its stat), the
+    next one a renamed file and a new one: they are saved, the deletions held back."""
+    s = unstarted(filled_vault, tmp_path, Clocks())
+    with s.vault:
+        s.start()
+        before = contents(filled_vault)
+        aside = tmp_path / "aside"
+        aside.mkdir()
+        for name in list(s.known):
+            os.replace(s.root / name, aside / name.replace("/", "_"))
+        real_scan, scans = sc.scan_tree, []
+
+        def scan_tree(root: Path, known: Any = ()) -> sc.Scan:
+            scans.append(root)
+            if len(scans) == 1:
+                return sc.Scan(vanished={"x"})
+            (s.root / "moved.txt").write_bytes(before["a.txt"])
+            (s.root / "new.txt").write_bytes(b"new\n")
+            return real_scan(root, known)
+
+        monkeypatch.setattr(sc, "scan_tree", scan_tree)
+        result = s.sync(strict=True)
+    assert result.changes == sc.Changes([], ["new.txt"], [], [("a.txt", "moved.txt")])
+    saved = dict(before)
+    saved["moved.txt"] = saved.pop("a.txt")
+    assert contents(filled_vault) == {**saved, "new.txt": b"new\n"}
