@@ -129,6 +129,22 @@ def test_a_bad_module_and_a_missing_pin_are_said(token_vault: Path, tmp_path: Pa
     assert digest(token_vault) == before
 
 
+def test_a_module_path_with_brackets_is_shown_as_typed(token_vault: Path, tmp_path: Path) -> None:
+    """An error naming what was typed shows it verbatim: brackets are not markup."""
+    odd = tmp_path / "[bold]x[/bold].so"
+
+    async def go() -> None:
+        app = make_app(token_vault)
+        async with app.run_test(size=SIZE) as pilot:
+            await token_fields(pilot, str(odd))
+            await type_pin(pilot, "1234")
+            await wait_for(pilot, lambda: "module" in state(app), "the module's error")
+            first = state(app).splitlines()[0]
+            assert first.startswith(f"error: cannot load the PKCS#11 module {odd}")
+
+    run(go)
+
+
 def test_a_passphrase_vault_refuses_a_token_and_ctrl_t_goes_back(
     vault_path: Path, softhsm: SoftHsm
 ) -> None:

@@ -48,8 +48,10 @@ class _LockedScreen(LockerScreen):
 
     def set_state(self, kind: str, message: str, hint: str | None = None) -> None:
         """kind: '' (plain), 'error', 'wrong', 'tampered', 'busy', 'orphan', 'working'."""
+        from rich.markup import escape  # a path typed or named in an error is not markup
+
         state = self.query_one("#state", Static)
-        state.update(message + (f"\n[dim]hint: {hint}[/dim]" if hint else ""))
+        state.update(escape(message) + (f"\n[dim]hint: {escape(hint)}[/dim]" if hint else ""))
         state.set_classes(kind)
         self.query_one("#progress", ProgressBar).display = kind == "working"
 
