@@ -1011,3 +1011,45 @@ def test_a_slot_that_cannot_be_framed_is_a_programming_error_with_its_reason() -
     with pytest.raises(ValueError) as caught:
         short.binding(CONTAINER_ID)
     assert str(caught.value) == "x25519 slot needs 32 bytes of public data"
+
+
+# The value types made plain classes (no dataclasses at start-up): Entry's copy, equality and
+# repr, Head's and Header's repr. A repr is what a failing assertion shows of an entry or a head.
+
+
+def _full_entry() -> ix.Entry:
+    return ix.Entry(b"e" * 16, "a/b", 5, 10, 20, b"s" * 16, "file", {"k": "v"}, 12288, 37)
+
+
+def test_an_entry_copy_keeps_every_field_and_shares_its_attrs() -> None:
+    entry = _full_entry()
+    copy = entry.copy()
+    assert copy is not entry and copy == entry
+    assert (copy.offset, copy.length, copy.attrs) == (12288, 37, {"k": "v"})
+    assert copy.attrs is entry.attrs  # the same dict: replaced, never changed in place
+    copy.offset, copy.length = 0, 0  # its fields are its own
+    assert (entry.offset, entry.length) == (12288, 37)
+
+
+def test_an_entry_is_a_file_with_no_attributes_unless_told() -> None:
+    entry = ix.Entry(b"e" * 16, "a", 0, 0, 0, b"s" * 16)
+    assert (entry.kind, entry.attrs, entry.offset, entry.length) == ("file", {}, 0, 0)
+    assert entry.attrs is not ix.Entry(b"e" * 16, "b", 0, 0, 0, b"s" * 16).attrs
+
+
+def test_an_entry_is_never_equal_to_what_is_not_an_entry() -> None:
+    entry = _full_entry()
+    assert entry.__eq__("a/b") is NotImplemented
+    assert entry != "a/b" and entry != Head(CONTAINER_ID, ())  # a Head has _values too
+    assert entry == _full_entry() and entry != ix.Entry(b"e" * 16, "a/b", 5, 10, 20, b"s" * 16)
+
+
+def test_the_reprs_name_the_type_and_every_field() -> None:
+    assert repr(_full_entry()) == (
+        "Entry(attrs={'k': 'v'}, content_salt=b'ssssssssssssssss', created=10, "
+        "entry_id=b'eeeeeeeeeeeeeeee', kind='file', length=37, modified=20, name='a/b', "
+        "offset=12288, size=5)"
+    )
+    assert repr(Head(b"c" * 16, ())) == "Head(b'cccccccccccccccc', ())"
+    v1 = fmt.Header(b"c" * 16, (), b"n" * 12, 7, b"m" * 32)
+    assert repr(v1) == f"Header(b'cccccccccccccccc', (), b'nnnnnnnnnnnn', 7, {b'm' * 32!r})"
