@@ -23,7 +23,7 @@ from conftest import PASSPHRASE
 from test_mutants_generations import opened, saved, third
 from test_passed_over import flip, records
 
-from locker.errors import AuthenticationError, LockerError, NotFoundError
+from locker.errors import AuthenticationError, BusyError, LockerError, NotFoundError
 from locker.store import container as ct
 from locker.store.format import RECORD_OFFSETS, RECORD_SIZE
 from locker.vault import Vault
@@ -427,3 +427,146 @@ def test_a_temp_file_swapped_for_a_symlink_before_its_read_back_is_not_renamed(
     )
     assert not filled.is_symlink() and filled.read_bytes() == before
     assert temps(filled) == []
+
+
+# -- passed_over.others: what a record beside the one in force is said to be ----------------------
+
+
+def test_a_record_that_fails_its_mac_beside_the_one_in_force_did_not_verify(saved: Path) -> None:
+    """Record B (generation 2) with one bit of its MAC flipped: generation 1 opens, and B is
+    passed over as a save that did not verify, restorable (its index authenticates)."""
+    flip(saved, B + MAC_LAST)
+    with Vault.open(saved, PASSPHRASE, write=True) as v:
+        assert v.generation == 1
+        [p] = v.passed_over()
+        assert (p.position, p.generation, p.restorable) == (1, 2, True)
+        assert str(p) == "commit record B (claims generation 2) did not verify"
+
+
+def test_a_passed_over_record_whose_index_does_not_open_is_not_restorable(saved: Path) -> None:
+    """Record B's MAC and a byte of the index it names flipped: B is passed over, but nothing
+    vouches for a save there, so no restore is offered (`_index_opens` says False)."""
+    _, offset, length = records(saved)[1]
+    flip(saved, B + MAC_LAST)
+    flip(saved, offset + length // 2)
+    with Vault.open(saved, PASSPHRASE, write=True) as v:
+        assert v.generation == 1
+        [p] = v.passed_over()
+        assert (p.position, p.restorable) == (1, False)
+
+
+def test_record_a_read_as_zeros_beside_record_b_in_force_is_passed_over(saved: Path) -> None:
+    """No save leaves record A empty: zeros there (a bad sector) beside B in force may have
+    hidden a newer save, and are said so, at A's position."""
+    with open(saved, "r+b") as f:
+        f.seek(A)
+        f.write(bytes(RECORD_SIZE))
+    with Vault.open(saved, PASSPHRASE, write=True) as v:
+        assert v.generation == 2
+        [p] = v.passed_over()
+        assert (p.position, p.generation, p.restorable) == (0, None, False)
+        assert (
+            str(p) == "commit record A (generation unknown) reads as empty, which no save leaves it"
+        )
+
+
+# -- check_identity and FileIdentity: nothing but the file the save opened is replaced ------------
+
+
+def test_a_vault_file_gone_before_the_save_says_what_to_do(tmp_path: Path) -> None:
+    vault = tmp_path / "v.locker"
+    vault.write_bytes(b"vault")
+    dir_fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        expect = ct.FileIdentity.at(dir_fd, vault.name)
+        assert expect is not None
+        vault.unlink()
+        with pytest.raises(LockerError) as gone:
+            ct.check_identity(dir_fd, vault, expect)
+        vault.write_bytes(b"another")
+        with pytest.raises(BusyError) as other:
+            ct.check_identity(dir_fd, vault, expect)
+    finally:
+        os.close(dir_fd)
+    assert not isinstance(gone.value, BusyError)
+    assert (str(gone.value), gone.value.hint) == (
+        f"cannot save {vault}: the vault file is no longer there (was its drive removed or "
+        "unmounted?); nothing was saved",
+        "put the drive back, then run 'locker recover' if a mount was interrupted",
+    )
+    assert (str(other.value), other.value.hint) == (
+        f"{vault} was changed by another writer while this save was made; nothing was saved",
+        "locking needs a local file system; run the command again",
+    )
+
+
+def test_a_symlink_to_the_vault_file_put_at_its_name_is_not_the_vault(tmp_path: Path) -> None:
+    """The identity is the name's own (lstat): a link to the same file is another file."""
+    vault = tmp_path / "v.locker"
+    vault.write_bytes(b"vault")
+    dir_fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        expect = ct.FileIdentity.at(dir_fd, vault.name)
+        assert expect is not None
+        vault.rename(tmp_path / "aside.locker")
+        vault.symlink_to("aside.locker")
+        assert ct.FileIdentity.of(os.stat(vault)) == expect  # followed, it is the same file
+        with pytest.raises(BusyError):
+            ct.check_identity(dir_fd, vault, expect)
+    finally:
+        os.close(dir_fd)
+
+
+# -- temp names and their clean-up ---------------------------------------------------------------
+
+
+def test_the_temp_name_of_a_vault_named_with_255_bytes_fits_in_a_name(tmp_path: Path) -> None:
+    vault = tmp_path / ("v" * 249 + ".locker")
+    token = "0123456789ab"
+    temp = ct.temp_path(vault, token)
+    assert len(os.fsencode(temp.name)) <= 255 and temp.name.endswith(".tmp-" + token)
+    assert ct.is_temp_of(vault, temp.name)
+
+
+def test_only_lower_case_hex_tokens_are_temps(tmp_path: Path) -> None:
+    vault = tmp_path / "v.locker"
+    prefix = ct.temp_path(vault, "").name
+    assert ct.is_temp_of(vault, prefix + "0123456789ab")
+    for token in ("XXXXXXXXXXXX", "0123456789aB", "0123456789a", "0123456789abc"):
+        assert not ct.is_temp_of(vault, prefix + token)
+
+
+def test_a_stale_temp_that_cannot_be_removed_does_not_stop_the_others(tmp_path: Path) -> None:
+    """A directory at a temp's name (unlink fails with EISDIR) is left; the files go."""
+    vault = tmp_path / "v.locker"
+    stuck = ct.temp_path(vault, "000000000000")
+    stuck.mkdir()
+    stale = ct.temp_path(vault, "ffffffffffff")
+    stale.write_bytes(b"left by a killed save")
+    ct.remove_stale_temps(vault)
+    assert stuck.is_dir() and not stale.exists()
+
+
+# -- write_entries: a run written at the wrong length is never saved ------------------------------
+
+
+class _ShortSource:
+    """A source that writes one byte less than its entry's planned length."""
+
+    def write_to(self, out: Any, key_for: Any, aad: bytes, entry: Any) -> None:
+        out.write(b"\0" * (entry.length - 1))
+
+
+def test_an_entry_written_at_the_wrong_length_is_named_in_the_error() -> None:
+    import io
+
+    from locker.store.index import Entry
+
+    source = _ShortSource()
+    run = [
+        ct.Planned(Entry(b"\1" * 16, name, 4, 1, 1, b"\2" * 16, length=20), source)  # type: ignore[arg-type]
+        for name in ("a.env", "b.env")
+    ]
+    with pytest.raises(LockerError) as caught:
+        ct.write_entries(io.BytesIO(), [(source, run)], lambda e: b"k" * 32, b"c" * 16)  # type: ignore[list-item]
+    assert str(caught.value) == "internal error: entry 'a.env', 'b.env' has the wrong length"

@@ -260,7 +260,7 @@ class Container:
         unlocked: Unlocked,
         index: Index,
         record: Record,
-        position: int = 0,
+        position: int,
         passed_over: tuple[PassedOver, ...] = (),
         unverified: bool = False,
     ) -> None:
