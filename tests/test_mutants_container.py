@@ -23,7 +23,7 @@ from conftest import PASSPHRASE
 from test_mutants_generations import opened, saved, third
 from test_passed_over import flip, records
 
-from locker.errors import AuthenticationError, BusyError, LockerError, NotFoundError
+from locker.errors import AuthenticationError, BusyError, FormatError, LockerError, NotFoundError
 from locker.store import container as ct
 from locker.store.format import RECORD_OFFSETS, RECORD_SIZE
 from locker.vault import Vault
@@ -570,3 +570,30 @@ def test_an_entry_written_at_the_wrong_length_is_named_in_the_error() -> None:
     with pytest.raises(LockerError) as caught:
         ct.write_entries(io.BytesIO(), [(source, run)], lambda e: b"k" * 32, b"c" * 16)  # type: ignore[list-item]
     assert str(caught.value) == "internal error: entry 'a.env', 'b.env' has the wrong length"
+
+
+def test_an_empty_record_b_beside_bytes_after_the_newest_save_is_passed_over(
+    filled: Path,
+) -> None:
+    """After a compaction record B is empty and the index in force ends the file: bytes after
+    it are an interrupted save (or bytes added), said at B's position."""
+    with open(filled, "ab") as f:
+        f.write(b"\0" * 100)
+    with Vault.open(filled, PASSPHRASE, write=True) as v:
+        [p] = v.passed_over()
+        assert (p.position, p.generation, p.restorable) == (1, None, False)
+        assert str(p) == (
+            "commit record B (generation unknown) is empty, but the file has bytes after the "
+            "newest save (an interrupted save, or bytes added to the file)"
+        )
+
+
+def test_an_index_cut_short_after_the_open_is_said_to_be_truncated(filled: Path) -> None:
+    """The file cut inside the index in force after its records were read (another tool's
+    truncate): the index read comes back short, and says so."""
+    with Vault.open(filled, PASSPHRASE) as v:
+        c = v._container
+        os.truncate(filled, c.record.index_offset + 10)
+        with pytest.raises(FormatError) as caught:
+            ct.open_index(c.sealed, c.unlocked.master, c.record)
+    assert str(caught.value) == "container is truncated inside the index"
