@@ -597,3 +597,45 @@ def test_an_index_cut_short_after_the_open_is_said_to_be_truncated(filled: Path)
         with pytest.raises(FormatError) as caught:
             ct.open_index(c.sealed, c.unlocked.master, c.record)
     assert str(caught.value) == "container is truncated inside the index"
+
+
+# -- check_no_holes: a sparse file is refused, and the file position is left at 0 ----------------
+
+
+def test_a_hole_is_named_and_the_position_left_at_0(tmp_path: Path) -> None:
+    sparse = tmp_path / "sparse"
+    with open(sparse, "wb") as f:
+        f.write(b"x" * 4096)
+        f.truncate(64 * 1024)  # 60 KiB that were never written
+        f.seek(4096)
+        fd = f.fileno()
+        with pytest.raises(FormatError) as caught:
+            ct.check_no_holes(fd, 64 * 1024, 0)
+        assert os.lseek(fd, 0, os.SEEK_CUR) == 0
+    assert str(caught.value) == (
+        "container has a hole at byte 4096 of 65536 (a sparse file); locker never writes one"
+    )
+
+
+def test_a_file_system_that_cannot_say_where_holes_are_has_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SEEK_HOLE refused (EINVAL, or ENXIO from the end of the file): no hole is reported,
+    and the position is still left at 0."""
+    whole = tmp_path / "whole"
+    whole.write_bytes(b"x" * 8192)
+    real_lseek = os.lseek
+
+    def lseek(fd: int, pos: int, how: int) -> int:
+        if how == os.SEEK_HOLE:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_lseek(fd, pos, how)
+
+    with open(whole, "rb") as f:
+        f.seek(100)
+        ct.check_no_holes(f.fileno(), 8192, 8192)  # from the end: ENXIO
+        assert real_lseek(f.fileno(), 0, os.SEEK_CUR) == 0
+        monkeypatch.setattr(ct.os, "lseek", lseek)
+        f.seek(100)
+        ct.check_no_holes(f.fileno(), 8192, 0)
+        assert real_lseek(f.fileno(), 0, os.SEEK_CUR) == 0

@@ -86,8 +86,8 @@ class Sealed:
         file_size: int,
         file: BinaryIO,
         identity: FileIdentity,
-        version: int = VERSION,
-        records: list[tuple[int, Record]] | None = None,
+        version: int,
+        records: list[tuple[int, Record]],
     ) -> None:
         self.path = path
         self.header = header
@@ -96,7 +96,7 @@ class Sealed:
         self.file = file
         self.identity = identity
         self.version = version
-        self.records: list[tuple[int, Record]] = [] if records is None else records
+        self.records = records
         self.unusable: tuple[Unusable, ...] = ()
         self.raw_records: tuple[bytes, ...] = ()
 
@@ -202,7 +202,7 @@ def read_at(fd: int, n: int, offset: int) -> bytes:
     return b"".join(parts)
 
 
-def check_no_holes(fd: int, size: int, start: int = 0) -> None:
+def check_no_holes(fd: int, size: int, start: int) -> None:
     """Refuse a sparse file: locker writes every byte of a container, so a hole (a file that
     claims 2^62 bytes on a few blocks) was made by someone else, and a save would copy it.
     Looks from byte `start` on. Leaves the file position at 0. File systems without
