@@ -639,3 +639,37 @@ def test_a_file_system_that_cannot_say_where_holes_are_has_none(
         f.seek(100)
         ct.check_no_holes(f.fileno(), 8192, 0)
         assert real_lseek(f.fileno(), 0, os.SEEK_CUR) == 0
+
+
+# -- Sealed.parse of a version 1 file --------------------------------------------------------------
+
+
+def test_a_version_1_file_is_read_with_its_path_and_its_holes_and_length_checked(
+    tmp_path: Path,
+) -> None:
+    from test_vectors import load, place
+
+    v1 = place(load("success_basic"), tmp_path)
+    whole = v1.read_bytes()
+    sealed = ct.Sealed.read(v1)
+    try:
+        assert (sealed.path, sealed.version, sealed.file_size) == (v1, 1, len(whole))
+        index_end = sealed.records[0][1].index_offset + sealed.records[0][1].index_length
+    finally:
+        sealed.close()
+    with open(v1, "r+b") as f:  # a hole after the last byte a writer wrote
+        f.truncate(len(whole) + 64 * 1024)
+    with pytest.raises(FormatError) as holed:
+        ct.Sealed.read(v1).close()
+    with open(v1, "rb") as f:  # where the file system says it starts (its block size)
+        hole = os.lseek(f.fileno(), 0, os.SEEK_HOLE)
+    assert len(whole) <= hole < len(whole) + 64 * 1024
+    assert str(holed.value) == (
+        f"container has a hole at byte {hole} of {len(whole) + 64 * 1024} (a sparse file); "
+        "locker never writes one"
+    )
+    ct.Sealed.read(v1, holes_from=None).close()  # a caller that checks holes itself
+    v1.write_bytes(whole[: index_end - 1])
+    with pytest.raises(FormatError) as cut:
+        ct.Sealed.read(v1).close()
+    assert str(cut.value) == "container is truncated (shorter than its header and index)"
