@@ -654,6 +654,7 @@ def test_a_version_1_file_is_read_with_its_path_and_its_holes_and_length_checked
     sealed = ct.Sealed.read(v1)
     try:
         assert (sealed.path, sealed.version, sealed.file_size) == (v1, 1, len(whole))
+        assert [p for p, _ in sealed.records] == [0]  # its one record stands at A's position
         index_end = sealed.records[0][1].index_offset + sealed.records[0][1].index_length
     finally:
         sealed.close()
@@ -673,3 +674,11 @@ def test_a_version_1_file_is_read_with_its_path_and_its_holes_and_length_checked
     with pytest.raises(FormatError) as cut:
         ct.Sealed.read(v1).close()
     assert str(cut.value) == "container is truncated (shorter than its header and index)"
+
+
+def test_a_version_2_file_cut_inside_its_commit_records_says_so(filled: Path) -> None:
+    data = filled.read_bytes()
+    filled.write_bytes(data[: B + RECORD_SIZE - 1])
+    with pytest.raises(FormatError) as caught:
+        ct.Sealed.read(filled).close()
+    assert str(caught.value) == "container is truncated inside its head and commit records"
