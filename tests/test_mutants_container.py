@@ -682,3 +682,57 @@ def test_a_version_2_file_cut_inside_its_commit_records_says_so(filled: Path) ->
     with pytest.raises(FormatError) as caught:
         ct.Sealed.read(filled).close()
     assert str(caught.value) == "container is truncated inside its head and commit records"
+
+
+def test_the_same_file_grown_or_touched_is_another_version_of_it(tmp_path: Path) -> None:
+    """The identity holds the size and the mtime as well as the inode: a vault file written to
+    in place by a tool that takes no lock (its mtime put back, or its size kept) is refused."""
+    vault = tmp_path / "v.locker"
+    vault.write_bytes(b"vault")
+    before = os.stat(vault)
+    dir_fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        expect = ct.FileIdentity.at(dir_fd, vault.name)
+        assert expect is not None
+        with open(vault, "ab") as f:
+            f.write(b"!")
+        os.utime(vault, ns=(before.st_atime_ns, before.st_mtime_ns))
+        with pytest.raises(BusyError):
+            ct.check_identity(dir_fd, vault, expect)  # grown, its mtime put back
+        with open(vault, "r+b") as f:
+            f.truncate(5)
+        os.utime(vault, ns=(before.st_atime_ns, before.st_mtime_ns + 1000))
+        assert os.stat(vault).st_ino == before.st_ino
+        with pytest.raises(BusyError):
+            ct.check_identity(dir_fd, vault, expect)  # its size kept, touched
+    finally:
+        os.close(dir_fd)
+
+
+class _ShortReads:
+    """Stands in for `os` in store/container.py: the first `pread` returns at most 3 bytes
+    (fusefat does return less than asked)."""
+
+    def __init__(self) -> None:
+        self.first = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
+
+    def pread(self, fd: int, n: int, offset: int) -> bytes:
+        n = min(n, 3) if self.first else n
+        self.first = False
+        return os.pread(fd, n, offset)
+
+
+def test_a_read_that_comes_back_short_is_continued_to_what_was_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = bytes(range(20))
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    with open(path, "rb") as f:
+        monkeypatch.setattr(ct, "os", _ShortReads())
+        assert ct.read_at(f.fileno(), 10, 4) == data[4:14]
+        monkeypatch.setattr(ct, "os", _ShortReads())
+        assert ct.read_at(f.fileno(), 30, 4) == data[4:]  # fewer only at the end
