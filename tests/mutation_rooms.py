@@ -8,13 +8,16 @@ in a subprocess: that subprocess runs the unmutated code, so it cannot kill a mu
 leaves none of the tests mutmut chose, the in-process ones among them all run. mutmut's other
 runs (the clean run, the stats that map functions to tests) and plain pytest are untouched.
 At the end of each of mutmut's runs, `finish` removes its session's temp dirs (`start`: those
-of one that died).
+of one that died). A mutant's run that is still going after MUTATE_WALL_SECONDS (default 300)
+of wall-clock time ends as a timeout: mutmut limits only CPU time, and a mutant that blocks
+(an open of a FIFO without O_NONBLOCK, a lock never released) sleeps forever without using any.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 
 import pytest
 
@@ -34,6 +37,7 @@ _SAVE = ("test_vault.py", "test_faults.py", "test_save_failures.py", "test_save_
 _GENERATIONS = ("test_passed_over.py", "test_tamper.py")
 
 _OWNER = ".mutant-pid"  # in a session's temp dir: the process it belongs to
+_TIMEOUT_EXIT = 36  # the exit status mutmut records as "timeout"
 
 ROOMS: dict[str, tuple[str, ...]] = {
     "locker.store.format": (*_FORMAT, "test_vectors.py", "test_fuzz.py"),
@@ -114,7 +118,11 @@ def _factory(session: pytest.Session) -> pytest.TempPathFactory | None:
 
 def start(session: pytest.Session) -> None:
     """Mark the session's temp dir with its process, and remove those of sessions whose
-    process is gone without `finish` (a mutant stopped by its CPU or file-size limit)."""
+    process is gone without `finish` (a mutant stopped by its CPU or file-size limit). A
+    mutant's run gets its wall-clock limit."""
+    if os.environ.get("MUTANT_UNDER_TEST", "").startswith("locker."):
+        signal.signal(signal.SIGALRM, lambda signum, frame: os._exit(_TIMEOUT_EXIT))
+        signal.alarm(int(os.environ.get("MUTATE_WALL_SECONDS", "300")))
     factory = _factory(session)
     if factory is None:
         return

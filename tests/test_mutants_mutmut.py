@@ -12,6 +12,8 @@ import hashlib
 import hmac
 import io
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -342,3 +344,33 @@ def test_a_second_writer_is_told_who_holds_the_vault(tmp_path: Path) -> None:
             assert str(raised.value) == "vault is in use by PID ? on ?"
         finally:
             os.close(fd)
+
+
+def test_a_mutant_run_that_blocks_ends_as_a_timeout(tmp_path: Path) -> None:
+    """A mutant that blocks uses no CPU, so mutmut's CPU limit never ends it: the rooms'
+    wall-clock limit does, with the exit status mutmut records as a timeout (36). Here the
+    block is the one a mutant made: an open of a FIFO no one writes."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "conftest.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "import mutation_rooms\n\n\n"
+        "def pytest_sessionstart(session):\n    mutation_rooms.start(session)\n"
+    )
+    (tmp_path / "test_blocked.py").write_text(
+        f"def test_blocked():\n    open({str(fifo)!r}, 'rb')\n"
+    )
+    env = {
+        **os.environ,
+        "MUTANT_UNDER_TEST": "locker.store.container.x_read_at__mutmut_1",
+        "MUTATE_WALL_SECONDS": "1",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=120,
+    )
+    assert proc.returncode == 36, proc.stdout + proc.stderr
