@@ -46,8 +46,8 @@ def test_when_no_record_verifies_the_restore_named_is_the_last_appended(third: P
         Vault.open(third, PASSPHRASE)
     assert caught.value.hint == (
         "commit record A's index authenticates with this key: copy the vault file first; "
-        "'locker recover --generation 3' restores the save it names (its record's MAC is not "
-        "checked)"
+        "'locker recover --generation 3' restores the save it names (its index is authentic; "
+        "its damaged record is not)"
     )
     with Vault.open(third, PASSPHRASE, write=True, unverified=True) as v:
         assert v.unverified and v.generation == 3
@@ -465,9 +465,7 @@ def test_record_a_read_as_zeros_beside_record_b_in_force_is_passed_over(saved: P
         assert v.generation == 2
         [p] = v.passed_over()
         assert (p.position, p.generation, p.restorable) == (0, None, False)
-        assert (
-            str(p) == "commit record A (generation unknown) reads as empty, which no save leaves it"
-        )
+        assert str(p) == "commit record A reads as empty, which no save leaves it"
 
 
 # -- check_identity and FileIdentity: nothing but the file the save opened is replaced ------------
@@ -583,7 +581,7 @@ def test_an_empty_record_b_beside_bytes_after_the_newest_save_is_passed_over(
         [p] = v.passed_over()
         assert (p.position, p.generation, p.restorable) == (1, None, False)
         assert str(p) == (
-            "commit record B (generation unknown) is empty, but the file has bytes after the "
+            "commit record B is empty, but the file has bytes after the "
             "newest save (an interrupted save, or bytes added to the file)"
         )
 

@@ -544,8 +544,8 @@ def test_a_lone_record_that_fails_its_mac_is_opened_only_for_a_restore(compacted
     )
     assert caught.value.hint == (
         "commit record A's index authenticates with this key: copy the vault file first; "
-        "'locker recover --generation 2' restores the save it names (its record's MAC is not "
-        "checked)"
+        "'locker recover --generation 2' restores the save it names (its index is authentic; "
+        "its damaged record is not)"
     )
     assert compacted.read_bytes() == before
     with Vault.open(compacted, PASSPHRASE, write=True, unverified=True) as v:
@@ -563,7 +563,9 @@ def test_a_lone_record_whose_index_does_not_authenticate_names_no_restore(
     flip(compacted, offset + length // 2)
     with pytest.raises(AuthenticationError) as caught:
         Vault.open(compacted, PASSPHRASE, write=True, unverified=True)
-    assert caught.value.hint is None
+    assert caught.value.hint == (
+        "the key is right but the file was changed: restore it from a backup"
+    )
 
 
 def test_opening_a_record_that_fails_its_mac_is_never_the_default(compacted: Path) -> None:
@@ -587,7 +589,9 @@ def test_a_version_1_header_that_fails_its_mac_names_no_commit_record(tmp_path: 
     assert str(caught.value) == (
         "container header failed authentication: it was changed or is corrupt"
     )
-    assert caught.value.hint is None
+    assert caught.value.hint == (
+        "the key is right but the file was changed: restore it from a backup"
+    )
 
 
 def test_a_newest_index_that_does_not_open_is_passed_over_with_its_reason(third: Path) -> None:

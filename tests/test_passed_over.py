@@ -225,7 +225,7 @@ def test_a_record_in_force_that_reads_as_zeros_after_a_compaction_is_passed_over
     assert ls.returncode == EXIT_OK and ls.stdout == b""
     warning, hint = lines(ls.stderr)
     assert warning.startswith(
-        "locker: warning: commit record B (generation unknown) is empty, but the file has "
+        "locker: warning: commit record B is empty, but the file has "
         "bytes after the newest save (an interrupted save, or bytes added to the file);"
     )
     assert "opened at generation 1" in warning and "recover --generation 1" in hint
@@ -245,8 +245,7 @@ def test_record_a_that_reads_as_zeros_is_passed_over(saved: Path, cli: RunLocker
     ls = cli("ls")
     assert ls.returncode == EXIT_OK and lines(ls.stdout) == ["ssh/id_old"]
     assert lines(ls.stderr)[0].startswith(
-        "locker: warning: commit record A (generation unknown) reads as empty, which no save "
-        "leaves it;"
+        "locker: warning: commit record A reads as empty, which no save leaves it;"
     )
     assert cli("verify").returncode == EXIT_INTEGRITY
     assert cli("add", "-", "--as", "unrelated.txt", input=b"x\n").returncode == EXIT_INTEGRITY

@@ -498,7 +498,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         for p in passed_over:
             restore = (
                 f"its index authenticates: 'locker recover --generation {generation + 1}' "
-                "restores that save (its record's MAC is not checked), or "
+                "restores that save (its index is authentic; its damaged record is not), or "
                 if p.restorable
                 else "the save it may hold cannot be read back: "
             )

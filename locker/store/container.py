@@ -70,6 +70,10 @@ def entry_label(entry: Entry) -> str:
     return f"entry {entry.name!r}"
 
 
+# The key opened a slot, so it is right; nothing in the file vouches for its entries.
+_RESTORE_FROM_BACKUP = "the key is right but the file was changed: restore it from a backup"
+
+
 class Sealed:
     """A container file as found on disk, before any key is known: enough for `info`.
 
@@ -296,11 +300,11 @@ class Container:
             raise AuthenticationError(
                 "container header failed authentication: it was changed or is corrupt"
                 + ("" if sealed.version == VERSION_1 else " (no commit record verified)"),
-                hint=None
+                hint=_RESTORE_FROM_BACKUP
                 if found is None
                 else f"commit record {found.name}'s index authenticates with this key: copy the "
                 f"vault file first; 'locker recover --generation {found.generation}' restores "
-                "the save it names (its record's MAC is not checked)",
+                f"the save it names (its index is authentic; its damaged record is not)",
             )
         if len(verified) == 2 and verified[0][1].generation == verified[1][1].generation:
             raise FormatError(

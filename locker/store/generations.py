@@ -212,7 +212,10 @@ def _append(
         try:
             if FileIdentity.of(os.fstat(fd)) != expect:
                 check_identity(dir_fd, path, expect)  # raises: another writer was here
-                raise LockerError(f"cannot save {path}: the vault file changed while opening it")
+                raise LockerError(
+                    f"cannot save {path}: the vault file changed while opening it",
+                    hint="another program wrote to it; nothing was saved: run the command again",
+                )
             _write_generation(fd, dir_fd, path, plan, index_ct, key_for, container_id)
             _check_before_switch(fd, dir_fd, path, old, plan.index_offset + len(index_ct))
             attempt.record = record.encode()

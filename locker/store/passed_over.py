@@ -39,8 +39,8 @@ class PassedOver(NamedTuple):
         return self.generation is None
 
     def __str__(self) -> str:
-        if self.generation is None:
-            return f"commit record {self.name} (generation unknown) {self.problem}"
+        if self.generation is None:  # an empty record claims nothing
+            return f"commit record {self.name} {self.problem}"
         return f"commit record {self.name} (claims generation {self.generation}) {self.problem}"
 
 
