@@ -11,10 +11,11 @@ tests/test_faults.py does. docs/TESTING.md lists the survivors judged equivalent
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -471,21 +472,28 @@ def test_record_a_read_as_zeros_beside_record_b_in_force_is_passed_over(saved: P
 # -- check_identity and FileIdentity: nothing but the file the save opened is replaced ------------
 
 
-def test_a_vault_file_gone_before_the_save_says_what_to_do(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def seen(tmp_path: Path) -> Iterator[tuple[Path, int, ct.FileIdentity]]:
+    """A vault file of 5 bytes, its directory open, and its identity as a save first sees it."""
     vault = tmp_path / "v.locker"
     vault.write_bytes(b"vault")
     dir_fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         expect = ct.FileIdentity.at(dir_fd, vault.name)
         assert expect is not None
+        yield vault, dir_fd, expect
+    finally:
+        os.close(dir_fd)
+
+
+def test_a_vault_file_gone_before_the_save_says_what_to_do(tmp_path: Path) -> None:
+    with seen(tmp_path) as (vault, dir_fd, expect):
         vault.unlink()
         with pytest.raises(LockerError) as gone:
             ct.check_identity(dir_fd, vault, expect)
         vault.write_bytes(b"another")
         with pytest.raises(BusyError) as other:
             ct.check_identity(dir_fd, vault, expect)
-    finally:
-        os.close(dir_fd)
     assert not isinstance(gone.value, BusyError)
     assert (str(gone.value), gone.value.hint) == (
         f"cannot save {vault}: the vault file is no longer there (was its drive removed or "
@@ -500,19 +508,12 @@ def test_a_vault_file_gone_before_the_save_says_what_to_do(tmp_path: Path) -> No
 
 def test_a_symlink_to_the_vault_file_put_at_its_name_is_not_the_vault(tmp_path: Path) -> None:
     """The identity is the name's own (lstat): a link to the same file is another file."""
-    vault = tmp_path / "v.locker"
-    vault.write_bytes(b"vault")
-    dir_fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        expect = ct.FileIdentity.at(dir_fd, vault.name)
-        assert expect is not None
+    with seen(tmp_path) as (vault, dir_fd, expect):
         vault.rename(tmp_path / "aside.locker")
         vault.symlink_to("aside.locker")
         assert ct.FileIdentity.of(os.stat(vault)) == expect  # followed, it is the same file
         with pytest.raises(BusyError):
             ct.check_identity(dir_fd, vault, expect)
-    finally:
-        os.close(dir_fd)
 
 
 # -- temp names and their clean-up ---------------------------------------------------------------
@@ -685,13 +686,8 @@ def test_a_version_2_file_cut_inside_its_commit_records_says_so(filled: Path) ->
 def test_the_same_file_grown_or_touched_is_another_version_of_it(tmp_path: Path) -> None:
     """The identity holds the size and the mtime as well as the inode: a vault file written to
     in place by a tool that takes no lock (its mtime put back, or its size kept) is refused."""
-    vault = tmp_path / "v.locker"
-    vault.write_bytes(b"vault")
-    before = os.stat(vault)
-    dir_fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        expect = ct.FileIdentity.at(dir_fd, vault.name)
-        assert expect is not None
+    with seen(tmp_path) as (vault, dir_fd, expect):
+        before = os.stat(vault)
         with open(vault, "ab") as f:
             f.write(b"!")
         os.utime(vault, ns=(before.st_atime_ns, before.st_mtime_ns))
@@ -703,8 +699,6 @@ def test_the_same_file_grown_or_touched_is_another_version_of_it(tmp_path: Path)
         assert os.stat(vault).st_ino == before.st_ino
         with pytest.raises(BusyError):
             ct.check_identity(dir_fd, vault, expect)  # its size kept, touched
-    finally:
-        os.close(dir_fd)
 
 
 class _ShortReads:
