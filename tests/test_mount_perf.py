@@ -13,16 +13,14 @@ Run with `pytest -s tests/test_mount_perf.py` to see the figures.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import statistics
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import PASSPHRASE
+from conftest import PASSPHRASE, Places
 from test_mount_e2e import Mount, contents, env, mount, residue  # noqa: F401 - fixtures
 
 from locker.mount import journal as jn
@@ -35,19 +33,10 @@ SIZE = 4096
 
 
 @pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[Path]:
-    """A RAM-backed runtime dir where there is one, as $XDG_RUNTIME_DIR is in real use."""
-    shm = Path("/dev/shm")
-    if not (shm.is_dir() and os.access(shm, os.W_OK)):
-        path = tmp_path / "run"
-        path.mkdir(mode=0o700)
-        yield path
-        return
-    path = Path(tempfile.mkdtemp(prefix="locker-perf-", dir=shm))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+def runtime(places: Places) -> Path:
+    """A RAM-backed runtime dir where there is one, as $XDG_RUNTIME_DIR is in real use: the
+    test's own (conftest's places), removed with it and by the next run if this one is killed."""
+    return places.xdg
 
 
 @pytest.fixture
