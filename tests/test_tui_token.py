@@ -16,9 +16,10 @@ from textual.widgets import Input
 from tui_helpers import SIZE, make_app, run, type_text, wait_for
 
 from locker.errors import EXIT_OK
+from locker.slots import DEFAULT_KEY_LABEL
 from locker.store.format import SLOT_PKCS11
 from locker.tui.screens.main import MainScreen
-from locker.tui.screens.token import DEFAULT_KEY_LABEL, TokenChoice, TokenForm
+from locker.tui.screens.token import TokenChoice, TokenForm
 from locker.tui.screens.unlock import UnlockScreen
 
 
@@ -199,9 +200,3 @@ def test_a_pin_file_unlocks_with_the_token_before_anyone_types(
             assert app.vault is not None and app.vault.unlocked_slot.kind == SLOT_PKCS11
 
     run(go)
-
-
-def test_the_default_key_label_is_the_libraries() -> None:
-    from locker.slots import token
-
-    assert DEFAULT_KEY_LABEL == token.DEFAULT_KEY_LABEL

@@ -72,7 +72,8 @@ def _token_choice(args: argparse.Namespace) -> TokenChoice | None:
             if getattr(args, flag, None):
                 raise UsageError(f"--{flag.replace('_', '-')} needs --pkcs11-module")
         return None
-    from locker.tui.screens.token import DEFAULT_KEY_LABEL, TokenChoice
+    from locker.slots import DEFAULT_KEY_LABEL
+    from locker.tui.screens.token import TokenChoice
 
     key = getattr(args, "pkcs11_key", None) or DEFAULT_KEY_LABEL
     return TokenChoice(module, getattr(args, "pkcs11_token", None) or "", key)

@@ -65,7 +65,8 @@ def token_spec(args: argparse.Namespace) -> TokenSpec | None:
             if getattr(args, flag, None):
                 raise UsageError(f"--{flag.replace('_', '-')} needs --pkcs11-module")
         return None
-    from locker.slots.token import DEFAULT_KEY_LABEL, TokenSpec
+    from locker.slots import DEFAULT_KEY_LABEL
+    from locker.slots.token import TokenSpec
 
     token = getattr(args, "pkcs11_token", None)
     pin: list[bytearray] = []

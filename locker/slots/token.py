@@ -21,7 +21,6 @@ from locker.errors import BadKeyError, FormatError, LockerError, UsageError
 from locker.store.format import SLOT_PKCS11, Head, Slot
 from locker.store.keys import Random, new_slot, secret_kek
 
-DEFAULT_KEY_LABEL = "locker"
 POINT_SIZE = 65  # an uncompressed P-256 point: 0x04 || x || y
 _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 

@@ -14,12 +14,11 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label
 
 from locker.errors import UsageError
+from locker.slots import DEFAULT_KEY_LABEL
 from locker.tui.screens.base import titled
 
 if TYPE_CHECKING:
     from locker.slots.token import TokenSpec
-
-DEFAULT_KEY_LABEL = "locker"  # slots/token.py's; not imported, that loads the crypto
 
 
 @dataclass(frozen=True)
