@@ -164,11 +164,15 @@ class GenerationMethods:
             # no record verified: the one whose index authenticates, by the number it claims
             target = c.record.generation + (0 if c.unverified else 1)
             if generation != target or not found:
-                can = [] if c.unverified else [str(c.record.generation)]
-                can += [str(target) for _ in found[:1]]
-                why = [] if c.unverified else [f"the generation in force is {c.record.generation}"]
-                why += [f"the save passed over would be generation {target}" for _ in found[:1]]
-                why += [] if found else ["no record passed over names a save that authenticates"]
+                can, why = [], []
+                if not c.unverified:
+                    can.append(str(c.record.generation))
+                    why.append(f"the generation in force is {c.record.generation}")
+                if found:
+                    can.append(str(target))
+                    why.append(f"the save passed over would be generation {target}")
+                else:
+                    why.append("no record passed over names a save that authenticates")
                 raise UsageError(
                     f"generation {generation} cannot be recovered from {self.path}: "
                     + "; ".join(why),
