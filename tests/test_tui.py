@@ -477,3 +477,19 @@ def test_a_record_passed_over_is_said_after_the_unlock(filled_vault: Path) -> No
             assert any("did not verify" in m and "recover --generation" in m for m in shown)
 
     run(go)
+
+
+def test_a_notice_is_shown_as_written_never_as_markup(filled_vault: Path) -> None:
+    """Notices carry paths, entry names and error text the user chose: `[b]x[/b]` in a name
+    must be shown as typed, and `[/x]` must not make the notice fail to render."""
+
+    async def go() -> None:
+        app = make_app(filled_vault)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await unlock(pilot)
+            app.screen.notify("saved [b]x[/b].env and [/x]")
+            await pilot.pause()
+            [shown] = [n for n in app._notifications if "[/x]" in n.message]
+            assert not shown.markup and shown.message == "saved [b]x[/b].env and [/x]"
+
+    run(go)

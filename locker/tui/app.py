@@ -28,6 +28,8 @@ from locker.tui.screens.unlock import CreateScreen, KeysAtHand, UnlockScreen
 from locker.tui.words import debug_trace, reported
 
 if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
+
     from locker.mount.edit import Editor
     from locker.mount.session import Session
     from locker.store.format import KdfCost
@@ -151,6 +153,20 @@ class LockerApp(App[None]):
                 severity="warning",
                 timeout=60,
             )
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notice as written, never as markup (`markup` is ignored: screens pass True by
+        default): they carry paths, entry names and error text, where `[/x]` would fail to
+        render and `[b]x[/b]` would not show as typed."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def _notice(self, message: str) -> None:
         self.notify(message, severity="warning", timeout=30)  # notify is thread-safe
